@@ -1,0 +1,116 @@
+"""Code lists: iWmo 3.2 (Zorginstituut Nederland) where one exists, our own where iWmo has none.
+
+Source for WMO020, WMO588 and WJ756: informatiemodel.istandaarden.nl/informatiemodel/iwmo/3.2/codelijsten/
+"""
+
+from enum import Enum, IntEnum
+
+
+class ProductCategory(str, Enum):
+    """WMO020 product category (iWmo 3.2)."""
+
+    BESCHERMD_WONEN = "15"
+    OPVANG = "16"
+    SPOEDOPVANG = "17"
+    OVERIGE_BW_EN_OPVANG = "18"
+
+
+class EndReason(str, Enum):
+    """WMO588 reason of ending (iWmo 3.2). Outflow to an own home is 19 plus OutflowCompleted."""
+
+    DEATH = "02"
+    ENDED_AS_PLANNED = "19"
+    TEMPORARILY_ENDED = "20"
+    ENDED_BY_CLIENT = "21"
+    ENDED_BY_PROVIDER = "22"
+    ENDED_EARLY_BY_AGREEMENT = "23"
+    MOVED_TO_OTHER_MUNICIPALITY = "31"
+    INITIATED_BY_MUNICIPALITY = "36"
+    CHANGE_REQUEST = "37"
+    OTHER_PROVIDER = "38"
+    OUTFLOW_TO_OTHER_DOMAIN = "39"
+
+
+class Unit(str, Enum):
+    """WJ756 unit (iWmo 3.2); places are counted in etmalen."""
+
+    ETMAAL = "14"
+
+
+class CareForm(str, Enum):
+    """Care forms of the reference regions; each maps to a WMO020 product category."""
+
+    BW_24H = "BW_24H"
+    BW_HOME = "BW_HOME"
+    MO_NIGHT = "MO_NIGHT"
+    MO_24H = "MO_24H"
+    MO_EMERGENCY = "MO_EMERGENCY"
+
+    @property
+    def product_category(self) -> ProductCategory:
+        return _CATEGORY[self]
+
+    @property
+    def is_sheltered_housing(self) -> bool:
+        return self.product_category is ProductCategory.BESCHERMD_WONEN
+
+
+_CATEGORY = {
+    CareForm.BW_24H: ProductCategory.BESCHERMD_WONEN,
+    CareForm.BW_HOME: ProductCategory.BESCHERMD_WONEN,
+    CareForm.MO_NIGHT: ProductCategory.OPVANG,
+    CareForm.MO_24H: ProductCategory.OPVANG,
+    CareForm.MO_EMERGENCY: ProductCategory.SPOEDOPVANG,
+}
+
+
+class Need(str, Enum):
+    """Target groups the region names (Regionaal kader Zorglandschap Wmo Flevoland 2020-2026)."""
+
+    PSYCHIATRIC = "psychiatric"
+    ADDICTION = "addiction"
+    MILD_INTELLECTUAL_DISABILITY = "mild_intellectual_disability"
+    DOMESTIC_VIOLENCE = "domestic_violence"
+
+
+class Urgency(str, Enum):
+    EMERGENCY = "emergency"
+    HIGH = "high"
+    NORMAL = "normal"
+
+
+class ZrmDomain(str, Enum):
+    """The 13 domains of the Zelfredzaamheid-Matrix (mijnzrm.nl; movisie.nl)."""
+
+    FINANCES = "finances"
+    WORK_EDUCATION = "work_education"
+    TIME_USE = "time_use"
+    DOMESTIC_RELATIONS = "domestic_relations"
+    HOUSING = "housing"
+    MENTAL_HEALTH = "mental_health"
+    PHYSICAL_HEALTH = "physical_health"
+    ADDICTION = "addiction"
+    SELF_CARE = "self_care"
+    DAILY_ACTIVITIES = "daily_activities"
+    SOCIAL_NETWORK = "social_network"
+    PARTICIPATION = "participation"
+    JUSTICE = "justice"
+
+
+class ZrmLevel(IntEnum):
+    """ZRM score per domain: 1 acute problems to 5 fully self-sufficient."""
+
+    ACUTE = 1
+    NOT_SELF_SUFFICIENT = 2
+    BARELY_SELF_SUFFICIENT = 3
+    SUFFICIENTLY_SELF_SUFFICIENT = 4
+    FULLY_SELF_SUFFICIENT = 5
+
+
+class OfferDeclineReason(str, Enum):
+    TOO_FAR = "too_far"
+    TOO_SMALL = "too_small"
+    TOO_EXPENSIVE = "too_expensive"
+    NOT_ACCESSIBLE = "not_accessible"
+    NOT_READY = "not_ready"
+    OTHER = "other"

@@ -1,0 +1,74 @@
+"""The envelope every message value on every topic is: metadata around an event's own fields."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from zorgstroom_contracts.types import RegionCode
+
+if TYPE_CHECKING:
+    from zorgstroom_contracts.events import Event
+
+
+class Envelope(BaseModel):
+    """One event on the wire. Consumers deduplicate on event_id and ignore fields they do not know."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: UUID = Field(description="Unique per event; consumers deduplicate on it.")
+    event_type: str = Field(description="Name of the event, e.g. ClientRegistered.", min_length=1)
+    schema_version: int = Field(ge=1, description="Version of the event's data schema, per type.")
+    occurred_at: AwareDatetime = Field(description="UTC time of the business fact.")
+    producer: str = Field(description="Name of the service that produced the event.", min_length=1)
+    correlation_id: str | None = Field(
+        default=None, description="The request or event chain that led here."
+    )
+    causation_id: str | None = Field(default=None, description="The event or request that caused this one.")
+    region: RegionCode
+    data: dict[str, Any] = Field(description="The event's own fields, per event_type and schema_version.")
+
+    @classmethod
+    def wrap(
+        cls,
+        event: Event,
+        *,
+        producer: str,
+        region: str,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Envelope:
+        """Put an event in an envelope, stamping a fresh id and the event type's version."""
+        from zorgstroom_contracts.events import spec_for
+
+        spec = spec_for(event)
+        return cls(
+            event_id=uuid4(),
+            event_type=spec.event_type,
+            schema_version=spec.schema_version,
+            occurred_at=occurred_at or datetime.now(UTC),
+            producer=producer,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            region=region,
+            data=event.model_dump(mode="json"),
+        )
+
+    def open(self) -> Event:
+        """The event's data as its model; raises UnknownEventType or pydantic.ValidationError."""
+        from zorgstroom_contracts.events import EVENT_TYPES
+
+        spec = EVENT_TYPES.get(self.event_type)
+        if spec is None:
+            raise UnknownEventType(self.event_type)
+        if self.schema_version > spec.schema_version:
+            raise UnknownEventType(f"{self.event_type} v{self.schema_version}")
+        return spec.model.model_validate(self.data)
+
+
+class UnknownEventType(ValueError):
+    """An envelope names an event type or version this build of the contracts does not know."""

@@ -1,0 +1,194 @@
+"""Every event in DESIGN.md's topic table: frozen, past tense, versioned, with its topic and key."""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from zorgstroom_contracts.codes import CareForm, EndReason, Need, OfferDeclineReason, Urgency, ZrmDomain
+from zorgstroom_contracts.topics import Topic
+from zorgstroom_contracts.types import AgbCode, ClientRef, Identifier, MunicipalityCode, WijkCode
+
+
+class Event(BaseModel):
+    """Base of all event data: immutable, and tolerant of fields added by later producers."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Household(Event):
+    adults: int = Field(ge=1, le=10, description="Adults in the household, the client included.")
+    children: int = Field(ge=0, le=15, description="Children in the household.")
+
+
+class ClientRegistered(Event):
+    """A municipality registered a client for sheltered housing or shelter (intake)."""
+
+    intake_id: Identifier
+    client_ref: ClientRef
+    registering_municipality: MunicipalityCode
+    responsible_municipality: MunicipalityCode = Field(
+        description="Decided by the region's responsibility rule (DOMAIN.md: who is responsible)."
+    )
+    responsibility_rule: str = Field(description="Which rule decided the responsible municipality.")
+    residence_municipality: MunicipalityCode | None = Field(description="None when homeless.")
+    birth_year: int = Field(ge=1900, le=2100, description="Birth year only; never a date of birth.")
+    care_form: CareForm
+    needs: list[Need]
+    urgency: Urgency
+    household: Household
+    preferred_municipalities: list[MunicipalityCode]
+    registered_on: date = Field(description="Business date of the registration; waiting counts from it.")
+
+
+class ClientWaitlisted(Event):
+    """Placement put a registered client on the regional waiting list."""
+
+    client_ref: ClientRef
+    care_form: CareForm
+    responsible_municipality: MunicipalityCode
+    urgency: Urgency
+    waiting_since: date
+
+
+class FacilityRegistered(Event):
+    """A facility was registered or changed (capacity changes too)."""
+
+    facility_id: Identifier
+    provider_agb: AgbCode
+    name: str = Field(max_length=200)
+    municipality: MunicipalityCode
+    wijk: WijkCode
+    care_form: CareForm
+    capacity: int = Field(ge=0, le=10_000)
+    supported_needs: list[Need]
+
+
+class PlacementMade(Event):
+    """A client got a place in a facility (instroom)."""
+
+    placement_id: Identifier
+    client_ref: ClientRef
+    facility_id: Identifier
+    provider_agb: AgbCode
+    facility_municipality: MunicipalityCode
+    wijk: WijkCode
+    responsible_municipality: MunicipalityCode
+    care_form: CareForm
+    start_date: date
+    waited_days: int = Field(ge=0)
+
+
+class PlacementEnded(Event):
+    """A placement ended, with its WMO588 reason."""
+
+    placement_id: Identifier
+    client_ref: ClientRef
+    facility_id: Identifier
+    provider_agb: AgbCode
+    responsible_municipality: MunicipalityCode
+    reason: EndReason
+    end_date: date
+
+
+class OutflowReadinessAssessed(Event):
+    """A provider scored the ZRM for a placed client; ready is decided by the region's policy."""
+
+    placement_id: Identifier
+    client_ref: ClientRef
+    provider_agb: AgbCode
+    responsible_municipality: MunicipalityCode
+    assessed_on: date
+    scores: dict[ZrmDomain, int] = Field(description="All 13 ZRM domains, each 1 to 5.")
+    ready: bool
+
+
+class HousingUnitOffered(Event):
+    """A housing corporation offered a unit for outflow."""
+
+    corporation_id: Identifier
+    unit_id: Identifier
+    municipality: MunicipalityCode
+    wijk: WijkCode
+    rooms: int = Field(ge=1, le=10)
+    rent_eur: float = Field(ge=0, le=10_000)
+    available_from: date
+    accessible: bool
+
+
+class HousingOfferMade(Event):
+    """A unit was proposed to a client who is ready for outflow."""
+
+    offer_id: Identifier
+    unit_id: Identifier
+    corporation_id: Identifier
+    client_ref: ClientRef
+    municipality: MunicipalityCode
+    offered_on: date
+
+
+class HousingOfferAccepted(Event):
+    offer_id: Identifier
+    unit_id: Identifier
+    client_ref: ClientRef
+    answered_on: date
+
+
+class HousingOfferDeclined(Event):
+    offer_id: Identifier
+    unit_id: Identifier
+    client_ref: ClientRef
+    answered_on: date
+    reason: OfferDeclineReason
+
+
+class OutflowCompleted(Event):
+    """A client moved from a facility into an own home (uitstroom)."""
+
+    placement_id: Identifier
+    client_ref: ClientRef
+    unit_id: Identifier
+    responsible_municipality: MunicipalityCode
+    municipality: MunicipalityCode = Field(description="Municipality of the new home.")
+    outflow_date: date
+    support_at_home: Literal["BW_HOME", "none"]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """What the wire needs to know of an event type: its model, version, topic and key."""
+
+    event_type: str
+    model: type[Event]
+    schema_version: int
+    topic: Topic
+    key_field: str
+
+    def key_of(self, data: dict[str, Any]) -> str:
+        return str(data[self.key_field])
+
+
+_SPECS = [
+    EventSpec("ClientRegistered", ClientRegistered, 1, Topic.CLIENT_REGISTERED, "client_ref"),
+    EventSpec("ClientWaitlisted", ClientWaitlisted, 1, Topic.CLIENT_WAITLISTED, "client_ref"),
+    EventSpec("FacilityRegistered", FacilityRegistered, 1, Topic.FACILITY_REGISTERED, "facility_id"),
+    EventSpec("PlacementMade", PlacementMade, 1, Topic.PLACEMENT_MADE, "client_ref"),
+    EventSpec("PlacementEnded", PlacementEnded, 1, Topic.PLACEMENT_ENDED, "client_ref"),
+    EventSpec(
+        "OutflowReadinessAssessed", OutflowReadinessAssessed, 1,
+        Topic.OUTFLOW_READINESS_ASSESSED, "client_ref",
+    ),
+    EventSpec("HousingUnitOffered", HousingUnitOffered, 1, Topic.HOUSING_UNIT_OFFERED, "unit_id"),
+    EventSpec("HousingOfferMade", HousingOfferMade, 1, Topic.HOUSING_OFFER_MADE, "client_ref"),
+    EventSpec("HousingOfferAccepted", HousingOfferAccepted, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
+    EventSpec("HousingOfferDeclined", HousingOfferDeclined, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
+    EventSpec("OutflowCompleted", OutflowCompleted, 1, Topic.OUTFLOW_COMPLETED, "client_ref"),
+]
+
+EVENT_TYPES: dict[str, EventSpec] = {spec.event_type: spec for spec in _SPECS}
+
+
+def spec_for(event: Event | type[Event]) -> EventSpec:
+    cls = event if isinstance(event, type) else type(event)
+    return EVENT_TYPES[cls.__name__]

@@ -1,0 +1,35 @@
+"""Topic names of the public contract; a region prefix is configuration, the names are not."""
+
+from enum import Enum
+
+
+class Topic(str, Enum):
+    CLIENT_REGISTERED = "wmo.client-registered.v1"
+    CLIENT_WAITLISTED = "wmo.client-waitlisted.v1"
+    FACILITY_REGISTERED = "wmo.facility-registered.v1"
+    PLACEMENT_MADE = "wmo.placement-made.v1"
+    PLACEMENT_ENDED = "wmo.placement-ended.v1"
+    OUTFLOW_READINESS_ASSESSED = "wmo.outflow-readiness-assessed.v1"
+    HOUSING_UNIT_OFFERED = "wmo.housing-unit-offered.v1"
+    HOUSING_OFFER_MADE = "wmo.housing-offer-made.v1"
+    HOUSING_OFFER_ANSWERED = "wmo.housing-offer-answered.v1"
+    OUTFLOW_COMPLETED = "wmo.outflow-completed.v1"
+
+
+TOPICS: tuple[Topic, ...] = tuple(Topic)
+DLQ_SUFFIX = ".dlq"
+
+
+def topic_name(topic: Topic | str, prefix: str = "") -> str:
+    """The topic as it exists on the cluster: the region prefix (may be empty) plus the name."""
+    return f"{prefix}{topic.value if isinstance(topic, Topic) else topic}"
+
+
+def dlq_topic(name: str) -> str:
+    """The dead-letter twin of a concrete topic name."""
+    return f"{name}{DLQ_SUFFIX}"
+
+
+def provider_topic(agb: str, prefix: str = "") -> str:
+    """The topic on which one provider (by AGB code) receives every event about its clients."""
+    return f"{prefix}wmo.provider.{agb}.v1"

@@ -1,0 +1,22 @@
+# Shared settings for the native start-up scripts. Sourced, not run.
+# Every value can be overridden from the environment so tests and the demo use separate instances.
+ZS_ROOT="${ZS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+ZS_CACHE="${ZS_CACHE:-$ZS_ROOT/.cache}"
+ZS_INSTANCE="${ZS_INSTANCE:-demo}"              # separates demo, test and chaos instances
+ZS_RUN="$ZS_CACHE/run/$ZS_INSTANCE"
+mkdir -p "$ZS_RUN"
+
+log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+
+# pid_alive FILE: true when FILE names a running process.
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# wait_port PORT SECONDS: true once something listens on 127.0.0.1:PORT.
+wait_port() {
+  local port=$1 deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt $deadline ]; do
+    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
+    sleep 0.3
+  done
+  return 1
+}

@@ -1,0 +1,1 @@
+"""zorgstroom_reporting."""
