@@ -6,7 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from zorgstroom_contracts.codes import CareForm, EndReason, Need, OfferDeclineReason, Urgency, ZrmDomain
+from zorgstroom_contracts.codes import (
+    CareForm,
+    EndReason,
+    Need,
+    OfferDeclineReason,
+    Urgency,
+    ZrmDomain,
+)
 from zorgstroom_contracts.topics import Topic
 from zorgstroom_contracts.types import AgbCode, ClientRef, Identifier, MunicipalityCode, WijkCode
 

@@ -1,0 +1,9 @@
+"""`python -m zorgstroom_housing`: serve housing with settings from the environment."""
+
+from zorgstroom_runtime.app import serve
+from zorgstroom_runtime.settings import ServiceSettings
+
+from zorgstroom_housing.bootstrap import build
+
+settings = ServiceSettings(service_name="housing")
+serve(lambda: build(settings), settings)

@@ -1,0 +1,1 @@
+"""Housing's adapters: SQL on its own schema."""

@@ -1,0 +1,1 @@
+"""Housing's domain (unit offers and quotas; matching follows). No I/O."""

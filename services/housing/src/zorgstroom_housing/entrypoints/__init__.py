@@ -1,0 +1,1 @@
+"""Housing's entry points."""

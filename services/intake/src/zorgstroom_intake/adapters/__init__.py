@@ -1,0 +1,1 @@
+"""Intake's adapters: SQL on its own schema."""

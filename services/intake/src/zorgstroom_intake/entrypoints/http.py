@@ -1,0 +1,36 @@
+"""HTTP routes of intake: translate requests into service calls and answers into responses."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Response
+from zorgstroom_runtime.app import ContextDep
+from zorgstroom_runtime.auth import CurrentPrincipal
+from zorgstroom_runtime.telemetry import current_trace_id
+
+from zorgstroom_intake import service
+from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
+
+router = APIRouter(prefix="/v1/intakes", tags=["intakes"])
+
+IdempotencyKey = Annotated[
+    str, Header(alias="Idempotency-Key", min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$",
+                description="Chosen by the caller; the same key and body return the same answer.")
+]
+
+
+@router.post("", status_code=202, summary="Register a client for sheltered housing or shelter")
+async def register_intake(
+    intake: IntakeCreate, principal: CurrentPrincipal, context: ContextDep, response: Response,
+    idempotency_key: IdempotencyKey,
+) -> IntakeAccepted:
+    registration = await service.register_intake(context, principal, intake, idempotency_key, current_trace_id())
+    response.headers["Location"] = f"/v1/intakes/{registration.accepted.intake_id}"
+    if registration.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return registration.accepted
+
+
+@router.get("/{intake_id}", summary="Status of one intake (the caller's municipality only)")
+async def get_intake(intake_id: UUID, principal: CurrentPrincipal, context: ContextDep) -> IntakePublic:
+    return await service.read_intake(context, principal, intake_id)

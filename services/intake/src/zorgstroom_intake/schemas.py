@@ -1,0 +1,71 @@
+"""The HTTP shapes of intake (DESIGN.md): what a municipal case system sends and gets back."""
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from zorgstroom_contracts.codes import CareForm, Need, Urgency
+from zorgstroom_contracts.types import ClientRef, MunicipalityCode
+
+from zorgstroom_intake.domain.bsn import passes_eleven_test
+
+
+class LastBw(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    municipality: MunicipalityCode
+    ended_on: date
+
+
+class HouseholdIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    adults: int = Field(ge=1, le=10)
+    children: int = Field(ge=0, le=15)
+
+
+class IntakeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "registering_municipality": "0034", "bsn": "111222333", "birth_year": 1987, "care_form": "BW_24H",
+        "needs": ["psychiatric"], "urgency": "normal", "residence_municipality": "0995",
+        "household": {"adults": 1, "children": 0}, "preferred_municipalities": ["0034"],
+        "registered_on": "2026-11-22", "consent_to_share": True,
+    }]})
+
+    registering_municipality: MunicipalityCode
+    bsn: Annotated[str, Field(description="Checked with the eleven-test, pseudonymised, never stored.")]
+    birth_year: int = Field(ge=1900, le=2100)
+    care_form: CareForm
+    needs: list[Need] = Field(max_length=4)
+    urgency: Urgency
+    residence_municipality: MunicipalityCode | None = Field(description="null when homeless")
+    last_bw: LastBw | None = None
+    household: HouseholdIn
+    preferred_municipalities: list[MunicipalityCode] = Field(default_factory=list, max_length=20)
+    registered_on: date
+    consent_to_share: bool
+
+    @field_validator("bsn")
+    @classmethod
+    def _eleven_test(cls, value: str) -> str:
+        if not passes_eleven_test(value):
+            raise ValueError("not a valid BSN (nine digits that pass the eleven-test)")
+        return value
+
+
+class IntakeAccepted(BaseModel):
+    intake_id: str
+    client_ref: ClientRef
+    event_id: str
+    responsible_municipality: MunicipalityCode
+    responsibility_rule: str
+
+
+class IntakePublic(BaseModel):
+    intake_id: str
+    client_ref: ClientRef
+    status: str = Field(description="registered: stored; published: its event is on Kafka.")
+    registering_municipality: MunicipalityCode
+    responsible_municipality: MunicipalityCode
+    care_form: CareForm
+    urgency: Urgency
+    registered_on: date
+    event_id: str

@@ -1,0 +1,1 @@
+"""Placement's adapters: SQL on its own schema."""

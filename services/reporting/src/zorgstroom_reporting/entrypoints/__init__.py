@@ -1,0 +1,1 @@
+"""Reporting's entry points: HTTP reports and the event subscription."""

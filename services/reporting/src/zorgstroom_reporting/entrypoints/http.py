@@ -1,0 +1,99 @@
+"""HTTP reports (JSON, or CSV with ?format=csv or Accept: text/csv)."""
+
+import csv
+import io
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from zorgstroom_runtime.app import ContextDep
+from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, Role
+from zorgstroom_runtime.problems import Problem
+
+from zorgstroom_reporting.queries.flows import flow_report, region_totals
+from zorgstroom_reporting.queries.months import FLOW_COLUMNS, Month
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+MAX_MONTHS = 120
+
+MonthParam = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+FormatParam = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
+
+
+def period(start: str | None, end: str | None) -> tuple[Month, Month]:
+    today = date.today()
+    try:
+        first = Month.parse(start) if start else Month(today.year, 1)
+        last = Month.parse(end) if end else Month(first.year, 12)
+    except ValueError as error:
+        raise Problem(422, "Invalid request", str(error), kind="invalid-request") from error
+    if last < first:
+        raise Problem(422, "Invalid request", "`to` lies before `from`", kind="invalid-request")
+    if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
+        raise Problem(422, "Invalid request", f"a report spans at most {MAX_MONTHS} months", kind="invalid-request")
+    return first, last
+
+
+def may_read_municipality(principal: Principal, code: str) -> None:
+    if Role.REPORTS_REGION in principal.roles:
+        return
+    principal.require(Role.REPORTS_OWN)
+    if principal.organisation_kind is not OrganisationKind.MUNICIPALITY or principal.organisation_id != code:
+        raise Problem(403, "Forbidden", "a municipality reads only its own reports")
+
+
+def wants_csv(request: Request, fmt: str | None) -> bool:
+    return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
+
+
+def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["empty"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/municipalities/{code}/flows", summary="Monthly flows of one municipality", response_model=None)
+async def municipality_flows(
+    code: str, request: Request, principal: CurrentPrincipal, context: ContextDep,
+    start: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")] = None,
+    fmt: FormatParam = None,
+) -> Response:
+    may_read_municipality(principal, code)
+    if not context.region.in_region(code):
+        raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
+    first, last = period(start, end)
+    report = (await flow_report(context.pool, code, first, last)).as_json()
+    if wants_csv(request, fmt):
+        rows = [{"municipality": code, **month} for month in report["months"]]  # type: ignore[attr-defined]
+        return csv_response(rows, f"flows-{code}-{first}-{last}.csv")
+    return JSONResponse(report)
+
+
+@router.get("/region/flows", summary="Totals per municipality of the region", response_model=None)
+async def region_flows(
+    request: Request, principal: CurrentPrincipal, context: ContextDep,
+    start: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")] = None,
+    fmt: FormatParam = None,
+) -> Response:
+    if Role.REPORTS_REGION not in principal.roles:
+        principal.require(Role.REPORTS_OWN)
+    first, last = period(start, end)
+    region = context.region
+    counts = await region_totals(context.pool, list(region.municipalities), first, last)
+    municipalities = [
+        {"municipality": m.code, "name": m.name, "totals": {"registrations": counts.get(m.code, 0)}}
+        for m in region.municipalities.values()
+    ]
+    totals = {c: sum(m["totals"][c] for m in municipalities) for c in FLOW_COLUMNS}  # type: ignore[index]
+    if wants_csv(request, fmt):
+        rows = [{"municipality": m["municipality"], "name": m["name"], "from": str(first), "to": str(last),
+                 **m["totals"]} for m in municipalities]  # type: ignore[dict-item]
+        return csv_response(rows, f"region-flows-{first}-{last}.csv")
+    return JSONResponse({"region": region.code, "from": str(first), "to": str(last),
+                         "municipalities": municipalities, "totals": totals})

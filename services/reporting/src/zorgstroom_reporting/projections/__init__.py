@@ -1,0 +1,1 @@
+"""Projections: one handler per event type, applied in the consumer's transaction."""

@@ -1,0 +1,57 @@
+"""Month arithmetic and the shape of a flow report; no I/O."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+FLOW_COLUMNS = ("registrations",)
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Month":
+        year, _, month = text.partition("-")
+        if len(year) != 4 or len(month) != 2 or not (year.isdigit() and month.isdigit()) or not 1 <= int(month) <= 12:
+            raise ValueError(f"{text!r} is not a month in the form YYYY-MM")
+        return cls(int(year), int(month))
+
+    @classmethod
+    def of(cls, day: date) -> "Month":
+        return cls(day.year, day.month)
+
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    def next(self) -> "Month":
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def months_between(start: Month, end: Month) -> list[Month]:
+    months, current = [], start
+    while current <= end:
+        months.append(current)
+        current = current.next()
+    return months
+
+
+@dataclass
+class FlowReport:
+    municipality: str
+    start: Month
+    end: Month
+    counts: dict[Month, dict[str, int]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        months = [
+            {"month": str(m), **{c: self.counts.get(m, {}).get(c, 0) for c in FLOW_COLUMNS}}
+            for m in months_between(self.start, self.end)
+        ]
+        totals = {c: sum(int(str(row[c])) for row in months) for c in FLOW_COLUMNS}
+        return {"municipality": self.municipality, "from": str(self.start), "to": str(self.end),
+                "months": months, "totals": totals}

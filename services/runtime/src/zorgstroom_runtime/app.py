@@ -1,0 +1,192 @@
+"""The one composition root every service shares: a FastAPI app whose lifespan wires the plumbing.
+
+A service describes itself with a ServiceDefinition (routers, migrations, subscription); `create_app`
+connects the database, migrates, starts the outbox relay and the idempotent consumer, and serves
+/healthz, /readyz, /metrics and /openapi.json beside the service's own routes.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from zorgstroom_runtime import metrics
+from zorgstroom_runtime.auth import CredentialStore
+from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription
+from zorgstroom_runtime.db import create_pool
+from zorgstroom_runtime.migrations import migrate
+from zorgstroom_runtime.outbox import Outbox, OutboxRelay, UnitOfWork, unit_of_work
+from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
+from zorgstroom_runtime.region import Region, load_region
+from zorgstroom_runtime.settings import ServiceSettings
+from zorgstroom_runtime.telemetry import setup_logging, setup_telemetry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a running service holds; reached from routes through ContextDep."""
+
+    settings: ServiceSettings
+    region: Region
+    pool: asyncpg.Pool
+    outbox: Outbox
+    relay: OutboxRelay | None = None
+    consumer: IdempotentConsumer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def unit_of_work(
+        self, *, correlation_id: str | None = None, causation_id: str | None = None
+    ) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.pool, self.outbox, correlation_id=correlation_id, causation_id=causation_id)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    title: str
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    subscription: Callable[[ServiceContext], Subscription] | None = None
+    publishes: bool = True
+
+
+def get_context(request: Request) -> ServiceContext:
+    context: ServiceContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]
+
+
+async def _connect(settings: ServiceSettings, attempts: int = 60) -> asyncpg.Pool:
+    for attempt in range(attempts):
+        try:
+            return await create_pool(settings.database_url, settings.schema_name, max_size=settings.db_pool_max)
+        except (OSError, asyncpg.PostgresError) as error:
+            if attempt == attempts - 1:
+                raise
+            log.info("waiting for PostgreSQL: %r", error)
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
+async def start_context(definition: ServiceDefinition, settings: ServiceSettings) -> ServiceContext:
+    region = load_region(settings.region_file, settings.municipalities_file)
+    pool = await _connect(settings)
+    await migrate(pool, settings.schema_name, definition.migrations)
+    outbox = Outbox(definition.name, region.code, settings.topic_prefix, settings.schema_name)
+    context = ServiceContext(settings=settings, region=region, pool=pool, outbox=outbox)
+    if definition.publishes:
+        context.relay = OutboxRelay(
+            pool, outbox, settings.kafka_bootstrap, batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+        )
+        context.tasks.append(asyncio.create_task(context.relay.run(), name=f"{definition.name}-relay"))
+    if definition.subscription is not None:
+        context.consumer = IdempotentConsumer(
+            pool, outbox, settings.kafka_bootstrap, definition.subscription(context),
+            max_attempts=settings.consumer_max_attempts,
+        )
+        context.tasks.append(asyncio.create_task(context.consumer.run(), name=f"{definition.name}-consumer"))
+    return context
+
+
+async def stop_context(context: ServiceContext) -> None:
+    for task in context.tasks:
+        task.cancel()
+    for task in context.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await context.pool.close()
+
+
+def create_app(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings(service_name=definition.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_telemetry(definition.name)
+        app.state.context = await start_context(definition, settings)
+        try:
+            yield
+        finally:
+            await stop_context(app.state.context)
+
+    app = FastAPI(title=definition.title, version="1", lifespan=lifespan)
+    app.state.credentials = CredentialStore.from_file(settings.credentials_file)
+    install_problem_handlers(app)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    _install_http_metrics(app, definition.name)
+    app.include_router(_operational_router())
+    for router in definition.routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app
+
+
+def _install_http_metrics(app: FastAPI, service: str) -> None:
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        return response
+
+
+def _operational_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Dependencies are reachable", response_model=None)
+    async def readyz(context: ContextDep) -> Any:
+        checks: dict[str, bool] = {}
+        try:
+            checks["postgres"] = await asyncio.wait_for(context.pool.fetchval("SELECT true"), 2) is True
+        except Exception:
+            checks["postgres"] = False
+        checks["kafka"] = await _kafka_reachable(context.settings.kafka_bootstrap)
+        if all(checks.values()):
+            return {"status": "ready", "checks": checks}
+        return problem_response(503, "Not ready", "a dependency is not reachable", kind="not-ready", checks=checks)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _kafka_reachable(bootstrap: str) -> bool:
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2)
+            writer.close()
+            return True
+        except (OSError, TimeoutError, ValueError):
+            continue
+    return False
+
+
+def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None:
+    """Run one service in this process (the entry point of `python -m zorgstroom_<service>`)."""
+    import uvicorn
+
+    setup_logging(settings.service_name, settings.log_level)
+    uvicorn.run(app_factory(), host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)

@@ -1,0 +1,191 @@
+"""The transactional outbox: events are written with the state change, then relayed to Kafka.
+
+`UnitOfWork.emit` stores an event in the same transaction as the change that caused it, with the
+current trace context. `OutboxRelay` publishes unpublished rows in id order with an idempotent,
+acks=all producer and marks them published; a crash between the two publishes a row twice at worst.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from zorgstroom_contracts import Envelope, spec_for, topic_name
+from zorgstroom_contracts.events import Event
+
+from zorgstroom_runtime import metrics
+from zorgstroom_runtime.kafka import new_producer
+from zorgstroom_runtime.telemetry import context_from_carrier, current_trace_carrier, tracer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Where and as whom a service writes its events."""
+
+    producer: str
+    region: str
+    topic_prefix: str
+    schema: str
+
+    @property
+    def channel(self) -> str:
+        return f"outbox_{self.schema}"
+
+
+class UnitOfWork:
+    """One database transaction: the state change, its audit line and the events it causes."""
+
+    def __init__(
+        self, conn: asyncpg.Connection, outbox: Outbox, *, correlation_id: str | None, causation_id: str | None
+    ) -> None:
+        self.conn = conn
+        self.outbox = outbox
+        self.correlation_id = correlation_id
+        self.causation_id = causation_id
+        self.emitted: list[Envelope] = []
+
+    async def emit(self, event: Event, *, occurred_at: datetime | None = None) -> Envelope:
+        spec = spec_for(event)
+        envelope = Envelope.wrap(
+            event, producer=self.outbox.producer, region=self.outbox.region, occurred_at=occurred_at,
+            correlation_id=self.correlation_id, causation_id=self.causation_id,
+        )
+        await self.conn.execute(
+            "INSERT INTO outbox (event_id, topic, message_key, event_type, schema_version, payload,"
+            " trace_context) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            envelope.event_id, topic_name(spec.topic, self.outbox.topic_prefix), spec.key_of(envelope.data),
+            envelope.event_type, envelope.schema_version, envelope.model_dump_json(), current_trace_carrier(),
+        )
+        if not self.emitted:  # delivered at commit, so the relay wakes once the row is visible
+            await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)
+        self.emitted.append(envelope)
+        return envelope
+
+    async def audit(
+        self, *, actor: str, on_behalf_of: str, action: str, client_ref: str | None = None, subject: str | None = None
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO audit_log (actor, on_behalf_of, action, client_ref, subject, correlation_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            actor, on_behalf_of, action, client_ref, subject, self.correlation_id,
+        )
+
+
+@contextlib.asynccontextmanager
+async def unit_of_work(
+    pool: asyncpg.Pool, outbox: Outbox, *, correlation_id: str | None = None, causation_id: str | None = None
+) -> AsyncIterator[UnitOfWork]:
+    async with pool.acquire() as conn, conn.transaction():
+        yield UnitOfWork(conn, outbox, correlation_id=correlation_id, causation_id=causation_id)
+
+
+class OutboxRelay:
+    """Publishes the outbox to Kafka. One relay per schema is active (a Postgres advisory lock)."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, outbox: Outbox, bootstrap: str, *, batch_size: int = 500, poll_seconds: float = 1.0
+    ) -> None:
+        self.pool, self.outbox, self.bootstrap = pool, outbox, bootstrap
+        self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self.kafka_connected = False
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                async with self.pool.acquire() as lock_conn:
+                    await self._hold_leadership(lock_conn)
+                    await lock_conn.add_listener(self.outbox.channel, self._on_notify)
+                    try:
+                        await self._publish_until_cancelled()
+                    finally:
+                        await lock_conn.remove_listener(self.outbox.channel, self._on_notify)
+            except asyncio.CancelledError:
+                await self._close_producer()
+                raise
+            except Exception as error:  # database or Kafka away: nothing is lost, try again
+                log.warning("outbox relay paused: %r; retrying in %.1fs", error, backoff)
+                await self._close_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _hold_leadership(self, conn: asyncpg.Connection) -> None:
+        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"relay:{self.outbox.schema}"):
+            await asyncio.sleep(2)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _publish_until_cancelled(self) -> None:
+        while True:
+            published = await self.publish_batch()
+            if published < self.batch_size:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def publish_batch(self) -> int:
+        rows = await self.pool.fetch(
+            "SELECT id, topic, message_key, event_type, schema_version, payload, trace_context"
+            " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            metrics.OUTBOX_BACKLOG.labels(self.outbox.producer).set(0)
+            return 0
+        producer = await self._ensure_producer()
+        deliveries = [await self._send(producer, row) for row in rows]
+        await asyncio.gather(*deliveries)
+        await self.pool.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(self.outbox.producer, row["topic"]).inc()
+        backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        metrics.OUTBOX_BACKLOG.labels(self.outbox.producer).set(backlog)
+        return len(rows)
+
+    async def _send(self, producer: AIOKafkaProducer, row: asyncpg.Record) -> "asyncio.Future[Any]":
+        parent = context_from_carrier(row["trace_context"] or {})
+        with tracer().start_as_current_span(
+            f"{row['topic']} publish", context=parent, kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.system": "kafka", "messaging.destination.name": row["topic"],
+                        "messaging.operation.type": "send", "zorgstroom.event_type": row["event_type"]},
+        ):
+            headers = [
+                *[(k, v.encode("latin-1")) for k, v in current_trace_carrier().items()],
+                ("event-type", row["event_type"].encode()),
+                ("schema-version", str(row["schema_version"]).encode()),
+                ("content-type", b"application/json"),
+            ]
+            return await producer.send(
+                row["topic"], value=row["payload"].encode(), key=row["message_key"].encode(), headers=headers
+            )
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = new_producer(self.bootstrap, f"{self.outbox.producer}-relay")
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+            self.kafka_connected = True
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer, self.kafka_connected = self._producer, None, False
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()

@@ -1,0 +1,47 @@
+"""Typed settings from ZS_* environment variables (or a .env file), one class for every service."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "development-only-secret", "secret"}
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZS_", env_file=".env", extra="ignore")
+
+    service_name: str = "zorgstroom"
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "postgresql://zorgstroom@127.0.0.1:55432/zorgstroom"
+    db_schema: str | None = Field(default=None, description="Defaults to the service name.")
+    db_pool_max: int = 10
+    kafka_bootstrap: str = "127.0.0.1:59092"
+    topic_prefix: str = Field(default="", description="Region prefix put before every topic name.")
+    region_file: Path = Path("data/regions/flevoland.toml")
+    municipalities_file: Path = Path("data/municipalities-nl.csv")
+    credentials_file: Path | None = None
+    client_ref_secret: SecretStr = SecretStr("development-only-secret")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    max_body_bytes: int = 64 * 1024
+    relay_batch_size: int = 500
+    relay_poll_seconds: float = 1.0
+    consumer_max_attempts: int = Field(
+        default=5, description="Attempts of a failing handler (not a transient error) before dead-lettering."
+    )
+    log_level: str = "INFO"
+
+    @property
+    def schema_name(self) -> str:
+        return self.db_schema or self.service_name
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets_outside_development(self) -> "ServiceSettings":
+        if self.environment == "production":
+            if self.client_ref_secret.get_secret_value() in PLACEHOLDER_SECRETS:
+                raise ValueError("ZS_CLIENT_REF_SECRET must be set to a real secret in production")
+            if self.credentials_file is None:
+                raise ValueError("ZS_CREDENTIALS_FILE must be set in production")
+        return self

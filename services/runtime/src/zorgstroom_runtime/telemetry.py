@@ -1,0 +1,97 @@
+"""OpenTelemetry and logging, set up once per process: W3C context in, on and out of Kafka headers."""
+
+import logging
+import os
+import sys
+from collections.abc import Iterable, Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from pythonjsonlogger.json import JsonFormatter
+
+Headers = list[tuple[str, bytes]]
+_configured = False
+
+
+def setup_telemetry(service_name: str, *, extra_processors: Iterable[SpanProcessor] = ()) -> None:
+    """Tracer provider (OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set) and asyncpg instrumentation.
+
+    Idempotent per process: several services in one test process share the first provider.
+    """
+    global _configured
+    if _configured:
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    for processor in extra_processors:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)
+    _configured = True
+
+
+def tracer(name: str = "zorgstroom") -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def current_trace_carrier() -> dict[str, str]:
+    """The W3C traceparent/tracestate of the current span, to store beside an outbox row."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_from_carrier(carrier: Mapping[str, str]) -> otel_context.Context:
+    return propagate.extract(dict(carrier))
+
+
+def context_from_headers(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Context:
+    carrier = {k: v.decode("latin-1") for k, v in (headers or ()) if k in ("traceparent", "tracestate")}
+    return propagate.extract(carrier)
+
+
+def trace_headers() -> Headers:
+    return [(k, v.encode("latin-1")) for k, v in current_trace_carrier().items()]
+
+
+class _TraceIdFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = trace.get_current_span().get_span_context()
+        record.trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else None
+        record.span_id = format(ctx.span_id, "016x") if ctx.is_valid else None
+        record.service = self.service
+        return True
+
+
+def setup_logging(service_name: str, level: str = "INFO") -> None:
+    """Structured JSON logs on stderr, each line carrying the trace id of the current span."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(trace_id)s %(span_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    handler.addFilter(_TraceIdFilter(service_name))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiokafka").setLevel("WARNING")
+
+
+def current_trace_id() -> str | None:
+    """The current trace id, used as correlation id of what a request writes."""
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None

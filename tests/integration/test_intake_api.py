@@ -1,0 +1,133 @@
+"""Intake over HTTP against real Postgres and Kafka: what a municipal case system sees."""
+
+import json
+import uuid
+
+import asyncpg
+import pytest
+
+from tests.support.builders import intake_body, valid_bsn
+from tests.support.kafka import read_topic
+from tests.support.stack import Namespace, running
+from zorgstroom_intake.bootstrap import build
+
+
+async def outbox_rows(ns: Namespace) -> int:
+    conn = await asyncpg.connect(ns.infra.database_url)
+    try:
+        return await conn.fetchval(f'SELECT count(*) FROM "intake_{ns.suffix}".outbox')
+    finally:
+        await conn.close()
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+
+
+async def test_registered_client_is_published_without_its_bsn(ns: Namespace) -> None:
+    bsn = valid_bsn()
+    async with running(build(ns.settings("intake")), "intake") as intake:
+        answer = await intake.post("/v1/intakes", json=intake_body(bsn=bsn), headers=ns.auth("almere") | key())
+        assert answer.status_code == 202, answer.text
+        accepted = answer.json()
+        assert accepted["responsible_municipality"] == "0034"
+        assert bsn not in answer.text
+        records = await read_topic(ns.infra.kafka_bootstrap, ns.topic("wmo.client-registered.v1"))
+    assert len(records) == 1
+    record = records[0]
+    envelope = json.loads(record.value)
+    assert envelope["event_type"] == "ClientRegistered" and envelope["schema_version"] == 1
+    assert envelope["event_id"] == accepted["event_id"] and envelope["region"] == "flevoland"
+    assert envelope["data"]["client_ref"] == accepted["client_ref"] == record.key.decode()
+    headers = dict(record.headers)
+    assert headers["event-type"] == b"ClientRegistered" and headers["content-type"] == b"application/json"
+    assert b"traceparent" in b"".join(k.encode() for k in headers)
+    everything = record.key + record.value + b"".join(k.encode() + v for k, v in record.headers)
+    assert bsn.encode() not in everything
+
+
+async def test_the_intake_can_be_read_back_by_its_municipality_only(ns: Namespace) -> None:
+    async with running(build(ns.settings("intake")), "intake") as intake:
+        accepted = (await intake.post("/v1/intakes", json=intake_body(), headers=ns.auth("almere") | key())).json()
+        own = await intake.get(f"/v1/intakes/{accepted['intake_id']}", headers=ns.auth("almere"))
+        other = await intake.get(f"/v1/intakes/{accepted['intake_id']}", headers=ns.auth("urk"))
+    assert own.status_code == 200 and own.json()["client_ref"] == accepted["client_ref"]
+    assert other.status_code == 404 and other.headers["content-type"] == "application/problem+json"
+
+
+async def test_same_idempotency_key_and_body_returns_the_same_answer_once(ns: Namespace) -> None:
+    body, headers = intake_body(), ns.auth("almere") | key()
+    async with running(build(ns.settings("intake")), "intake") as intake:
+        first = await intake.post("/v1/intakes", json=body, headers=headers)
+        second = await intake.post("/v1/intakes", json=body, headers=headers)
+        reused = await intake.post("/v1/intakes", json=intake_body(birth_year=1990), headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert reused.status_code == 409 and reused.json()["type"].endswith("idempotency-key-reused")
+    assert await outbox_rows(ns) == 1
+
+
+async def test_bw_follows_the_residence_principle_from_the_regions_date(ns: Namespace) -> None:
+    body = intake_body(care_form="BW_24H", residence_municipality="0995", registered_on="2027-02-01")
+    recent = intake_body(care_form="BW_24H", residence_municipality="0995", registered_on="2027-02-01",
+                         last_bw={"municipality": "0303", "ended_on": "2026-09-01"})
+    async with running(build(ns.settings("intake")), "intake") as intake:
+        by_residence = (await intake.post("/v1/intakes", json=body, headers=ns.auth("almere") | key())).json()
+        by_recent_bw = (await intake.post("/v1/intakes", json=recent, headers=ns.auth("almere") | key())).json()
+    assert by_residence["responsible_municipality"] == "0995"
+    assert by_recent_bw["responsible_municipality"] == "0303"
+
+
+def not_bsn() -> str:
+    return "123456789"  # fails the eleven-test
+
+
+BAD_REQUESTS = [
+    pytest.param({"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 422, "body",
+                 id="not-json"),
+    pytest.param({"json": {k: v for k, v in intake_body().items() if k != "care_form"}}, 422, "care_form",
+                 id="missing-field"),
+    pytest.param({"json": intake_body(shoe_size=44)}, 422, "shoe_size", id="extra-field"),
+    pytest.param({"json": intake_body(bsn=not_bsn())}, 422, "bsn", id="bsn-fails-eleven-test"),
+    pytest.param({"json": intake_body(residence_municipality="9999")}, 422, "residence_municipality",
+                 id="unknown-municipality"),
+    pytest.param({"json": intake_body(registering_municipality="0150")}, 403, None, id="registers-as-another"),
+    pytest.param({"content": b"{" + b" " * 70_000 + b"}", "headers": {"Content-Type": "application/json"}}, 413,
+                 None, id="too-large"),
+    pytest.param({"content": b"bsn=123", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415,
+                 None, id="wrong-content-type"),
+]
+
+
+@pytest.mark.parametrize(("request_kwargs", "status", "field"), BAD_REQUESTS)
+async def test_bad_input_is_refused_with_a_problem_and_nothing_is_stored(
+    ns: Namespace, request_kwargs: dict, status: int, field: str | None
+) -> None:
+    kwargs = dict(request_kwargs)
+    kwargs["headers"] = {**kwargs.get("headers", {}), **ns.auth("almere"), **key()}
+    async with running(build(ns.settings("intake")), "intake") as intake:
+        answer = await intake.post("/v1/intakes", **kwargs)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    if field:
+        assert field in problem["detail"]
+        assert any(e["field"].startswith(field) for e in problem["errors"])
+    assert not_bsn() not in answer.text
+    assert await outbox_rows(ns) == 0
+
+
+async def test_every_business_endpoint_requires_a_credential(ns: Namespace) -> None:
+    async with running(build(ns.settings("intake")), "intake") as intake:
+        anonymous = await intake.post("/v1/intakes", json=intake_body(), headers=key())
+        wrong = await intake.post("/v1/intakes", json=intake_body(), headers={"Authorization": "Bearer nope"} | key())
+        no_role = await intake.post("/v1/intakes", json=intake_body(), headers=ns.auth("readonly") | key())
+        health = await intake.get("/healthz")
+        ready = await intake.get("/readyz")
+        openapi = await intake.get("/openapi.json")
+    assert anonymous.status_code == wrong.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert no_role.status_code == 403
+    assert health.status_code == 200 and ready.json()["checks"] == {"postgres": True, "kafka": True}
+    assert "/v1/intakes" in openapi.json()["paths"]

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: infrastructure, running services, reading topics."""

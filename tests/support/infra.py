@@ -1,0 +1,63 @@
+"""Where the tests get real Kafka and PostgreSQL.
+
+In order: ZS_TEST_KAFKA_BOOTSTRAP and ZS_TEST_DATABASE_URL if set; testcontainers when a Docker
+daemon answers; else the project's native start-up (deploy/*.sh) on test ports of its own.
+"""
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Infra:
+    kafka_bootstrap: str
+    database_url: str
+    how: str
+    _stop: list = field(default_factory=list, repr=False)
+
+    def stop(self) -> None:
+        for stop in reversed(self._stop):
+            stop()
+
+
+def docker_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def native_env(instance: str, kafka_port: int, pg_port: int) -> dict[str, str]:
+    return {**os.environ, "ZS_INSTANCE": instance, "ZS_KAFKA_PORT": str(kafka_port), "ZS_PG_PORT": str(pg_port),
+            "ZS_PG_FSYNC": "off"}
+
+
+def run_deploy(script: str, action: str, env: dict[str, str]) -> None:
+    subprocess.run([str(ROOT / "deploy" / script), action], env=env, check=True, timeout=600)
+
+
+def start_infra() -> Infra:
+    kafka, database = os.environ.get("ZS_TEST_KAFKA_BOOTSTRAP"), os.environ.get("ZS_TEST_DATABASE_URL")
+    if kafka and database:
+        return Infra(kafka, database, "environment")
+    if docker_answers():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        k = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+        p = PostgresContainer("postgres:15", driver=None)
+        k.start()
+        p.start()
+        return Infra(k.get_bootstrap_server(), p.get_connection_url(), "testcontainers", [k.stop, p.stop])
+    kafka_port, pg_port = int(os.environ.get("ZS_TEST_KAFKA_PORT", "59192")), int(os.environ.get("ZS_TEST_PG_PORT", "55442"))
+    env = native_env("test", kafka_port, pg_port)
+    run_deploy("kafka.sh", "start", env)
+    run_deploy("postgres.sh", "start", env)
+    stops = [] if os.environ.get("ZS_TEST_KEEP_INFRA") else [
+        lambda: run_deploy("kafka.sh", "stop", env), lambda: run_deploy("postgres.sh", "stop", env)
+    ]
+    return Infra(f"127.0.0.1:{kafka_port}", f"postgresql://zorgstroom@127.0.0.1:{pg_port}/zorgstroom", "native", stops)

@@ -1,0 +1,86 @@
+"""A service of ours running in the test's event loop, isolated by topic prefix and schema."""
+
+import contextlib
+import json
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from tests.support.infra import ROOT, Infra
+from zorgstroom_runtime.auth import token_digest
+from zorgstroom_runtime.kafka import ensure_topics, project_topics
+from zorgstroom_runtime.settings import ServiceSettings
+
+TEST_SECRET = "test-secret-" + "x" * 20
+
+# name -> (organisation kind, organisation id, roles)
+ORGANISATIONS = {
+    "almere": ("municipality", "0034", ["intake:register", "intake:read", "reports:own", "waiting-list:read"]),
+    "lelystad": ("municipality", "0995", ["intake:register", "intake:read", "reports:own", "waiting-list:read"]),
+    "urk": ("municipality", "0184", ["intake:register", "intake:read", "reports:own", "waiting-list:read"]),
+    "region": ("region", "flevoland", ["reports:region", "waiting-list:read"]),
+    "corporation": ("corporation", "woonstad-illustratief", ["housing:write"]),
+    "readonly": ("municipality", "0034", ["reports:own"]),
+}
+
+
+def write_credentials(directory: Path) -> tuple[Path, dict[str, str]]:
+    tokens = {name: secrets.token_urlsafe(24) for name in ORGANISATIONS}
+    entries = [
+        {"name": name, "token_sha256": token_digest(tokens[name]), "organisation_kind": kind,
+         "organisation_id": org, "roles": roles}
+        for name, (kind, org, roles) in ORGANISATIONS.items()
+    ]
+    path = directory / "credentials.json"
+    path.write_text(json.dumps(entries))
+    return path, tokens
+
+
+@dataclass
+class Namespace:
+    """One test's own topics and schemas on the shared Kafka and Postgres."""
+
+    infra: Infra
+    prefix: str
+    suffix: str
+    credentials_file: Path
+    tokens: dict[str, str]
+
+    def settings(self, service: str, **overrides: object) -> ServiceSettings:
+        values: dict[str, object] = dict(
+            service_name=service, environment="test", database_url=self.infra.database_url,
+            db_schema=f"{service}_{self.suffix}", kafka_bootstrap=self.infra.kafka_bootstrap,
+            topic_prefix=self.prefix, region_file=ROOT / "data/regions/flevoland.toml",
+            municipalities_file=ROOT / "data/municipalities-nl.csv", credentials_file=self.credentials_file,
+            client_ref_secret=TEST_SECRET, relay_poll_seconds=0.2, consumer_max_attempts=2,
+        )
+        values.update(overrides)
+        return ServiceSettings(**values)  # type: ignore[arg-type]
+
+    def auth(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    def topic(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+
+async def new_namespace(infra: Infra, directory: Path) -> Namespace:
+    suffix = uuid.uuid4().hex[:10]
+    prefix = f"t{suffix}."
+    await ensure_topics(infra.kafka_bootstrap, project_topics(prefix), partitions=3)
+    credentials_file, tokens = write_credentials(directory)
+    return Namespace(infra, prefix, suffix, credentials_file, tokens)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan (database, migrations, relay, consumer) and talk to it over ASGI."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as client:
+            yield client
