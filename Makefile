@@ -1,0 +1,38 @@
+# The two commands: `make demo` and `make test`. Both install what is missing and are safe to run twice.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export PATH := $(HOME)/.local/bin:$(PATH)
+export ZS_ROOT := $(CURDIR)
+
+.PHONY: demo test down install bench chaos schemas lint format unit
+
+demo: install  ## everything up, a simulated year through the real APIs, the report
+	uv run --frozen zorgstroom demo
+
+test: install  ## the whole suite against real Kafka and PostgreSQL (started here if needed)
+	uv run --frozen pytest
+
+down:  ## stop the demo's services, Kafka and PostgreSQL
+	@if [ -x .venv/bin/zorgstroom ]; then .venv/bin/zorgstroom down; \
+	else ZS_INSTANCE=demo deploy/kafka.sh stop; ZS_INSTANCE=demo deploy/postgres.sh stop; fi
+
+install:
+	@deploy/install.sh
+
+unit: install  ## only the tests that need no Kafka or PostgreSQL
+	uv run --frozen pytest tests/unit contracts/tests
+
+bench: install  ## time from 202 to visible in reporting over 1,000 intakes
+	uv run --frozen python bench/intake_to_reporting.py
+
+schemas:  ## regenerate contracts/schemas (refuses breaking changes)
+	uv run --frozen python contracts/gen_schemas.py
+
+lint:
+	uv run --frozen ruff check .
+	uv run --frozen ruff format --check .
+	uv run --frozen mypy contracts/src services/intake/src/zorgstroom_intake/domain
+
+format:
+	uv run --frozen ruff format .
+	uv run --frozen ruff check --fix .

@@ -1,0 +1,1 @@
+"""Operator tooling for Zorgstroom: processes, credentials, the simulated year, reports."""

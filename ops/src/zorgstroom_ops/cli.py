@@ -1,0 +1,159 @@
+"""`zorgstroom`: the operator CLI. `up`, `down`, `status`, `simulate`, `report` and `demo`."""
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from zorgstroom_ops import credentials, processes
+from zorgstroom_ops.simulate import drive, year_of_intakes
+from zorgstroom_runtime.kafka import ensure_topics, project_topics
+from zorgstroom_runtime.region import Region, load_region
+
+app = typer.Typer(help="Run and inspect a Zorgstroom stack on this machine.", no_args_is_help=True)
+console = Console()
+ROOT = Path(os.environ.get("ZS_ROOT", Path.cwd()))
+CACHE = Path(os.environ.get("ZS_CACHE", ROOT / ".cache"))
+RUN = CACHE / "run" / "demo"
+KAFKA_PORT, PG_PORT, BASE_PORT = int(os.environ.get("ZS_KAFKA_PORT", 59092)), int(os.environ.get("ZS_PG_PORT", 55432)), 8101
+RegionFile = Annotated[Path, typer.Option(help="The region's data file.")]
+DEFAULT_REGION = ROOT / "data/regions/flevoland.toml"
+
+
+def _region(region_file: Path) -> Region:
+    return load_region(region_file, ROOT / "data/municipalities-nl.csv")
+
+
+def _deploy(script: str, action: str) -> None:
+    env = {**os.environ, "ZS_INSTANCE": "demo", "ZS_KAFKA_PORT": str(KAFKA_PORT), "ZS_PG_PORT": str(PG_PORT)}
+    subprocess.run([str(ROOT / "deploy" / script), action], env=env, check=True)
+
+
+def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
+    secret_file = RUN / "client-ref-secret"
+    if not secret_file.exists():  # kept across runs so the same person keeps the same client_ref
+        RUN.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(secrets.token_hex(32))
+        secret_file.chmod(0o600)
+    return {
+        "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom",
+        "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}", "ZS_REGION_FILE": str(region_file),
+        "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
+        "ZS_CREDENTIALS_FILE": str(credentials_file), "ZS_CLIENT_REF_SECRET": secret_file.read_text().strip(),
+    }
+
+
+@app.command()
+def up(region_file: RegionFile = DEFAULT_REGION) -> None:
+    """Start Kafka, PostgreSQL, create the topics, and start every service in the background."""
+    _deploy("postgres.sh", "start")
+    _deploy("kafka.sh", "start")
+    created = asyncio.run(ensure_topics(f"127.0.0.1:{KAFKA_PORT}", project_topics()))
+    console.print(f"topics: {len(created)} created")
+    region = _region(region_file)
+    credentials_file = RUN / "credentials.json"
+    if not credentials_file.exists():
+        credentials.issue(region, RUN)
+    env = _service_env(region_file, credentials_file)
+    services = processes.plan(RUN, BASE_PORT)
+    for service in services:
+        processes.start(service, env)
+    for service in services:
+        processes.wait_ready(service)
+        console.print(f"{service.name:<10} ready at {service.url}")
+
+
+@app.command()
+def down() -> None:
+    """Stop every service, Kafka and PostgreSQL of the demo."""
+    for service in processes.plan(RUN, BASE_PORT):
+        processes.stop(service)
+    _deploy("kafka.sh", "stop")
+    _deploy("postgres.sh", "stop")
+
+
+@app.command()
+def status() -> None:
+    for service in processes.plan(RUN, BASE_PORT):
+        console.print(f"{service.name:<10} {'running' if service.running() else 'stopped'}  {service.url}")
+
+
+def _tokens() -> dict[str, str]:
+    tokens: dict[str, str] = json.loads((RUN / "tokens.json").read_text())
+    return tokens
+
+
+@app.command()
+def simulate(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REGION) -> None:
+    """Drive a simulated year of intakes through the intake API and wait until reporting shows them."""
+    region = _region(region_file)
+    intakes = year_of_intakes(region, year, seed)
+    intake_url = processes.plan(RUN, BASE_PORT)[0].url
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"registering {len(intakes)} intakes of {year}", total=len(intakes))
+        result = asyncio.run(drive(intakes, intake_url, _tokens(), progress=lambda: bar.advance(task)))
+    console.print(f"intake answered: {dict(result.statuses)}")
+    if set(result.statuses) != {202}:
+        raise typer.Exit(1)
+    _wait_for_reporting(region, year, dict(result.responsible))
+
+
+def _reporting_get(path: str) -> httpx.Response:
+    reporting = processes.plan(RUN, BASE_PORT)[3].url
+    region_token = next(v for k, v in _tokens().items() if k.startswith("region-"))
+    return httpx.get(reporting + path, headers={"Authorization": f"Bearer {region_token}"}, timeout=10)
+
+
+def _wait_for_reporting(region: Region, year: int, expected: dict[str, int], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flows = _reporting_get(f"/v1/region/flows?from={year}-01&to={year}-12").json()
+        seen = {m["municipality"]: m["totals"]["registrations"] for m in flows["municipalities"]}
+        if all(seen.get(code, 0) >= n for code, n in expected.items() if code in region.municipalities):
+            return
+        time.sleep(0.5)
+    raise TimeoutError("reporting did not catch up with the intakes in time")
+
+
+@app.command()
+def report(year: int = 2027, region_file: RegionFile = DEFAULT_REGION) -> None:
+    """Print registrations per municipality and month, from the reporting API."""
+    region = _region(region_file)
+    months = [f"{year}-{m:02d}" for m in range(1, 13)]
+    table = Table(title=f"Registrations per responsible municipality, {region.name} {year} (from the reporting API)")
+    table.add_column("municipality")
+    table.add_column("code")
+    for month in months:
+        table.add_column(month[5:], justify="right")
+    table.add_column("total", justify="right", style="bold")
+    totals = [0] * 13
+    for code, municipality in region.municipalities.items():
+        flows = _reporting_get(f"/v1/municipalities/{code}/flows?from={months[0]}&to={months[-1]}").json()
+        counts = [m["registrations"] for m in flows["months"]] + [flows["totals"]["registrations"]]
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+        table.add_row(municipality.name, code, *map(str, counts))
+    table.add_row("region", region.code, *map(str, totals), style="bold")
+    console.print(table)
+
+
+@app.command()
+def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REGION) -> None:
+    """Everything up, a simulated year through the real APIs, the report, and where to look."""
+    up(region_file)
+    simulate(year, seed, region_file)
+    report(year, region_file)
+    urls = {s.name: s.url for s in processes.plan(RUN, BASE_PORT)}
+    console.print(f"reporting API: {urls['reporting']}/v1/region/flows?from={year}-01&to={year}-12 (CSV: add &format=csv)")
+    console.print("OpenAPI: " + ", ".join(f"{u}/docs" for u in urls.values()))
+    console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {RUN / 'tokens.json'}")
+    console.print("stop everything with: make down")

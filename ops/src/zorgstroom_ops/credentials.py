@@ -1,0 +1,35 @@
+"""Demo and test credentials: one token per organisation, stored as SHA-256 for the services."""
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from zorgstroom_runtime.auth import token_digest
+from zorgstroom_runtime.region import Region
+
+MUNICIPALITY_ROLES = ["intake:register", "intake:read", "reports:own", "waiting-list:read"]
+REGION_ROLES = ["reports:region", "waiting-list:read"]
+# Illustrative: a made-up corporation so the housing API can be exercised.
+CORPORATIONS = {"woonstad-illustratief": ["housing:write"]}
+
+
+def issue(region: Region, directory: Path) -> tuple[Path, dict[str, str]]:
+    """Write credentials.json (digests, for the services) and tokens.json (secrets, for the caller)."""
+    organisations: dict[str, tuple[str, str, list[str]]] = {
+        f"municipality-{code}": ("municipality", code, MUNICIPALITY_ROLES) for code in region.municipalities
+    }
+    organisations[f"region-{region.code}"] = ("region", region.code, REGION_ROLES)
+    organisations.update({f"corporation-{c}": ("corporation", c, roles) for c, roles in CORPORATIONS.items()})
+    tokens = {name: secrets.token_urlsafe(32) for name in organisations}
+    directory.mkdir(parents=True, exist_ok=True)
+    credentials = directory / "credentials.json"
+    credentials.write_text(json.dumps([
+        {"name": name, "token_sha256": token_digest(tokens[name]), "organisation_kind": kind,
+         "organisation_id": org, "roles": roles}
+        for name, (kind, org, roles) in organisations.items()
+    ], indent=1))
+    secret_file = directory / "tokens.json"
+    secret_file.write_text(json.dumps(tokens, indent=1))
+    os.chmod(secret_file, 0o600)
+    return credentials, tokens

@@ -1,0 +1,86 @@
+"""End to end: every service as its own process on real Kafka and PostgreSQL, driven over HTTP."""
+
+import socket
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.builders import intake_body, valid_bsn
+from tests.support.infra import ROOT, Infra
+from tests.support.kafka import eventually, read_topic
+from tests.support.stack import TEST_SECRET, Namespace
+from zorgstroom_ops import processes
+
+pytestmark = pytest.mark.e2e
+
+
+def free_base_port(count: int = 4) -> int:
+    for base in range(21000, 29000, 10):
+        try:
+            sockets = []
+            for port in range(base, base + count):
+                s = socket.socket()
+                s.bind(("127.0.0.1", port))
+                sockets.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+@pytest.fixture
+async def stack(infra: Infra, ns: Namespace, tmp_path: Path):  # type: ignore[no-untyped-def]
+    database = f"e2e_{ns.suffix}"
+    admin = await asyncpg.connect(infra.database_url)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    env = {
+        "ZS_ENVIRONMENT": "test", "ZS_DATABASE_URL": infra.database_url.rsplit("/", 1)[0] + "/" + database,
+        "ZS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "ZS_TOPIC_PREFIX": ns.prefix,
+        "ZS_REGION_FILE": str(ROOT / "data/regions/flevoland.toml"),
+        "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
+        "ZS_CREDENTIALS_FILE": str(ns.credentials_file), "ZS_CLIENT_REF_SECRET": TEST_SECRET,
+        "ZS_RELAY_POLL_SECONDS": "0.2",
+    }
+    services = {s.name: s for s in processes.plan(tmp_path, free_base_port())}
+    try:
+        for service in services.values():
+            processes.start(service, env)
+        for service in services.values():
+            processes.wait_ready(service)
+        yield services
+    finally:
+        for service in services.values():
+            processes.stop(service)
+
+
+async def test_an_intake_is_counted_in_reporting_for_its_municipality_and_month(stack, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    bsn = valid_bsn()
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.post(
+            stack["intake"].url + "/v1/intakes", headers=ns.auth("lelystad") | {"Idempotency-Key": f"e2e-{uuid.uuid4()}"},
+            json=intake_body(registering_municipality="0995", residence_municipality="0995", bsn=bsn,
+                             registered_on="2027-04-10", preferred_municipalities=["0995"]),
+        )
+        assert answer.status_code == 202, answer.text
+        client_ref = answer.json()["client_ref"]
+
+        async def counted() -> dict | None:
+            flows = (await http.get(stack["reporting"].url + "/v1/municipalities/0995/flows?from=2027-03&to=2027-05",
+                                    headers=ns.auth("lelystad"))).json()
+            return flows if flows["totals"]["registrations"] == 1 else None
+
+        flows = await eventually(counted, timeout=60)
+        waiting = await http.get(stack["placement"].url + "/v1/waiting-list", headers=ns.auth("lelystad"))
+    assert [m["registrations"] for m in flows["months"]] == [0, 1, 0]
+    assert [c["client_ref"] for c in waiting.json()["clients"]] == [client_ref]
+    waitlisted = await read_topic(ns.infra.kafka_bootstrap, ns.topic("wmo.client-waitlisted.v1"))
+    assert [r.key.decode() for r in waitlisted] == [client_ref]
+    for service in stack.values():
+        assert bsn not in service.log_file.read_text(), f"the BSN leaked into the {service.name} log"

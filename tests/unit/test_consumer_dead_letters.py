@@ -1,0 +1,57 @@
+"""The consumer's verdicts on a message, without Kafka: what is dead-lettered and why."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from zorgstroom_contracts import Envelope
+from zorgstroom_contracts.events import ClientWaitlisted
+from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription, _DeadLetter
+from zorgstroom_runtime.outbox import Outbox
+
+
+async def handler(uow, envelope, event) -> None:  # type: ignore[no-untyped-def]
+    return None
+
+
+def consumer() -> IdempotentConsumer:
+    subscription = Subscription("g", ["t"], {"ClientWaitlisted": handler})
+    return IdempotentConsumer(None, Outbox("s", "r", "", "s"), "127.0.0.1:1", subscription)  # type: ignore[arg-type]
+
+
+def record(value: bytes) -> SimpleNamespace:
+    return SimpleNamespace(value=value, topic="t", partition=0, offset=7, headers=[], key=None)
+
+
+def waitlisted(**data_overrides: object) -> bytes:
+    event = ClientWaitlisted(client_ref="ab" * 32, care_form="MO_24H", responsible_municipality="0034",
+                             urgency="high", waiting_since="2027-01-01")
+    envelope = Envelope.wrap(event, producer="p", region="flevoland")
+    raw = envelope.model_dump(mode="json")
+    raw["data"].update(data_overrides)
+    return Envelope.model_validate(raw).model_dump_json().encode()
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (b"", "not a valid envelope"),
+    (b"[1, 2]", "not a valid envelope"),
+    (b'{"event_id": "nope"}', "not a valid envelope"),
+])
+def test_what_is_not_an_envelope_is_dead_lettered(value: bytes, reason: str) -> None:
+    with pytest.raises(_DeadLetter, match=reason):
+        consumer()._open(record(value))  # type: ignore[arg-type]
+
+
+def test_an_event_whose_data_fails_its_schema_is_dead_lettered_without_its_values() -> None:
+    with pytest.raises(_DeadLetter) as dead:
+        consumer()._open(record(waitlisted(responsible_municipality="SECRET-VALUE")))  # type: ignore[arg-type]
+    assert "responsible_municipality" in dead.value.reason and "SECRET-VALUE" not in dead.value.reason
+
+
+def test_an_event_type_this_consumer_does_not_handle_is_ignored() -> None:
+    envelope, event, chosen = consumer()._open(record(waitlisted()))  # type: ignore[arg-type]
+    assert chosen is handler and event is not None
+    other = Subscription("g", ["t"], {})
+    ignored = IdempotentConsumer(None, Outbox("s", "r", "", "s"), "x", other)  # type: ignore[arg-type]
+    assert ignored._open(record(waitlisted()))[2] is None  # type: ignore[arg-type]
+    assert envelope.event_type == "ClientWaitlisted"
