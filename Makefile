@@ -31,7 +31,7 @@ schemas:  ## regenerate contracts/schemas (refuses breaking changes)
 lint:
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
-	uv run --frozen mypy contracts/src services/intake/src/zorgstroom_intake/domain
+	uv run --frozen mypy contracts/src services/intake/src/zorgstroom_intake/domain services/placement/src/zorgstroom_placement/domain services/runtime/src
 
 format:
 	uv run --frozen ruff format .

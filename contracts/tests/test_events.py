@@ -15,10 +15,18 @@ REF = "ab" * 32
 
 def registered(**overrides: object) -> ClientRegistered:
     fields: dict[str, object] = dict(
-        intake_id="in-1", client_ref=REF, registering_municipality="0034",
-        responsible_municipality="0034", responsibility_rule="turned_to",
-        residence_municipality=None, birth_year=1987, care_form="BW_24H", needs=["psychiatric"],
-        urgency="normal", household={"adults": 1, "children": 0}, preferred_municipalities=[],
+        intake_id="in-1",
+        client_ref=REF,
+        registering_municipality="0034",
+        responsible_municipality="0034",
+        responsibility_rule="turned_to",
+        residence_municipality=None,
+        birth_year=1987,
+        care_form="BW_24H",
+        needs=["psychiatric"],
+        urgency="normal",
+        household={"adults": 1, "children": 0},
+        preferred_municipalities=[],
         registered_on=date(2026, 11, 22),
     )
     fields.update(overrides)
@@ -48,8 +56,13 @@ def test_an_unknown_event_type_cannot_be_opened() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("registering_municipality", "34"), ("client_ref", "not-a-ref"), ("birth_year", 1800),
-     ("care_form", "BW"), ("needs", ["sad"])],
+    [
+        ("registering_municipality", "34"),
+        ("client_ref", "not-a-ref"),
+        ("birth_year", 1800),
+        ("care_form", "BW"),
+        ("needs", ["sad"]),
+    ],
 )
 def test_value_types_refuse_malformed_codes(field: str, value: object) -> None:
     with pytest.raises(ValidationError) as error:

@@ -44,9 +44,7 @@ def test_removing_a_field_is_breaking(published: dict) -> None:
 def test_changing_a_type_is_breaking(published: dict) -> None:
     changed = copy.deepcopy(published)
     changed["properties"]["birth_year"]["type"] = "string"
-    assert breaking_changes(published, changed) == [
-        "data.birth_year: type changed from ['integer'] to ['string']"
-    ]
+    assert breaking_changes(published, changed) == ["data.birth_year: type changed from ['integer'] to ['string']"]
 
 
 def test_making_an_optional_field_required_is_breaking(published: dict) -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from zorgstroom_ops import processes
 
 from tests.support.builders import intake_body, valid_bsn
 from tests.support.infra import ROOT, Infra
 from tests.support.kafka import eventually, read_topic
 from tests.support.stack import TEST_SECRET, Namespace
-from zorgstroom_ops import processes
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +41,14 @@ async def stack(infra: Infra, ns: Namespace, tmp_path: Path):  # type: ignore[no
     await admin.execute(f'CREATE DATABASE "{database}"')
     await admin.close()
     env = {
-        "ZS_ENVIRONMENT": "test", "ZS_DATABASE_URL": infra.database_url.rsplit("/", 1)[0] + "/" + database,
-        "ZS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "ZS_TOPIC_PREFIX": ns.prefix,
+        "ZS_ENVIRONMENT": "test",
+        "ZS_DATABASE_URL": infra.database_url.rsplit("/", 1)[0] + "/" + database,
+        "ZS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "ZS_TOPIC_PREFIX": ns.prefix,
         "ZS_REGION_FILE": str(ROOT / "data/regions/flevoland.toml"),
         "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
-        "ZS_CREDENTIALS_FILE": str(ns.credentials_file), "ZS_CLIENT_REF_SECRET": TEST_SECRET,
+        "ZS_CREDENTIALS_FILE": str(ns.credentials_file),
+        "ZS_CLIENT_REF_SECRET": TEST_SECRET,
         "ZS_RELAY_POLL_SECONDS": "0.2",
     }
     services = {s.name: s for s in processes.plan(tmp_path, free_base_port())}
@@ -64,16 +67,26 @@ async def test_an_intake_is_counted_in_reporting_for_its_municipality_and_month(
     bsn = valid_bsn()
     async with httpx.AsyncClient(timeout=10) as http:
         answer = await http.post(
-            stack["intake"].url + "/v1/intakes", headers=ns.auth("lelystad") | {"Idempotency-Key": f"e2e-{uuid.uuid4()}"},
-            json=intake_body(registering_municipality="0995", residence_municipality="0995", bsn=bsn,
-                             registered_on="2027-04-10", preferred_municipalities=["0995"]),
+            stack["intake"].url + "/v1/intakes",
+            headers=ns.auth("lelystad") | {"Idempotency-Key": f"e2e-{uuid.uuid4()}"},
+            json=intake_body(
+                registering_municipality="0995",
+                residence_municipality="0995",
+                bsn=bsn,
+                registered_on="2027-04-10",
+                preferred_municipalities=["0995"],
+            ),
         )
         assert answer.status_code == 202, answer.text
         client_ref = answer.json()["client_ref"]
 
         async def counted() -> dict | None:
-            flows = (await http.get(stack["reporting"].url + "/v1/municipalities/0995/flows?from=2027-03&to=2027-05",
-                                    headers=ns.auth("lelystad"))).json()
+            flows = (
+                await http.get(
+                    stack["reporting"].url + "/v1/municipalities/0995/flows?from=2027-03&to=2027-05",
+                    headers=ns.auth("lelystad"),
+                )
+            ).json()
             return flows if flows["totals"]["registrations"] == 1 else None
 
         flows = await eventually(counted, timeout=60)

@@ -7,15 +7,15 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from tests.support.builders import intake_body
-from tests.support.kafka import eventually, produce, read_topic
-from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientRegistered
 from zorgstroom_intake.bootstrap import build as build_intake
 from zorgstroom_reporting.bootstrap import build as build_reporting
 from zorgstroom_runtime.telemetry import setup_telemetry
+
+from tests.support.builders import intake_body
+from tests.support.kafka import eventually, produce, read_topic
+from tests.support.stack import Namespace, running
 
 SPANS = InMemorySpanExporter()
 
@@ -28,18 +28,29 @@ def _in_memory_traces() -> None:
 def registered_envelope(municipality: str = "0184", registered_on: str = "2027-05-20") -> Envelope:
     body = intake_body(registering_municipality=municipality, registered_on=registered_on)
     event = ClientRegistered(
-        intake_id=str(uuid.uuid4()), client_ref=uuid.uuid4().hex * 2, registering_municipality=municipality,
-        responsible_municipality=municipality, responsibility_rule="wmo2015_1.2.1_turned_to",
-        residence_municipality=None, birth_year=body["birth_year"], care_form=body["care_form"],
-        needs=body["needs"], urgency=body["urgency"], household=body["household"], preferred_municipalities=[],
+        intake_id=str(uuid.uuid4()),
+        client_ref=uuid.uuid4().hex * 2,
+        registering_municipality=municipality,
+        responsible_municipality=municipality,
+        responsibility_rule="wmo2015_1.2.1_turned_to",
+        residence_municipality=None,
+        birth_year=body["birth_year"],
+        care_form=body["care_form"],
+        needs=body["needs"],
+        urgency=body["urgency"],
+        household=body["household"],
+        preferred_municipalities=[],
         registered_on=body["registered_on"],
     )
     return Envelope.wrap(event, producer="test", region="flevoland")
 
 
 def message(envelope: Envelope) -> tuple[bytes, bytes, list]:
-    return (envelope.data["client_ref"].encode(), envelope.model_dump_json().encode(),
-            [("event-type", envelope.event_type.encode())])
+    return (
+        envelope.data["client_ref"].encode(),
+        envelope.model_dump_json().encode(),
+        [("event-type", envelope.event_type.encode())],
+    )
 
 
 async def registrations(reporting, ns: Namespace, municipality: str, month: str) -> int:  # type: ignore[no-untyped-def]
@@ -54,9 +65,15 @@ async def test_second_delivery_of_an_event_changes_nothing(ns: Namespace) -> Non
     twice, marker = registered_envelope(registered_on="2027-05-20"), registered_envelope(registered_on="2027-08-01")
     key = twice.data["client_ref"].encode()  # one key, one partition: the marker comes after both copies
     topic = ns.topic("wmo.client-registered.v1")
-    await produce(ns.infra.kafka_bootstrap, topic, [
-        (key, message(twice)[1], []), (key, message(twice)[1], []), (key, message(marker)[1], []),
-    ])
+    await produce(
+        ns.infra.kafka_bootstrap,
+        topic,
+        [
+            (key, message(twice)[1], []),
+            (key, message(twice)[1], []),
+            (key, message(marker)[1], []),
+        ],
+    )
     async with running(build_reporting(ns.settings("reporting")), "reporting") as reporting:
         await eventually(lambda: _equals(registrations(reporting, ns, "0184", "2027-08"), 1))
         assert await registrations(reporting, ns, "0184", "2027-05") == 1
@@ -72,11 +89,15 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_applied(
     broken_data = registered_envelope().model_dump(mode="json")
     broken_data["data"]["birth_year"] = "long ago"
     same_key = after.data["client_ref"].encode()  # same partition: the bad one really is in front
-    await produce(ns.infra.kafka_bootstrap, topic, [
-        (same_key, b"this is not json", []),
-        (same_key, json.dumps(broken_data).encode(), []),
-        message(after),
-    ])
+    await produce(
+        ns.infra.kafka_bootstrap,
+        topic,
+        [
+            (same_key, b"this is not json", []),
+            (same_key, json.dumps(broken_data).encode(), []),
+            message(after),
+        ],
+    )
     async with running(build_reporting(ns.settings("reporting")), "reporting") as reporting:
         await eventually(lambda: _equals(registrations(reporting, ns, "0050", "2027-06"), 1))
         dead = await read_topic(ns.infra.kafka_bootstrap, topic + ".dlq", at_least=2)
@@ -89,10 +110,13 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_applied(
 
 async def test_one_intake_is_one_trace_from_http_to_the_reporting_consumer(ns: Namespace) -> None:
     SPANS.clear()
-    async with running(build_intake(ns.settings("intake")), "intake") as intake, \
-            running(build_reporting(ns.settings("reporting")), "reporting") as reporting:
+    async with (
+        running(build_intake(ns.settings("intake")), "intake") as intake,
+        running(build_reporting(ns.settings("reporting")), "reporting") as reporting,
+    ):
         answer = await intake.post(
-            "/v1/intakes", json=intake_body(registered_on="2027-07-07"),
+            "/v1/intakes",
+            json=intake_body(registered_on="2027-07-07"),
             headers=ns.auth("almere") | {"Idempotency-Key": f"trace-{uuid.uuid4()}"},
         )
         assert answer.status_code == 202

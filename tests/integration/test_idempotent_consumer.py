@@ -4,22 +4,23 @@ import asyncio
 import contextlib
 import uuid
 
-import asyncpg
-
-from tests.integration.test_delivery import message, registered_envelope
-from tests.support.kafka import eventually, produce
-from tests.support.stack import Namespace
 from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox
+
+from tests.integration.test_delivery import message, registered_envelope
+from tests.support.kafka import eventually, produce
+from tests.support.stack import Namespace
 
 
 async def test_a_counting_handler_counts_each_event_once_however_often_it_arrives(ns: Namespace, tmp_path) -> None:
     schema = f"counting_{ns.suffix}"
     migrations = tmp_path / "counting" / "migrations"
     migrations.mkdir(parents=True)
-    (migrations / "0001_counter.sql").write_text("CREATE TABLE counter (n integer NOT NULL); INSERT INTO counter VALUES (0);")
+    (migrations / "0001_counter.sql").write_text(
+        "CREATE TABLE counter (n integer NOT NULL); INSERT INTO counter VALUES (0);"
+    )
     pool = await create_pool(ns.infra.database_url, schema)
     await migrate(pool, schema, migrations)
 
@@ -28,14 +29,19 @@ async def test_a_counting_handler_counts_each_event_once_however_often_it_arrive
 
     topic = ns.topic("wmo.client-registered.v1")
     consumer = IdempotentConsumer(
-        pool, Outbox("counting", "flevoland", ns.prefix, schema), ns.infra.kafka_bootstrap,
+        pool,
+        Outbox("counting", "flevoland", ns.prefix, schema),
+        ns.infra.kafka_bootstrap,
         Subscription(group_id=f"counting-{uuid.uuid4()}", topics=[topic], handlers={"ClientRegistered": count}),
     )
     envelope, other = registered_envelope(), registered_envelope()
     key = b"same-partition"
-    await produce(ns.infra.kafka_bootstrap, topic, [(key, message(envelope)[1], [])] * 3 + [(key, message(other)[1], [])])
+    await produce(
+        ns.infra.kafka_bootstrap, topic, [(key, message(envelope)[1], [])] * 3 + [(key, message(other)[1], [])]
+    )
     task = asyncio.create_task(consumer.run())
     try:
+
         async def applied() -> int:
             return await pool.fetchval("SELECT count(*) FROM processed_events")
 

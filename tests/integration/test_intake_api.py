@@ -5,11 +5,11 @@ import uuid
 
 import asyncpg
 import pytest
+from zorgstroom_intake.bootstrap import build
 
 from tests.support.builders import intake_body, valid_bsn
 from tests.support.kafka import read_topic
 from tests.support.stack import Namespace, running
-from zorgstroom_intake.bootstrap import build
 
 
 async def outbox_rows(ns: Namespace) -> int:
@@ -69,8 +69,12 @@ async def test_same_idempotency_key_and_body_returns_the_same_answer_once(ns: Na
 
 async def test_bw_follows_the_residence_principle_from_the_regions_date(ns: Namespace) -> None:
     body = intake_body(care_form="BW_24H", residence_municipality="0995", registered_on="2027-02-01")
-    recent = intake_body(care_form="BW_24H", residence_municipality="0995", registered_on="2027-02-01",
-                         last_bw={"municipality": "0303", "ended_on": "2026-09-01"})
+    recent = intake_body(
+        care_form="BW_24H",
+        residence_municipality="0995",
+        registered_on="2027-02-01",
+        last_bw={"municipality": "0303", "ended_on": "2026-09-01"},
+    )
     async with running(build(ns.settings("intake")), "intake") as intake:
         by_residence = (await intake.post("/v1/intakes", json=body, headers=ns.auth("almere") | key())).json()
         by_recent_bw = (await intake.post("/v1/intakes", json=recent, headers=ns.auth("almere") | key())).json()
@@ -83,19 +87,30 @@ def not_bsn() -> str:
 
 
 BAD_REQUESTS = [
-    pytest.param({"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 422, "body",
-                 id="not-json"),
-    pytest.param({"json": {k: v for k, v in intake_body().items() if k != "care_form"}}, 422, "care_form",
-                 id="missing-field"),
+    pytest.param(
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 422, "body", id="not-json"
+    ),
+    pytest.param(
+        {"json": {k: v for k, v in intake_body().items() if k != "care_form"}}, 422, "care_form", id="missing-field"
+    ),
     pytest.param({"json": intake_body(shoe_size=44)}, 422, "shoe_size", id="extra-field"),
     pytest.param({"json": intake_body(bsn=not_bsn())}, 422, "bsn", id="bsn-fails-eleven-test"),
-    pytest.param({"json": intake_body(residence_municipality="9999")}, 422, "residence_municipality",
-                 id="unknown-municipality"),
+    pytest.param(
+        {"json": intake_body(residence_municipality="9999")}, 422, "residence_municipality", id="unknown-municipality"
+    ),
     pytest.param({"json": intake_body(registering_municipality="0150")}, 403, None, id="registers-as-another"),
-    pytest.param({"content": b"{" + b" " * 70_000 + b"}", "headers": {"Content-Type": "application/json"}}, 413,
-                 None, id="too-large"),
-    pytest.param({"content": b"bsn=123", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415,
-                 None, id="wrong-content-type"),
+    pytest.param(
+        {"content": b"{" + b" " * 70_000 + b"}", "headers": {"Content-Type": "application/json"}},
+        413,
+        None,
+        id="too-large",
+    ),
+    pytest.param(
+        {"content": b"bsn=123", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        415,
+        None,
+        id="wrong-content-type",
+    ),
 ]
 
 

@@ -16,10 +16,17 @@ def valid_bsn(rng: random.Random | None = None) -> str:
 
 def intake_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "registering_municipality": "0034", "bsn": valid_bsn(), "birth_year": 1987, "care_form": "MO_24H",
-        "needs": ["psychiatric", "addiction"], "urgency": "normal", "residence_municipality": "0995",
-        "household": {"adults": 1, "children": 0}, "preferred_municipalities": ["0034"],
-        "registered_on": "2027-03-15", "consent_to_share": True,
+        "registering_municipality": "0034",
+        "bsn": valid_bsn(),
+        "birth_year": 1987,
+        "care_form": "MO_24H",
+        "needs": ["psychiatric", "addiction"],
+        "urgency": "normal",
+        "residence_municipality": "0995",
+        "household": {"adults": 1, "children": 0},
+        "preferred_municipalities": ["0034"],
+        "registered_on": "2027-03-15",
+        "consent_to_share": True,
     }
     body.update(overrides)
     return body

@@ -32,8 +32,13 @@ def docker_answers() -> bool:
 
 
 def native_env(instance: str, kafka_port: int, pg_port: int) -> dict[str, str]:
-    return {**os.environ, "ZS_INSTANCE": instance, "ZS_KAFKA_PORT": str(kafka_port), "ZS_PG_PORT": str(pg_port),
-            "ZS_PG_FSYNC": "off"}
+    return {
+        **os.environ,
+        "ZS_INSTANCE": instance,
+        "ZS_KAFKA_PORT": str(kafka_port),
+        "ZS_PG_PORT": str(pg_port),
+        "ZS_PG_FSYNC": "off",
+    }
 
 
 def run_deploy(script: str, action: str, env: dict[str, str]) -> None:
@@ -53,11 +58,16 @@ def start_infra() -> Infra:
         k.start()
         p.start()
         return Infra(k.get_bootstrap_server(), p.get_connection_url(), "testcontainers", [k.stop, p.stop])
-    kafka_port, pg_port = int(os.environ.get("ZS_TEST_KAFKA_PORT", "59192")), int(os.environ.get("ZS_TEST_PG_PORT", "55442"))
+    kafka_port, pg_port = (
+        int(os.environ.get("ZS_TEST_KAFKA_PORT", "59192")),
+        int(os.environ.get("ZS_TEST_PG_PORT", "55442")),
+    )
     env = native_env("test", kafka_port, pg_port)
     run_deploy("kafka.sh", "start", env)
     run_deploy("postgres.sh", "start", env)
-    stops = [] if os.environ.get("ZS_TEST_KEEP_INFRA") else [
-        lambda: run_deploy("kafka.sh", "stop", env), lambda: run_deploy("postgres.sh", "stop", env)
-    ]
+    stops = (
+        []
+        if os.environ.get("ZS_TEST_KEEP_INFRA")
+        else [lambda: run_deploy("kafka.sh", "stop", env), lambda: run_deploy("postgres.sh", "stop", env)]
+    )
     return Infra(f"127.0.0.1:{kafka_port}", f"postgresql://zorgstroom@127.0.0.1:{pg_port}/zorgstroom", "native", stops)

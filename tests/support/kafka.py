@@ -15,7 +15,7 @@ async def read_topic(bootstrap: str, topic: str, *, at_least: int = 1, timeout: 
         deadline = time.monotonic() + 10
         while not partitions and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - topic created moments ago
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)

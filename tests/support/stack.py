@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-
-from tests.support.infra import ROOT, Infra
 from zorgstroom_runtime.auth import token_digest
 from zorgstroom_runtime.kafka import ensure_topics, project_topics
 from zorgstroom_runtime.settings import ServiceSettings
+
+from tests.support.infra import ROOT, Infra
 
 TEST_SECRET = "test-secret-" + "x" * 20
 
@@ -32,8 +32,13 @@ ORGANISATIONS = {
 def write_credentials(directory: Path) -> tuple[Path, dict[str, str]]:
     tokens = {name: secrets.token_urlsafe(24) for name in ORGANISATIONS}
     entries = [
-        {"name": name, "token_sha256": token_digest(tokens[name]), "organisation_kind": kind,
-         "organisation_id": org, "roles": roles}
+        {
+            "name": name,
+            "token_sha256": token_digest(tokens[name]),
+            "organisation_kind": kind,
+            "organisation_id": org,
+            "roles": roles,
+        }
         for name, (kind, org, roles) in ORGANISATIONS.items()
     ]
     path = directory / "credentials.json"
@@ -53,11 +58,18 @@ class Namespace:
 
     def settings(self, service: str, **overrides: object) -> ServiceSettings:
         values: dict[str, object] = dict(
-            service_name=service, environment="test", database_url=self.infra.database_url,
-            db_schema=f"{service}_{self.suffix}", kafka_bootstrap=self.infra.kafka_bootstrap,
-            topic_prefix=self.prefix, region_file=ROOT / "data/regions/flevoland.toml",
-            municipalities_file=ROOT / "data/municipalities-nl.csv", credentials_file=self.credentials_file,
-            client_ref_secret=TEST_SECRET, relay_poll_seconds=0.2, consumer_max_attempts=2,
+            service_name=service,
+            environment="test",
+            database_url=self.infra.database_url,
+            db_schema=f"{service}_{self.suffix}",
+            kafka_bootstrap=self.infra.kafka_bootstrap,
+            topic_prefix=self.prefix,
+            region_file=ROOT / "data/regions/flevoland.toml",
+            municipalities_file=ROOT / "data/municipalities-nl.csv",
+            credentials_file=self.credentials_file,
+            client_ref_secret=TEST_SECRET,
+            relay_poll_seconds=0.2,
+            consumer_max_attempts=2,
         )
         values.update(overrides)
         return ServiceSettings(**values)  # type: ignore[arg-type]

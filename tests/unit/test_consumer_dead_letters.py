@@ -3,7 +3,6 @@
 from types import SimpleNamespace
 
 import pytest
-
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientWaitlisted
 from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription, _DeadLetter
@@ -24,19 +23,27 @@ def record(value: bytes) -> SimpleNamespace:
 
 
 def waitlisted(**data_overrides: object) -> bytes:
-    event = ClientWaitlisted(client_ref="ab" * 32, care_form="MO_24H", responsible_municipality="0034",
-                             urgency="high", waiting_since="2027-01-01")
+    event = ClientWaitlisted(
+        client_ref="ab" * 32,
+        care_form="MO_24H",
+        responsible_municipality="0034",
+        urgency="high",
+        waiting_since="2027-01-01",
+    )
     envelope = Envelope.wrap(event, producer="p", region="flevoland")
     raw = envelope.model_dump(mode="json")
     raw["data"].update(data_overrides)
     return Envelope.model_validate(raw).model_dump_json().encode()
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (b"", "not a valid envelope"),
-    (b"[1, 2]", "not a valid envelope"),
-    (b'{"event_id": "nope"}', "not a valid envelope"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"", "not a valid envelope"),
+        (b"[1, 2]", "not a valid envelope"),
+        (b'{"event_id": "nope"}', "not a valid envelope"),
+    ],
+)
 def test_what_is_not_an_envelope_is_dead_lettered(value: bytes, reason: str) -> None:
     with pytest.raises(_DeadLetter, match=reason):
         consumer()._open(record(value))  # type: ignore[arg-type]

@@ -3,13 +3,16 @@
 from datetime import date
 
 import pytest
-
 from zorgstroom_reporting.queries.months import FlowReport, Month, months_between
 
 
 def test_a_period_lists_every_month_across_a_year_end() -> None:
     assert [str(m) for m in months_between(Month.parse("2026-11"), Month.parse("2027-02"))] == [
-        "2026-11", "2026-12", "2027-01", "2027-02"]
+        "2026-11",
+        "2026-12",
+        "2027-01",
+        "2027-02",
+    ]
 
 
 @pytest.mark.parametrize("text", ["2027-13", "2027-1", "27-01", "abcd-ef", "2027-00"])

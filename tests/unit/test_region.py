@@ -3,16 +3,18 @@
 from pathlib import Path
 
 import pytest
-
 from zorgstroom_runtime.region import load_region
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(("file", "centre", "names"), [
-    ("flevoland.toml", "0034", {"Almere", "Dronten", "Lelystad", "Noordoostpolder", "Urk", "Zeewolde"}),
-    ("midden-ijssel.toml", "0150", {"Deventer", "Lochem", "Olst-Wijhe", "Raalte", "Zutphen"}),
-])
+@pytest.mark.parametrize(
+    ("file", "centre", "names"),
+    [
+        ("flevoland.toml", "0034", {"Almere", "Dronten", "Lelystad", "Noordoostpolder", "Urk", "Zeewolde"}),
+        ("midden-ijssel.toml", "0150", {"Deventer", "Lochem", "Olst-Wijhe", "Raalte", "Zutphen"}),
+    ],
+)
 def test_a_region_loads_with_its_municipalities(file: str, centre: str, names: set[str]) -> None:
     region = load_region(ROOT / "data/regions" / file, ROOT / "data/municipalities-nl.csv")
     assert region.centre_municipality == centre

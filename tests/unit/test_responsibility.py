@@ -10,8 +10,13 @@ FROM = date(2027, 1, 1)
 
 def decide(care_form=CareForm.BW_24H, residence="0995", last_bw=None, on=date(2027, 6, 1), since=FROM):  # type: ignore[no-untyped-def]
     return responsible_municipality(
-        care_form=care_form, registering="0034", residence=residence, last_bw=last_bw, registered_on=on,
-        residence_principle_from=since, recent_bw_months=12,
+        care_form=care_form,
+        registering="0034",
+        residence=residence,
+        last_bw=last_bw,
+        registered_on=on,
+        residence_principle_from=since,
+        recent_bw_months=12,
     )
 
 

@@ -3,10 +3,10 @@
 Source for WMO020, WMO588 and WJ756: informatiemodel.istandaarden.nl/informatiemodel/iwmo/3.2/codelijsten/
 """
 
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
-class ProductCategory(str, Enum):
+class ProductCategory(StrEnum):
     """WMO020 product category (iWmo 3.2)."""
 
     BESCHERMD_WONEN = "15"
@@ -15,7 +15,7 @@ class ProductCategory(str, Enum):
     OVERIGE_BW_EN_OPVANG = "18"
 
 
-class EndReason(str, Enum):
+class EndReason(StrEnum):
     """WMO588 reason of ending (iWmo 3.2). Outflow to an own home is 19 plus OutflowCompleted."""
 
     DEATH = "02"
@@ -31,13 +31,13 @@ class EndReason(str, Enum):
     OUTFLOW_TO_OTHER_DOMAIN = "39"
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     """WJ756 unit (iWmo 3.2); places are counted in etmalen."""
 
     ETMAAL = "14"
 
 
-class CareForm(str, Enum):
+class CareForm(StrEnum):
     """Care forms of the reference regions; each maps to a WMO020 product category."""
 
     BW_24H = "BW_24H"
@@ -64,7 +64,7 @@ _CATEGORY = {
 }
 
 
-class Need(str, Enum):
+class Need(StrEnum):
     """Target groups the region names (Regionaal kader Zorglandschap Wmo Flevoland 2020-2026)."""
 
     PSYCHIATRIC = "psychiatric"
@@ -73,13 +73,13 @@ class Need(str, Enum):
     DOMESTIC_VIOLENCE = "domestic_violence"
 
 
-class Urgency(str, Enum):
+class Urgency(StrEnum):
     EMERGENCY = "emergency"
     HIGH = "high"
     NORMAL = "normal"
 
 
-class ZrmDomain(str, Enum):
+class ZrmDomain(StrEnum):
     """The 13 domains of the Zelfredzaamheid-Matrix (mijnzrm.nl; movisie.nl)."""
 
     FINANCES = "finances"
@@ -107,7 +107,7 @@ class ZrmLevel(IntEnum):
     FULLY_SELF_SUFFICIENT = 5
 
 
-class OfferDeclineReason(str, Enum):
+class OfferDeclineReason(StrEnum):
     TOO_FAR = "too_far"
     TOO_SMALL = "too_small"
     TOO_EXPENSIVE = "too_expensive"

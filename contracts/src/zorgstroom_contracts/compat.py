@@ -44,19 +44,22 @@ def _types(node: Schema, defs: dict[str, Schema]) -> set[str]:
 
 
 def _compare(
-    old: Schema, new: Schema, old_defs: dict[str, Schema], new_defs: dict[str, Schema],
-    path: str, problems: list[str],
+    old: Schema,
+    new: Schema,
+    old_defs: dict[str, Schema],
+    new_defs: dict[str, Schema],
+    path: str,
+    problems: list[str],
 ) -> None:
     old, new = _resolve(old, old_defs), _resolve(new, new_defs)
     if _types(old, old_defs) != _types(new, new_defs):
-        problems.append(
-            f"{path}: type changed from {sorted(_types(old, old_defs))} to {sorted(_types(new, new_defs))}"
-        )
+        problems.append(f"{path}: type changed from {sorted(_types(old, old_defs))} to {sorted(_types(new, new_defs))}")
         return
     for constraint in ("pattern", "format"):
         if old.get(constraint) != new.get(constraint):
             problems.append(f"{path}: {constraint} changed from {old.get(constraint)!r} to {new.get(constraint)!r}")
-    removed_values = set(map(str, old.get("enum", []))) - set(map(str, new.get("enum", old.get("enum", []))))
+    old_values = {str(v) for v in old.get("enum") or []}
+    removed_values = old_values - {str(v) for v in new.get("enum") or old_values}
     if removed_values:
         problems.append(f"{path}: enum values removed: {sorted(removed_values)}")
     old_props, new_props = old.get("properties", {}), new.get("properties", {})

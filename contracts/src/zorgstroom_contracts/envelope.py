@@ -24,9 +24,7 @@ class Envelope(BaseModel):
     schema_version: int = Field(ge=1, description="Version of the event's data schema, per type.")
     occurred_at: AwareDatetime = Field(description="UTC time of the business fact.")
     producer: str = Field(description="Name of the service that produced the event.", min_length=1)
-    correlation_id: str | None = Field(
-        default=None, description="The request or event chain that led here."
-    )
+    correlation_id: str | None = Field(default=None, description="The request or event chain that led here.")
     causation_id: str | None = Field(default=None, description="The event or request that caused this one.")
     region: RegionCode
     data: dict[str, Any] = Field(description="The event's own fields, per event_type and schema_version.")

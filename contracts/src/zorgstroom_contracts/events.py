@@ -183,8 +183,11 @@ _SPECS = [
     EventSpec("PlacementMade", PlacementMade, 1, Topic.PLACEMENT_MADE, "client_ref"),
     EventSpec("PlacementEnded", PlacementEnded, 1, Topic.PLACEMENT_ENDED, "client_ref"),
     EventSpec(
-        "OutflowReadinessAssessed", OutflowReadinessAssessed, 1,
-        Topic.OUTFLOW_READINESS_ASSESSED, "client_ref",
+        "OutflowReadinessAssessed",
+        OutflowReadinessAssessed,
+        1,
+        Topic.OUTFLOW_READINESS_ASSESSED,
+        "client_ref",
     ),
     EventSpec("HousingUnitOffered", HousingUnitOffered, 1, Topic.HOUSING_UNIT_OFFERED, "unit_id"),
     EventSpec("HousingOfferMade", HousingOfferMade, 1, Topic.HOUSING_OFFER_MADE, "client_ref"),

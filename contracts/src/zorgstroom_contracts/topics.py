@@ -1,9 +1,9 @@
 """Topic names of the public contract; a region prefix is configuration, the names are not."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Topic(str, Enum):
+class Topic(StrEnum):
     CLIENT_REGISTERED = "wmo.client-registered.v1"
     CLIENT_WAITLISTED = "wmo.client-waitlisted.v1"
     FACILITY_REGISTERED = "wmo.facility-registered.v1"

@@ -14,18 +14,22 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from zorgstroom_runtime.kafka import ensure_topics, project_topics
+from zorgstroom_runtime.region import Region, load_region
 
 from zorgstroom_ops import credentials, processes
 from zorgstroom_ops.simulate import drive, year_of_intakes
-from zorgstroom_runtime.kafka import ensure_topics, project_topics
-from zorgstroom_runtime.region import Region, load_region
 
 app = typer.Typer(help="Run and inspect a Zorgstroom stack on this machine.", no_args_is_help=True)
 console = Console()
 ROOT = Path(os.environ.get("ZS_ROOT", Path.cwd()))
 CACHE = Path(os.environ.get("ZS_CACHE", ROOT / ".cache"))
 RUN = CACHE / "run" / "demo"
-KAFKA_PORT, PG_PORT, BASE_PORT = int(os.environ.get("ZS_KAFKA_PORT", 59092)), int(os.environ.get("ZS_PG_PORT", 55432)), 8101
+KAFKA_PORT, PG_PORT, BASE_PORT = (
+    int(os.environ.get("ZS_KAFKA_PORT", 59092)),
+    int(os.environ.get("ZS_PG_PORT", 55432)),
+    8101,
+)
 RegionFile = Annotated[Path, typer.Option(help="The region's data file.")]
 DEFAULT_REGION = ROOT / "data/regions/flevoland.toml"
 
@@ -47,9 +51,11 @@ def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
         secret_file.chmod(0o600)
     return {
         "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom",
-        "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}", "ZS_REGION_FILE": str(region_file),
+        "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
+        "ZS_REGION_FILE": str(region_file),
         "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
-        "ZS_CREDENTIALS_FILE": str(credentials_file), "ZS_CLIENT_REF_SECRET": secret_file.read_text().strip(),
+        "ZS_CREDENTIALS_FILE": str(credentials_file),
+        "ZS_CLIENT_REF_SECRET": secret_file.read_text().strip(),
     }
 
 
@@ -153,7 +159,9 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
     simulate(year, seed, region_file)
     report(year, region_file)
     urls = {s.name: s.url for s in processes.plan(RUN, BASE_PORT)}
-    console.print(f"reporting API: {urls['reporting']}/v1/region/flows?from={year}-01&to={year}-12 (CSV: add &format=csv)")
+    console.print(
+        f"reporting API: {urls['reporting']}/v1/region/flows?from={year}-01&to={year}-12 (CSV: add &format=csv)"
+    )
     console.print("OpenAPI: " + ", ".join(f"{u}/docs" for u in urls.values()))
     console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {RUN / 'tokens.json'}")
     console.print("stop everything with: make down")

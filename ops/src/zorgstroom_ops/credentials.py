@@ -24,11 +24,21 @@ def issue(region: Region, directory: Path) -> tuple[Path, dict[str, str]]:
     tokens = {name: secrets.token_urlsafe(32) for name in organisations}
     directory.mkdir(parents=True, exist_ok=True)
     credentials = directory / "credentials.json"
-    credentials.write_text(json.dumps([
-        {"name": name, "token_sha256": token_digest(tokens[name]), "organisation_kind": kind,
-         "organisation_id": org, "roles": roles}
-        for name, (kind, org, roles) in organisations.items()
-    ], indent=1))
+    credentials.write_text(
+        json.dumps(
+            [
+                {
+                    "name": name,
+                    "token_sha256": token_digest(tokens[name]),
+                    "organisation_kind": kind,
+                    "organisation_id": org,
+                    "roles": roles,
+                }
+                for name, (kind, org, roles) in organisations.items()
+            ],
+            indent=1,
+        )
+    )
     secret_file = directory / "tokens.json"
     secret_file.write_text(json.dumps(tokens, indent=1))
     os.chmod(secret_file, 0o600)

@@ -58,12 +58,21 @@ def start(service: ServiceProcess, env: dict[str, str]) -> None:
     if service.running():
         return
     service.pid_file.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **env, "ZS_SERVICE_NAME": service.name, "ZS_HTTP_PORT": str(service.port),
-                "OTEL_SERVICE_NAME": f"zorgstroom-{service.name}"}
+    full_env = {
+        **os.environ,
+        **env,
+        "ZS_SERVICE_NAME": service.name,
+        "ZS_HTTP_PORT": str(service.port),
+        "OTEL_SERVICE_NAME": f"zorgstroom-{service.name}",
+    }
     with service.log_file.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", f"zorgstroom_{service.name}"], env=full_env, stdout=log, stderr=log,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", f"zorgstroom_{service.name}"],
+            env=full_env,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     service.pid_file.write_text(str(process.pid))
 

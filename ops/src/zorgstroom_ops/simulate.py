@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-
 from zorgstroom_runtime.region import Region
 
 MO_RATE_CENTRE, MO_RATE_OTHER, BW_RATE = 3.3, 2.0, 0.6  # per 1,000 inhabitants a year (illustrative)
@@ -64,14 +63,26 @@ def _intake(rng: random.Random, kind: str, code: str, codes: list[str], on: date
         residence = rng.choices([code, rng.choice(others), None], [80, 15, 5])[0]
     urgency = "emergency" if care_form == "MO_EMERGENCY" else rng.choices(["high", "normal"], [20, 80])[0]
     body: dict[str, Any] = {
-        "registering_municipality": code, "bsn": valid_bsn(rng), "birth_year": rng.randint(1955, 2006),
-        "care_form": care_form, "needs": sorted(set(rng.choices(NEEDS, [45, 30, 15, 10], k=rng.randint(1, 2)))),
-        "urgency": urgency, "residence_municipality": residence,
-        "household": {"adults": rng.choices([1, 2], [90, 10])[0], "children": rng.choices([0, 1, 2, 3], [80, 10, 7, 3])[0]},
-        "preferred_municipalities": [code], "registered_on": on.isoformat(), "consent_to_share": True,
+        "registering_municipality": code,
+        "bsn": valid_bsn(rng),
+        "birth_year": rng.randint(1955, 2006),
+        "care_form": care_form,
+        "needs": sorted(set(rng.choices(NEEDS, [45, 30, 15, 10], k=rng.randint(1, 2)))),
+        "urgency": urgency,
+        "residence_municipality": residence,
+        "household": {
+            "adults": rng.choices([1, 2], [90, 10])[0],
+            "children": rng.choices([0, 1, 2, 3], [80, 10, 7, 3])[0],
+        },
+        "preferred_municipalities": [code],
+        "registered_on": on.isoformat(),
+        "consent_to_share": True,
     }
     if kind == "BW" and rng.random() < 0.1:
-        body["last_bw"] = {"municipality": rng.choice(others), "ended_on": (on - timedelta(days=rng.randint(90, 540))).isoformat()}
+        body["last_bw"] = {
+            "municipality": rng.choice(others),
+            "ended_on": (on - timedelta(days=rng.randint(90, 540))).isoformat(),
+        }
     return body
 
 
@@ -83,19 +94,28 @@ class DriveResult:
 
 
 async def drive(
-    intakes: list[SimulatedIntake], intake_url: str, tokens: dict[str, str], *, concurrency: int = 16,
+    intakes: list[SimulatedIntake],
+    intake_url: str,
+    tokens: dict[str, str],
+    *,
+    concurrency: int = 16,
     progress: Any = None,
 ) -> DriveResult:
     """POST every intake with its municipality's credential; returns what the API answered."""
     result = DriveResult([], Counter(), Counter())
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=intake_url, timeout=30) as client:
+
         async def post(intake: SimulatedIntake) -> None:
             async with gate:
-                answer = await client.post("/v1/intakes", json=intake.body, headers={
-                    "Authorization": f"Bearer {tokens[f'municipality-{intake.registering}']}",
-                    "Idempotency-Key": intake.key,
-                })
+                answer = await client.post(
+                    "/v1/intakes",
+                    json=intake.body,
+                    headers={
+                        "Authorization": f"Bearer {tokens[f'municipality-{intake.registering}']}",
+                        "Idempotency-Key": intake.key,
+                    },
+                )
             result.statuses[answer.status_code] += 1
             if answer.status_code == 202:
                 body = answer.json()

@@ -23,8 +23,11 @@ def subscription(context: ServiceContext) -> Subscription:
 
 
 DEFINITION = ServiceDefinition(
-    name="housing", title="Zorgstroom housing", migrations=Path(__file__).parent / "migrations",
-    routers=[router], subscription=subscription,
+    name="housing",
+    title="Zorgstroom housing",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[router],
+    subscription=subscription,
 )
 
 

@@ -20,8 +20,13 @@ def authorise_corporation(principal: Principal, corporation_id: str) -> None:
 
 def check_in_region(context: ServiceContext, municipality: str) -> None:
     if not context.region.in_region(municipality):
-        raise Problem(422, "Invalid request", f"municipality: {municipality} is not in region {context.region.code}",
-                      kind="invalid-request", errors=[{"field": "municipality", "message": "not in region"}])
+        raise Problem(
+            422,
+            "Invalid request",
+            f"municipality: {municipality} is not in region {context.region.code}",
+            kind="invalid-request",
+            errors=[{"field": "municipality", "message": "not in region"}],
+        )
 
 
 async def offer_unit(
@@ -33,8 +38,9 @@ async def offer_unit(
         if not await repository.add_unit(uow.conn, unit):
             raise Problem(409, "Conflict", f"unit {unit.unit_id} was offered before", kind="unit-exists")
         envelope = await uow.emit(HousingUnitOffered(**unit.model_dump()))
-        await uow.audit(actor=principal.name, on_behalf_of=principal.organisation, action="housing.offer_unit",
-                        subject=unit.unit_id)
+        await uow.audit(
+            actor=principal.name, on_behalf_of=principal.organisation, action="housing.offer_unit", subject=unit.unit_id
+        )
     return str(envelope.event_id)
 
 
@@ -47,10 +53,15 @@ async def set_contingent(
         try:
             row = await repository.set_contingent(uow.conn, corporation_id, municipality, year, units)
         except asyncpg.CheckViolationError as error:
-            raise Problem(409, "Conflict", "the quota cannot drop below the homes already used",
-                          kind="contingent-below-use") from error
-        await uow.audit(actor=principal.name, on_behalf_of=principal.organisation, action="housing.set_contingent",
-                        subject=f"{corporation_id}/{municipality}/{year}={units}")
+            raise Problem(
+                409, "Conflict", "the quota cannot drop below the homes already used", kind="contingent-below-use"
+            ) from error
+        await uow.audit(
+            actor=principal.name,
+            on_behalf_of=principal.organisation,
+            action="housing.set_contingent",
+            subject=f"{corporation_id}/{municipality}/{year}={units}",
+        )
     return ContingentPublic(**dict(row))
 
 

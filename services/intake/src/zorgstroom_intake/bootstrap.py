@@ -9,7 +9,10 @@ from zorgstroom_runtime.settings import ServiceSettings
 from zorgstroom_intake.entrypoints.http import router
 
 DEFINITION = ServiceDefinition(
-    name="intake", title="Zorgstroom intake", migrations=Path(__file__).parent / "migrations", routers=[router],
+    name="intake",
+    title="Zorgstroom intake",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[router],
 )
 
 

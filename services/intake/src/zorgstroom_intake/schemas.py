@@ -23,12 +23,26 @@ class HouseholdIn(BaseModel):
 
 
 class IntakeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "registering_municipality": "0034", "bsn": "111222333", "birth_year": 1987, "care_form": "BW_24H",
-        "needs": ["psychiatric"], "urgency": "normal", "residence_municipality": "0995",
-        "household": {"adults": 1, "children": 0}, "preferred_municipalities": ["0034"],
-        "registered_on": "2026-11-22", "consent_to_share": True,
-    }]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "registering_municipality": "0034",
+                    "bsn": "111222333",
+                    "birth_year": 1987,
+                    "care_form": "BW_24H",
+                    "needs": ["psychiatric"],
+                    "urgency": "normal",
+                    "residence_municipality": "0995",
+                    "household": {"adults": 1, "children": 0},
+                    "preferred_municipalities": ["0034"],
+                    "registered_on": "2026-11-22",
+                    "consent_to_share": True,
+                }
+            ]
+        },
+    )
 
     registering_municipality: MunicipalityCode
     bsn: Annotated[str, Field(description="Checked with the eleven-test, pseudonymised, never stored.")]

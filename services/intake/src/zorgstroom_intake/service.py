@@ -40,8 +40,11 @@ def check_codes(intake: IntakeCreate, region: Region) -> None:
         errors.append(("last_bw.ended_on", "a previous BW cannot end after the registration date"))
     if errors:
         raise Problem(
-            422, "Invalid request", "the request is not valid: " + ", ".join(f for f, _ in errors),
-            kind="invalid-request", errors=[{"field": f, "message": m, "type": "value_error"} for f, m in errors],
+            422,
+            "Invalid request",
+            "the request is not valid: " + ", ".join(f for f, _ in errors),
+            kind="invalid-request",
+            errors=[{"field": f, "message": m, "type": "value_error"} for f, m in errors],
         )
 
 
@@ -54,7 +57,10 @@ def authorise_registration(principal: Principal, intake: IntakeCreate) -> None:
 
 
 async def register_intake(
-    context: ServiceContext, principal: Principal, intake: IntakeCreate, idempotency_key: str,
+    context: ServiceContext,
+    principal: Principal,
+    intake: IntakeCreate,
+    idempotency_key: str,
     correlation_id: str | None,
 ) -> Registration:
     authorise_registration(principal, intake)
@@ -64,10 +70,12 @@ async def register_intake(
     request_hash = _request_hash(intake, client_ref, secret)
     policy = context.region.responsibility
     decided = responsible_municipality(
-        care_form=intake.care_form, registering=intake.registering_municipality,
+        care_form=intake.care_form,
+        registering=intake.registering_municipality,
         residence=intake.residence_municipality,
         last_bw=PreviousBw(intake.last_bw.municipality, intake.last_bw.ended_on) if intake.last_bw else None,
-        registered_on=intake.registered_on, residence_principle_from=policy.bw_residence_principle_from,
+        registered_on=intake.registered_on,
+        residence_principle_from=policy.bw_residence_principle_from,
         recent_bw_months=policy.recent_bw_months,
     )
     intake_id = uuid4()
@@ -76,29 +84,54 @@ async def register_intake(
             uow.conn, principal.organisation, idempotency_key, request_hash, intake_id
         ):
             return await _replay(context, principal, idempotency_key, request_hash)
-        envelope = await uow.emit(ClientRegistered(
-            intake_id=str(intake_id), client_ref=client_ref,
-            registering_municipality=intake.registering_municipality,
-            responsible_municipality=decided.municipality, responsibility_rule=decided.rule.value,
-            residence_municipality=intake.residence_municipality, birth_year=intake.birth_year,
-            care_form=intake.care_form, needs=intake.needs, urgency=intake.urgency,
-            household=Household(adults=intake.household.adults, children=intake.household.children),
-            preferred_municipalities=intake.preferred_municipalities, registered_on=intake.registered_on,
-        ))
-        await repository.add_intake(uow.conn, {
-            "intake_id": intake_id, "client_ref": client_ref, "registering_municipality": intake.registering_municipality,
-            "responsible_municipality": decided.municipality, "responsibility_rule": decided.rule.value,
-            "care_form": intake.care_form.value, "urgency": intake.urgency.value,
-            "registered_on": intake.registered_on, "event_id": envelope.event_id,
-        })
-        await uow.audit(
-            actor=principal.name, on_behalf_of=principal.organisation, action="intake.register",
-            client_ref=client_ref, subject=str(intake_id),
+        envelope = await uow.emit(
+            ClientRegistered(
+                intake_id=str(intake_id),
+                client_ref=client_ref,
+                registering_municipality=intake.registering_municipality,
+                responsible_municipality=decided.municipality,
+                responsibility_rule=decided.rule.value,
+                residence_municipality=intake.residence_municipality,
+                birth_year=intake.birth_year,
+                care_form=intake.care_form,
+                needs=intake.needs,
+                urgency=intake.urgency,
+                household=Household(adults=intake.household.adults, children=intake.household.children),
+                preferred_municipalities=intake.preferred_municipalities,
+                registered_on=intake.registered_on,
+            )
         )
-    return Registration(IntakeAccepted(
-        intake_id=str(intake_id), client_ref=client_ref, event_id=str(envelope.event_id),
-        responsible_municipality=decided.municipality, responsibility_rule=decided.rule.value,
-    ), replayed=False)
+        await repository.add_intake(
+            uow.conn,
+            {
+                "intake_id": intake_id,
+                "client_ref": client_ref,
+                "registering_municipality": intake.registering_municipality,
+                "responsible_municipality": decided.municipality,
+                "responsibility_rule": decided.rule.value,
+                "care_form": intake.care_form.value,
+                "urgency": intake.urgency.value,
+                "registered_on": intake.registered_on,
+                "event_id": envelope.event_id,
+            },
+        )
+        await uow.audit(
+            actor=principal.name,
+            on_behalf_of=principal.organisation,
+            action="intake.register",
+            client_ref=client_ref,
+            subject=str(intake_id),
+        )
+    return Registration(
+        IntakeAccepted(
+            intake_id=str(intake_id),
+            client_ref=client_ref,
+            event_id=str(envelope.event_id),
+            responsible_municipality=decided.municipality,
+            responsibility_rule=decided.rule.value,
+        ),
+        replayed=False,
+    )
 
 
 async def _replay(context: ServiceContext, principal: Principal, key: str, request_hash: str) -> Registration:
@@ -106,13 +139,22 @@ async def _replay(context: ServiceContext, principal: Principal, key: str, reque
         earlier = await repository.find_idempotent(conn, principal.organisation, key)
     assert earlier is not None  # the conflicting insert committed before ours could proceed
     if not hmac.compare_digest(earlier["request_hash"], request_hash):
-        raise Problem(409, "Conflict", "this Idempotency-Key was used before with another request body",
-                      kind="idempotency-key-reused")
-    return Registration(IntakeAccepted(
-        intake_id=str(earlier["intake_id"]), client_ref=earlier["client_ref"], event_id=str(earlier["event_id"]),
-        responsible_municipality=earlier["responsible_municipality"],
-        responsibility_rule=earlier["responsibility_rule"],
-    ), replayed=True)
+        raise Problem(
+            409,
+            "Conflict",
+            "this Idempotency-Key was used before with another request body",
+            kind="idempotency-key-reused",
+        )
+    return Registration(
+        IntakeAccepted(
+            intake_id=str(earlier["intake_id"]),
+            client_ref=earlier["client_ref"],
+            event_id=str(earlier["event_id"]),
+            responsible_municipality=earlier["responsible_municipality"],
+            responsibility_rule=earlier["responsibility_rule"],
+        ),
+        replayed=True,
+    )
 
 
 def _request_hash(intake: IntakeCreate, client_ref: str, secret: bytes) -> str:
@@ -125,15 +167,21 @@ def _request_hash(intake: IntakeCreate, client_ref: str, secret: bytes) -> str:
 async def read_intake(context: ServiceContext, principal: Principal, intake_id: UUID) -> IntakePublic:
     principal.require(Role.INTAKE_READ)
     row = await repository.get_intake(context.pool, intake_id)
-    own = principal.organisation_kind is OrganisationKind.MUNICIPALITY and row is not None and (
-        principal.organisation_id in (row["registering_municipality"], row["responsible_municipality"])
+    own = (
+        principal.organisation_kind is OrganisationKind.MUNICIPALITY
+        and row is not None
+        and (principal.organisation_id in (row["registering_municipality"], row["responsible_municipality"]))
     )
     if row is None or not own:  # another municipality's intake is as unknown as a missing one
         raise Problem(404, "Not found", f"no intake {intake_id} for this municipality", kind="intake-not-found")
     return IntakePublic(
-        intake_id=str(row["intake_id"]), client_ref=row["client_ref"],
+        intake_id=str(row["intake_id"]),
+        client_ref=row["client_ref"],
         status="published" if row["published"] else "registered",
         registering_municipality=row["registering_municipality"],
-        responsible_municipality=row["responsible_municipality"], care_form=row["care_form"],
-        urgency=row["urgency"], registered_on=row["registered_on"], event_id=str(row["event_id"]),
+        responsible_municipality=row["responsible_municipality"],
+        care_form=row["care_form"],
+        urgency=row["urgency"],
+        registered_on=row["registered_on"],
+        event_id=str(row["event_id"]),
     )

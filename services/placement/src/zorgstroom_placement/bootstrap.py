@@ -23,8 +23,11 @@ def subscription(context: ServiceContext) -> Subscription:
 
 
 DEFINITION = ServiceDefinition(
-    name="placement", title="Zorgstroom placement", migrations=Path(__file__).parent / "migrations",
-    routers=[router], subscription=subscription,
+    name="placement",
+    title="Zorgstroom placement",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[router],
+    subscription=subscription,
 )
 
 

@@ -16,11 +16,15 @@ from zorgstroom_placement.domain.waiting_list import in_priority_order
 
 async def on_client_registered(uow: UnitOfWork, envelope: Envelope, event: ClientRegistered) -> None:
     if await repository.add_to_waiting_list(uow.conn, event):
-        await uow.emit(ClientWaitlisted(
-            client_ref=event.client_ref, care_form=event.care_form,
-            responsible_municipality=event.responsible_municipality, urgency=event.urgency,
-            waiting_since=event.registered_on,
-        ))
+        await uow.emit(
+            ClientWaitlisted(
+                client_ref=event.client_ref,
+                care_form=event.care_form,
+                responsible_municipality=event.responsible_municipality,
+                urgency=event.urgency,
+                waiting_since=event.registered_on,
+            )
+        )
 
 
 async def read_waiting_list(
@@ -38,8 +42,14 @@ async def read_waiting_list(
     )
     today = date.today()
     return [
-        {"position": i, "client_ref": c.client_ref, "care_form": c.care_form.value,
-         "responsible_municipality": c.responsible_municipality, "urgency": c.urgency.value,
-         "waiting_since": c.waiting_since.isoformat(), "waiting_days": c.waiting_days(today)}
+        {
+            "position": i,
+            "client_ref": c.client_ref,
+            "care_form": c.care_form.value,
+            "responsible_municipality": c.responsible_municipality,
+            "urgency": c.urgency.value,
+            "waiting_since": c.waiting_since.isoformat(),
+            "waiting_days": c.waiting_days(today),
+        }
         for i, c in enumerate(in_priority_order(clients), start=1)
     ]

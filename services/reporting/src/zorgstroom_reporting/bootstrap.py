@@ -23,8 +23,12 @@ def subscription(context: ServiceContext) -> Subscription:
 
 
 DEFINITION = ServiceDefinition(
-    name="reporting", title="Zorgstroom reporting", migrations=Path(__file__).parent / "migrations",
-    routers=[router], subscription=subscription, publishes=False,
+    name="reporting",
+    title="Zorgstroom reporting",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[router],
+    subscription=subscription,
+    publishes=False,
 )
 
 

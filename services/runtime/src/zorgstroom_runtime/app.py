@@ -89,13 +89,19 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
     context = ServiceContext(settings=settings, region=region, pool=pool, outbox=outbox)
     if definition.publishes:
         context.relay = OutboxRelay(
-            pool, outbox, settings.kafka_bootstrap, batch_size=settings.relay_batch_size,
+            pool,
+            outbox,
+            settings.kafka_bootstrap,
+            batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
         )
         context.tasks.append(asyncio.create_task(context.relay.run(), name=f"{definition.name}-relay"))
     if definition.subscription is not None:
         context.consumer = IdempotentConsumer(
-            pool, outbox, settings.kafka_bootstrap, definition.subscription(context),
+            pool,
+            outbox,
+            settings.kafka_bootstrap,
+            definition.subscription(context),
             max_attempts=settings.consumer_max_attempts,
         )
         context.tasks.append(asyncio.create_task(context.consumer.run(), name=f"{definition.name}-consumer"))

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from zorgstroom_runtime.problems import Problem
 
 
-class OrganisationKind(str, Enum):
+class OrganisationKind(StrEnum):
     MUNICIPALITY = "municipality"
     PROVIDER = "provider"
     CORPORATION = "corporation"
@@ -27,7 +27,7 @@ class OrganisationKind(str, Enum):
     OPERATOR = "operator"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     INTAKE_REGISTER = "intake:register"
     INTAKE_READ = "intake:read"
     REPORTS_OWN = "reports:own"
@@ -67,13 +67,17 @@ class CredentialStore:
         if path is None:
             return cls({})
         entries = json.loads(path.read_text())
-        return cls({
-            e["token_sha256"]: Principal(
-                name=e["name"], organisation_kind=OrganisationKind(e["organisation_kind"]),
-                organisation_id=e["organisation_id"], roles=frozenset(Role(r) for r in e["roles"]),
-            )
-            for e in entries
-        })
+        return cls(
+            {
+                e["token_sha256"]: Principal(
+                    name=e["name"],
+                    organisation_kind=OrganisationKind(e["organisation_kind"]),
+                    organisation_id=e["organisation_id"],
+                    roles=frozenset(Role(r) for r in e["roles"]),
+                )
+                for e in entries
+            }
+        )
 
     def authenticate(self, token: str) -> Principal | None:
         digest = token_digest(token)

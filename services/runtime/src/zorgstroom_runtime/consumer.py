@@ -53,8 +53,14 @@ class _DeadLetter(Exception):
 
 class IdempotentConsumer:
     def __init__(
-        self, pool: asyncpg.Pool, outbox: Outbox, bootstrap: str, subscription: Subscription,
-        *, max_attempts: int = 5, retry_base_seconds: float = 0.2,
+        self,
+        pool: asyncpg.Pool,
+        outbox: Outbox,
+        bootstrap: str,
+        subscription: Subscription,
+        *,
+        max_attempts: int = 5,
+        retry_base_seconds: float = 0.2,
     ) -> None:
         self.pool, self.outbox, self.bootstrap, self.subscription = pool, outbox, bootstrap, subscription
         self.max_attempts, self.retry_base_seconds = max_attempts, retry_base_seconds
@@ -76,8 +82,12 @@ class IdempotentConsumer:
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
-            *self.subscription.topics, bootstrap_servers=self.bootstrap, group_id=self.subscription.group_id,
-            client_id=f"{self.service}-consumer", enable_auto_commit=False, auto_offset_reset="earliest",
+            *self.subscription.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.subscription.group_id,
+            client_id=f"{self.service}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
             max_poll_records=200,
         )
         dlq = new_producer(self.bootstrap, f"{self.service}-dlq")
@@ -104,11 +114,16 @@ class IdempotentConsumer:
 
     async def _handle_record(self, record: ConsumerRecord, dlq: Any) -> None:
         with tracer().start_as_current_span(
-            f"{record.topic} process", context=context_from_headers(record.headers), kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": record.topic,
-                        "messaging.consumer.group.name": self.subscription.group_id,
-                        "messaging.kafka.offset": record.offset,
-                        "messaging.destination.partition.id": str(record.partition)},
+            f"{record.topic} process",
+            context=context_from_headers(record.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.consumer.group.name": self.subscription.group_id,
+                "messaging.kafka.offset": record.offset,
+                "messaging.destination.partition.id": str(record.partition),
+            },
         ) as span:
             try:
                 outcome = await self._apply(record)
@@ -158,12 +173,16 @@ class IdempotentConsumer:
                 f"{envelope.event_type} v{envelope.schema_version} data invalid: {_describe(error)}", "InvalidEvent"
             ) from error
 
-    async def _apply_once(self, record: ConsumerRecord, envelope: Envelope, event: Event | None, handler: Handler) -> str:
+    async def _apply_once(
+        self, record: ConsumerRecord, envelope: Envelope, event: Event | None, handler: Handler
+    ) -> str:
         async with self.pool.acquire() as conn, conn.transaction():
             first = await conn.fetchval(
                 "INSERT INTO processed_events (consumer, event_id, topic) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING RETURNING true",
-                self.subscription.group_id, envelope.event_id, record.topic,
+                self.subscription.group_id,
+                envelope.event_id,
+                record.topic,
             )
             if not first:
                 return "duplicate"

@@ -26,7 +26,10 @@ async def create_pool(url: str, schema: str, *, max_size: int = 10) -> asyncpg.P
     finally:
         await conn.close()
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, server_settings={"search_path": schema},
+        url,
+        min_size=1,
+        max_size=max_size,
+        server_settings={"search_path": schema},
         init=_register_json_codecs,
     )
     return pool

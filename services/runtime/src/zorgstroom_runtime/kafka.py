@@ -1,6 +1,7 @@
 """Kafka clients configured once: the idempotent producer, and the topics the project creates."""
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -40,12 +41,10 @@ async def ensure_topics(
             existing = set(await admin.list_topics())
             missing = [n for n in names if n not in existing]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(
                         [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing]
                     )
-                except TopicAlreadyExistsError:
-                    pass
             return missing
         except Exception as error:  # the broker may still be starting up
             if attempt == attempts - 1:

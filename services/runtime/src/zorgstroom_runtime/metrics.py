@@ -5,9 +5,7 @@ from prometheus_client import Counter, Gauge, Histogram
 HTTP_REQUESTS = Counter(
     "zorgstroom_http_requests_total", "HTTP requests served.", ["service", "method", "route", "status"]
 )
-HTTP_LATENCY = Histogram(
-    "zorgstroom_http_request_seconds", "HTTP request latency.", ["service", "method", "route"]
-)
+HTTP_LATENCY = Histogram("zorgstroom_http_request_seconds", "HTTP request latency.", ["service", "method", "route"])
 OUTBOX_BACKLOG = Gauge("zorgstroom_outbox_backlog", "Outbox rows not yet published.", ["service"])
 EVENTS_PUBLISHED = Counter("zorgstroom_events_published_total", "Events published.", ["service", "topic"])
 EVENTS_CONSUMED = Counter(
@@ -16,7 +14,9 @@ EVENTS_CONSUMED = Counter(
     ["service", "topic", "outcome"],
 )
 DEAD_LETTERS = Counter("zorgstroom_dead_letters_total", "Messages sent to a .dlq twin.", ["service", "topic"])
-CONSUMER_LAG = Gauge("zorgstroom_consumer_lag", "Messages behind the high watermark.", ["service", "topic", "partition"])
+CONSUMER_LAG = Gauge(
+    "zorgstroom_consumer_lag", "Messages behind the high watermark.", ["service", "topic", "partition"]
+)
 PROJECTION_FRESHNESS = Gauge(
     "zorgstroom_projection_last_event_timestamp_seconds",
     "occurred_at of the last event applied to a projection (unix seconds).",

@@ -55,14 +55,23 @@ class UnitOfWork:
     async def emit(self, event: Event, *, occurred_at: datetime | None = None) -> Envelope:
         spec = spec_for(event)
         envelope = Envelope.wrap(
-            event, producer=self.outbox.producer, region=self.outbox.region, occurred_at=occurred_at,
-            correlation_id=self.correlation_id, causation_id=self.causation_id,
+            event,
+            producer=self.outbox.producer,
+            region=self.outbox.region,
+            occurred_at=occurred_at,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
         )
         await self.conn.execute(
             "INSERT INTO outbox (event_id, topic, message_key, event_type, schema_version, payload,"
             " trace_context) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            envelope.event_id, topic_name(spec.topic, self.outbox.topic_prefix), spec.key_of(envelope.data),
-            envelope.event_type, envelope.schema_version, envelope.model_dump_json(), current_trace_carrier(),
+            envelope.event_id,
+            topic_name(spec.topic, self.outbox.topic_prefix),
+            spec.key_of(envelope.data),
+            envelope.event_type,
+            envelope.schema_version,
+            envelope.model_dump_json(),
+            current_trace_carrier(),
         )
         if not self.emitted:  # delivered at commit, so the relay wakes once the row is visible
             await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)
@@ -75,7 +84,12 @@ class UnitOfWork:
         await self.conn.execute(
             "INSERT INTO audit_log (actor, on_behalf_of, action, client_ref, subject, correlation_id)"
             " VALUES ($1, $2, $3, $4, $5, $6)",
-            actor, on_behalf_of, action, client_ref, subject, self.correlation_id,
+            actor,
+            on_behalf_of,
+            action,
+            client_ref,
+            subject,
+            self.correlation_id,
         )
 
 
@@ -158,9 +172,15 @@ class OutboxRelay:
     async def _send(self, producer: AIOKafkaProducer, row: asyncpg.Record) -> "asyncio.Future[Any]":
         parent = context_from_carrier(row["trace_context"] or {})
         with tracer().start_as_current_span(
-            f"{row['topic']} publish", context=parent, kind=trace.SpanKind.PRODUCER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": row["topic"],
-                        "messaging.operation.type": "send", "zorgstroom.event_type": row["event_type"]},
+            f"{row['topic']} publish",
+            context=parent,
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": row["topic"],
+                "messaging.operation.type": "send",
+                "zorgstroom.event_type": row["event_type"],
+            },
         ):
             headers = [
                 *[(k, v.encode("latin-1")) for k, v in current_trace_carrier().items()],
@@ -168,9 +188,10 @@ class OutboxRelay:
                 ("schema-version", str(row["schema_version"]).encode()),
                 ("content-type", b"application/json"),
             ]
-            return await producer.send(
+            delivery: asyncio.Future[Any] = await producer.send(
                 row["topic"], value=row["payload"].encode(), key=row["message_key"].encode(), headers=headers
             )
+            return delivery
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -14,8 +14,14 @@ PROBLEM_BASE = "https://zorgstroom.nl/problems/"
 
 class Problem(Exception):
     def __init__(
-        self, status: int, title: str, detail: str, *, kind: str | None = None,
-        headers: dict[str, str] | None = None, **extensions: Any,
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        kind: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
     ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.headers = status, title, detail, headers
@@ -24,8 +30,14 @@ class Problem(Exception):
 
 
 def problem_response(
-    status: int, title: str, detail: str, *, kind: str, instance: str | None = None,
-    headers: dict[str, str] | None = None, **extensions: Any,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
     body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail, **extensions}
     if instance:
@@ -37,33 +49,47 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(
-            exc.status, exc.title, exc.detail, kind=exc.kind, instance=request.url.path,
-            headers=exc.headers, **exc.extensions,
+            exc.status,
+            exc.title,
+            exc.detail,
+            kind=exc.kind,
+            instance=request.url.path,
+            headers=exc.headers,
+            **exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Never echo input values: a request body may hold a BSN.
-        errors = [
-            {"field": _field_of(e), "message": e["msg"], "type": e["type"]} for e in exc.errors()
-        ]
+        errors = [{"field": _field_of(e), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
         fields = ", ".join(sorted({e["field"] or "body" for e in errors}))
         return problem_response(
-            422, "Invalid request", f"the request is not valid: {fields}", kind="invalid-request",
-            instance=request.url.path, errors=errors,
+            422,
+            "Invalid request",
+            f"the request is not valid: {fields}",
+            kind="invalid-request",
+            instance=request.url.path,
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(
-            exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail),
-            kind=f"http-{exc.status_code}", instance=request.url.path, headers=getattr(exc, "headers", None),
+            exc.status_code,
+            _TITLES.get(exc.status_code, "Error"),
+            str(exc.detail),
+            kind=f"http-{exc.status_code}",
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(
-            500, "Internal error", "the service could not complete the request", kind="internal-error",
+            500,
+            "Internal error",
+            "the service could not complete the request",
+            kind="internal-error",
             instance=request.url.path,
         )
 
@@ -74,8 +100,16 @@ def _field_of(error: dict[str, Any]) -> str:
     return ".".join(str(p) for p in error["loc"] if p != "body")
 
 
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 413: "Content too large", 415: "Unsupported media type"}
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+}
 
 
 class BodyGuard:

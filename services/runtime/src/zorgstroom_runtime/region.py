@@ -57,7 +57,10 @@ def load_region(region_file: Path, municipalities_file: Path) -> Region:
     if unknown:
         raise ValueError(f"{region_file}: unknown CBS municipality codes {unknown}")
     return Region(
-        code=raw["code"], name=raw["name"], centre_municipality=raw["centre_municipality"],
+        code=raw["code"],
+        name=raw["name"],
+        centre_municipality=raw["centre_municipality"],
         municipalities={c: national[c] for c in raw["municipalities"]},
-        responsibility=ResponsibilityPolicy(**raw.get("responsibility", {})), national=national,
+        responsibility=ResponsibilityPolicy(**raw.get("responsibility", {})),
+        national=national,
     )

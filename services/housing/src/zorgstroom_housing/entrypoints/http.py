@@ -21,8 +21,11 @@ async def offer_unit(unit: HousingUnitCreate, principal: CurrentPrincipal, conte
 
 @router.put("/contingents/{corporation_id}/{municipality}/{year}", summary="The agreed number of outflow homes")
 async def put_contingent(
-    corporation_id: str, municipality: Annotated[str, Path(pattern=r"^\d{4}$")],
-    year: Annotated[int, Path(ge=2000, le=2100)], body: ContingentPut,
-    principal: CurrentPrincipal, context: ContextDep,
+    corporation_id: str,
+    municipality: Annotated[str, Path(pattern=r"^\d{4}$")],
+    year: Annotated[int, Path(ge=2000, le=2100)],
+    body: ContingentPut,
+    principal: CurrentPrincipal,
+    context: ContextDep,
 ) -> ContingentPublic:
     return await service.set_contingent(context, principal, corporation_id, municipality, year, body.units)

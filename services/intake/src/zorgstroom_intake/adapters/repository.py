@@ -10,7 +10,8 @@ async def find_idempotent(conn: asyncpg.Connection, organisation: str, key: str)
     return await conn.fetchrow(
         "SELECT k.request_hash, i.* FROM idempotency_keys k JOIN intakes i USING (intake_id)"
         " WHERE k.organisation = $1 AND k.key = $2",
-        organisation, key,
+        organisation,
+        key,
     )
 
 
@@ -19,8 +20,15 @@ async def add_intake(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
         "INSERT INTO intakes (intake_id, client_ref, registering_municipality, responsible_municipality,"
         " responsibility_rule, care_form, urgency, registered_on, event_id)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        row["intake_id"], row["client_ref"], row["registering_municipality"], row["responsible_municipality"],
-        row["responsibility_rule"], row["care_form"], row["urgency"], row["registered_on"], row["event_id"],
+        row["intake_id"],
+        row["client_ref"],
+        row["registering_municipality"],
+        row["responsible_municipality"],
+        row["responsibility_rule"],
+        row["care_form"],
+        row["urgency"],
+        row["registered_on"],
+        row["event_id"],
     )
 
 
@@ -31,7 +39,10 @@ async def claim_idempotency_key(
     claimed = await conn.fetchval(
         "INSERT INTO idempotency_keys (organisation, key, request_hash, intake_id) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        organisation, key, request_hash, intake_id,
+        organisation,
+        key,
+        request_hash,
+        intake_id,
     )
     return bool(claimed)
 

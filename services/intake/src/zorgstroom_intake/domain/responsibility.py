@@ -8,12 +8,12 @@ ago keeps the municipality that provided it. Without an address the municipality
 
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 
 from zorgstroom_contracts.codes import CareForm
 
 
-class Rule(str, Enum):
+class Rule(StrEnum):
     TURNED_TO = "wmo2015_1.2.1_turned_to"
     RECENT_BW = "woonplaatsbeginsel_recent_bw"
     RESIDENCE = "woonplaatsbeginsel_residence"

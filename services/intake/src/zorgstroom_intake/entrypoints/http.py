@@ -14,14 +14,23 @@ from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 router = APIRouter(prefix="/v1/intakes", tags=["intakes"])
 
 IdempotencyKey = Annotated[
-    str, Header(alias="Idempotency-Key", min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$",
-                description="Chosen by the caller; the same key and body return the same answer.")
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Chosen by the caller; the same key and body return the same answer.",
+    ),
 ]
 
 
 @router.post("", status_code=202, summary="Register a client for sheltered housing or shelter")
 async def register_intake(
-    intake: IntakeCreate, principal: CurrentPrincipal, context: ContextDep, response: Response,
+    intake: IntakeCreate,
+    principal: CurrentPrincipal,
+    context: ContextDep,
+    response: Response,
     idempotency_key: IdempotencyKey,
 ) -> IntakeAccepted:
     registration = await service.register_intake(context, principal, intake, idempotency_key, current_trace_id())

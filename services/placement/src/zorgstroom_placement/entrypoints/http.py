@@ -14,7 +14,8 @@ router = APIRouter(prefix="/v1", tags=["waiting list"])
 
 @router.get("/waiting-list", summary="The regional waiting list in priority order")
 async def waiting_list(
-    principal: CurrentPrincipal, context: ContextDep,
+    principal: CurrentPrincipal,
+    context: ContextDep,
     care_form: CareForm | None = None,
     municipality: Annotated[str | None, Query(pattern=r"^\d{4}$")] = None,
 ) -> dict[str, Any]:

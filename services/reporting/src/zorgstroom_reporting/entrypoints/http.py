@@ -52,13 +52,19 @@ def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["empty"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get("/municipalities/{code}/flows", summary="Monthly flows of one municipality", response_model=None)
 async def municipality_flows(
-    code: str, request: Request, principal: CurrentPrincipal, context: ContextDep,
+    code: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    context: ContextDep,
     start: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")] = None,
     end: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")] = None,
     fmt: FormatParam = None,
@@ -76,7 +82,9 @@ async def municipality_flows(
 
 @router.get("/region/flows", summary="Totals per municipality of the region", response_model=None)
 async def region_flows(
-    request: Request, principal: CurrentPrincipal, context: ContextDep,
+    request: Request,
+    principal: CurrentPrincipal,
+    context: ContextDep,
     start: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")] = None,
     end: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")] = None,
     fmt: FormatParam = None,
@@ -92,8 +100,11 @@ async def region_flows(
     ]
     totals = {c: sum(m["totals"][c] for m in municipalities) for c in FLOW_COLUMNS}  # type: ignore[index]
     if wants_csv(request, fmt):
-        rows = [{"municipality": m["municipality"], "name": m["name"], "from": str(first), "to": str(last),
-                 **m["totals"]} for m in municipalities]  # type: ignore[dict-item]
+        rows = [
+            {"municipality": m["municipality"], "name": m["name"], "from": str(first), "to": str(last), **m["totals"]}
+            for m in municipalities
+        ]  # type: ignore[dict-item]
         return csv_response(rows, f"region-flows-{first}-{last}.csv")
-    return JSONResponse({"region": region.code, "from": str(first), "to": str(last),
-                         "municipalities": municipalities, "totals": totals})
+    return JSONResponse(
+        {"region": region.code, "from": str(first), "to": str(last), "municipalities": municipalities, "totals": totals}
+    )

@@ -9,7 +9,9 @@ async def flow_report(pool: asyncpg.Pool, municipality: str, start: Month, end: 
     rows = await pool.fetch(
         "SELECT date_trunc('month', registered_on)::date AS month, count(*) AS registrations FROM registrations"
         " WHERE responsible_municipality = $1 AND registered_on >= $2 AND registered_on < $3 GROUP BY 1",
-        municipality, start.first_day(), end.next().first_day(),
+        municipality,
+        start.first_day(),
+        end.next().first_day(),
     )
     report = FlowReport(municipality, start, end)
     for row in rows:
@@ -22,6 +24,8 @@ async def region_totals(pool: asyncpg.Pool, municipalities: list[str], start: Mo
         "SELECT responsible_municipality AS municipality, count(*) AS registrations FROM registrations"
         " WHERE responsible_municipality = ANY($1::text[]) AND registered_on >= $2 AND registered_on < $3"
         " GROUP BY 1",
-        municipalities, start.first_day(), end.next().first_day(),
+        municipalities,
+        start.first_day(),
+        end.next().first_day(),
     )
     return {row["municipality"]: row["registrations"] for row in rows}

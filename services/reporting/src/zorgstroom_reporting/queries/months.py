@@ -53,5 +53,10 @@ class FlowReport:
             for m in months_between(self.start, self.end)
         ]
         totals = {c: sum(int(str(row[c])) for row in months) for c in FLOW_COLUMNS}
-        return {"municipality": self.municipality, "from": str(self.start), "to": str(self.end),
-                "months": months, "totals": totals}
+        return {
+            "municipality": self.municipality,
+            "from": str(self.start),
+            "to": str(self.end),
+            "months": months,
+            "totals": totals,
+        }
