@@ -27,11 +27,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zorgstroom_ops import processes  # noqa: E402
-from zorgstroom_runtime.kafka import ensure_topics, project_topics  # noqa: E402
-
 from tests.support.builders import intake_body  # noqa: E402
 from tests.support.stack import TEST_SECRET, write_credentials  # noqa: E402
+from zorgstroom_ops import processes  # noqa: E402
+from zorgstroom_runtime.kafka import ensure_topics, project_topics  # noqa: E402
 
 KAFKA_PORT, PG_PORT, BASE_PORT = 59392, 55452, 8201
 

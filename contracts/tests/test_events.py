@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 from pydantic import ValidationError
+
 from zorgstroom_contracts import EVENT_TYPES, Envelope, dlq_topic, provider_topic, topic_name
 from zorgstroom_contracts.codes import CareForm, EndReason, ProductCategory
 from zorgstroom_contracts.envelope import UnknownEventType

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from zorgstroom_contracts import EVENT_TYPES
 from zorgstroom_contracts.compat import breaking_changes, schema_of
 

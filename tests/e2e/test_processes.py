@@ -7,12 +7,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from zorgstroom_ops import processes
 
 from tests.support.builders import intake_body, valid_bsn
 from tests.support.infra import ROOT, Infra
 from tests.support.kafka import eventually, read_topic
 from tests.support.stack import TEST_SECRET, Namespace
+from zorgstroom_ops import processes
 
 pytestmark = pytest.mark.e2e
 

@@ -4,14 +4,13 @@ import asyncio
 import contextlib
 import uuid
 
+from tests.integration.test_delivery import message, registered_envelope
+from tests.support.kafka import eventually, produce
+from tests.support.stack import Namespace
 from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox
-
-from tests.integration.test_delivery import message, registered_envelope
-from tests.support.kafka import eventually, produce
-from tests.support.stack import Namespace
 
 
 async def test_a_counting_handler_counts_each_event_once_however_often_it_arrives(ns: Namespace, tmp_path) -> None:

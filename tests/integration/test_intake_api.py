@@ -5,11 +5,11 @@ import uuid
 
 import asyncpg
 import pytest
-from zorgstroom_intake.bootstrap import build
 
 from tests.support.builders import intake_body, valid_bsn
 from tests.support.kafka import read_topic
 from tests.support.stack import Namespace, running
+from zorgstroom_intake.bootstrap import build
 
 
 async def outbox_rows(ns: Namespace) -> int:

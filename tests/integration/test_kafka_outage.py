@@ -7,13 +7,13 @@ import os
 import uuid
 
 import pytest
-from zorgstroom_intake.bootstrap import build
-from zorgstroom_runtime.kafka import ensure_topics, project_topics
 
 from tests.support.builders import intake_body
 from tests.support.infra import native_env, run_deploy
 from tests.support.kafka import eventually, read_topic
 from tests.support.stack import Namespace, running
+from zorgstroom_intake.bootstrap import build
+from zorgstroom_runtime.kafka import ensure_topics, project_topics
 
 OUTAGE_PORT = int(os.environ.get("ZS_TEST_OUTAGE_KAFKA_PORT", "59292"))
 

@@ -1,8 +1,6 @@
 """A service of ours running in the test's event loop, isolated by topic prefix and schema."""
 
 import contextlib
-import json
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,11 +8,11 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from zorgstroom_runtime.auth import token_digest
-from zorgstroom_runtime.kafka import ensure_topics, project_topics
-from zorgstroom_runtime.settings import ServiceSettings
 
 from tests.support.infra import ROOT, Infra
+from zorgstroom_ops import credentials
+from zorgstroom_runtime.kafka import ensure_topics, project_topics
+from zorgstroom_runtime.settings import ServiceSettings
 
 TEST_SECRET = "test-secret-" + "x" * 20
 
@@ -30,20 +28,7 @@ ORGANISATIONS = {
 
 
 def write_credentials(directory: Path) -> tuple[Path, dict[str, str]]:
-    tokens = {name: secrets.token_urlsafe(24) for name in ORGANISATIONS}
-    entries = [
-        {
-            "name": name,
-            "token_sha256": token_digest(tokens[name]),
-            "organisation_kind": kind,
-            "organisation_id": org,
-            "roles": roles,
-        }
-        for name, (kind, org, roles) in ORGANISATIONS.items()
-    ]
-    path = directory / "credentials.json"
-    path.write_text(json.dumps(entries))
-    return path, tokens
+    return credentials.write(ORGANISATIONS, directory)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The BSN's eleven-test and its pseudonym."""
 
 import pytest
+
 from zorgstroom_intake.domain.bsn import client_ref_for, passes_eleven_test
 
 

@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import pytest
+
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientWaitlisted
 from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription, _DeadLetter

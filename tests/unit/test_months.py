@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+
 from zorgstroom_reporting.queries.months import FlowReport, Month, months_between
 
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from zorgstroom_runtime.region import load_region
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,11 +14,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from zorgstroom_runtime.kafka import ensure_topics, project_topics
-from zorgstroom_runtime.region import Region, load_region
 
 from zorgstroom_ops import credentials, processes
 from zorgstroom_ops.simulate import drive, year_of_intakes
+from zorgstroom_runtime.kafka import ensure_topics, project_topics
+from zorgstroom_runtime.region import Region, load_region
 
 app = typer.Typer(help="Run and inspect a Zorgstroom stack on this machine.", no_args_is_help=True)
 console = Console()

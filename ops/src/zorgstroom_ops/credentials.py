@@ -14,13 +14,11 @@ REGION_ROLES = ["reports:region", "waiting-list:read"]
 CORPORATIONS = {"woonstad-illustratief": ["housing:write"]}
 
 
-def issue(region: Region, directory: Path) -> tuple[Path, dict[str, str]]:
+Organisations = dict[str, tuple[str, str, list[str]]]  # name -> (kind, organisation id, roles)
+
+
+def write(organisations: Organisations, directory: Path) -> tuple[Path, dict[str, str]]:
     """Write credentials.json (digests, for the services) and tokens.json (secrets, for the caller)."""
-    organisations: dict[str, tuple[str, str, list[str]]] = {
-        f"municipality-{code}": ("municipality", code, MUNICIPALITY_ROLES) for code in region.municipalities
-    }
-    organisations[f"region-{region.code}"] = ("region", region.code, REGION_ROLES)
-    organisations.update({f"corporation-{c}": ("corporation", c, roles) for c, roles in CORPORATIONS.items()})
     tokens = {name: secrets.token_urlsafe(32) for name in organisations}
     directory.mkdir(parents=True, exist_ok=True)
     credentials = directory / "credentials.json"
@@ -43,3 +41,13 @@ def issue(region: Region, directory: Path) -> tuple[Path, dict[str, str]]:
     secret_file.write_text(json.dumps(tokens, indent=1))
     os.chmod(secret_file, 0o600)
     return credentials, tokens
+
+
+def issue(region: Region, directory: Path) -> tuple[Path, dict[str, str]]:
+    """One credential per municipality of the region, one for region staff, one per corporation."""
+    organisations: Organisations = {
+        f"municipality-{code}": ("municipality", code, MUNICIPALITY_ROLES) for code in region.municipalities
+    }
+    organisations[f"region-{region.code}"] = ("region", region.code, REGION_ROLES)
+    organisations.update({f"corporation-{c}": ("corporation", c, roles) for c, roles in CORPORATIONS.items()})
+    return write(organisations, directory)

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+
 from zorgstroom_runtime.region import Region
 
 MO_RATE_CENTRE, MO_RATE_OTHER, BW_RATE = 3.3, 2.0, 0.6  # per 1,000 inhabitants a year (illustrative)

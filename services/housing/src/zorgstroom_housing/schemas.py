@@ -3,6 +3,7 @@
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from zorgstroom_contracts.types import (
     Identifier,
     MunicipalityCode,

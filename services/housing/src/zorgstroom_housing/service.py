@@ -1,15 +1,15 @@
 """Housing's service layer: corporations offer units and set quotas; ready clients are tracked."""
 
 import asyncpg
+
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import HousingUnitOffered, OutflowReadinessAssessed
+from zorgstroom_housing.adapters import repository
+from zorgstroom_housing.schemas import ContingentPublic, HousingUnitCreate
 from zorgstroom_runtime.app import ServiceContext
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.outbox import UnitOfWork
 from zorgstroom_runtime.problems import Problem
-
-from zorgstroom_housing.adapters import repository
-from zorgstroom_housing.schemas import ContingentPublic, HousingUnitCreate
 
 
 def authorise_corporation(principal: Principal, corporation_id: str) -> None:

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from fastapi import FastAPI
-from zorgstroom_runtime.app import ServiceDefinition, create_app
-from zorgstroom_runtime.settings import ServiceSettings
 
 from zorgstroom_intake.entrypoints.http import router
+from zorgstroom_runtime.app import ServiceDefinition, create_app
+from zorgstroom_runtime.settings import ServiceSettings
 
 DEFINITION = ServiceDefinition(
     name="intake",

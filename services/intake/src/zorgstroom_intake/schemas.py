@@ -4,9 +4,9 @@ from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from zorgstroom_contracts.codes import CareForm, Need, Urgency
 from zorgstroom_contracts.types import ClientRef, MunicipalityCode
-
 from zorgstroom_intake.domain.bsn import passes_eleven_test
 
 

@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from zorgstroom_contracts.events import ClientRegistered, Household
-from zorgstroom_runtime.app import ServiceContext
-from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
-from zorgstroom_runtime.problems import Problem
-from zorgstroom_runtime.region import Region
-
 from zorgstroom_intake.adapters import repository
 from zorgstroom_intake.domain.bsn import client_ref_for
 from zorgstroom_intake.domain.responsibility import PreviousBw, responsible_municipality
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
+from zorgstroom_runtime.app import ServiceContext
+from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
+from zorgstroom_runtime.problems import Problem
+from zorgstroom_runtime.region import Region
 
 
 @dataclass(frozen=True)

@@ -3,31 +3,18 @@
 from pathlib import Path
 
 from fastapi import FastAPI
-from zorgstroom_contracts import topic_name
-from zorgstroom_contracts.topics import Topic
-from zorgstroom_runtime.app import ServiceContext, ServiceDefinition, create_app
-from zorgstroom_runtime.consumer import Subscription
-from zorgstroom_runtime.settings import ServiceSettings
 
 from zorgstroom_placement.entrypoints.http import router
 from zorgstroom_placement.service import on_client_registered
-
-
-def subscription(context: ServiceContext) -> Subscription:
-    prefix = context.settings.topic_prefix
-    return Subscription(
-        group_id=f"{prefix}placement",
-        topics=[topic_name(Topic.CLIENT_REGISTERED, prefix)],
-        handlers={"ClientRegistered": on_client_registered},
-    )
-
+from zorgstroom_runtime.app import ServiceDefinition, create_app
+from zorgstroom_runtime.settings import ServiceSettings
 
 DEFINITION = ServiceDefinition(
     name="placement",
     title="Zorgstroom placement",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    subscription=subscription,
+    handlers={"ClientRegistered": on_client_registered},
 )
 
 

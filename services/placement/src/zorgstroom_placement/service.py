@@ -5,13 +5,12 @@ from datetime import date
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.codes import CareForm
 from zorgstroom_contracts.events import ClientRegistered, ClientWaitlisted
+from zorgstroom_placement.adapters import repository
+from zorgstroom_placement.domain.waiting_list import in_priority_order
 from zorgstroom_runtime.app import ServiceContext
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.outbox import UnitOfWork
 from zorgstroom_runtime.problems import Problem
-
-from zorgstroom_placement.adapters import repository
-from zorgstroom_placement.domain.waiting_list import in_priority_order
 
 
 async def on_client_registered(uow: UnitOfWork, envelope: Envelope, event: ClientRegistered) -> None:

@@ -1,6 +1,6 @@
 """The one composition root every service shares: a FastAPI app whose lifespan wires the plumbing.
 
-A service describes itself with a ServiceDefinition (routers, migrations, subscription); `create_app`
+A service describes itself with a ServiceDefinition (routers, migrations, event handlers); `create_app`
 connects the database, migrates, starts the outbox relay and the idempotent consumer, and serves
 /healthz, /readyz, /metrics and /openapi.json beside the service's own routes.
 """
@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,9 +19,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from zorgstroom_contracts import EVENT_TYPES, topic_name
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.auth import CredentialStore
-from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription
+from zorgstroom_runtime.consumer import Handler, IdempotentConsumer, Subscription
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox, OutboxRelay, UnitOfWork, unit_of_work
@@ -57,8 +58,13 @@ class ServiceDefinition:
     title: str
     migrations: Path
     routers: Sequence[APIRouter] = ()
-    subscription: Callable[[ServiceContext], Subscription] | None = None
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
     publishes: bool = True
+
+    def subscription(self, topic_prefix: str) -> Subscription:
+        """The consumer group of this service: the topics that carry the event types it handles."""
+        topics = sorted({topic_name(EVENT_TYPES[event_type].topic, topic_prefix) for event_type in self.handlers})
+        return Subscription(group_id=f"{topic_prefix}{self.name}", topics=topics, handlers=dict(self.handlers))
 
 
 def get_context(request: Request) -> ServiceContext:
@@ -96,12 +102,12 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
             poll_seconds=settings.relay_poll_seconds,
         )
         context.tasks.append(asyncio.create_task(context.relay.run(), name=f"{definition.name}-relay"))
-    if definition.subscription is not None:
+    if definition.handlers:
         context.consumer = IdempotentConsumer(
             pool,
             outbox,
             settings.kafka_bootstrap,
-            definition.subscription(context),
+            definition.subscription(settings.topic_prefix),
             max_attempts=settings.consumer_max_attempts,
         )
         context.tasks.append(asyncio.create_task(context.consumer.run(), name=f"{definition.name}-consumer"))
@@ -167,6 +173,8 @@ def _operational_router() -> APIRouter:
         except Exception:
             checks["postgres"] = False
         checks["kafka"] = await _kafka_reachable(context.settings.kafka_bootstrap)
+        if context.consumer is not None:
+            checks["consumer"] = context.consumer.last_error is None
         if all(checks.values()):
             return {"status": "ready", "checks": checks}
         return problem_response(503, "Not ready", "a dependency is not reachable", kind="not-ready", checks=checks)

@@ -17,10 +17,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from opentelemetry import trace
 from pydantic import ValidationError
+
 from zorgstroom_contracts import Envelope, dlq_topic
 from zorgstroom_contracts.envelope import UnknownEventType
 from zorgstroom_contracts.events import Event
-
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
 from zorgstroom_runtime.kafka import new_producer
@@ -66,6 +66,7 @@ class IdempotentConsumer:
         self.max_attempts, self.retry_base_seconds = max_attempts, retry_base_seconds
         self.service = outbox.producer
         self.assigned = False
+        self.last_error: str | None = None  # set while the consume loop is paused by an error
 
     async def run(self) -> None:
         backoff = 0.5
@@ -76,7 +77,7 @@ class IdempotentConsumer:
                 raise
             except Exception as error:
                 log.warning("consumer %s paused: %r; retrying in %.1fs", self.subscription.group_id, error, backoff)
-                self.assigned = False
+                self.assigned, self.last_error = False, repr(error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -96,7 +97,7 @@ class IdempotentConsumer:
             await dlq.start()
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
-                self.assigned = bool(consumer.assignment())
+                self.assigned, self.last_error = bool(consumer.assignment()), None
                 for tp, records in batches.items():
                     for record in records:
                         await self._handle_record(record, dlq)

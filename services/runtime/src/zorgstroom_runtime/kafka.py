@@ -7,6 +7,7 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
 from zorgstroom_contracts import TOPICS, dlq_topic, topic_name
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
+
 from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.events import Event
-
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.kafka import new_producer
 from zorgstroom_runtime.telemetry import context_from_carrier, current_trace_carrier, tracer

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from zorgstroom_contracts.types import MunicipalityCode, RegionCode
 
 

@@ -3,12 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from zorgstroom_runtime.app import ContextDep
-from zorgstroom_runtime.auth import CurrentPrincipal
-from zorgstroom_runtime.telemetry import current_trace_id
 
 from zorgstroom_housing import service
 from zorgstroom_housing.schemas import ContingentPublic, ContingentPut, HousingUnitCreate
+from zorgstroom_runtime.app import ContextDep
+from zorgstroom_runtime.auth import CurrentPrincipal
+from zorgstroom_runtime.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1", tags=["housing"])
 

@@ -4,12 +4,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Response
-from zorgstroom_runtime.app import ContextDep
-from zorgstroom_runtime.auth import CurrentPrincipal
-from zorgstroom_runtime.telemetry import current_trace_id
 
 from zorgstroom_intake import service
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
+from zorgstroom_runtime.app import ContextDep
+from zorgstroom_runtime.auth import CurrentPrincipal
+from zorgstroom_runtime.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1/intakes", tags=["intakes"])
 

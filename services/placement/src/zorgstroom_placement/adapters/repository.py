@@ -1,9 +1,9 @@
 """SQL for placement's waiting list."""
 
 import asyncpg
+
 from zorgstroom_contracts.codes import CareForm, Urgency
 from zorgstroom_contracts.events import ClientRegistered
-
 from zorgstroom_placement.domain.waiting_list import WaitingClient
 
 

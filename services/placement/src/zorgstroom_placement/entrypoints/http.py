@@ -3,11 +3,11 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+
 from zorgstroom_contracts.codes import CareForm
+from zorgstroom_placement import service
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
-
-from zorgstroom_placement import service
 
 router = APIRouter(prefix="/v1", tags=["waiting list"])
 

@@ -5,34 +5,53 @@ import io
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+
+from zorgstroom_reporting.queries.flows import flow_report, region_totals
+from zorgstroom_reporting.queries.months import FLOW_COLUMNS, Month
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, Role
 from zorgstroom_runtime.problems import Problem
 
-from zorgstroom_reporting.queries.flows import flow_report, region_totals
-from zorgstroom_reporting.queries.months import FLOW_COLUMNS, Month
-
 router = APIRouter(prefix="/v1", tags=["reports"])
 MAX_MONTHS = 120
 
-MonthParam = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
 FormatParam = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
 
 
-def period(start: str | None, end: str | None) -> tuple[Month, Month]:
-    today = date.today()
-    try:
-        first = Month.parse(start) if start else Month(today.year, 1)
-        last = Month.parse(end) if end else Month(first.year, 12)
-    except ValueError as error:
-        raise Problem(422, "Invalid request", str(error), kind="invalid-request") from error
+def period(
+    start: Annotated[str | None, Query(alias="from", description="First month, YYYY-MM")] = None,
+    end: Annotated[str | None, Query(alias="to", description="Last month, YYYY-MM")] = None,
+) -> tuple[Month, Month]:
+    """The report's months; by default the current calendar year."""
+    first = _month("from", start) if start else Month(date.today().year, 1)
+    last = _month("to", end) if end else Month(first.year, 12)
     if last < first:
-        raise Problem(422, "Invalid request", "`to` lies before `from`", kind="invalid-request")
+        raise _invalid("to", "`to` lies before `from`")
     if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
-        raise Problem(422, "Invalid request", f"a report spans at most {MAX_MONTHS} months", kind="invalid-request")
+        raise _invalid("to", f"a report spans at most {MAX_MONTHS} months")
     return first, last
+
+
+def _month(field: str, text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as error:
+        raise _invalid(field, str(error)) from error
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(
+        422,
+        "Invalid request",
+        f"the request is not valid: {field}: {message}",
+        kind="invalid-request",
+        errors=[{"field": field, "message": message, "type": "value_error"}],
+    )
+
+
+Period = Annotated[tuple[Month, Month], Depends(period)]
 
 
 def may_read_municipality(principal: Principal, code: str) -> None:
@@ -65,14 +84,13 @@ async def municipality_flows(
     request: Request,
     principal: CurrentPrincipal,
     context: ContextDep,
-    start: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")] = None,
-    end: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")] = None,
+    months: Period,
     fmt: FormatParam = None,
 ) -> Response:
     may_read_municipality(principal, code)
     if not context.region.in_region(code):
         raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
-    first, last = period(start, end)
+    first, last = months
     report = (await flow_report(context.pool, code, first, last)).as_json()
     if wants_csv(request, fmt):
         rows = [{"municipality": code, **month} for month in report["months"]]  # type: ignore[attr-defined]
@@ -85,13 +103,12 @@ async def region_flows(
     request: Request,
     principal: CurrentPrincipal,
     context: ContextDep,
-    start: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")] = None,
-    end: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")] = None,
+    months: Period,
     fmt: FormatParam = None,
 ) -> Response:
     if Role.REPORTS_REGION not in principal.roles:
         principal.require(Role.REPORTS_OWN)
-    first, last = period(start, end)
+    first, last = months
     region = context.region
     counts = await region_totals(context.pool, list(region.municipalities), first, last)
     municipalities = [

@@ -1,0 +1,103 @@
+"""Reporting over HTTP: flows per municipality and for the region, JSON and CSV, and who may read what."""
+
+import csv
+import io
+
+import pytest
+
+from tests.integration.test_delivery import registered_envelope
+from tests.support.kafka import eventually, produce
+from tests.support.stack import Namespace, running
+from zorgstroom_reporting.bootstrap import build
+
+
+@pytest.fixture
+async def reporting(ns: Namespace):  # type: ignore[no-untyped-def]
+    """Reporting with three registrations applied: Urk in Jan and Mar 2027, Almere in Mar 2027."""
+    envelopes = [
+        registered_envelope("0184", "2027-01-31"),
+        registered_envelope("0184", "2027-03-01"),
+        registered_envelope("0034", "2027-03-15"),
+    ]
+    await produce(
+        ns.infra.kafka_bootstrap,
+        ns.topic("wmo.client-registered.v1"),
+        [(e.data["client_ref"].encode(), e.model_dump_json().encode(), []) for e in envelopes],
+    )
+    async with running(build(ns.settings("reporting")), "reporting") as client:
+
+        async def region_total() -> bool:
+            answer = await client.get("/v1/region/flows?from=2027-01&to=2027-12", headers=ns.auth("region"))
+            return answer.json()["totals"]["registrations"] == 3
+
+        await eventually(region_total)
+        yield client
+
+
+async def test_a_municipality_sees_its_registrations_per_month(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    answer = await reporting.get("/v1/municipalities/0184/flows?from=2026-12&to=2027-03", headers=ns.auth("urk"))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["municipality"] == "0184" and body["from"] == "2026-12" and body["to"] == "2027-03"
+    assert [(m["month"], m["registrations"]) for m in body["months"]] == [
+        ("2026-12", 0),
+        ("2027-01", 1),
+        ("2027-02", 0),
+        ("2027-03", 1),
+    ]
+    assert body["totals"] == {"registrations": 2}
+
+
+async def test_the_region_sees_every_municipality_by_name(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    body = (await reporting.get("/v1/region/flows?from=2027-01&to=2027-12", headers=ns.auth("region"))).json()
+    by_code = {m["municipality"]: (m["name"], m["totals"]["registrations"]) for m in body["municipalities"]}
+    assert by_code == {
+        "0034": ("Almere", 1),
+        "0303": ("Dronten", 0),
+        "0995": ("Lelystad", 0),
+        "0171": ("Noordoostpolder", 0),
+        "0184": ("Urk", 2),
+        "0050": ("Zeewolde", 0),
+    }
+    assert body["region"] == "flevoland" and body["totals"] == {"registrations": 3}
+
+
+async def test_every_report_is_also_csv_with_the_same_columns(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    by_param = await reporting.get(
+        "/v1/municipalities/0184/flows?from=2027-01&to=2027-02&format=csv", headers=ns.auth("urk")
+    )
+    by_accept = await reporting.get(
+        "/v1/municipalities/0184/flows?from=2027-01&to=2027-02", headers=ns.auth("urk") | {"Accept": "text/csv"}
+    )
+    assert by_param.headers["content-type"].startswith("text/csv") and by_param.text == by_accept.text
+    assert list(csv.DictReader(io.StringIO(by_param.text))) == [
+        {"municipality": "0184", "month": "2027-01", "registrations": "1"},
+        {"municipality": "0184", "month": "2027-02", "registrations": "0"},
+    ]
+    region = await reporting.get("/v1/region/flows?from=2027-01&to=2027-12&format=csv", headers=ns.auth("region"))
+    rows = list(csv.DictReader(io.StringIO(region.text)))
+    assert len(rows) == 6 and {"municipality", "name", "from", "to", "registrations"} == set(rows[0])
+
+
+async def test_a_municipality_cannot_read_another_municipalitys_report(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    answer = await reporting.get("/v1/municipalities/0184/flows", headers=ns.auth("almere"))
+    assert answer.status_code == 403 and answer.headers["content-type"] == "application/problem+json"
+    assert (await reporting.get("/v1/municipalities/0184/flows", headers=ns.auth("region"))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("from=2027-13", "from"), ("from=2027-05&to=2027-01", "to"), ("from=1990-01&to=2027-01", "to"), ("to=soon", "to")],
+)
+async def test_a_malformed_period_is_a_problem_naming_the_parameter(reporting, ns: Namespace, query, field) -> None:  # type: ignore[no-untyped-def]
+    answer = await reporting.get(f"/v1/municipalities/0184/flows?{query}", headers=ns.auth("urk"))
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == field
+
+
+async def test_a_municipality_outside_the_region_is_not_found(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    assert (await reporting.get("/v1/municipalities/0150/flows", headers=ns.auth("region"))).status_code == 404
+
+
+async def test_reporting_is_ready_with_its_consumer_running(reporting) -> None:  # type: ignore[no-untyped-def]
+    ready = await reporting.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"postgres": True, "kafka": True, "consumer": True}
