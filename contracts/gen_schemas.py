@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from zorgstroom_contracts import EVENT_TYPES, Envelope
+from zorgstroom_contracts.asyncapi import asyncapi_document
 from zorgstroom_contracts.compat import breaking_changes, schema_of
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -34,6 +35,7 @@ def main() -> int:
                 continue
         path.write_text(render(new))
     (SCHEMAS / "Envelope.json").write_text(render(Envelope.model_json_schema()))
+    (SCHEMAS / "asyncapi.json").write_text(render(asyncapi_document()))
     for line in refused:
         print(f"refused (breaking; publish a new version on a .v2 topic): {line}", file=sys.stderr)
     return 1 if refused else 0

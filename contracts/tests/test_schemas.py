@@ -72,3 +72,18 @@ def test_a_nested_field_removed_is_breaking(published: dict) -> None:
     changed = copy.deepcopy(published)
     del changed["$defs"]["Household"]["properties"]["children"]
     assert "data.household.children: field removed" in breaking_changes(published, changed)
+
+
+def test_the_asyncapi_document_names_every_topic_and_event_and_is_committed() -> None:
+    from zorgstroom_contracts.asyncapi import asyncapi_document
+    from zorgstroom_contracts.topics import TOPICS
+
+    document = asyncapi_document()
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert {t.value for t in TOPICS} | {"wmo.provider.{agb}.v1"} == addresses
+    assert set(document["components"]["messages"]) == set(EVENT_TYPES)
+    for message in document["components"]["messages"].values():
+        ref = message["payload"]["properties"]["data"]["$ref"].rsplit("/", 1)[-1]
+        assert ref in document["components"]["schemas"]
+    committed = (gen_schemas.SCHEMAS / "asyncapi.json").read_text()
+    assert committed == gen_schemas.render(document), "run `make schemas` and commit"
