@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from tests.support.builders import intake_body, valid_bsn
-from tests.support.kafka import read_topic
+from tests.support.kafka import eventually, read_topic
 from tests.support.stack import Namespace, running
 from zorgstroom_intake.bootstrap import build
 
@@ -146,3 +146,34 @@ async def test_every_business_endpoint_requires_a_credential(ns: Namespace) -> N
     assert no_role.status_code == 403
     assert health.status_code == 200 and ready.json()["checks"] == {"postgres": True, "kafka": True}
     assert "/v1/intakes" in openapi.json()["paths"]
+
+
+async def intake_table(ns: Namespace, sql: str) -> list:
+    conn = await asyncpg.connect(ns.infra.database_url)
+    try:
+        return await conn.fetch(sql.replace("{schema}", f'"intake_{ns.suffix}"'))
+    finally:
+        await conn.close()
+
+
+async def test_registering_and_reading_a_client_are_audited_and_the_log_refuses_edits(ns: Namespace) -> None:
+    async with running(build(ns.settings("intake")), "intake") as intake:
+        accepted = (await intake.post("/v1/intakes", json=intake_body(), headers=ns.auth("almere") | key())).json()
+        await intake.get(f"/v1/intakes/{accepted['intake_id']}", headers=ns.auth("almere"))
+    rows = await intake_table(ns, "SELECT actor, on_behalf_of, action, client_ref FROM {schema}.audit_log ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        ("almere", "municipality:0034", "intake.register", accepted["client_ref"]),
+        ("almere", "municipality:0034", "intake.read", accepted["client_ref"]),
+    ]
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await intake_table(ns, "DELETE FROM {schema}.audit_log")
+
+
+async def test_published_rows_leave_the_outbox_after_retention_and_the_status_stays_published(ns: Namespace) -> None:
+    app = build(ns.settings("intake", outbox_retention_hours=0))
+    async with running(app, "intake") as intake:
+        accepted = (await intake.post("/v1/intakes", json=intake_body(), headers=ns.auth("almere") | key())).json()
+        assert await eventually(app.state.context.relay.purge_published) == 1
+        status = await intake.get(f"/v1/intakes/{accepted['intake_id']}", headers=ns.auth("almere"))
+    assert status.json()["status"] == "published"
+    assert await outbox_rows(ns) == 0

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
+import asyncpg
+
 from zorgstroom_contracts.events import ClientRegistered, Household
 from zorgstroom_intake.adapters import repository
 from zorgstroom_intake.domain.bsn import client_ref_for
@@ -82,7 +84,7 @@ async def register_intake(
         if not await repository.claim_idempotency_key(
             uow.conn, principal.organisation, idempotency_key, request_hash, intake_id
         ):
-            return await _replay(context, principal, idempotency_key, request_hash)
+            return await _replay(uow.conn, principal, idempotency_key, request_hash)
         envelope = await uow.emit(
             ClientRegistered(
                 intake_id=str(intake_id),
@@ -133,10 +135,10 @@ async def register_intake(
     )
 
 
-async def _replay(context: ServiceContext, principal: Principal, key: str, request_hash: str) -> Registration:
-    async with context.pool.acquire() as conn:
-        earlier = await repository.find_idempotent(conn, principal.organisation, key)
-    assert earlier is not None  # the conflicting insert committed before ours could proceed
+async def _replay(conn: asyncpg.Connection, principal: Principal, key: str, request_hash: str) -> Registration:
+    # Read committed: the conflicting insert has committed, so this statement sees its row.
+    earlier = await repository.find_idempotent(conn, principal.organisation, key)
+    assert earlier is not None
     if not hmac.compare_digest(earlier["request_hash"], request_hash):
         raise Problem(
             409,
@@ -173,6 +175,14 @@ async def read_intake(context: ServiceContext, principal: Principal, intake_id: 
     )
     if row is None or not own:  # another municipality's intake is as unknown as a missing one
         raise Problem(404, "Not found", f"no intake {intake_id} for this municipality", kind="intake-not-found")
+    async with context.unit_of_work() as uow:  # reading client-level data is logged like a write
+        await uow.audit(
+            actor=principal.name,
+            on_behalf_of=principal.organisation,
+            action="intake.read",
+            client_ref=row["client_ref"],
+            subject=str(intake_id),
+        )
     return IntakePublic(
         intake_id=str(row["intake_id"]),
         client_ref=row["client_ref"],

@@ -39,6 +39,13 @@ async def read_waiting_list(
     clients = await repository.waiting_clients(
         context.pool, care_form=care_form.value if care_form else None, municipality=municipality
     )
+    async with context.unit_of_work() as uow:  # client-level data: the read is logged
+        await uow.audit(
+            actor=principal.name,
+            on_behalf_of=principal.organisation,
+            action="waiting_list.read",
+            subject=f"care_form={care_form.value if care_form else '*'} municipality={municipality or '*'}",
+        )
     today = date.today()
     return [
         {

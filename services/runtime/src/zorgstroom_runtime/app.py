@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -100,6 +101,7 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
             settings.kafka_bootstrap,
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
+            retention=timedelta(hours=settings.outbox_retention_hours),
         )
         context.tasks.append(asyncio.create_task(context.relay.run(), name=f"{definition.name}-relay"))
     if definition.handlers:

@@ -8,9 +8,10 @@ acks=all producer and marks them published; a crash between the two publishes a 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,7 @@ from zorgstroom_runtime.kafka import new_producer
 from zorgstroom_runtime.telemetry import context_from_carrier, current_trace_carrier, tracer
 
 log = logging.getLogger(__name__)
+DEFAULT_RETENTION = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,17 @@ class OutboxRelay:
     """Publishes the outbox to Kafka. One relay per schema is active (a Postgres advisory lock)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, outbox: Outbox, bootstrap: str, *, batch_size: int = 500, poll_seconds: float = 1.0
+        self,
+        pool: asyncpg.Pool,
+        outbox: Outbox,
+        bootstrap: str,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self.pool, self.outbox, self.bootstrap = pool, outbox, bootstrap
-        self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.batch_size, self.poll_seconds, self.retention = batch_size, poll_seconds, retention
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.kafka_connected = False
@@ -141,12 +150,24 @@ class OutboxRelay:
         self._wake.set()
 
     async def _publish_until_cancelled(self) -> None:
+        next_purge = 0.0
         while True:
+            if time.monotonic() >= next_purge:
+                await self.purge_published()
+                next_purge = time.monotonic() + min(3600.0, self.retention.total_seconds() / 2 or 60.0)
             published = await self.publish_batch()
             if published < self.batch_size:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def purge_published(self) -> int:
+        """Delete rows published longer ago than the retention; unpublished rows are never touched."""
+        deleted = await self.pool.execute(
+            "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - $1::interval",
+            self.retention,
+        )
+        return int(deleted.split()[-1])
 
     async def publish_batch(self) -> int:
         rows = await self.pool.fetch(

@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     relay_batch_size: int = 500
     relay_poll_seconds: float = 1.0
+    outbox_retention_hours: float = Field(
+        default=168, description="Published outbox rows are deleted after this long (they hold client data)."
+    )
     consumer_max_attempts: int = Field(
         default=5, description="Attempts of a failing handler (not a transient error) before dead-lettering."
     )

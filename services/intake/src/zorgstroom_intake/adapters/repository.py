@@ -47,9 +47,10 @@ async def claim_idempotency_key(
     return bool(claimed)
 
 
+# An outbox row missing is one the relay published and retention removed.
 async def get_intake(pool: asyncpg.Pool, intake_id: UUID) -> asyncpg.Record | None:
     return await pool.fetchrow(
-        "SELECT i.*, (o.published_at IS NOT NULL) AS published FROM intakes i"
+        "SELECT i.*, (o.id IS NULL OR o.published_at IS NOT NULL) AS published FROM intakes i"
         " LEFT JOIN outbox o ON o.event_id = i.event_id WHERE i.intake_id = $1",
         intake_id,
     )

@@ -62,8 +62,12 @@ def may_read_municipality(principal: Principal, code: str) -> None:
         raise Problem(403, "Forbidden", "a municipality reads only its own reports")
 
 
-def wants_csv(request: Request, fmt: str | None) -> bool:
+def wants_csv(request: Request, fmt: FormatParam = None) -> bool:
+    """CSV when asked with ?format=csv or Accept: text/csv; JSON otherwise."""
     return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
+
+
+AsCsv = Annotated[bool, Depends(wants_csv)]
 
 
 def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
@@ -81,18 +85,17 @@ def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
 @router.get("/municipalities/{code}/flows", summary="Monthly flows of one municipality", response_model=None)
 async def municipality_flows(
     code: str,
-    request: Request,
     principal: CurrentPrincipal,
     context: ContextDep,
     months: Period,
-    fmt: FormatParam = None,
+    as_csv: AsCsv,
 ) -> Response:
     may_read_municipality(principal, code)
     if not context.region.in_region(code):
         raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
     first, last = months
     report = (await flow_report(context.pool, code, first, last)).as_json()
-    if wants_csv(request, fmt):
+    if as_csv:
         rows = [{"municipality": code, **month} for month in report["months"]]  # type: ignore[attr-defined]
         return csv_response(rows, f"flows-{code}-{first}-{last}.csv")
     return JSONResponse(report)
@@ -100,11 +103,10 @@ async def municipality_flows(
 
 @router.get("/region/flows", summary="Totals per municipality of the region", response_model=None)
 async def region_flows(
-    request: Request,
     principal: CurrentPrincipal,
     context: ContextDep,
     months: Period,
-    fmt: FormatParam = None,
+    as_csv: AsCsv,
 ) -> Response:
     if Role.REPORTS_REGION not in principal.roles:
         principal.require(Role.REPORTS_OWN)
@@ -116,7 +118,7 @@ async def region_flows(
         for m in region.municipalities.values()
     ]
     totals = {c: sum(m["totals"][c] for m in municipalities) for c in FLOW_COLUMNS}  # type: ignore[index]
-    if wants_csv(request, fmt):
+    if as_csv:
         rows = [
             {"municipality": m["municipality"], "name": m["name"], "from": str(first), "to": str(last), **m["totals"]}
             for m in municipalities
