@@ -39,6 +39,7 @@ async def test_registered_client_is_published_without_its_bsn(ns: Namespace) -> 
     assert envelope["event_type"] == "ClientRegistered" and envelope["schema_version"] == 1
     assert envelope["event_id"] == accepted["event_id"] and envelope["region"] == "flevoland"
     assert envelope["data"]["client_ref"] == accepted["client_ref"] == record.key.decode()
+    assert envelope["data"]["consent_to_share"] is True
     headers = dict(record.headers)
     assert headers["event-type"] == b"ClientRegistered" and headers["content-type"] == b"application/json"
     assert b"traceparent" in b"".join(k.encode() for k in headers)

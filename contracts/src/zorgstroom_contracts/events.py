@@ -47,6 +47,10 @@ class ClientRegistered(Event):
     household: Household
     preferred_municipalities: list[MunicipalityCode]
     registered_on: date = Field(description="Business date of the registration; waiting counts from it.")
+    consent_to_share: bool = Field(
+        default=False,
+        description="The client consented to sharing with providers and corporations; absent means no.",
+    )
 
 
 class ClientWaitlisted(Event):

@@ -100,6 +100,7 @@ async def register_intake(
                 household=Household(adults=intake.household.adults, children=intake.household.children),
                 preferred_municipalities=intake.preferred_municipalities,
                 registered_on=intake.registered_on,
+                consent_to_share=intake.consent_to_share,
             )
         )
         await repository.add_intake(
