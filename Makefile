@@ -25,6 +25,9 @@ unit: install  ## only the tests that need no Kafka or PostgreSQL
 bench: install  ## time from 202 to visible in reporting over 1,000 intakes
 	uv run --frozen python bench/intake_to_reporting.py
 
+chaos: install  ## intakes through Kafka stops, PostgreSQL restarts and kill -9 of services
+	uv run --frozen pytest -m chaos tests/chaos -v
+
 schemas:  ## regenerate contracts/schemas (refuses breaking changes)
 	uv run --frozen python contracts/gen_schemas.py
 
