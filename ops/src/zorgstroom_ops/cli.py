@@ -5,6 +5,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -17,11 +18,12 @@ from rich.table import Table
 
 from zorgstroom_ops import credentials, processes
 from zorgstroom_ops.simulate import drive, year_of_intakes
+from zorgstroom_ops.traces import latest_intake_trace
 from zorgstroom_runtime.kafka import ensure_topics, project_topics
 from zorgstroom_runtime.region import Region, load_region
 
 app = typer.Typer(help="Run and inspect a Zorgstroom stack on this machine.", no_args_is_help=True)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
 ROOT = Path(os.environ.get("ZS_ROOT", Path.cwd()))
 CACHE = Path(os.environ.get("ZS_CACHE", ROOT / ".cache"))
 RUN = CACHE / "run" / "demo"
@@ -41,6 +43,22 @@ def _region(region_file: Path) -> Region:
 def _deploy(script: str, action: str) -> None:
     env = {**os.environ, "ZS_INSTANCE": "demo", "ZS_KAFKA_PORT": str(KAFKA_PORT), "ZS_PG_PORT": str(PG_PORT)}
     subprocess.run([str(ROOT / "deploy" / script), action], env=env, check=True)
+
+
+JAEGER_QUERY = f"http://127.0.0.1:{os.environ.get('ZS_JAEGER_QUERY_PORT', '16686')}"
+JAEGER_OTLP = f"http://127.0.0.1:{os.environ.get('ZS_JAEGER_OTLP_PORT', '4318')}"
+
+
+def _start_trace_backend() -> bool:
+    """Jaeger when it can be had (it needs Go, and builds once); the stack runs without it too."""
+    if os.environ.get("ZS_TRACES", "1") == "0":
+        return False
+    try:
+        _deploy("jaeger.sh", "start")
+        return True
+    except subprocess.CalledProcessError:
+        console.print("[yellow]no trace backend: services run without exporting traces[/yellow]")
+        return False
 
 
 def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
@@ -64,6 +82,7 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
     """Start Kafka, PostgreSQL, create the topics, and start every service in the background."""
     _deploy("postgres.sh", "start")
     _deploy("kafka.sh", "start")
+    traces = _start_trace_backend()
     created = asyncio.run(ensure_topics(f"127.0.0.1:{KAFKA_PORT}", project_topics()))
     console.print(f"topics: {len(created)} created")
     region = _region(region_file)
@@ -71,6 +90,13 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
     if not credentials_file.exists():
         credentials.issue(region, RUN)
     env = _service_env(region_file, credentials_file)
+    if traces:
+        # The simulated year is a burst of ~20k spans: the SDK's default queue (2,048) would drop some.
+        env |= {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": JAEGER_OTLP,
+            "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
+            "OTEL_BSP_SCHEDULE_DELAY": "500",
+        }
     services = processes.plan(RUN, BASE_PORT)
     for service in services:
         processes.start(service, env)
@@ -84,6 +110,7 @@ def down() -> None:
     """Stop every service, Kafka and PostgreSQL of the demo."""
     for service in processes.plan(RUN, BASE_PORT):
         processes.stop(service)
+    _deploy("jaeger.sh", "stop")
     _deploy("kafka.sh", "stop")
     _deploy("postgres.sh", "stop")
 
@@ -164,4 +191,15 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
     )
     console.print("OpenAPI: " + ", ".join(f"{u}/docs" for u in urls.values()))
     console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {RUN / 'tokens.json'}")
+    trace = latest_intake_trace(JAEGER_QUERY) if os.environ.get("ZS_TRACES", "1") != "0" else None
+    if trace is not None and len(trace.services) == 1:
+        console.print(
+            "traces: this run replayed the year's intakes, which publish nothing new; "
+            "for fresh traces: make down && rm -rf .cache/run/demo && make demo"
+        )
+    elif trace is not None:
+        console.print(
+            f"one intake, one trace: {trace.spans} spans across {', '.join(trace.services)}\n"
+            f"  {trace.url}  (Jaeger query API; all traces: {JAEGER_QUERY}/api/traces?service=zorgstroom-intake)"
+        )
     console.print("stop everything with: make down")
