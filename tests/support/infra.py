@@ -50,10 +50,15 @@ def start_infra() -> Infra:
     if kafka and database:
         return Infra(kafka, database, "environment")
     if docker_answers():
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.postgres import PostgresContainer
+        try:
+            from testcontainers.community.kafka import KafkaContainer
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:  # testcontainers before the community namespace
+            from testcontainers.kafka import KafkaContainer  # type: ignore[no-redef]
+            from testcontainers.postgres import PostgresContainer  # type: ignore[no-redef]
 
-        k = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+        # The Python module drives Confluent's image (KRaft, Kafka 3.9); the native path runs 4.1.
+        k = KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft()
         p = PostgresContainer("postgres:15", driver=None)
         k.start()
         p.start()
