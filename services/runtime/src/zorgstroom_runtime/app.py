@@ -33,6 +33,7 @@ from zorgstroom_runtime.settings import ServiceSettings
 from zorgstroom_runtime.telemetry import setup_logging, setup_telemetry
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("zorgstroom.access")  # route templates only: paths can hold ids
 
 
 @dataclass
@@ -156,7 +157,21 @@ def _install_http_metrics(app: FastAPI, service: str) -> None:
         response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         metrics.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-        metrics.HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
+        if route not in ("/healthz", "/readyz", "/metrics"):
+            access.info(
+                "%s %s %d",
+                request.method,
+                route,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
         return response
 
 

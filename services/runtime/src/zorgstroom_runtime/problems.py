@@ -1,5 +1,6 @@
 """RFC 9457 problem details for every error a service returns, and the guards on request bodies."""
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -8,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://zorgstroom.nl/problems/"
 
@@ -85,6 +87,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the log (with the trace id); the caller learns nothing internal.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             500,
             "Internal error",

@@ -43,8 +43,9 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_outside_development(self) -> "ServiceSettings":
         if self.environment == "production":
-            if self.client_ref_secret.get_secret_value() in PLACEHOLDER_SECRETS:
-                raise ValueError("ZS_CLIENT_REF_SECRET must be set to a real secret in production")
+            secret = self.client_ref_secret.get_secret_value()
+            if secret in PLACEHOLDER_SECRETS or len(secret) < 32:
+                raise ValueError("ZS_CLIENT_REF_SECRET must be a real secret of at least 32 characters in production")
             if self.credentials_file is None:
                 raise ValueError("ZS_CREDENTIALS_FILE must be set in production")
         return self
