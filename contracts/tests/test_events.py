@@ -92,3 +92,10 @@ def test_care_forms_map_to_iwmo_product_categories() -> None:
     assert CareForm.MO_EMERGENCY.product_category is ProductCategory.SPOEDOPVANG
     assert CareForm.BW_HOME.is_sheltered_housing
     assert EndReason("19") is EndReason.ENDED_AS_PLANNED
+
+
+def test_every_topic_has_exactly_one_producer() -> None:
+    from zorgstroom_contracts.topics import PRODUCER_OF, TOPICS
+
+    assert set(PRODUCER_OF) == set(TOPICS)
+    assert set(PRODUCER_OF.values()) == {"intake", "placement", "housing"}

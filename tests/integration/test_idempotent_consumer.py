@@ -9,6 +9,7 @@ from tests.support.kafka import eventually, produce
 from tests.support.stack import Namespace
 from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription
 from zorgstroom_runtime.db import create_pool
+from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox
 
@@ -30,7 +31,7 @@ async def test_a_counting_handler_counts_each_event_once_however_often_it_arrive
     consumer = IdempotentConsumer(
         pool,
         Outbox("counting", "flevoland", ns.prefix, schema),
-        ns.infra.kafka_bootstrap,
+        KafkaConnection(ns.infra.kafka_bootstrap),
         Subscription(group_id=f"counting-{uuid.uuid4()}", topics=[topic], handlers={"ClientRegistered": count}),
     )
     envelope, other = registered_envelope(), registered_envelope()

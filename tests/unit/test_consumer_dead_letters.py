@@ -7,6 +7,7 @@ import pytest
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientWaitlisted
 from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription, _DeadLetter
+from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 
 
@@ -16,7 +17,7 @@ async def handler(uow, envelope, event) -> None:  # type: ignore[no-untyped-def]
 
 def consumer() -> IdempotentConsumer:
     subscription = Subscription("g", ["t"], {"ClientWaitlisted": handler})
-    return IdempotentConsumer(None, Outbox("s", "r", "", "s"), "127.0.0.1:1", subscription)  # type: ignore[arg-type]
+    return IdempotentConsumer(None, Outbox("s", "r", "", "s"), KafkaConnection("127.0.0.1:1"), subscription)  # type: ignore[arg-type]
 
 
 def record(value: bytes) -> SimpleNamespace:
@@ -60,6 +61,6 @@ def test_an_event_type_this_consumer_does_not_handle_is_ignored() -> None:
     envelope, event, chosen = consumer()._open(record(waitlisted()))  # type: ignore[arg-type]
     assert chosen is handler and event is not None
     other = Subscription("g", ["t"], {})
-    ignored = IdempotentConsumer(None, Outbox("s", "r", "", "s"), "x", other)  # type: ignore[arg-type]
+    ignored = IdempotentConsumer(None, Outbox("s", "r", "", "s"), KafkaConnection("x"), other)  # type: ignore[arg-type]
     assert ignored._open(record(waitlisted()))[2] is None  # type: ignore[arg-type]
     assert envelope.event_type == "ClientWaitlisted"

@@ -8,6 +8,7 @@ import pytest
 
 from tests.unit.test_consumer_dead_letters import record, waitlisted
 from zorgstroom_runtime.consumer import IdempotentConsumer, Rejected, Subscription, _DeadLetter
+from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 
 
@@ -38,7 +39,7 @@ def consumer(pool: object, handler, max_attempts: int = 3) -> IdempotentConsumer
     return IdempotentConsumer(
         pool,
         Outbox("s", "r", "", "s"),
-        "127.0.0.1:1",
+        KafkaConnection("127.0.0.1:1"),
         subscription,  # type: ignore[arg-type]
         max_attempts=max_attempts,
         retry_base_seconds=0.001,

@@ -15,7 +15,12 @@ def test_production_refuses_a_placeholder_or_short_secret(tmp_path) -> None:  # 
 
 def test_production_refuses_to_run_without_credentials() -> None:
     with pytest.raises(ValidationError, match="ZS_CREDENTIALS_FILE"):
-        ServiceSettings(environment="production", client_ref_secret="s" * 40)
+        ServiceSettings(environment="production", client_ref_secret="s" * 40, kafka_security_protocol="SASL_SSL")
+
+
+def test_production_refuses_kafka_without_authentication(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError, match="SASL"):
+        ServiceSettings(environment="production", client_ref_secret="s" * 40, credentials_file=tmp_path / "c")
 
 
 def test_settings_come_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]

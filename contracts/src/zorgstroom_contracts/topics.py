@@ -17,6 +17,21 @@ class Topic(StrEnum):
 
 
 TOPICS: tuple[Topic, ...] = tuple(Topic)
+
+# The one service that may write each topic (DESIGN.md's topic table); Kafka ACLs follow from it.
+PRODUCER_OF: dict[Topic, str] = {
+    Topic.CLIENT_REGISTERED: "intake",
+    Topic.CLIENT_WAITLISTED: "placement",
+    Topic.FACILITY_REGISTERED: "placement",
+    Topic.PLACEMENT_MADE: "placement",
+    Topic.PLACEMENT_ENDED: "placement",
+    Topic.OUTFLOW_READINESS_ASSESSED: "placement",
+    Topic.HOUSING_UNIT_OFFERED: "housing",
+    Topic.HOUSING_OFFER_MADE: "housing",
+    Topic.HOUSING_OFFER_ANSWERED: "housing",
+    Topic.OUTFLOW_COMPLETED: "placement",
+}
+PROVIDER_TOPICS_PRODUCER = "placement"
 DLQ_SUFFIX = ".dlq"
 
 

@@ -25,6 +25,7 @@ from zorgstroom_runtime import metrics
 from zorgstroom_runtime.auth import CredentialStore
 from zorgstroom_runtime.consumer import Handler, IdempotentConsumer, Subscription
 from zorgstroom_runtime.db import create_pool
+from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox, OutboxRelay, UnitOfWork, unit_of_work
 from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
@@ -95,11 +96,12 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
     await migrate(pool, settings.schema_name, definition.migrations)
     outbox = Outbox(definition.name, region.code, settings.topic_prefix, settings.schema_name)
     context = ServiceContext(settings=settings, region=region, pool=pool, outbox=outbox)
+    kafka = KafkaConnection.from_settings(settings)
     if definition.publishes:
         context.relay = OutboxRelay(
             pool,
             outbox,
-            settings.kafka_bootstrap,
+            kafka,
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
             retention=timedelta(hours=settings.outbox_retention_hours),
@@ -109,7 +111,7 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
         context.consumer = IdempotentConsumer(
             pool,
             outbox,
-            settings.kafka_bootstrap,
+            kafka,
             definition.subscription(settings.topic_prefix),
             max_attempts=settings.consumer_max_attempts,
         )

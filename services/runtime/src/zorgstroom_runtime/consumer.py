@@ -23,7 +23,7 @@ from zorgstroom_contracts.envelope import UnknownEventType
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
-from zorgstroom_runtime.kafka import new_producer
+from zorgstroom_runtime.kafka import KafkaConnection, new_producer
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
 from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
@@ -56,13 +56,13 @@ class IdempotentConsumer:
         self,
         pool: asyncpg.Pool,
         outbox: Outbox,
-        bootstrap: str,
+        kafka: KafkaConnection,
         subscription: Subscription,
         *,
         max_attempts: int = 5,
         retry_base_seconds: float = 0.2,
     ) -> None:
-        self.pool, self.outbox, self.bootstrap, self.subscription = pool, outbox, bootstrap, subscription
+        self.pool, self.outbox, self.kafka, self.subscription = pool, outbox, kafka, subscription
         self.max_attempts, self.retry_base_seconds = max_attempts, retry_base_seconds
         self.service = outbox.producer
         self.assigned = False
@@ -84,14 +84,14 @@ class IdempotentConsumer:
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
             *self.subscription.topics,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.options(),
             group_id=self.subscription.group_id,
             client_id=f"{self.service}-consumer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=200,
         )
-        dlq = new_producer(self.bootstrap, f"{self.service}-dlq")
+        dlq = new_producer(self.kafka, f"{self.service}-dlq")
         await consumer.start()
         try:
             await dlq.start()

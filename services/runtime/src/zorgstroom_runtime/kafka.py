@@ -3,20 +3,64 @@
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from zorgstroom_contracts import TOPICS, dlq_topic, topic_name
+
+if TYPE_CHECKING:
+    from zorgstroom_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 
-def new_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
+@dataclass(frozen=True)
+class KafkaConnection:
+    """Where Kafka is and who we are there: every client of the project is built from one of these."""
+
+    bootstrap: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: "ServiceSettings") -> "KafkaConnection":
+        password = settings.kafka_password.get_secret_value() if settings.kafka_password else None
+        return cls(
+            settings.kafka_bootstrap,
+            settings.kafka_security_protocol,
+            settings.kafka_sasl_mechanism,
+            settings.kafka_username,
+            password,
+        )
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.username,
+                "sasl_plain_password": self.password,
+            }
+        if self.security_protocol.endswith("SSL"):
+            options["ssl_context"] = create_ssl_context()
+        return options
+
+
+def as_connection(kafka: "KafkaConnection | str") -> KafkaConnection:
+    return KafkaConnection(kafka) if isinstance(kafka, str) else kafka
+
+
+def new_producer(kafka: KafkaConnection, client_id: str) -> AIOKafkaProducer:
     """aiokafka defaults to acks=1 without idempotence; the outbox relay needs both switched on."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.options(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -32,11 +76,11 @@ def project_topics(prefix: str = "") -> list[str]:
 
 
 async def ensure_topics(
-    bootstrap: str, names: list[str], *, partitions: int = 6, replication: int = 1, attempts: int = 30
+    kafka: KafkaConnection | str, names: list[str], *, partitions: int = 6, replication: int = 1, attempts: int = 30
 ) -> list[str]:
     """Create the given topics where missing (idempotent); returns the names created now."""
     for attempt in range(attempts):
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="zorgstroom-admin")
+        admin = AIOKafkaAdminClient(**as_connection(kafka).options(), client_id="zorgstroom-admin")
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -62,7 +106,7 @@ def main() -> None:
     from zorgstroom_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, project_topics(settings.topic_prefix)))
+    created = asyncio.run(ensure_topics(KafkaConnection.from_settings(settings), project_topics(settings.topic_prefix)))
     print(f"topics: {len(created)} created, {len(project_topics(settings.topic_prefix)) - len(created)} present")
 
 

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
-from zorgstroom_runtime.kafka import new_producer
+from zorgstroom_runtime.kafka import KafkaConnection, new_producer
 from zorgstroom_runtime.telemetry import context_from_carrier, current_trace_carrier, tracer
 
 log = logging.getLogger(__name__)
@@ -110,13 +110,13 @@ class OutboxRelay:
         self,
         pool: asyncpg.Pool,
         outbox: Outbox,
-        bootstrap: str,
+        kafka: KafkaConnection,
         *,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
-        self.pool, self.outbox, self.bootstrap = pool, outbox, bootstrap
+        self.pool, self.outbox, self.kafka = pool, outbox, kafka
         self.batch_size, self.poll_seconds, self.retention = batch_size, poll_seconds, retention
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
@@ -216,7 +216,7 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = new_producer(self.bootstrap, f"{self.outbox.producer}-relay")
+            producer = new_producer(self.kafka, f"{self.outbox.producer}-relay")
             try:
                 await producer.start()
             except BaseException:

@@ -18,6 +18,10 @@ class ServiceSettings(BaseSettings):
     db_schema: str | None = Field(default=None, description="Defaults to the service name.")
     db_pool_max: int = 10
     kafka_bootstrap: str = "127.0.0.1:59092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_username: str | None = Field(default=None, description="This service's Kafka principal.")
+    kafka_password: SecretStr | None = None
     topic_prefix: str = Field(default="", description="Region prefix put before every topic name.")
     region_file: Path = Path("data/regions/flevoland.toml")
     municipalities_file: Path = Path("data/municipalities-nl.csv")
@@ -46,6 +50,8 @@ class ServiceSettings(BaseSettings):
             secret = self.client_ref_secret.get_secret_value()
             if secret in PLACEHOLDER_SECRETS or len(secret) < 32:
                 raise ValueError("ZS_CLIENT_REF_SECRET must be a real secret of at least 32 characters in production")
+            if self.kafka_security_protocol == "PLAINTEXT":
+                raise ValueError("ZS_KAFKA_SECURITY_PROTOCOL must use SASL (SCRAM) in production")
             if self.credentials_file is None:
                 raise ValueError("ZS_CREDENTIALS_FILE must be set in production")
         return self
