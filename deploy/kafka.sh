@@ -6,6 +6,8 @@ source "$(dirname "$0")/common.sh"
 PORT="${ZS_KAFKA_PORT:-59092}"
 CTL_PORT="${ZS_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 HEAP="${ZS_KAFKA_HEAP:--Xmx768m -Xms256m}"
+SASL="${ZS_KAFKA_SASL:-0}"   # 1: clients must authenticate with SCRAM-SHA-512, and ACLs apply
+USERS="${ZS_KAFKA_USERS:-admin intake placement housing reporting}"
 LIBS="$ZS_CACHE/kafka/libs"
 DIR="$ZS_RUN/kafka"
 PID="$DIR/kafka.pid"
@@ -24,13 +26,26 @@ start() {
   if pid_alive "$PID"; then log "already running on 127.0.0.1:$PORT (pid $(cat "$PID"))"; return; fi
   rm -f "$PID"
   mkdir -p "$DIR/data" "$DIR/logs"
-  sed -e "s|@PORT@|$PORT|g" -e "s|@CTL_PORT@|$CTL_PORT|g" -e "s|@DATA@|$DIR/data|g" \
+  local protocol=PLAINTEXT
+  [ "$SASL" = 1 ] && protocol=SASL_PLAINTEXT
+  sed -e "s|@PORT@|$PORT|g" -e "s|@CTL_PORT@|$CTL_PORT|g" -e "s|@DATA@|$DIR/data|g" -e "s|@PROTOCOL@|$protocol|g" \
     "$ZS_ROOT/deploy/kafka/server.properties.in" > "$DIR/server.properties"
+  local scram=()
+  if [ "$SASL" = 1 ] && [ -f "$DIR/data/meta.properties" ] && [ ! -f "$DIR/users.txt" ]; then
+    log "$DIR was formatted without SASL users; remove it to start this instance with ZS_KAFKA_SASL=1"; exit 1
+  fi
+  if [ "$SASL" = 1 ]; then
+    write_users
+    sed -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" "$ZS_ROOT/deploy/kafka/sasl.properties.in" >> "$DIR/server.properties"
+    while read -r user password; do
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$password]")
+    done < "$DIR/users.txt"
+  fi
   if [ ! -f "$DIR/data/meta.properties" ]; then
     local id; id=$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
     java -cp "$LIBS/*" -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" \
       -Dkafka.logs.dir="$DIR/logs" kafka.tools.StorageTool format --standalone --ignore-formatted \
-      -t "$id" -c "$DIR/server.properties" >"$DIR/logs/format.log" 2>&1
+      -t "$id" -c "$DIR/server.properties" "${scram[@]}" >"$DIR/logs/format.log" 2>&1
   fi
   log "starting Kafka on 127.0.0.1:$PORT"
   # shellcheck disable=SC2086
@@ -40,6 +55,28 @@ start() {
   echo $! > "$PID"
   if ! wait_port "$PORT" 90; then log "Kafka did not start; see $DIR/logs"; tail -20 "$DIR/logs/stdout.log" >&2; exit 1; fi
   log "Kafka ready on 127.0.0.1:$PORT"
+}
+
+# The SCRAM users and passwords ("user password" lines): generated once per instance, kept beside
+# its data, readable by root only.
+write_users() {
+  [ -f "$DIR/users.txt" ] && return
+  umask 077
+  for user in $USERS; do echo "$user $(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; done > "$DIR/users.txt"
+  # The admin's client properties, for Kafka's own CLI tools (AclCommand).
+  cat > "$DIR/admin.properties" <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(password_of admin)";
+PROPS
+}
+
+password_of() { awk -v u="$1" '$1 == u { print $2 }' "$DIR/users.txt"; }
+
+# acl ARGS...: Kafka's AclCommand as the admin, e.g. acl --add --allow-principal User:x --operation Read --topic t
+acl() {
+  java -cp "$LIBS/*" -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" \
+    org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$PORT" --command-config "$DIR/admin.properties" "$@"
 }
 
 stop() {
@@ -54,4 +91,4 @@ stop() {
 
 status() { if pid_alive "$PID"; then echo "kafka running on 127.0.0.1:$PORT"; else echo "kafka stopped"; return 1; fi; }
 
-"${1:-start}"
+"${1:-start}" "${@:2}"

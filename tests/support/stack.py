@@ -66,10 +66,12 @@ class Namespace:
         return f"{self.prefix}{base}"
 
 
-async def new_namespace(infra: Infra, directory: Path) -> Namespace:
+async def new_namespace(infra: Infra, directory: Path, *, kafka_bootstrap: str | None = "") -> Namespace:
+    """A fresh prefix and schema suffix; topics are created on the shared broker unless told None."""
     suffix = uuid.uuid4().hex[:10]
     prefix = f"t{suffix}."
-    await ensure_topics(infra.kafka_bootstrap, project_topics(prefix), partitions=3)
+    if kafka_bootstrap is not None:
+        await ensure_topics(kafka_bootstrap or infra.kafka_bootstrap, project_topics(prefix), partitions=3)
     credentials_file, tokens = write_credentials(directory)
     return Namespace(infra, prefix, suffix, credentials_file, tokens)
 

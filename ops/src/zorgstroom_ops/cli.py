@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from zorgstroom_ops import credentials, processes
+from zorgstroom_ops import credentials, kafka_security, processes
 from zorgstroom_ops.simulate import drive, year_of_intakes
 from zorgstroom_ops.traces import latest_intake_trace
-from zorgstroom_runtime.kafka import ensure_topics, project_topics
+from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
 from zorgstroom_runtime.region import Region, load_region
 
 app = typer.Typer(help="Run and inspect a Zorgstroom stack on this machine.", no_args_is_help=True)
@@ -40,9 +40,35 @@ def _region(region_file: Path) -> Region:
     return load_region(region_file, ROOT / "data/municipalities-nl.csv")
 
 
+SASL = os.environ.get("ZS_KAFKA_SASL", "1") == "1"  # the demo's Kafka authenticates and authorises
+
+
+def _infra_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "ZS_INSTANCE": "demo",
+        "ZS_KAFKA_PORT": str(KAFKA_PORT),
+        "ZS_PG_PORT": str(PG_PORT),
+        "ZS_KAFKA_SASL": "1" if SASL else "0",
+    }
+
+
 def _deploy(script: str, action: str) -> None:
-    env = {**os.environ, "ZS_INSTANCE": "demo", "ZS_KAFKA_PORT": str(KAFKA_PORT), "ZS_PG_PORT": str(PG_PORT)}
-    subprocess.run([str(ROOT / "deploy" / script), action], env=env, check=True)
+    subprocess.run([str(ROOT / "deploy" / script), action], env=_infra_env(), check=True)
+
+
+def _secure_kafka() -> tuple[KafkaConnection, dict[str, str]]:
+    """The admin connection and every service's password; the ACL plan applied once per change."""
+    bootstrap = f"127.0.0.1:{KAFKA_PORT}"
+    if not SASL:
+        return KafkaConnection(bootstrap), {}
+    users = kafka_security.read_users(RUN / "kafka")
+    applied = kafka_security.apply_grants(
+        kafka_security.stack_grants(), ROOT, _infra_env(), marker=RUN / "kafka" / "acls.applied"
+    )
+    if applied:
+        console.print(f"kafka: {applied} ACL grants applied (each service may touch only its topics)")
+    return KafkaConnection(bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", "admin", users["admin"]), users
 
 
 JAEGER_QUERY = f"http://127.0.0.1:{os.environ.get('ZS_JAEGER_QUERY_PORT', '16686')}"
@@ -83,7 +109,8 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
     _deploy("postgres.sh", "start")
     _deploy("kafka.sh", "start")
     traces = _start_trace_backend()
-    created = asyncio.run(ensure_topics(f"127.0.0.1:{KAFKA_PORT}", project_topics()))
+    admin, users = _secure_kafka()
+    created = asyncio.run(ensure_topics(admin, project_topics()))
     console.print(f"topics: {len(created)} created")
     region = _region(region_file)
     credentials_file = RUN / "credentials.json"
@@ -99,7 +126,7 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
         }
     services = processes.plan(RUN, BASE_PORT)
     for service in services:
-        processes.start(service, env)
+        processes.start(service, env | (kafka_security.service_kafka_env(service.name, users) if users else {}))
     for service in services:
         processes.wait_ready(service)
         console.print(f"{service.name:<10} ready at {service.url}")

@@ -14,7 +14,7 @@ class TraceSummary:
     url: str
 
 
-def latest_intake_trace(query_url: str, timeout: float = 30.0) -> TraceSummary | None:
+def latest_intake_trace(query_url: str, timeout: float = 12.0) -> TraceSummary | None:
     """The newest trace that began with POST /v1/intakes, once spans of its consumers have arrived."""
     deadline = time.monotonic() + timeout
     best: TraceSummary | None = None

@@ -1,0 +1,57 @@
+"""Kafka ACLs that follow from the contract: each service writes only the topics it produces and
+reads only the topics of the events it handles; each provider reads only its own topic.
+
+Pure: the plan is data (arguments for Kafka's AclCommand); deploy/kafka.sh applies it.
+"""
+
+from dataclasses import dataclass
+
+from zorgstroom_contracts import EVENT_TYPES, dlq_topic, provider_topic, topic_name
+from zorgstroom_contracts.topics import PRODUCER_OF, PROVIDER_TOPICS_PRODUCER
+
+
+@dataclass(frozen=True)
+class AclGrant:
+    """One AclCommand invocation: a principal, a role (producer or consumer) and its resources."""
+
+    principal: str
+    # "producer": Write, Describe, Create, and IdempotentWrite on the cluster; "consumer": Read and
+    # Describe on the topics and Read on the group; "group": Read on the group only.
+    role: str
+    topics: tuple[str, ...]
+    group: str | None = None
+    prefixed: bool = False
+
+    def command_args(self) -> list[str]:
+        args = ["--add", "--allow-principal", f"User:{self.principal}"]
+        args += ["--operation", "Read"] if self.role == "group" else [f"--{self.role}"]
+        if self.role == "producer":
+            args.append("--idempotent")  # aiokafka's idempotent producer asks for IdempotentWrite
+        if self.prefixed:
+            args += ["--resource-pattern-type", "prefixed"]
+        for topic in self.topics:
+            args += ["--topic", topic]
+        if self.group:
+            args += ["--group", self.group]
+        return args
+
+
+def service_grants(service: str, handled_event_types: list[str], prefix: str = "") -> list[AclGrant]:
+    consumed = sorted({topic_name(EVENT_TYPES[e].topic, prefix) for e in handled_event_types})
+    produced = sorted(topic_name(t, prefix) for t, producer in PRODUCER_OF.items() if producer == service)
+    writes = tuple(produced + [dlq_topic(t) for t in consumed])  # a consumer dead-letters what it reads
+    grants = [AclGrant(service, "producer", writes)] if writes else []
+    if consumed:
+        grants.append(AclGrant(service, "consumer", tuple(consumed), group=f"{prefix}{service}"))
+    if service == PROVIDER_TOPICS_PRODUCER:
+        grants.append(AclGrant(service, "producer", (f"{prefix}wmo.provider.",), prefixed=True))
+    return grants
+
+
+def provider_grants(agb: str, prefix: str = "") -> list[AclGrant]:
+    """A provider reads its own topic, in consumer groups named after itself."""
+    principal, group = f"provider-{agb}", f"{prefix}provider-{agb}"
+    return [
+        AclGrant(principal, "consumer", (provider_topic(agb, prefix),), group=group),
+        AclGrant(principal, "group", (), group=group, prefixed=True),
+    ]

@@ -1,0 +1,151 @@
+"""Kafka security on a SASL/SCRAM broker of its own: each principal can do its part and no more.
+
+Services authenticate as themselves; a service cannot write a topic it does not produce; a provider
+reads its own topic and not another provider's; a wrong password or no authentication is refused.
+"""
+
+import asyncio
+import os
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+
+from tests.support.builders import intake_body
+from tests.support.infra import ROOT, native_env, run_deploy
+from tests.support.kafka import eventually
+from tests.support.stack import Namespace, new_namespace, running
+from zorgstroom_contracts import provider_topic
+from zorgstroom_intake.bootstrap import build as build_intake
+from zorgstroom_ops.kafka_security import apply_grants, read_users, stack_grants
+from zorgstroom_reporting.bootstrap import build as build_reporting
+from zorgstroom_runtime.acl import provider_grants
+from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
+
+PORT = int(os.environ.get("ZS_TEST_SASL_KAFKA_PORT", "59592"))
+PROVIDER, OTHER_PROVIDER = "12345678", "87654321"
+
+
+@pytest.fixture(scope="module")
+def secured_kafka(infra):  # type: ignore[no-untyped-def]
+    if infra.how != "native":
+        pytest.skip("a SASL broker of its own needs the native start-up")
+    env = native_env("test-sasl", PORT, 0) | {
+        "ZS_KAFKA_SASL": "1",
+        "ZS_KAFKA_USERS": f"admin intake placement housing reporting provider-{PROVIDER} provider-{OTHER_PROVIDER}",
+    }
+    run_deploy("kafka.sh", "start", env)
+    yield env, read_users(ROOT / ".cache/run/test-sasl/kafka")
+    run_deploy("kafka.sh", "stop", env)
+
+
+def as_user(users: dict[str, str], user: str, password: str | None = None) -> KafkaConnection:
+    return KafkaConnection(f"127.0.0.1:{PORT}", "SASL_PLAINTEXT", "SCRAM-SHA-512", user, password or users[user])
+
+
+@pytest.fixture(scope="module")
+async def secured_ns(infra, secured_kafka, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One namespace for the module: applying ACLs launches Kafka's AclCommand, seconds a time."""
+    env, users = secured_kafka
+    ns = await new_namespace(infra, tmp_path_factory.mktemp("acls"), kafka_bootstrap=None)
+    names = project_topics(ns.prefix) + [provider_topic(p, ns.prefix) for p in (PROVIDER, OTHER_PROVIDER)]
+    await ensure_topics(as_user(users, "admin"), names, partitions=1)
+    grants = stack_grants(ns.prefix, ["intake", "reporting"]) + provider_grants(PROVIDER, ns.prefix)
+    await asyncio.to_thread(apply_grants, grants, ROOT, env)
+    return ns
+
+
+@pytest.fixture
+def ns(secured_ns):  # type: ignore[no-untyped-def]
+    return secured_ns
+
+
+@pytest.fixture
+def secured(secured_kafka):  # type: ignore[no-untyped-def]
+    return secured_kafka[1]
+
+
+def service_settings(ns: Namespace, users: dict[str, str], service: str):  # type: ignore[no-untyped-def]
+    return ns.settings(
+        service,
+        kafka_bootstrap=f"127.0.0.1:{PORT}",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_username=service,
+        kafka_password=users[service],
+    )
+
+
+async def test_services_do_their_work_as_their_own_principals(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
+    users = secured
+    async with (
+        running(build_intake(service_settings(ns, users, "intake")), "intake") as intake,
+        running(build_reporting(service_settings(ns, users, "reporting")), "reporting") as reporting,
+    ):
+        answer = await intake.post(
+            "/v1/intakes",
+            json=intake_body(registered_on="2027-09-09"),
+            headers=ns.auth("almere") | {"Idempotency-Key": f"acl-{uuid.uuid4()}"},
+        )
+        assert answer.status_code == 202
+
+        async def counted() -> bool:
+            flows = await reporting.get(
+                "/v1/municipalities/0034/flows?from=2027-09&to=2027-09", headers=ns.auth("almere")
+            )
+            return flows.json()["totals"]["registrations"] == 1
+
+        await eventually(counted, timeout=60)
+
+
+async def _send(connection: KafkaConnection, topic: str, value: bytes = b"{}") -> None:
+    producer = AIOKafkaProducer(**connection.options(), enable_idempotence=True, acks="all", request_timeout_ms=5000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+
+
+async def test_a_service_cannot_write_a_topic_it_does_not_produce(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _send(as_user(secured, "reporting"), ns.topic("wmo.client-registered.v1"))
+
+
+async def _read_all(connection: KafkaConnection, topic: str) -> list[bytes]:
+    """What this principal can read of a topic in a few seconds (an unauthorised read yields nothing)."""
+    consumer = AIOKafkaConsumer(
+        **connection.options(), enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        values: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 4
+        while loop.time() < deadline and not values:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                values.extend(r.value for r in records)
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def test_a_provider_reads_its_own_topic_and_nothing_of_another(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
+    admin = as_user(secured, "admin")
+    for agb in (PROVIDER, OTHER_PROVIDER):
+        await _send(admin, provider_topic(agb, ns.prefix), f"for {agb}".encode())
+    provider = as_user(secured, f"provider-{PROVIDER}")
+    assert await _read_all(provider, provider_topic(PROVIDER, ns.prefix)) == [f"for {PROVIDER}".encode()]
+    assert await _read_all(provider, provider_topic(OTHER_PROVIDER, ns.prefix)) == []
+    assert await _read_all(admin, provider_topic(OTHER_PROVIDER, ns.prefix)) == [f"for {OTHER_PROVIDER}".encode()]
+
+
+async def test_a_wrong_password_or_no_authentication_is_refused(secured) -> None:  # type: ignore[no-untyped-def]
+    for connection in (as_user(secured, "intake", "not-the-password"), KafkaConnection(f"127.0.0.1:{PORT}")):
+        producer = AIOKafkaProducer(**connection.options(), request_timeout_ms=3000)
+        try:
+            with pytest.raises((KafkaError, asyncio.TimeoutError, ConnectionError)):
+                await asyncio.wait_for(producer.start(), 15)
+        finally:
+            await producer.stop()
