@@ -15,7 +15,8 @@ apt_install() {
 
 if ! command -v uv >/dev/null 2>&1; then
   echo "[install] uv from PyPI"
-  python3 -m pip install --quiet uv 2>/dev/null || python3 -m pip install --quiet --user uv
+  python3 -m pip install --quiet uv 2>/dev/null || python3 -m pip install --quiet --user uv 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages uv  # a distribution's own Python (PEP 668)
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 command -v java >/dev/null 2>&1 || { echo "[install] Java from Debian"; apt_install default-jre-headless; }

@@ -13,20 +13,22 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from pythonjsonlogger.json import JsonFormatter
 
 Headers = list[tuple[str, bytes]]
-_configured = False
+_provider: TracerProvider | None = None
 
 
 def setup_telemetry(service_name: str, *, extra_processors: Iterable[SpanProcessor] = ()) -> None:
     """Tracer provider (OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set) and asyncpg instrumentation.
 
-    Idempotent per process: several services in one test process share the first provider.
+    Once per process: several services in one test process share the first provider, and later
+    calls only add their extra processors to it.
     """
-    global _configured
-    if _configured:
+    global _provider
+    if _provider is not None:
+        for processor in extra_processors:
+            _provider.add_span_processor(processor)
         return
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
-    )
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
+    provider = TracerProvider(resource=resource)
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -37,7 +39,7 @@ def setup_telemetry(service_name: str, *, extra_processors: Iterable[SpanProcess
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
-    _configured = True
+    _provider = provider
 
 
 def tracer(name: str = "zorgstroom") -> trace.Tracer:
