@@ -34,7 +34,7 @@ schemas:  ## regenerate contracts/schemas (refuses breaking changes)
 lint:
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
-	uv run --frozen mypy contracts/src services/intake/src/zorgstroom_intake/domain services/placement/src/zorgstroom_placement/domain services/runtime/src
+	uv run --frozen mypy contracts/src services/runtime/src services/intake/src services/placement/src services/housing/src services/reporting/src ops/src
 
 format:
 	uv run --frozen ruff format .

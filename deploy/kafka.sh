@@ -47,6 +47,8 @@ start() {
       -Dkafka.logs.dir="$DIR/logs" kafka.tools.StorageTool format --standalone --ignore-formatted \
       -t "$id" -c "$DIR/server.properties" "${scram[@]}" >"$DIR/logs/format.log" 2>&1
   fi
+  # A broker keeps files open per partition; Kafka's docs advise 100,000 or more.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   log "starting Kafka on 127.0.0.1:$PORT"
   # shellcheck disable=SC2086
   nohup java $HEAP -XX:+UseG1GC -Djava.awt.headless=true \

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.infra import Infra, start_infra
+from tests.support.kafka import delete_topics
 from tests.support.stack import Namespace, new_namespace
+from zorgstroom_runtime.kafka import project_topics
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +20,7 @@ def infra() -> Iterator[Infra]:
 
 @pytest.fixture
 async def ns(infra: Infra, tmp_path: Path) -> AsyncIterator[Namespace]:
-    yield await new_namespace(infra, tmp_path)
+    namespace = await new_namespace(infra, tmp_path)
+    yield namespace
+    # Each namespace is 20 topics: deleted again, so a long session does not exhaust the broker's files.
+    await delete_topics(infra.kafka_bootstrap, project_topics(namespace.prefix))

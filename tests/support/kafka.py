@@ -4,6 +4,7 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def read_topic(bootstrap: str, topic: str, *, at_least: int = 1, timeout: float = 30.0) -> list[ConsumerRecord]:
@@ -50,3 +51,12 @@ async def eventually(check, *, timeout: float = 30.0, interval: float = 0.2):  #
             return value
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+
+
+async def delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()

@@ -71,7 +71,7 @@ async def new_namespace(infra: Infra, directory: Path, *, kafka_bootstrap: str |
     suffix = uuid.uuid4().hex[:10]
     prefix = f"t{suffix}."
     if kafka_bootstrap is not None:
-        await ensure_topics(kafka_bootstrap or infra.kafka_bootstrap, project_topics(prefix), partitions=3)
+        await ensure_topics(kafka_bootstrap or infra.kafka_bootstrap, project_topics(prefix), partitions=2)
     credentials_file, tokens = write_credentials(directory)
     return Namespace(infra, prefix, suffix, credentials_file, tokens)
 

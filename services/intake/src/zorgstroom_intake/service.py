@@ -11,7 +11,7 @@ import asyncpg
 from zorgstroom_contracts.events import ClientRegistered, Household
 from zorgstroom_intake.adapters import repository
 from zorgstroom_intake.domain.bsn import client_ref_for
-from zorgstroom_intake.domain.responsibility import PreviousBw, responsible_municipality
+from zorgstroom_intake.domain.responsibility import PreviousBw, Responsibility, responsible_municipality
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.app import ServiceContext
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
@@ -67,10 +67,36 @@ async def register_intake(
     authorise_registration(principal, intake)
     check_codes(intake, context.region)
     secret = context.settings.client_ref_secret.get_secret_value().encode()
-    client_ref = client_ref_for(intake.bsn, secret)
+    client_ref = client_ref_for(intake.bsn, secret)  # from here on the BSN is not used again
     request_hash = _request_hash(intake, client_ref, secret)
-    policy = context.region.responsibility
-    decided = responsible_municipality(
+    event = registered_event(intake, str(uuid4()), client_ref, decide_responsibility(intake, context.region))
+    async with context.unit_of_work(correlation_id=correlation_id) as uow:
+        if not await repository.claim_idempotency_key(
+            uow.conn, principal.organisation, idempotency_key, request_hash, UUID(event.intake_id)
+        ):
+            return await _replay(uow.conn, principal, idempotency_key, request_hash)
+        envelope = await uow.emit(event)
+        await repository.add_intake(uow.conn, event, envelope.event_id)
+        await uow.audit(
+            actor=principal.name,
+            on_behalf_of=principal.organisation,
+            action="intake.register",
+            client_ref=client_ref,
+            subject=event.intake_id,
+        )
+    accepted = IntakeAccepted(
+        intake_id=event.intake_id,
+        client_ref=client_ref,
+        event_id=str(envelope.event_id),
+        responsible_municipality=event.responsible_municipality,
+        responsibility_rule=event.responsibility_rule,
+    )
+    return Registration(accepted, replayed=False)
+
+
+def decide_responsibility(intake: IntakeCreate, region: Region) -> Responsibility:
+    policy = region.responsibility
+    return responsible_municipality(
         care_form=intake.care_form,
         registering=intake.registering_municipality,
         residence=intake.residence_municipality,
@@ -79,60 +105,27 @@ async def register_intake(
         residence_principle_from=policy.bw_residence_principle_from,
         recent_bw_months=policy.recent_bw_months,
     )
-    intake_id = uuid4()
-    async with context.unit_of_work(correlation_id=correlation_id) as uow:
-        if not await repository.claim_idempotency_key(
-            uow.conn, principal.organisation, idempotency_key, request_hash, intake_id
-        ):
-            return await _replay(uow.conn, principal, idempotency_key, request_hash)
-        envelope = await uow.emit(
-            ClientRegistered(
-                intake_id=str(intake_id),
-                client_ref=client_ref,
-                registering_municipality=intake.registering_municipality,
-                responsible_municipality=decided.municipality,
-                responsibility_rule=decided.rule.value,
-                residence_municipality=intake.residence_municipality,
-                birth_year=intake.birth_year,
-                care_form=intake.care_form,
-                needs=intake.needs,
-                urgency=intake.urgency,
-                household=Household(adults=intake.household.adults, children=intake.household.children),
-                preferred_municipalities=intake.preferred_municipalities,
-                registered_on=intake.registered_on,
-                consent_to_share=intake.consent_to_share,
-            )
-        )
-        await repository.add_intake(
-            uow.conn,
-            {
-                "intake_id": intake_id,
-                "client_ref": client_ref,
-                "registering_municipality": intake.registering_municipality,
-                "responsible_municipality": decided.municipality,
-                "responsibility_rule": decided.rule.value,
-                "care_form": intake.care_form.value,
-                "urgency": intake.urgency.value,
-                "registered_on": intake.registered_on,
-                "event_id": envelope.event_id,
-            },
-        )
-        await uow.audit(
-            actor=principal.name,
-            on_behalf_of=principal.organisation,
-            action="intake.register",
-            client_ref=client_ref,
-            subject=str(intake_id),
-        )
-    return Registration(
-        IntakeAccepted(
-            intake_id=str(intake_id),
-            client_ref=client_ref,
-            event_id=str(envelope.event_id),
-            responsible_municipality=decided.municipality,
-            responsibility_rule=decided.rule.value,
-        ),
-        replayed=False,
+
+
+def registered_event(
+    intake: IntakeCreate, intake_id: str, client_ref: str, decided: Responsibility
+) -> ClientRegistered:
+    """The event carries the minimum: the pseudonym and birth year, never the BSN."""
+    return ClientRegistered(
+        intake_id=intake_id,
+        client_ref=client_ref,
+        registering_municipality=intake.registering_municipality,
+        responsible_municipality=decided.municipality,
+        responsibility_rule=decided.rule.value,
+        residence_municipality=intake.residence_municipality,
+        birth_year=intake.birth_year,
+        care_form=intake.care_form,
+        needs=intake.needs,
+        urgency=intake.urgency,
+        household=Household(adults=intake.household.adults, children=intake.household.children),
+        preferred_municipalities=intake.preferred_municipalities,
+        registered_on=intake.registered_on,
+        consent_to_share=intake.consent_to_share,
     )
 
 

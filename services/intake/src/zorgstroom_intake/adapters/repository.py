@@ -1,9 +1,10 @@
 """SQL for intakes and idempotency keys; the only place intake talks to its tables."""
 
-from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from zorgstroom_contracts.events import ClientRegistered
 
 
 async def find_idempotent(conn: asyncpg.Connection, organisation: str, key: str) -> asyncpg.Record | None:
@@ -15,20 +16,20 @@ async def find_idempotent(conn: asyncpg.Connection, organisation: str, key: str)
     )
 
 
-async def add_intake(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
+async def add_intake(conn: asyncpg.Connection, event: ClientRegistered, event_id: UUID) -> None:
     await conn.execute(
         "INSERT INTO intakes (intake_id, client_ref, registering_municipality, responsible_municipality,"
         " responsibility_rule, care_form, urgency, registered_on, event_id)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        row["intake_id"],
-        row["client_ref"],
-        row["registering_municipality"],
-        row["responsible_municipality"],
-        row["responsibility_rule"],
-        row["care_form"],
-        row["urgency"],
-        row["registered_on"],
-        row["event_id"],
+        UUID(event.intake_id),
+        event.client_ref,
+        event.registering_municipality,
+        event.responsible_municipality,
+        event.responsibility_rule,
+        event.care_form.value,
+        event.urgency.value,
+        event.registered_on,
+        event_id,
     )
 
 

@@ -94,11 +94,12 @@ async def municipality_flows(
     if not context.region.in_region(code):
         raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
     first, last = months
-    report = (await flow_report(context.pool, code, first, last)).as_json()
+    report = await flow_report(context.pool, code, first, last)
     if as_csv:
-        rows = [{"municipality": code, **month} for month in report["months"]]  # type: ignore[attr-defined]
-        return csv_response(rows, f"flows-{code}-{first}-{last}.csv")
-    return JSONResponse(report)
+        return csv_response(
+            [{"municipality": code, **row} for row in report.rows()], f"flows-{code}-{first}-{last}.csv"
+        )
+    return JSONResponse(report.as_json())
 
 
 @router.get("/region/flows", summary="Totals per municipality of the region", response_model=None)
@@ -113,16 +114,16 @@ async def region_flows(
     first, last = months
     region = context.region
     counts = await region_totals(context.pool, list(region.municipalities), first, last)
+    totals_of = {code: {"registrations": counts.get(code, 0)} for code in region.municipalities}
+    totals = {c: sum(t[c] for t in totals_of.values()) for c in FLOW_COLUMNS}
     municipalities = [
-        {"municipality": m.code, "name": m.name, "totals": {"registrations": counts.get(m.code, 0)}}
-        for m in region.municipalities.values()
+        {"municipality": m.code, "name": m.name, "totals": totals_of[m.code]} for m in region.municipalities.values()
     ]
-    totals = {c: sum(m["totals"][c] for m in municipalities) for c in FLOW_COLUMNS}  # type: ignore[index]
     if as_csv:
-        rows = [
-            {"municipality": m["municipality"], "name": m["name"], "from": str(first), "to": str(last), **m["totals"]}
-            for m in municipalities
-        ]  # type: ignore[dict-item]
+        rows: list[dict[str, object]] = [
+            {"municipality": m.code, "name": m.name, "from": str(first), "to": str(last), **totals_of[m.code]}
+            for m in region.municipalities.values()
+        ]
         return csv_response(rows, f"region-flows-{first}-{last}.csv")
     return JSONResponse(
         {"region": region.code, "from": str(first), "to": str(last), "municipalities": municipalities, "totals": totals}

@@ -47,16 +47,21 @@ class FlowReport:
     end: Month
     counts: dict[Month, dict[str, int]] = field(default_factory=dict)
 
-    def as_json(self) -> dict[str, object]:
-        months = [
+    def rows(self) -> list[dict[str, str | int]]:
+        """One row per month of the period, zeros included: the JSON `months` and the CSV lines."""
+        return [
             {"month": str(m), **{c: self.counts.get(m, {}).get(c, 0) for c in FLOW_COLUMNS}}
             for m in months_between(self.start, self.end)
         ]
-        totals = {c: sum(int(str(row[c])) for row in months) for c in FLOW_COLUMNS}
+
+    def totals(self) -> dict[str, int]:
+        return {c: sum(self.counts.get(m, {}).get(c, 0) for m in self.counts) for c in FLOW_COLUMNS}
+
+    def as_json(self) -> dict[str, object]:
         return {
             "municipality": self.municipality,
             "from": str(self.start),
             "to": str(self.end),
-            "months": months,
-            "totals": totals,
+            "months": self.rows(),
+            "totals": self.totals(),
         }
