@@ -21,16 +21,13 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.builders import intake_body  # noqa: E402
-from tests.support.stack import TEST_SECRET, write_credentials  # noqa: E402
-from zorgstroom_ops import processes  # noqa: E402
-from zorgstroom_runtime.kafka import ensure_topics, project_topics  # noqa: E402
+from tests.support.processes import ProcessStack, start_process_stack  # noqa: E402
 
 KAFKA_PORT, PG_PORT, BASE_PORT = 59392, 55452, 8201
 
@@ -46,30 +43,16 @@ def infra(action: str) -> None:
         subprocess.run([str(ROOT / "deploy" / script), action], env=env, check=True)
 
 
-async def start_stack(run_dir: Path) -> tuple[dict[str, processes.ServiceProcess], dict[str, str]]:
-    suffix = uuid.uuid4().hex[:8]
-    admin = await asyncpg.connect(f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom")
-    await admin.execute(f'CREATE DATABASE "bench_{suffix}"')
-    await admin.close()
-    prefix = f"bench{suffix}."
-    await ensure_topics(f"127.0.0.1:{KAFKA_PORT}", project_topics(prefix))
-    credentials_file, tokens = write_credentials(run_dir)
-    env = {
-        "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/bench_{suffix}",
-        "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
-        "ZS_TOPIC_PREFIX": prefix,
-        "ZS_REGION_FILE": str(ROOT / "data/regions/flevoland.toml"),
-        "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
-        "ZS_CREDENTIALS_FILE": str(credentials_file),
-        "ZS_CLIENT_REF_SECRET": TEST_SECRET,
-        "ZS_LOG_LEVEL": "WARNING",
-    }
-    services = {s.name: s for s in processes.plan(run_dir, BASE_PORT)}
-    for service in services.values():
-        processes.start(service, env)
-    for service in services.values():
-        processes.wait_ready(service)
-    return services, tokens
+async def start_stack(run_dir: Path) -> ProcessStack:
+    return await start_process_stack(
+        f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom",
+        f"127.0.0.1:{KAFKA_PORT}",
+        run_dir,
+        BASE_PORT,
+        name="bench",
+        partitions=6,
+        extra_env={"ZS_LOG_LEVEL": "WARNING"},
+    )
 
 
 async def count(http: httpx.AsyncClient, url: str, auth: dict[str, str], month: str) -> int:
@@ -137,14 +120,14 @@ def main() -> None:
     run_dir = ROOT / ".cache" / "run" / "bench" / "services"
     run_dir.mkdir(parents=True, exist_ok=True)
     infra("start")
-    services: dict[str, processes.ServiceProcess] = {}
+    stack: ProcessStack | None = None
     try:
-        services, tokens = asyncio.run(start_stack(run_dir))
-        latency = asyncio.run(latency_run(services, tokens, args.n, "2027-01"))
-        throughput = asyncio.run(throughput_run(services, tokens, args.n, "2027-02"))
+        stack = asyncio.run(start_stack(run_dir))
+        latency = asyncio.run(latency_run(stack.services, stack.tokens, args.n, "2027-01"))
+        throughput = asyncio.run(throughput_run(stack.services, stack.tokens, args.n, "2027-02"))
     finally:
-        for service in services.values():
-            processes.stop(service)
+        if stack is not None:
+            stack.stop()
         if not args.keep_infra:
             infra("stop")
     ms = {k: [v * 1000 for v in vs] for k, vs in latency.items()}

@@ -12,16 +12,14 @@ import signal
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.support.builders import intake_body
-from tests.support.infra import ROOT, native_env, run_deploy
+from tests.support.infra import native_env, run_deploy
 from tests.support.kafka import eventually
-from tests.support.stack import TEST_SECRET, write_credentials
+from tests.support.processes import start_process_stack
 from zorgstroom_ops import processes
-from zorgstroom_runtime.kafka import ensure_topics, project_topics
 
 pytestmark = pytest.mark.chaos
 KAFKA_PORT, PG_PORT = 59492, 55472
@@ -33,32 +31,17 @@ async def chaos_stack(tmp_path: Path):  # type: ignore[no-untyped-def]
     env = native_env("chaos", KAFKA_PORT, PG_PORT)
     for script in ("postgres.sh", "kafka.sh"):
         run_deploy(script, "start", env)
-    suffix = uuid.uuid4().hex[:8]
-    admin = await asyncpg.connect(f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom")
-    await admin.execute(f'CREATE DATABASE "chaos_{suffix}"')
-    await admin.close()
-    prefix = f"chaos{suffix}."
-    await ensure_topics(f"127.0.0.1:{KAFKA_PORT}", project_topics(prefix), partitions=3)
-    credentials_file, tokens = write_credentials(tmp_path)
-    service_env = {
-        "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/chaos_{suffix}",
-        "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
-        "ZS_TOPIC_PREFIX": prefix,
-        "ZS_REGION_FILE": str(ROOT / "data/regions/flevoland.toml"),
-        "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
-        "ZS_CREDENTIALS_FILE": str(credentials_file),
-        "ZS_CLIENT_REF_SECRET": TEST_SECRET,
-    }
-    services = {s.name: s for s in processes.plan(tmp_path, 8301)}
-    for service in services.values():
-        processes.start(service, service_env)
-    for service in services.values():
-        processes.wait_ready(service)
+    stack = await start_process_stack(
+        f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom",
+        f"127.0.0.1:{KAFKA_PORT}",
+        tmp_path,
+        8301,
+        name="chaos",
+    )
     try:
-        yield services, service_env, env, tokens
+        yield stack.services, stack.env, env, stack.tokens
     finally:
-        for service in services.values():
-            processes.stop(service)
+        stack.stop()
         for script in ("kafka.sh", "postgres.sh"):
             run_deploy(script, "stop", env)
 

@@ -4,15 +4,14 @@ import socket
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.support.builders import intake_body, valid_bsn
-from tests.support.infra import ROOT, Infra
+from tests.support.infra import Infra
 from tests.support.kafka import eventually, read_topic
-from tests.support.stack import TEST_SECRET, Namespace
-from zorgstroom_ops import processes
+from tests.support.processes import start_process_stack
+from tests.support.stack import Namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -36,31 +35,19 @@ def free_base_port(count: int = 4) -> int:
 
 @pytest.fixture
 async def stack(infra: Infra, ns: Namespace, tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = f"e2e_{ns.suffix}"
-    admin = await asyncpg.connect(infra.database_url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    env = {
-        "ZS_ENVIRONMENT": "test",
-        "ZS_DATABASE_URL": infra.database_url.rsplit("/", 1)[0] + "/" + database,
-        "ZS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "ZS_TOPIC_PREFIX": ns.prefix,
-        "ZS_REGION_FILE": str(ROOT / "data/regions/flevoland.toml"),
-        "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
-        "ZS_CREDENTIALS_FILE": str(ns.credentials_file),
-        "ZS_CLIENT_REF_SECRET": TEST_SECRET,
-        "ZS_RELAY_POLL_SECONDS": "0.2",
-    }
-    services = {s.name: s for s in processes.plan(tmp_path, free_base_port())}
+    started = await start_process_stack(
+        infra.database_url,
+        infra.kafka_bootstrap,
+        tmp_path / "stack",  # beside, not over, the namespace's credentials
+        free_base_port(),
+        name="e2e",
+        prefix=ns.prefix,
+        extra_env={"ZS_CREDENTIALS_FILE": str(ns.credentials_file)},
+    )
     try:
-        for service in services.values():
-            processes.start(service, env)
-        for service in services.values():
-            processes.wait_ready(service)
-        yield services
+        yield started.services
     finally:
-        for service in services.values():
-            processes.stop(service)
+        started.stop()
 
 
 async def test_an_intake_is_counted_in_reporting_for_its_municipality_and_month(stack, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
