@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.builders import intake_body  # noqa: E402
 from tests.support.processes import ProcessStack, start_process_stack  # noqa: E402
 
-KAFKA_PORT, PG_PORT, BASE_PORT = 59392, 55452, 8201
+KAFKA_PORT, PG_PORT, BASE_PORT = 19392, 15452, 8201
 
 
 def percentile(values: list[float], p: float) -> float:

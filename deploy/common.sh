@@ -4,6 +4,9 @@ ZS_ROOT="${ZS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 ZS_CACHE="${ZS_CACHE:-$ZS_ROOT/.cache}"
 ZS_INSTANCE="${ZS_INSTANCE:-demo}"              # separates demo, test and chaos instances
 ZS_RUN="$ZS_CACHE/run/$ZS_INSTANCE"
+# Ports stay below Linux's ephemeral range (32768-60999): a client retrying a stopped broker can
+# otherwise be given the broker's own port as its source port, connect to itself, and keep the port
+# from the broker when it restarts. Kafka 19x92 (controller +1), PostgreSQL 154x2.
 mkdir -p "$ZS_RUN"
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }

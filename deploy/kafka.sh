@@ -3,7 +3,7 @@
 # Usage: deploy/kafka.sh install|start|stop|status. Idempotent: start reuses a running broker.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-PORT="${ZS_KAFKA_PORT:-59092}"
+PORT="${ZS_KAFKA_PORT:-19092}"
 CTL_PORT="${ZS_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 HEAP="${ZS_KAFKA_HEAP:--Xmx768m -Xms256m}"
 SASL="${ZS_KAFKA_SASL:-0}"   # 1: clients must authenticate with SCRAM-SHA-512, and ACLs apply

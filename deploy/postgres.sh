@@ -3,7 +3,7 @@
 # Usage: deploy/postgres.sh install|start|stop|status. Idempotent: start reuses a running cluster.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-PORT="${ZS_PG_PORT:-55432}"
+PORT="${ZS_PG_PORT:-15432}"
 USER_NAME="${ZS_PG_USER:-zorgstroom}"
 DB="${ZS_PG_DB:-zorgstroom}"
 DIR="$ZS_RUN/postgres"

@@ -22,7 +22,7 @@ from tests.support.processes import start_process_stack
 from zorgstroom_ops import processes
 
 pytestmark = pytest.mark.chaos
-KAFKA_PORT, PG_PORT = 59492, 55472
+KAFKA_PORT, PG_PORT = 19492, 15472
 INTAKES = int(os.environ.get("ZS_CHAOS_INTAKES", "600"))
 
 

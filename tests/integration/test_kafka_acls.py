@@ -23,7 +23,7 @@ from zorgstroom_reporting.bootstrap import build as build_reporting
 from zorgstroom_runtime.acl import provider_grants
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
 
-PORT = int(os.environ.get("ZS_TEST_SASL_KAFKA_PORT", "59592"))
+PORT = int(os.environ.get("ZS_TEST_SASL_KAFKA_PORT", "19592"))
 PROVIDER, OTHER_PROVIDER = "12345678", "87654321"
 
 

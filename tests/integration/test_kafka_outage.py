@@ -15,7 +15,7 @@ from tests.support.stack import Namespace, running
 from zorgstroom_intake.bootstrap import build
 from zorgstroom_runtime.kafka import ensure_topics, project_topics
 
-OUTAGE_PORT = int(os.environ.get("ZS_TEST_OUTAGE_KAFKA_PORT", "59292"))
+OUTAGE_PORT = int(os.environ.get("ZS_TEST_OUTAGE_KAFKA_PORT", "19292"))
 
 
 @pytest.fixture

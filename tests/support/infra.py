@@ -64,8 +64,8 @@ def start_infra() -> Infra:
         p.start()
         return Infra(k.get_bootstrap_server(), p.get_connection_url(), "testcontainers", [k.stop, p.stop])
     kafka_port, pg_port = (
-        int(os.environ.get("ZS_TEST_KAFKA_PORT", "59192")),
-        int(os.environ.get("ZS_TEST_PG_PORT", "55442")),
+        int(os.environ.get("ZS_TEST_KAFKA_PORT", "19192")),
+        int(os.environ.get("ZS_TEST_PG_PORT", "15442")),
     )
     env = native_env("test", kafka_port, pg_port)
     run_deploy("kafka.sh", "start", env)

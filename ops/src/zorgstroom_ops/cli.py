@@ -28,8 +28,8 @@ ROOT = Path(os.environ.get("ZS_ROOT", Path.cwd()))
 CACHE = Path(os.environ.get("ZS_CACHE", ROOT / ".cache"))
 RUN = CACHE / "run" / "demo"
 KAFKA_PORT, PG_PORT, BASE_PORT = (
-    int(os.environ.get("ZS_KAFKA_PORT", 59092)),
-    int(os.environ.get("ZS_PG_PORT", 55432)),
+    int(os.environ.get("ZS_KAFKA_PORT", 19092)),
+    int(os.environ.get("ZS_PG_PORT", 15432)),
     8101,
 )
 RegionFile = Annotated[Path, typer.Option(help="The region's data file.")]

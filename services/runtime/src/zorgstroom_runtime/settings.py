@@ -14,10 +14,10 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "zorgstroom"
     environment: Literal["development", "test", "production"] = "development"
-    database_url: str = "postgresql://zorgstroom@127.0.0.1:55432/zorgstroom"
+    database_url: str = "postgresql://zorgstroom@127.0.0.1:15432/zorgstroom"
     db_schema: str | None = Field(default=None, description="Defaults to the service name.")
     db_pool_max: int = 10
-    kafka_bootstrap: str = "127.0.0.1:59092"
+    kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
     kafka_username: str | None = Field(default=None, description="This service's Kafka principal.")
