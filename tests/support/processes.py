@@ -46,7 +46,6 @@ async def start_process_stack(
         await admin.close()
     prefix = prefix if prefix is not None else f"{name}{suffix}."
     await ensure_topics(kafka_bootstrap, project_topics(prefix), partitions=partitions)
-    run_dir.mkdir(parents=True, exist_ok=True)
     credentials_file, tokens = write_credentials(run_dir)
     env = {
         "ZS_ENVIRONMENT": "test",
