@@ -144,6 +144,7 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
+    """Whether each service of the demo runs, and where."""
     for service in processes.plan(RUN, BASE_PORT):
         console.print(f"{service.name:<10} {'running' if service.running() else 'stopped'}  {service.url}")
 
@@ -216,7 +217,7 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
     console.print(
         f"reporting API: {urls['reporting']}/v1/region/flows?from={year}-01&to={year}-12 (CSV: add &format=csv)"
     )
-    console.print("OpenAPI: " + ", ".join(f"{u}/docs" for u in urls.values()))
+    console.print("OpenAPI: " + ", ".join(f"{u}/openapi.json" for u in urls.values()))
     console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {RUN / 'tokens.json'}")
     trace = latest_intake_trace(JAEGER_QUERY) if os.environ.get("ZS_TRACES", "1") != "0" else None
     if trace is not None and len(trace.services) == 1:
