@@ -76,6 +76,8 @@ class IdempotentConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                if self.last_error is None:  # it had been polling fine: a new outage starts from short waits
+                    backoff = 0.5
                 log.warning("consumer %s paused: %r; retrying in %.1fs", self.subscription.group_id, error, backoff)
                 self.assigned, self.last_error = False, repr(error)
                 await asyncio.sleep(backoff)

@@ -121,6 +121,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.kafka_connected = False
+        self._published_since_error = False
 
     async def run(self) -> None:
         backoff = 0.5
@@ -137,6 +138,8 @@ class OutboxRelay:
                 await self._close_producer()
                 raise
             except Exception as error:  # database or Kafka away: nothing is lost, try again
+                if self._published_since_error:  # it had been working: a new outage starts from short waits
+                    backoff, self._published_since_error = 0.5, False
                 log.warning("outbox relay paused: %r; retrying in %.1fs", error, backoff)
                 await self._close_producer()
                 await asyncio.sleep(backoff)
@@ -184,6 +187,7 @@ class OutboxRelay:
         await self.pool.execute(
             "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
         )
+        self._published_since_error = True
         for row in rows:
             metrics.EVENTS_PUBLISHED.labels(self.outbox.producer, row["topic"]).inc()
         backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
