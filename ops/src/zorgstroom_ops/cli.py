@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from zorgstroom_ops import credentials, kafka_security, processes
+from zorgstroom_ops import credentials, dead_letters, kafka_security, processes
 from zorgstroom_ops.simulate import drive, year_of_intakes
 from zorgstroom_ops.traces import latest_intake_trace
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
@@ -205,6 +205,24 @@ def report(year: int = 2027, region_file: RegionFile = DEFAULT_REGION) -> None:
         table.add_row(municipality.name, code, *map(str, counts))
     table.add_row("region", region.code, *map(str, totals), style="bold")
     console.print(table)
+
+
+@app.command("dead-letters")
+def dead_letters_command(
+    replay_topic: Annotated[str | None, typer.Option("--replay", help="Send this .dlq topic's messages back.")] = None,
+) -> None:
+    """List the dead letters per topic and reason, or replay one `.dlq` topic once its cause is fixed."""
+    admin, _ = _secure_kafka()
+    if replay_topic:
+        count = asyncio.run(dead_letters.replay(admin, replay_topic))
+        console.print(f"replayed {count} message(s) from {replay_topic}")
+        return
+    found = asyncio.run(dead_letters.summarise(admin))
+    if not found:
+        console.print("no dead letters")
+    for topic in found:
+        reasons = ", ".join(f"{reason or 'unknown'}: {n}" for reason, n in topic.reasons.most_common())
+        console.print(f"{topic.topic}: {topic.total} ({reasons})")
 
 
 @app.command()

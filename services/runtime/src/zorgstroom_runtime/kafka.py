@@ -101,6 +101,17 @@ async def ensure_topics(
     return []
 
 
+async def partitions_of(kafka: KafkaConnection, topics: list[str]) -> dict[str, list[int]]:
+    """The partitions of each topic that exists (a consumer's own metadata may not have them yet)."""
+    admin = AIOKafkaAdminClient(**kafka.options(), client_id="zorgstroom-admin")
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described if d["error_code"] == 0}
+
+
 def main() -> None:
     """`python -m zorgstroom_runtime.kafka`: create the project's topics on the configured cluster."""
     from zorgstroom_runtime.settings import ServiceSettings
