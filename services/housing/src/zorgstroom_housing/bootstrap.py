@@ -19,4 +19,4 @@ DEFINITION = ServiceDefinition(
 
 
 def build(settings: ServiceSettings | None = None) -> FastAPI:
-    return create_app(DEFINITION, settings or ServiceSettings(service_name="housing"))
+    return create_app(DEFINITION, settings)

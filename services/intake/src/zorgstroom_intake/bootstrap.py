@@ -17,4 +17,4 @@ DEFINITION = ServiceDefinition(
 
 
 def build(settings: ServiceSettings | None = None) -> FastAPI:
-    return create_app(DEFINITION, settings or ServiceSettings(service_name="intake"))
+    return create_app(DEFINITION, settings)

@@ -20,4 +20,4 @@ DEFINITION = ServiceDefinition(
 
 
 def build(settings: ServiceSettings | None = None) -> FastAPI:
-    return create_app(DEFINITION, settings or ServiceSettings(service_name="reporting"))
+    return create_app(DEFINITION, settings)

@@ -217,9 +217,11 @@ async def _kafka_reachable(bootstrap: str) -> bool:
     return False
 
 
-def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None:
-    """Run one service in this process (the entry point of `python -m zorgstroom_<service>`)."""
+def serve(definition: ServiceDefinition) -> None:
+    """Run one service in this process with settings from the environment (`python -m zorgstroom_<service>`)."""
     import uvicorn
 
+    settings = ServiceSettings(service_name=definition.name)
     setup_logging(settings.service_name, settings.log_level)
-    uvicorn.run(app_factory(), host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    app = create_app(definition, settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
