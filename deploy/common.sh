@@ -14,6 +14,18 @@ log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 # pid_alive FILE: true when FILE names a running process.
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# stop_pid FILE NAME: stop the process FILE names, wait for it to exit (a restart needs its ports),
+# and kill it if it has not gone within 30 seconds.
+stop_pid() {
+  if pid_alive "$1"; then
+    local pid; pid=$(cat "$1"); kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "$2 stopped"
+  fi
+  rm -f "$1"
+}
+
 # wait_port PORT SECONDS: true once something listens on 127.0.0.1:PORT.
 wait_port() {
   local port=$1 deadline=$((SECONDS + $2))

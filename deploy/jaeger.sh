@@ -28,10 +28,7 @@ start() {
   log "Jaeger ready: OTLP http://127.0.0.1:$OTLP_PORT, query http://127.0.0.1:$QUERY_PORT"
 }
 
-stop() {
-  if pid_alive "$PID"; then kill "$(cat "$PID")"; log "Jaeger stopped"; fi
-  rm -f "$PID"
-}
+stop() { stop_pid "$PID" Jaeger; }
 
 status() { if pid_alive "$PID"; then echo "jaeger running"; else echo "jaeger stopped"; return 1; fi; }
 

@@ -81,15 +81,7 @@ acl() {
     org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$PORT" --command-config "$DIR/admin.properties" "$@"
 }
 
-stop() {
-  if pid_alive "$PID"; then
-    local pid; pid=$(cat "$PID"); kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-    log "Kafka stopped"
-  fi
-  rm -f "$PID"
-}
+stop() { stop_pid "$PID" Kafka; }
 
 status() { if pid_alive "$PID"; then echo "kafka running on 127.0.0.1:$PORT"; else echo "kafka stopped"; return 1; fi; }
 
