@@ -139,10 +139,6 @@ async def test_every_accepted_intake_is_counted_exactly_once_through_chaos(chaos
             )
             return answer.json()["totals"]["registrations"] if answer.status_code == 200 else -1
 
-        await eventually(lambda: _equals(region_total(), expected), timeout=180, interval=1)
+        await eventually(region_total, until=lambda n: n == expected, timeout=180, interval=1)
         await asyncio.sleep(3)  # a late duplicate would show now
         assert await region_total() == expected
-
-
-async def _equals(awaitable, expected):  # type: ignore[no-untyped-def]
-    return (await awaitable) == expected

@@ -41,16 +41,10 @@ async def test_dead_letters_are_listed_and_a_fixed_cause_is_replayed_into_the_pr
             )
             return int(answer.json()["totals"]["registrations"])
 
-        async def all_twenty_counted() -> bool:
-            return await dronten_october() == 20
-
-        await eventually(all_twenty_counted)
+        await eventually(dronten_october, until=lambda n: n == 20)
         # The still-invalid message came back to the .dlq; a second replay sends only that one.
-        await eventually(lambda: _dead_letters_total(kafka, ns.prefix, 22))
+        await eventually(
+            lambda: dead_letters.summarise(kafka, ns.prefix), until=lambda found: found and found[0].total == 22
+        )
         assert await dead_letters.replay(kafka, source + ".dlq") == 1
         assert await dronten_october() == 20
-
-
-async def _dead_letters_total(kafka: KafkaConnection, prefix: str, expected: int) -> bool:
-    found = await dead_letters.summarise(kafka, prefix)
-    return bool(found) and found[0].total == expected

@@ -75,12 +75,8 @@ async def test_second_delivery_of_an_event_changes_nothing(ns: Namespace) -> Non
         ],
     )
     async with running(build_reporting(ns.settings("reporting")), "reporting") as reporting:
-        await eventually(lambda: _equals(registrations(reporting, ns, "0184", "2027-08"), 1))
+        await eventually(lambda: registrations(reporting, ns, "0184", "2027-08"), until=lambda n: n == 1)
         assert await registrations(reporting, ns, "0184", "2027-05") == 1
-
-
-async def _equals(awaitable, expected):  # type: ignore[no-untyped-def]
-    return (await awaitable) == expected
 
 
 async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_applied(ns: Namespace) -> None:
@@ -99,7 +95,7 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_applied(
         ],
     )
     async with running(build_reporting(ns.settings("reporting")), "reporting") as reporting:
-        await eventually(lambda: _equals(registrations(reporting, ns, "0050", "2027-06"), 1))
+        await eventually(lambda: registrations(reporting, ns, "0050", "2027-06"), until=lambda n: n == 1)
         dead = await read_topic(ns.infra.kafka_bootstrap, topic + ".dlq", at_least=2)
     assert [d.value for d in dead][:1] == [b"this is not json"]
     reasons = [dict(d.headers)["dlq-reason"].decode() for d in dead]
@@ -120,7 +116,7 @@ async def test_one_intake_is_one_trace_from_http_to_the_reporting_consumer(ns: N
             headers=ns.auth("almere") | {"Idempotency-Key": f"trace-{uuid.uuid4()}"},
         )
         assert answer.status_code == 202
-        await eventually(lambda: _equals(registrations(reporting, ns, "0034", "2027-07"), 1))
+        await eventually(lambda: registrations(reporting, ns, "0034", "2027-07"), until=lambda n: n == 1)
     topic = ns.topic("wmo.client-registered.v1")
     spans = SPANS.get_finished_spans()
     http = next(s for s in spans if s.kind == trace.SpanKind.SERVER and "/v1/intakes" in s.name)

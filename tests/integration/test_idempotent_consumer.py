@@ -45,7 +45,7 @@ async def test_a_counting_handler_counts_each_event_once_however_often_it_arrive
         async def applied() -> int:
             return await pool.fetchval("SELECT count(*) FROM processed_events")
 
-        await eventually(lambda: _at_least(applied(), 2))
+        await eventually(applied, until=lambda n: n >= 2)
         await asyncio.sleep(0.5)  # give a wrongly applied duplicate the chance to show
         assert await pool.fetchval("SELECT n FROM counter") == 2
     finally:
@@ -53,7 +53,3 @@ async def test_a_counting_handler_counts_each_event_once_however_often_it_arrive
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await pool.close()
-
-
-async def _at_least(awaitable, n):  # type: ignore[no-untyped-def]
-    return (await awaitable) >= n

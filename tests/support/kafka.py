@@ -6,19 +6,16 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from zorgstroom_runtime.kafka import KafkaConnection, partitions_of
+
 
 async def read_topic(bootstrap: str, topic: str, *, at_least: int = 1, timeout: float = 30.0) -> list[ConsumerRecord]:
     """Every record on `topic` from the beginning, once at least `at_least` have arrived (or the timeout)."""
+    partitions = await eventually(lambda: partitions_of(KafkaConnection(bootstrap), [topic]), timeout=10)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        deadline = time.monotonic() + 10
-        while not partitions and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
+        tps = [TopicPartition(topic, p) for p in partitions[topic]]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         records: list[ConsumerRecord] = []
@@ -42,12 +39,13 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None,
         await producer.stop()
 
 
-async def eventually(check, *, timeout: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
-    """Poll an async check until it returns something truthy; returns it, or fails with the last value."""
+async def eventually(check, *, until=bool, timeout: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
+    """Poll an async check until `until(value)` holds (by default: truthy); returns the value, or fails
+    with the last one."""
     deadline, value = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         value = await check()
-        if value:
+        if until(value):
             return value
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
