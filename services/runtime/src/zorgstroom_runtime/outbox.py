@@ -190,7 +190,9 @@ class OutboxRelay:
         self._published_since_error = True
         for row in rows:
             metrics.EVENTS_PUBLISHED.labels(self.outbox.producer, row["topic"]).inc()
-        backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        # A short batch drained what there was; only after a full one is the rest worth counting.
+        full = len(rows) == self.batch_size
+        backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") if full else 0
         metrics.OUTBOX_BACKLOG.labels(self.outbox.producer).set(backlog)
         return len(rows)
 
