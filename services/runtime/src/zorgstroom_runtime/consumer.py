@@ -65,7 +65,6 @@ class IdempotentConsumer:
         self.pool, self.outbox, self.kafka, self.subscription = pool, outbox, kafka, subscription
         self.max_attempts, self.retry_base_seconds = max_attempts, retry_base_seconds
         self.service = outbox.producer
-        self.assigned = False
         self.last_error: str | None = None  # set while the consume loop is paused by an error
 
     async def run(self) -> None:
@@ -79,7 +78,7 @@ class IdempotentConsumer:
                 if self.last_error is None:  # it had been polling fine: a new outage starts from short waits
                     backoff = 0.5
                 log.warning("consumer %s paused: %r; retrying in %.1fs", self.subscription.group_id, error, backoff)
-                self.assigned, self.last_error = False, repr(error)
+                self.last_error = repr(error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -99,14 +98,13 @@ class IdempotentConsumer:
             await dlq.start()
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
-                self.assigned, self.last_error = bool(consumer.assignment()), None
+                self.last_error = None
                 for tp, records in batches.items():
                     for record in records:
                         await self._handle_record(record, dlq)
                     await consumer.commit({tp: records[-1].offset + 1})
                     self._report_lag(consumer, tp, records[-1].offset + 1)
         finally:
-            self.assigned = False
             await consumer.stop()
             await dlq.stop()
 

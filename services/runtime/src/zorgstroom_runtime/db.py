@@ -1,9 +1,5 @@
 """The database: one asyncpg pool per service, confined to the service's own schema."""
 
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
-
 import asyncpg
 
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
@@ -40,13 +36,3 @@ async def _register_json_codecs(conn: asyncpg.Connection) -> None:
 
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-@contextlib.asynccontextmanager
-async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
-
-
-def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
-    return dict(record) if record is not None else None

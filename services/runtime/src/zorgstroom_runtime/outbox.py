@@ -120,7 +120,6 @@ class OutboxRelay:
         self.batch_size, self.poll_seconds, self.retention = batch_size, poll_seconds, retention
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
-        self.kafka_connected = False
         self._published_since_error = False
 
     async def run(self) -> None:
@@ -229,11 +228,10 @@ class OutboxRelay:
                 await producer.stop()
                 raise
             self._producer = producer
-            self.kafka_connected = True
         return self._producer
 
     async def _close_producer(self) -> None:
-        producer, self._producer, self.kafka_connected = self._producer, None, False
+        producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
                 await producer.stop()
