@@ -81,6 +81,19 @@ acl() {
     org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$PORT" --command-config "$DIR/admin.properties" "$@"
 }
 
+# add-user NAME: a SCRAM user on the running broker (a provider's principal), its password generated once
+# and kept in users.txt beside the others. Adding a user that exists changes nothing.
+add-user() {
+  local user="$1"
+  [ -f "$DIR/users.txt" ] || { log "no users.txt: start this instance with ZS_KAFKA_SASL=1 first"; exit 1; }
+  if [ -z "$(password_of "$user")" ]; then
+    (umask 077; echo "$user $(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> "$DIR/users.txt")
+  fi
+  java -cp "$LIBS/*" -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" \
+    kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$PORT" --command-config "$DIR/admin.properties" \
+    --alter --add-config "SCRAM-SHA-512=[password=$(password_of "$user")]" --entity-type users --entity-name "$user" >/dev/null
+}
+
 stop() { stop_pid "$PID" Kafka; }
 
 status() { if pid_alive "$PID"; then echo "kafka running on 127.0.0.1:$PORT"; else echo "kafka stopped"; return 1; fi; }

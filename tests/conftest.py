@@ -22,5 +22,5 @@ def infra() -> Iterator[Infra]:
 async def ns(infra: Infra, tmp_path: Path) -> AsyncIterator[Namespace]:
     namespace = await new_namespace(infra, tmp_path)
     yield namespace
-    # Each namespace is 20 topics: deleted again, so a long session does not exhaust the broker's files.
-    await delete_topics(infra.kafka_bootstrap, project_topics(namespace.prefix))
+    # Each namespace is 20-odd topics: deleted again, so a long session does not exhaust the broker's files.
+    await delete_topics(infra.kafka_bootstrap, project_topics(namespace.prefix), prefix=namespace.prefix)

@@ -18,12 +18,14 @@ UNIT = {
 }
 
 
-async def test_an_offered_unit_is_published_keyed_by_unit(ns: Namespace) -> None:
+async def test_an_offered_unit_is_published_once_keyed_by_unit(ns: Namespace) -> None:
     async with running(build(ns.settings("housing")), "housing") as housing:
         answer = await housing.post("/v1/housing-units", json=UNIT, headers=ns.auth("corporation"))
         again = await housing.post("/v1/housing-units", json=UNIT, headers=ns.auth("corporation"))
+        other = await housing.post("/v1/housing-units", json=UNIT | {"rooms": 3}, headers=ns.auth("corporation"))
         records = await read_topic(ns.infra.kafka_bootstrap, ns.topic("wmo.housing-unit-offered.v1"))
-    assert answer.status_code == 202 and again.status_code == 409
+    assert answer.status_code == 202 and again.status_code == 202 and again.json() == answer.json()
+    assert again.headers["Idempotent-Replayed"] == "true" and other.status_code == 409
     assert [r.key for r in records] == [b"unit-1"]
     envelope = json.loads(records[0].value)
     assert envelope["event_type"] == "HousingUnitOffered" and envelope["data"]["wijk"] == "WK099501"
@@ -61,6 +63,8 @@ async def test_a_quota_is_set_and_changed_per_corporation_municipality_and_year(
         "year": 2027,
         "units": 25,
         "used": 0,
+        "reserved": 0,
+        "left": 25,
     }
     assert changed.json()["units"] == 30
     assert negative.status_code == 422 and outside.status_code == 422

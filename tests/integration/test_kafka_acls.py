@@ -5,7 +5,9 @@ reads its own topic and not another provider's; a wrong password or no authentic
 """
 
 import asyncio
+import json
 import os
+import time
 import uuid
 
 import pytest
@@ -19,6 +21,7 @@ from tests.support.stack import Namespace, new_namespace, running
 from zorgstroom_contracts import provider_topic
 from zorgstroom_intake.bootstrap import build as build_intake
 from zorgstroom_ops.kafka_security import apply_grants, read_users, stack_grants
+from zorgstroom_placement.bootstrap import build as build_placement
 from zorgstroom_reporting.bootstrap import build as build_reporting
 from zorgstroom_runtime.acl import provider_grants
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
@@ -51,7 +54,7 @@ async def secured_ns(infra, secured_kafka, tmp_path_factory):  # type: ignore[no
     ns = await new_namespace(infra, tmp_path_factory.mktemp("acls"), kafka_bootstrap=None)
     names = project_topics(ns.prefix) + [provider_topic(p, ns.prefix) for p in (PROVIDER, OTHER_PROVIDER)]
     await ensure_topics(as_user(users, "admin"), names, partitions=1)
-    grants = stack_grants(ns.prefix, ["intake", "reporting"]) + provider_grants(PROVIDER, ns.prefix)
+    grants = stack_grants(ns.prefix, ["intake", "placement", "reporting"]) + provider_grants(PROVIDER, ns.prefix)
     await asyncio.to_thread(apply_grants, grants, ROOT, env)
     return ns
 
@@ -149,3 +152,66 @@ async def test_a_wrong_password_or_no_authentication_is_refused(secured) -> None
                 await asyncio.wait_for(producer.start(), 15)
         finally:
             await producer.stop()
+
+
+def _read_as_provider(users: dict[str, str], agb: str, topic: str, group: str, expect: int) -> list[dict]:  # type: ignore[type-arg]
+    """What a provider's own system sees, read with confluent-kafka (librdkafka), not with our code."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": f"127.0.0.1:{PORT}",
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": f"provider-{agb}",
+            "sasl.password": users[f"provider-{agb}"],
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        consumer.subscribe([topic])
+        found: list[dict] = []  # type: ignore[type-arg]
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and len(found) < expect:
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None and message.value().startswith(b"{"):
+                # (another test of this module put a plain marker on the same topic: not an envelope)
+                found.append({"key": message.key(), "value": json.loads(message.value()), "headers": message.headers()})
+        return found
+    finally:
+        consumer.close()
+
+
+async def test_a_provider_reads_its_placements_with_an_outside_client(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
+    users = secured
+    facility = {
+        "provider_agb": PROVIDER,
+        "name": "Illustrative shelter",
+        "municipality": "0034",
+        "wijk": "WK003401",
+        "care_form": "MO_24H",
+        "capacity": 3,
+        "supported_needs": ["psychiatric", "addiction"],
+    }
+    async with (
+        running(build_intake(service_settings(ns, users, "intake")), "intake") as intake,
+        running(build_placement(service_settings(ns, users, "placement")), "placement") as placement,
+    ):
+        put = await placement.put("/v1/facilities/acl-shelter", json=facility, headers=ns.auth("region"))
+        assert put.status_code == 201, put.text
+        answer = await intake.post(
+            "/v1/intakes",
+            json=intake_body(care_form="MO_24H", needs=["psychiatric"], registered_on="2027-09-10"),
+            headers=ns.auth("almere") | {"Idempotency-Key": f"acl-{uuid.uuid4()}"},
+        )
+        client_ref = answer.json()["client_ref"]
+        topic = provider_topic(PROVIDER, ns.prefix)
+        seen = await asyncio.to_thread(
+            _read_as_provider, users, PROVIDER, topic, f"{ns.prefix}provider-{PROVIDER}-ehr", 2
+        )
+    # (the module's earlier intake waited on the list too: it may have taken the first place)
+    placed = [m for m in seen if m["value"]["event_type"] == "PlacementMade" and m["key"] == client_ref.encode()]
+    assert placed
+    assert placed[0]["value"]["data"]["facility_id"] == "acl-shelter" and placed[0]["value"]["data"]["unit"] == "14"
+    assert ("event-type", b"PlacementMade") in placed[0]["headers"]

@@ -51,10 +51,13 @@ async def eventually(check, *, until=bool, timeout: float = 30.0, interval: floa
     raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
 
 
-async def delete_topics(bootstrap: str, names: list[str]) -> None:
+async def delete_topics(bootstrap: str, names: list[str], *, prefix: str | None = None) -> None:
+    """Delete the named topics, and with `prefix` every other topic that starts with it (providers' own)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
+        if prefix:
+            names = sorted(set(names) | {t for t in await admin.list_topics() if t.startswith(prefix)})
         await admin.delete_topics(names)
     finally:
         await admin.close()

@@ -17,12 +17,25 @@ from zorgstroom_runtime.settings import ServiceSettings
 TEST_SECRET = "test-secret-" + "x" * 20
 
 # name -> (organisation kind, organisation id, roles)
+MUNICIPALITY_ROLES = [
+    "intake:register",
+    "intake:read",
+    "reports:own",
+    "waiting-list:read",
+    "placements:write",
+    "clients:transfer",
+]
+PROVIDER_ROLES = ["facilities:write", "placements:write"]
 ORGANISATIONS = {
-    "almere": ("municipality", "0034", ["intake:register", "intake:read", "reports:own", "waiting-list:read"]),
-    "lelystad": ("municipality", "0995", ["intake:register", "intake:read", "reports:own", "waiting-list:read"]),
-    "urk": ("municipality", "0184", ["intake:register", "intake:read", "reports:own", "waiting-list:read"]),
-    "region": ("region", "flevoland", ["reports:region", "waiting-list:read"]),
+    "almere": ("municipality", "0034", MUNICIPALITY_ROLES),
+    "lelystad": ("municipality", "0995", MUNICIPALITY_ROLES),
+    "urk": ("municipality", "0184", MUNICIPALITY_ROLES),
+    "dronten": ("municipality", "0303", MUNICIPALITY_ROLES),
+    "region": ("region", "flevoland", ["reports:region", "waiting-list:read", "facilities:write"]),
     "corporation": ("corporation", "woonstad-illustratief", ["housing:write"]),
+    "corporation-b": ("corporation", "thuis-illustratief", ["housing:write"]),
+    "provider-a": ("provider", "11111111", PROVIDER_ROLES),
+    "provider-b": ("provider", "22222222", PROVIDER_ROLES),
     "readonly": ("municipality", "0034", ["reports:own"]),
 }
 

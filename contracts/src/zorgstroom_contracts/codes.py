@@ -114,3 +114,13 @@ class OfferDeclineReason(StrEnum):
     NOT_ACCESSIBLE = "not_accessible"
     NOT_READY = "not_ready"
     OTHER = "other"
+    LAPSED = "lapsed"  # not a client's answer: the offer went unanswered past the region's deadline
+
+
+class TransferReason(StrEnum):
+    """Why a responsible municipality hands a client to another (ours; iWmo has no list for it)."""
+
+    ORIGIN = "origin"  # return to the municipality of origin (the region's MO access programme)
+    SOCIAL_NETWORK = "social_network"  # the client's network lives there: best chance of success
+    CARE_AVAILABLE = "care_available"  # the care the client needs is available there
+    OTHER = "other"

@@ -11,6 +11,9 @@ from zorgstroom_contracts.codes import (
     EndReason,
     Need,
     OfferDeclineReason,
+    ProductCategory,
+    TransferReason,
+    Unit,
     Urgency,
     ZrmDomain,
 )
@@ -70,9 +73,11 @@ class FacilityRegistered(Event):
     provider_agb: AgbCode
     name: str = Field(max_length=200)
     municipality: MunicipalityCode
-    wijk: WijkCode
+    wijk: WijkCode | None = Field(
+        description="CBS wijk of the building; None for an ambulant team (BW_HOME), which has no building."
+    )
     care_form: CareForm
-    capacity: int = Field(ge=0, le=10_000)
+    capacity: int = Field(ge=0, le=10_000, description="Places, or the caseload of an ambulant team.")
     supported_needs: list[Need]
 
 
@@ -84,11 +89,16 @@ class PlacementMade(Event):
     facility_id: Identifier
     provider_agb: AgbCode
     facility_municipality: MunicipalityCode
-    wijk: WijkCode
+    wijk: WijkCode | None = Field(description="The facility's wijk; None for care at home (BW_HOME).")
     responsible_municipality: MunicipalityCode
     care_form: CareForm
     start_date: date
     waited_days: int = Field(ge=0)
+    product_category: ProductCategory | None = Field(
+        default=None, description="iWmo WMO020 product category of the care form (15, 16, 17)."
+    )
+    unit: Unit | None = Field(default=None, description="iWmo WJ756 unit in which the care is counted: 14 etmaal.")
+    intake_id: Identifier | None = Field(default=None, description="The intake this placement answers.")
 
 
 class PlacementEnded(Event):
@@ -113,6 +123,18 @@ class OutflowReadinessAssessed(Event):
     assessed_on: date
     scores: dict[ZrmDomain, int] = Field(description="All 13 ZRM domains, each 1 to 5.")
     ready: bool
+    client_wants_to_move: bool | None = Field(
+        default=None, description="The client's own voice: whether they want to move to an own home now."
+    )
+    client_scores: dict[ZrmDomain, int] | None = Field(
+        default=None, description="The client's own ZRM scores (the ZRM's client version), when given."
+    )
+    preferred_municipalities: list[MunicipalityCode] | None = Field(
+        default=None, description="The client's updated wishes for where to live; None leaves them as they were."
+    )
+    support_at_home: bool | None = Field(
+        default=None, description="Whether, by the region's policy, support at home (BW_HOME) comes with a move."
+    )
 
 
 class HousingUnitOffered(Event):
@@ -137,21 +159,34 @@ class HousingOfferMade(Event):
     client_ref: ClientRef
     municipality: MunicipalityCode
     offered_on: date
+    wijk: WijkCode | None = Field(default=None, description="The unit's wijk.")
+    responsible_municipality: MunicipalityCode | None = Field(default=None)
+    quota_year: int | None = Field(default=None, description="The contingent year the offer counts against.")
+    answer_by: date | None = Field(default=None, description="Unanswered past this date, the offer lapses.")
 
 
 class HousingOfferAccepted(Event):
+    """The client accepted an offered unit; placement completes the outflow."""
+
     offer_id: Identifier
     unit_id: Identifier
     client_ref: ClientRef
     answered_on: date
+    corporation_id: Identifier | None = Field(default=None)
+    municipality: MunicipalityCode | None = Field(default=None, description="Municipality of the new home.")
+    wijk: WijkCode | None = Field(default=None, description="Wijk of the new home.")
 
 
 class HousingOfferDeclined(Event):
+    """The client declined an offered unit, or it lapsed unanswered (reason `lapsed`)."""
+
     offer_id: Identifier
     unit_id: Identifier
     client_ref: ClientRef
     answered_on: date
     reason: OfferDeclineReason
+    corporation_id: Identifier | None = Field(default=None)
+    municipality: MunicipalityCode | None = Field(default=None)
 
 
 class OutflowCompleted(Event):
@@ -164,6 +199,20 @@ class OutflowCompleted(Event):
     municipality: MunicipalityCode = Field(description="Municipality of the new home.")
     outflow_date: date
     support_at_home: Literal["BW_HOME", "none"]
+    wijk: WijkCode | None = Field(default=None, description="CBS wijk of the new home.")
+    facility_id: Identifier | None = Field(default=None, description="The facility the client left.")
+    provider_agb: AgbCode | None = Field(default=None, description="The provider of the placement that ended.")
+
+
+class ResponsibilityTransferred(Event):
+    """The responsible municipality handed a client, with a reason, to another municipality."""
+
+    client_ref: ClientRef
+    from_municipality: MunicipalityCode
+    to_municipality: MunicipalityCode
+    to_in_region: bool = Field(description="Whether the receiving municipality belongs to this region.")
+    reason: TransferReason
+    effective_on: date = Field(description="From this date the new municipality is responsible.")
 
 
 @dataclass(frozen=True)
@@ -198,6 +247,13 @@ _SPECS = [
     EventSpec("HousingOfferAccepted", HousingOfferAccepted, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
     EventSpec("HousingOfferDeclined", HousingOfferDeclined, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
     EventSpec("OutflowCompleted", OutflowCompleted, 1, Topic.OUTFLOW_COMPLETED, "client_ref"),
+    EventSpec(
+        "ResponsibilityTransferred",
+        ResponsibilityTransferred,
+        1,
+        Topic.RESPONSIBILITY_TRANSFERRED,
+        "client_ref",
+    ),
 ]
 
 EVENT_TYPES: dict[str, EventSpec] = {spec.event_type: spec for spec in _SPECS}

@@ -14,6 +14,7 @@ class Topic(StrEnum):
     HOUSING_OFFER_MADE = "wmo.housing-offer-made.v1"
     HOUSING_OFFER_ANSWERED = "wmo.housing-offer-answered.v1"
     OUTFLOW_COMPLETED = "wmo.outflow-completed.v1"
+    RESPONSIBILITY_TRANSFERRED = "wmo.responsibility-transferred.v1"
 
 
 TOPICS: tuple[Topic, ...] = tuple(Topic)
@@ -30,6 +31,7 @@ PRODUCER_OF: dict[Topic, str] = {
     Topic.HOUSING_OFFER_MADE: "housing",
     Topic.HOUSING_OFFER_ANSWERED: "housing",
     Topic.OUTFLOW_COMPLETED: "placement",
+    Topic.RESPONSIBILITY_TRANSFERRED: "placement",
 }
 PROVIDER_TOPICS_PRODUCER = "placement"
 DLQ_SUFFIX = ".dlq"

@@ -7,6 +7,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +18,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from zorgstroom_ops import credentials, dead_letters, kafka_security, processes
-from zorgstroom_ops.simulate import drive, year_of_intakes
+from zorgstroom_ops.demo_data import DemoData, load_demo_data
+from zorgstroom_ops.simulate import DriveResult, SimulatedIntake, drive, year_of_intakes
 from zorgstroom_ops.traces import latest_intake_trace
+from zorgstroom_ops.year import RegionYear, Urls
+from zorgstroom_runtime.acl import provider_grants
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
 from zorgstroom_runtime.region import Region, load_region
 
@@ -57,15 +61,27 @@ def _deploy(script: str, action: str) -> None:
     subprocess.run([str(ROOT / "deploy" / script), action], env=_infra_env(), check=True)
 
 
-def _secure_kafka() -> tuple[KafkaConnection, dict[str, str]]:
-    """The admin connection and every service's password; the ACL plan applied once per change."""
+def _demo_data(region: Region) -> DemoData | None:
+    """The region's illustrative providers, facilities and corporations, where the demo has them."""
+    path = ROOT / "data" / "demo" / f"{region.code}.toml"
+    return load_demo_data(path) if path.exists() else None
+
+
+def _secure_kafka(providers: list[str] | None = None) -> tuple[KafkaConnection, dict[str, str]]:
+    """The admin connection and every service's password; each provider a SCRAM user of its own; the ACL
+    plan applied once per change."""
     bootstrap = f"127.0.0.1:{KAFKA_PORT}"
     if not SASL:
         return KafkaConnection(bootstrap), {}
     users = kafka_security.read_users(RUN / "kafka")
-    applied = kafka_security.apply_grants(
-        kafka_security.stack_grants(), ROOT, _infra_env(), marker=RUN / "kafka" / "acls.applied"
-    )
+    for agb in providers or []:
+        if f"provider-{agb}" not in users:
+            subprocess.run(
+                [str(ROOT / "deploy" / "kafka.sh"), "add-user", f"provider-{agb}"], env=_infra_env(), check=True
+            )
+    users = kafka_security.read_users(RUN / "kafka")
+    grants = kafka_security.stack_grants() + [g for agb in providers or [] for g in provider_grants(agb)]
+    applied = kafka_security.apply_grants(grants, ROOT, _infra_env(), marker=RUN / "kafka" / "acls.applied")
     if applied:
         console.print(f"kafka: {applied} ACL grants applied (each service may touch only its topics)")
     return KafkaConnection(bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", "admin", users["admin"]), users
@@ -109,14 +125,19 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
     _deploy("postgres.sh", "start")
     _deploy("kafka.sh", "start")
     traces = _start_trace_backend()
-    admin, users = _secure_kafka()
+    region = _region(region_file)
+    demo = _demo_data(region)
+    providers = [p.agb for p in demo.providers] if demo else []
+    admin, users = _secure_kafka(providers)
     created = asyncio.run(ensure_topics(admin, project_topics()))
     console.print(f"topics: {len(created)} created")
-    region = _region(region_file)
     credentials_file = RUN / "credentials.json"
     if not credentials_file.exists():
-        credentials.issue(region, RUN)
+        corporations = [c.id for c in demo.corporations] if demo else []
+        credentials.issue(region, RUN, providers=providers, corporations=corporations)
     env = _service_env(region_file, credentials_file)
+    # A simulated year runs in about a minute: an unanswered offer lapses after seconds, not 14 days.
+    env["ZS_OFFER_LAPSE_AFTER_SECONDS"] = os.environ.get("ZS_OFFER_LAPSE_AFTER_SECONDS", "4")
     if traces:
         # The simulated year is a burst of ~20k spans: the SDK's default queue (2,048) would drop some.
         env |= {
@@ -156,13 +177,31 @@ def _tokens() -> dict[str, str]:
 
 @app.command()
 def simulate(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REGION) -> None:
-    """Drive a simulated year of intakes through the intake API and wait until reporting shows them."""
+    """Drive a simulated year through the real APIs: intakes, placements ended and assessed by providers,
+    homes offered and answered by corporations; then wait until reporting shows the registrations."""
     region = _region(region_file)
     intakes = year_of_intakes(region, year, seed)
-    intake_url = processes.plan(RUN, BASE_PORT)[0].url
+    urls = {s.name: s.url for s in processes.plan(RUN, BASE_PORT)}
+    tokens = _tokens()
+    result = DriveResult([], Counter(), Counter())
+
+    async def post_intakes(batch: list[SimulatedIntake]) -> None:
+        done = await drive(batch, urls["intake"], tokens)
+        result.statuses.update(done.statuses)
+        result.responsible.update(done.responsible)
+
+    demo = _demo_data(region)
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"registering {len(intakes)} intakes of {year}", total=len(intakes))
-        result = asyncio.run(drive(intakes, intake_url, _tokens(), progress=lambda: bar.advance(task)))
+        if demo is None:
+            task = bar.add_task(f"registering {len(intakes)} intakes of {year}", total=1)
+            asyncio.run(post_intakes(intakes))
+        else:
+            task = bar.add_task(f"simulating {year} week by week ({len(intakes)} intakes)", total=52)
+            driver = RegionYear(demo, Urls(urls["intake"], urls["placement"], urls["housing"]), tokens, year, seed)
+            outcome = asyncio.run(driver.run(intakes, post_intakes, progress=lambda _: bar.advance(task)))
+            console.print(
+                "providers and corporations: " + ", ".join(f"{k}: {v}" for k, v in sorted(outcome.statuses.items()))
+            )
     console.print(f"intake answered: {dict(result.statuses)}")
     if set(result.statuses) != {202}:
         raise typer.Exit(1)
@@ -186,25 +225,38 @@ def _wait_for_reporting(region: Region, year: int, expected: dict[str, int], tim
     raise TimeoutError("reporting did not catch up with the intakes in time")
 
 
+REPORT_COLUMNS = {
+    "registrations": "registered",
+    "inflow": "inflow",
+    "outflow": "outflow (home)",
+    "ended_other": "ended other",
+    "relapses": "relapses",
+    "waiting_at_end": "waiting 31-12",
+    "ready_not_housed_at_end": "ready, not housed 31-12",
+}
+
+
 @app.command()
 def report(year: int = 2027, region_file: RegionFile = DEFAULT_REGION) -> None:
-    """Print registrations per municipality and month, from the reporting API."""
+    """Print the year's flows per responsible municipality, from the reporting API."""
     region = _region(region_file)
-    months = [f"{year}-{m:02d}" for m in range(1, 13)]
-    table = Table(title=f"Registrations per responsible municipality, {region.name} {year} (from the reporting API)")
+    flows = _reporting_get(f"/v1/region/flows?from={year}-01&to={year}-12").json()
+    table = Table(title=f"Flows per responsible municipality, {region.name} {year} (from the reporting API)")
     table.add_column("municipality")
     table.add_column("code")
-    for month in months:
-        table.add_column(month[5:], justify="right")
-    table.add_column("total", justify="right", style="bold")
-    totals = [0] * 13
-    for code, municipality in region.municipalities.items():
-        flows = _reporting_get(f"/v1/municipalities/{code}/flows?from={months[0]}&to={months[-1]}").json()
-        counts = [m["registrations"] for m in flows["months"]] + [flows["totals"]["registrations"]]
-        totals = [a + b for a, b in zip(totals, counts, strict=True)]
-        table.add_row(municipality.name, code, *map(str, counts))
-    table.add_row("region", region.code, *map(str, totals), style="bold")
+    for label in REPORT_COLUMNS.values():
+        table.add_column(label, justify="right")
+    for m in flows["municipalities"]:
+        table.add_row(m["name"], m["municipality"], *(str(m["totals"][c]) for c in REPORT_COLUMNS))
+    table.add_row("region", region.code, *(str(flows["totals"][c]) for c in REPORT_COLUMNS), style="bold")
     console.print(table)
+    ready = [
+        _reporting_get(f"/v1/region/flows?from={year}-01&to={year}-{m:02d}").json()["totals"]["ready_not_housed_at_end"]
+        for m in (3, 6, 9, 12)
+    ]
+    console.print(
+        f"ready for outflow but not housed at the end of Mar, Jun, Sep, Dec: {ready} (homes are the bottleneck)"
+    )
 
 
 @app.command("dead-letters")
@@ -223,6 +275,25 @@ def dead_letters_command(
     for topic in found:
         reasons = ", ".join(f"{reason or 'unknown'}: {n}" for reason, n in topic.reasons.most_common())
         console.print(f"{topic.topic}: {topic.total} ({reasons})")
+
+
+@app.command("provider-topic")
+def provider_topic_command(
+    agb: str, count: Annotated[int, typer.Option(help="How many events to show at most.")] = 10
+) -> None:
+    """Read a provider's own topic from the start, as that provider's principal (what its system sees)."""
+    from zorgstroom_ops.provider_view import read_provider_topic
+
+    users = kafka_security.read_users(RUN / "kafka") if SASL else {}
+    connection = (
+        KafkaConnection(
+            f"127.0.0.1:{KAFKA_PORT}", "SASL_PLAINTEXT", "SCRAM-SHA-512", f"provider-{agb}", users[f"provider-{agb}"]
+        )
+        if SASL
+        else KafkaConnection(f"127.0.0.1:{KAFKA_PORT}")
+    )
+    for line in asyncio.run(read_provider_topic(connection, agb, count)):
+        console.print(line)
 
 
 @app.command()
@@ -247,5 +318,14 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
         console.print(
             f"one intake, one trace: {trace.spans} spans across {', '.join(trace.services)}\n"
             f"  {trace.url}  (Jaeger query API; all traces: {JAEGER_QUERY}/api/traces?service=zorgstroom-intake)"
+        )
+    demo_data = _demo_data(_region(region_file))
+    if demo_data is not None and SASL:
+        agb = demo_data.providers[0].agb
+        console.print(
+            f"a provider's own topic: wmo.provider.{agb}.v1, SCRAM-SHA-512 user provider-{agb}"
+            f" on 127.0.0.1:{KAFKA_PORT}"
+            f" (password in {RUN / 'kafka' / 'users.txt'}); read it with: uv run zorgstroom provider-topic {agb}"
+            " (docs/providers.md has the same with confluent-kafka and kcat)"
         )
     console.print("stop everything with: make down")

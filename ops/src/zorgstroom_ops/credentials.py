@@ -3,15 +3,23 @@
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from zorgstroom_runtime.auth import token_digest
 from zorgstroom_runtime.region import Region
 
-MUNICIPALITY_ROLES = ["intake:register", "intake:read", "reports:own", "waiting-list:read"]
-REGION_ROLES = ["reports:region", "waiting-list:read"]
-# Illustrative: a made-up corporation so the housing API can be exercised.
-CORPORATIONS = {"woonstad-illustratief": ["housing:write"]}
+MUNICIPALITY_ROLES = [
+    "intake:register",
+    "intake:read",
+    "reports:own",
+    "waiting-list:read",
+    "placements:write",
+    "clients:transfer",
+]
+REGION_ROLES = ["reports:region", "waiting-list:read", "facilities:write"]
+PROVIDER_ROLES = ["facilities:write", "placements:write"]
+CORPORATION_ROLES = ["housing:write"]
 
 
 Organisations = dict[str, tuple[str, str, list[str]]]  # name -> (kind, organisation id, roles)
@@ -43,11 +51,15 @@ def write(organisations: Organisations, directory: Path) -> tuple[Path, dict[str
     return credentials, tokens
 
 
-def issue(region: Region, directory: Path) -> tuple[Path, dict[str, str]]:
-    """One credential per municipality of the region, one for region staff, one per corporation."""
+def issue(
+    region: Region, directory: Path, *, providers: Sequence[str] = (), corporations: Sequence[str] = ()
+) -> tuple[Path, dict[str, str]]:
+    """One credential per municipality of the region, one for region staff, one per provider (by AGB
+    code) and one per corporation."""
     organisations: Organisations = {
         f"municipality-{code}": ("municipality", code, MUNICIPALITY_ROLES) for code in region.municipalities
     }
     organisations[f"region-{region.code}"] = ("region", region.code, REGION_ROLES)
-    organisations.update({f"corporation-{c}": ("corporation", c, roles) for c, roles in CORPORATIONS.items()})
+    organisations.update({f"provider-{agb}": ("provider", agb, PROVIDER_ROLES) for agb in providers})
+    organisations.update({f"corporation-{c}": ("corporation", c, CORPORATION_ROLES) for c in corporations})
     return write(organisations, directory)

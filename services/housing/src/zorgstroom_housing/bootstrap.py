@@ -1,11 +1,18 @@
-"""Housing's composition root."""
+"""Housing's composition root: routes, migrations, the events it learns from, and the lapse scheduler."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from zorgstroom_housing.entrypoints.http import router
-from zorgstroom_housing.service import on_outflow_readiness_assessed
+from zorgstroom_housing.service import (
+    lapse_offers_job,
+    on_client_registered,
+    on_outflow_readiness_assessed,
+    on_placement_ended,
+    on_placement_made,
+    on_responsibility_transferred,
+)
 from zorgstroom_runtime.app import ServiceDefinition, create_app
 from zorgstroom_runtime.settings import ServiceSettings
 
@@ -14,7 +21,14 @@ DEFINITION = ServiceDefinition(
     title="Zorgstroom housing",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    handlers={"OutflowReadinessAssessed": on_outflow_readiness_assessed},
+    handlers={
+        "ClientRegistered": on_client_registered,
+        "PlacementMade": on_placement_made,
+        "PlacementEnded": on_placement_ended,
+        "OutflowReadinessAssessed": on_outflow_readiness_assessed,
+        "ResponsibilityTransferred": on_responsibility_transferred,
+    },
+    jobs=[lapse_offers_job],
 )
 
 

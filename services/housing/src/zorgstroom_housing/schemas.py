@@ -1,6 +1,7 @@
 """HTTP shapes of housing (DESIGN.md)."""
 
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,4 +41,48 @@ class ContingentPublic(BaseModel):
     municipality: MunicipalityCode
     year: int
     units: int
-    used: int
+    used: int = Field(description="Homes taken by accepted offers.")
+    reserved: int = Field(default=0, description="Homes promised in open offers.")
+    left: int = Field(default=0, description="Homes still to offer under this quota.")
+
+
+class OfferAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answered_on: date | None = Field(default=None, description="Business date of the answer; today when absent.")
+
+
+class OfferDecline(OfferAnswer):
+    reason: Literal["too_far", "too_small", "too_expensive", "not_accessible", "not_ready", "other"]
+
+
+class OfferPublic(BaseModel):
+    """What a corporation sees of an offer: never a BSN or a client_ref."""
+
+    offer_id: str
+    unit_id: str
+    municipality: str
+    wijk: str
+    quota_year: int
+    household_size: int
+    rooms_needed: int
+    support_at_home: bool = Field(description="Support at home (BW_HOME) comes with the tenant.")
+    offered_on: date
+    answer_by: date
+    status: Literal["open", "accepted", "declined", "lapsed"]
+    answered_on: date | None
+    decline_reason: str | None
+
+
+class UnitPublic(BaseModel):
+    unit_id: str
+    corporation_id: str
+    municipality: str
+    wijk: str
+    rooms: int
+    rent_eur: float
+    available_from: date
+    accessible: bool
+    status: Literal["available", "offered", "let"]
+    waiting_reason: str | None = Field(
+        description="Why an available unit is not offered now: quota_used_up, wijk_at_cap or no_fitting_client."
+    )

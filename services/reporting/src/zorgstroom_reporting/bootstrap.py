@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from zorgstroom_reporting.entrypoints.http import router
-from zorgstroom_reporting.projections.flows import on_client_registered
+from zorgstroom_reporting.projections.flows import HANDLERS
 from zorgstroom_runtime.app import ServiceDefinition, create_app
 from zorgstroom_runtime.settings import ServiceSettings
 
@@ -14,7 +14,7 @@ DEFINITION = ServiceDefinition(
     title="Zorgstroom reporting",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    handlers={"ClientRegistered": on_client_registered},
+    handlers=HANDLERS,
     publishes=False,
 )
 

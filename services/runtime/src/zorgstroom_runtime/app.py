@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -52,7 +52,9 @@ class ServiceContext:
     def unit_of_work(
         self, *, correlation_id: str | None = None, causation_id: str | None = None
     ) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
-        return unit_of_work(self.pool, self.outbox, correlation_id=correlation_id, causation_id=causation_id)
+        return unit_of_work(
+            self.pool, self.outbox, correlation_id=correlation_id, causation_id=causation_id, region=self.region
+        )
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     publishes: bool = True
+    # Long-running jobs of the service (a scheduler), started with it and cancelled when it stops.
+    jobs: Sequence[Callable[["ServiceContext"], Coroutine[Any, Any, None]]] = ()
 
     def subscription(self, topic_prefix: str) -> Subscription:
         """The consumer group of this service: the topics that carry the event types it handles."""
@@ -114,8 +118,11 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
             kafka,
             definition.subscription(settings.topic_prefix),
             max_attempts=settings.consumer_max_attempts,
+            region=region,
         )
         context.tasks.append(asyncio.create_task(context.consumer.run(), name=f"{definition.name}-consumer"))
+    for job in definition.jobs:
+        context.tasks.append(asyncio.create_task(job(context), name=f"{definition.name}-{job.__name__}"))
     return context
 
 

@@ -35,6 +35,7 @@ class Role(StrEnum):
     PLACEMENTS_WRITE = "placements:write"
     HOUSING_WRITE = "housing:write"
     WAITING_LIST_READ = "waiting-list:read"
+    CLIENTS_TRANSFER = "clients:transfer"
 
 
 @dataclass(frozen=True)

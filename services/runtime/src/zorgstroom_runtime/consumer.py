@@ -25,6 +25,7 @@ from zorgstroom_runtime import metrics
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
+from zorgstroom_runtime.region import Region
 from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ class IdempotentConsumer:
         *,
         max_attempts: int = 5,
         retry_base_seconds: float = 0.2,
+        region: Region | None = None,
     ) -> None:
+        self.region = region
         self.pool, self.outbox, self.kafka, self.subscription = pool, outbox, kafka, subscription
         self.max_attempts, self.retry_base_seconds = max_attempts, retry_base_seconds
         self.service = outbox.producer
@@ -188,7 +191,11 @@ class IdempotentConsumer:
             if not first:
                 return "duplicate"
             uow = UnitOfWork(
-                conn, self.outbox, correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id)
+                conn,
+                self.outbox,
+                correlation_id=envelope.correlation_id,
+                causation_id=str(envelope.event_id),
+                region=self.region,
             )
             await handler(uow, envelope, event)
         return "applied"

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,8 @@ from opentelemetry import trace
 from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
-from zorgstroom_runtime.kafka import KafkaConnection, new_producer
+from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, new_producer, project_topics
+from zorgstroom_runtime.region import Region
 from zorgstroom_runtime.telemetry import context_from_carrier, current_trace_carrier, tracer
 
 log = logging.getLogger(__name__)
@@ -46,15 +47,30 @@ class UnitOfWork:
     """One database transaction: the state change, its audit line and the events it causes."""
 
     def __init__(
-        self, conn: asyncpg.Connection, outbox: Outbox, *, correlation_id: str | None, causation_id: str | None
+        self,
+        conn: asyncpg.Connection,
+        outbox: Outbox,
+        *,
+        correlation_id: str | None,
+        causation_id: str | None,
+        region: Region | None = None,
     ) -> None:
         self.conn = conn
         self.outbox = outbox
+        self._region = region
         self.correlation_id = correlation_id
         self.causation_id = causation_id
         self.emitted: list[Envelope] = []
 
-    async def emit(self, event: Event, *, occurred_at: datetime | None = None) -> Envelope:
+    @property
+    def region(self) -> Region:
+        """The region (its data and policies) the service runs for."""
+        if self._region is None:
+            raise RuntimeError("this unit of work was opened without its region")
+        return self._region
+
+    async def emit(self, event: Event, *, occurred_at: datetime | None = None, also_to: Sequence[str] = ()) -> Envelope:
+        """Store the event for its contract topic, and a copy (same event_id) for each of `also_to`."""
         spec = spec_for(event)
         envelope = Envelope.wrap(
             event,
@@ -64,16 +80,24 @@ class UnitOfWork:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
-        await self.conn.execute(
+        topics = [topic_name(spec.topic, self.outbox.topic_prefix)]
+        topics += [topic_name(t, self.outbox.topic_prefix) for t in also_to]
+        payload, carrier = envelope.model_dump_json(), current_trace_carrier()
+        await self.conn.executemany(
             "INSERT INTO outbox (event_id, topic, message_key, event_type, schema_version, payload,"
             " trace_context) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            envelope.event_id,
-            topic_name(spec.topic, self.outbox.topic_prefix),
-            spec.key_of(envelope.data),
-            envelope.event_type,
-            envelope.schema_version,
-            envelope.model_dump_json(),
-            current_trace_carrier(),
+            [
+                (
+                    envelope.event_id,
+                    topic,
+                    spec.key_of(envelope.data),
+                    envelope.event_type,
+                    envelope.schema_version,
+                    payload,
+                    carrier,
+                )
+                for topic in topics
+            ],
         )
         if not self.emitted:  # delivered at commit, so the relay wakes once the row is visible
             await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)
@@ -97,10 +121,15 @@ class UnitOfWork:
 
 @contextlib.asynccontextmanager
 async def unit_of_work(
-    pool: asyncpg.Pool, outbox: Outbox, *, correlation_id: str | None = None, causation_id: str | None = None
+    pool: asyncpg.Pool,
+    outbox: Outbox,
+    *,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    region: Region | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
-        yield UnitOfWork(conn, outbox, correlation_id=correlation_id, causation_id=causation_id)
+        yield UnitOfWork(conn, outbox, correlation_id=correlation_id, causation_id=causation_id, region=region)
 
 
 class OutboxRelay:
@@ -121,6 +150,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._published_since_error = False
+        # Contract topics exist before services start; others (a provider's own) are made on first use.
+        self._known_topics = set(project_topics(outbox.topic_prefix))
 
     async def run(self) -> None:
         backoff = 0.5
@@ -180,6 +211,7 @@ class OutboxRelay:
         if not rows:
             metrics.OUTBOX_BACKLOG.labels(self.outbox.producer).set(0)
             return 0
+        await self._ensure_topics({row["topic"] for row in rows})
         producer = await self._ensure_producer()
         deliveries = [await self._send(producer, row) for row in rows]
         await asyncio.gather(*deliveries)
@@ -218,6 +250,16 @@ class OutboxRelay:
                 row["topic"], value=row["payload"].encode(), key=row["message_key"].encode(), headers=headers
             )
             return delivery
+
+    async def _ensure_topics(self, topics: set[str]) -> None:
+        """Create topics outside the contract's fixed list (wmo.provider.<agb>.v1) before the first send:
+        the broker does not create topics on its own, and a send to a missing topic would stall the relay."""
+        missing = sorted(topics - self._known_topics)
+        if missing:
+            created = await ensure_topics(self.kafka, missing, partitions=3, attempts=3)
+            if created:
+                log.info("created topics %s", created)
+            self._known_topics.update(missing)
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from zorgstroom_runtime.errors import ApplicationError
+
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://zorgstroom.nl/problems/"
@@ -58,6 +60,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=exc.headers,
             **exc.extensions,
+        )
+
+    @app.exception_handler(ApplicationError)
+    async def _application(request: Request, exc: ApplicationError) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.title, exc.detail, kind=exc.kind, instance=request.url.path, **exc.extensions
         )
 
     @app.exception_handler(RequestValidationError)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_contracts.types import MunicipalityCode, RegionCode
 
 
@@ -27,6 +28,48 @@ class ResponsibilityPolicy(BaseModel):
     recent_bw_months: int = Field(default=12, description="A BW that ended this recently keeps its municipality.")
 
 
+class PlacementPolicy(BaseModel):
+    """Placement's policies (DOMAIN.md rules 4 and 5). The defaults are ILLUSTRATIVE; a region sets its own."""
+
+    model_config = ConfigDict(frozen=True)
+    wijk_place_cap_default: int = Field(default=40, ge=0, description="Facility places a wijk may hold.")
+    wijk_place_caps: dict[str, int] = Field(default_factory=dict, description="Per-wijk caps that differ.")
+    readiness_threshold: int = Field(default=3, ge=1, le=5, description="Score the required domains need.")
+    readiness_required_domains: tuple[ZrmDomain, ...] = Field(
+        default=(
+            ZrmDomain.FINANCES,
+            ZrmDomain.HOUSING,
+            ZrmDomain.MENTAL_HEALTH,
+            ZrmDomain.ADDICTION,
+            ZrmDomain.SELF_CARE,
+            ZrmDomain.DAILY_ACTIVITIES,
+        ),
+        description="The ZRM domains independent living needs.",
+    )
+    support_at_home_below: int = Field(
+        default=4, ge=1, le=6, description="A move comes with support at home (BW_HOME) when a domain scores below."
+    )
+
+    def wijk_place_cap(self, wijk: str) -> int:
+        return self.wijk_place_caps.get(wijk, self.wijk_place_cap_default)
+
+
+class HousingPolicy(BaseModel):
+    """Housing's policies (DOMAIN.md rules 4 and 6). The defaults are ILLUSTRATIVE; a region sets its own."""
+
+    model_config = ConfigDict(frozen=True)
+    wijk_outflow_cap_default: int = Field(default=12, ge=0, description="Outflow homes a wijk may receive.")
+    wijk_outflow_caps: dict[str, int] = Field(default_factory=dict, description="Per-wijk caps that differ.")
+    rooms_by_household_size: dict[int, int] = Field(
+        default_factory=lambda: {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4},
+        description="Minimum rooms for a household of this many persons.",
+    )
+    offer_answer_days: int = Field(default=14, ge=1, description="An offer unanswered this long lapses.")
+
+    def wijk_outflow_cap(self, wijk: str) -> int:
+        return self.wijk_outflow_caps.get(wijk, self.wijk_outflow_cap_default)
+
+
 class Region(BaseModel):
     model_config = ConfigDict(frozen=True)
     code: RegionCode
@@ -34,6 +77,8 @@ class Region(BaseModel):
     centre_municipality: MunicipalityCode
     municipalities: dict[str, Municipality]
     responsibility: ResponsibilityPolicy
+    placement: PlacementPolicy = Field(default_factory=PlacementPolicy)
+    housing: HousingPolicy = Field(default_factory=HousingPolicy)
     national: dict[str, Municipality] = Field(description="Every municipality of the country, by code.")
 
     def in_region(self, code: str) -> bool:
@@ -63,5 +108,14 @@ def load_region(region_file: Path, municipalities_file: Path) -> Region:
         centre_municipality=raw["centre_municipality"],
         municipalities={c: national[c] for c in raw["municipalities"]},
         responsibility=ResponsibilityPolicy(**raw.get("responsibility", {})),
+        placement=PlacementPolicy(**raw.get("placement", {})),
+        housing=HousingPolicy(
+            **{k: _int_keys(v) if k == "rooms_by_household_size" else v for k, v in raw.get("housing", {}).items()}
+        ),
         national=national,
     )
+
+
+def _int_keys(table: dict[str, int]) -> dict[int, int]:
+    """TOML table keys are strings; household sizes are numbers."""
+    return {int(k): v for k, v in table.items()}

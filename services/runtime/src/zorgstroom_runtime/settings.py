@@ -38,6 +38,11 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=5, description="Attempts of a failing handler (not a transient error) before dead-lettering."
     )
+    offer_lapse_after_seconds: float | None = Field(
+        default=None,
+        description="Housing: lapse unanswered offers after this long instead of the region's offer_answer_days"
+        " (for demos and tests that run a year in minutes).",
+    )
     log_level: str = "INFO"
 
     @property

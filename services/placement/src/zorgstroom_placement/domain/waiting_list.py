@@ -4,7 +4,7 @@ then longest waiting; waiting time counts from registration."""
 from dataclasses import dataclass
 from datetime import date
 
-from zorgstroom_contracts.codes import CareForm, Urgency
+from zorgstroom_contracts.codes import CareForm, Need, Urgency
 
 URGENCY_RANK = {Urgency.EMERGENCY: 0, Urgency.HIGH: 1, Urgency.NORMAL: 2}
 
@@ -16,10 +16,17 @@ class WaitingClient:
     responsible_municipality: str
     urgency: Urgency
     waiting_since: date
+    needs: frozenset[Need] = frozenset()
+    preferred_municipalities: tuple[str, ...] = ()
+    intake_id: str = ""
 
     def waiting_days(self, today: date) -> int:
         return max(0, (today - self.waiting_since).days)
 
 
+def priority_key(client: WaitingClient) -> tuple[int, date, str, str]:
+    return (URGENCY_RANK[client.urgency], client.waiting_since, client.intake_id, client.client_ref)
+
+
 def in_priority_order(clients: list[WaitingClient]) -> list[WaitingClient]:
-    return sorted(clients, key=lambda c: (URGENCY_RANK[c.urgency], c.waiting_since, c.client_ref))
+    return sorted(clients, key=priority_key)

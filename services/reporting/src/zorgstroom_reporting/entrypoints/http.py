@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from zorgstroom_reporting.queries.flows import flow_report, region_totals
-from zorgstroom_reporting.queries.months import FLOW_COLUMNS, Month
+from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS
+from zorgstroom_reporting.queries.flows import flow_report, load_facts, matrix_cells
+from zorgstroom_reporting.queries.months import Month
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, Role
 from zorgstroom_runtime.problems import Problem
@@ -94,7 +95,7 @@ async def municipality_flows(
     if not context.region.in_region(code):
         raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
     first, last = months
-    report = await flow_report(context.pool, code, first, last)
+    report = flow_report(await load_facts(context.pool), code, first, last)
     if as_csv:
         return csv_response(
             [{"municipality": code, **row} for row in report.rows()], f"flows-{code}-{first}-{last}.csv"
@@ -113,9 +114,9 @@ async def region_flows(
         principal.require(Role.REPORTS_OWN)
     first, last = months
     region = context.region
-    counts = await region_totals(context.pool, list(region.municipalities), first, last)
-    totals_of = {code: {"registrations": counts.get(code, 0)} for code in region.municipalities}
-    totals = {c: sum(t[c] for t in totals_of.values()) for c in FLOW_COLUMNS}
+    facts = await load_facts(context.pool)
+    totals_of = {code: flow_report(facts, code, first, last).totals for code in region.municipalities}
+    totals = {c: sum(t[c] for t in totals_of.values()) for c in COUNT_COLUMNS + STATE_COLUMNS}
     municipalities = [
         {"municipality": m.code, "name": m.name, "totals": totals_of[m.code]} for m in region.municipalities.values()
     ]
@@ -128,3 +129,14 @@ async def region_flows(
     return JSONResponse(
         {"region": region.code, "from": str(first), "to": str(last), "municipalities": municipalities, "totals": totals}
     )
+
+
+@router.get("/region/matrix", summary="Responsible municipality x facility municipality", response_model=None)
+async def region_matrix(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
+    """Regional solidarity: whose clients are placed in which municipality's facilities (aggregates only)."""
+    principal.require(Role.REPORTS_REGION)
+    first, last = months
+    cells = matrix_cells(await load_facts(context.pool), first, last)
+    if as_csv:
+        return csv_response([{"from": str(first), "to": str(last), **c} for c in cells], f"matrix-{first}-{last}.csv")
+    return JSONResponse({"from": str(first), "to": str(last), "cells": cells})

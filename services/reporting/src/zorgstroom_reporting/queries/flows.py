@@ -1,31 +1,53 @@
-"""SQL of the flow reports."""
+"""The flow reports: facts read from reporting's own tables, numbers worked out by the domain."""
 
 import asyncpg
 
+from zorgstroom_reporting.domain.flows import (
+    Assessment,
+    Facts,
+    Outflow,
+    PlacementFact,
+    Registration,
+    Transfer,
+    monthly_flows,
+    region_matrix,
+    totals,
+)
 from zorgstroom_reporting.queries.months import FlowReport, Month
 
 
-async def flow_report(pool: asyncpg.Pool, municipality: str, start: Month, end: Month) -> FlowReport:
-    rows = await pool.fetch(
-        "SELECT date_trunc('month', registered_on)::date AS month, count(*) AS registrations FROM registrations"
-        " WHERE responsible_municipality = $1 AND registered_on >= $2 AND registered_on < $3 GROUP BY 1",
-        municipality,
-        start.first_day(),
-        end.next().first_day(),
+async def load_facts(pool: asyncpg.Pool) -> Facts:
+    """Every fact of the region. A region holds thousands of clients a year, so one read is cheap."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        registrations = await conn.fetch(
+            "SELECT intake_id, client_ref, responsible_municipality, registered_on FROM registrations"
+        )
+        placements = await conn.fetch(
+            "SELECT placement_id, intake_id, client_ref, responsible_municipality, facility_municipality,"
+            " start_date, waited_days, end_date, end_reason FROM placements"
+        )
+        outflows = await conn.fetch(
+            "SELECT placement_id, client_ref, responsible_municipality, outflow_date FROM outflows"
+        )
+        assessments = await conn.fetch("SELECT placement_id, assessed_on, ready FROM assessments")
+        transfers = await conn.fetch("SELECT client_ref, to_municipality, effective_on FROM transfers")
+    return Facts(
+        registrations=[Registration(*r) for r in registrations],
+        placements=[PlacementFact(*r) for r in placements],
+        outflows=[Outflow(*r) for r in outflows],
+        assessments=[Assessment(*r) for r in assessments],
+        transfers=[Transfer(*r) for r in transfers],
     )
-    report = FlowReport(municipality, start, end)
-    for row in rows:
-        report.counts[Month.of(row["month"])] = {"registrations": row["registrations"]}
-    return report
 
 
-async def region_totals(pool: asyncpg.Pool, municipalities: list[str], start: Month, end: Month) -> dict[str, int]:
-    rows = await pool.fetch(
-        "SELECT responsible_municipality AS municipality, count(*) AS registrations FROM registrations"
-        " WHERE responsible_municipality = ANY($1::text[]) AND registered_on >= $2 AND registered_on < $3"
-        " GROUP BY 1",
-        municipalities,
-        start.first_day(),
-        end.next().first_day(),
-    )
-    return {row["municipality"]: row["registrations"] for row in rows}
+def flow_report(facts: Facts, municipality: str, start: Month, end: Month) -> FlowReport:
+    months = monthly_flows(facts, municipality, start, end)
+    return FlowReport(municipality, start, end, months, totals(months))
+
+
+def matrix_cells(facts: Facts, start: Month, end: Month) -> list[dict[str, object]]:
+    cells = region_matrix(facts, start, end)
+    return [
+        {"responsible": responsible, "facility_municipality": facility, "clients": n}
+        for (responsible, facility), n in sorted(cells.items())
+    ]

@@ -3,8 +3,6 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-FLOW_COLUMNS = ("registrations",)
-
 
 @dataclass(frozen=True, order=True)
 class Month:
@@ -40,22 +38,22 @@ def months_between(start: Month, end: Month) -> list[Month]:
     return months
 
 
+Value = float | int | None
+
+
 @dataclass
 class FlowReport:
+    """One municipality's months (every column of DESIGN.md's report shape) and the period's totals."""
+
     municipality: str
     start: Month
     end: Month
-    counts: dict[Month, dict[str, int]] = field(default_factory=dict)
+    months: dict[Month, dict[str, Value]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
 
-    def rows(self) -> list[dict[str, str | int]]:
-        """One row per month of the period, zeros included: the JSON `months` and the CSV lines."""
-        return [
-            {"month": str(m), **{c: self.counts.get(m, {}).get(c, 0) for c in FLOW_COLUMNS}}
-            for m in months_between(self.start, self.end)
-        ]
-
-    def totals(self) -> dict[str, int]:
-        return {c: sum(self.counts.get(m, {}).get(c, 0) for m in self.counts) for c in FLOW_COLUMNS}
+    def rows(self) -> list[dict[str, str | Value]]:
+        """One row per month of the period: the JSON `months` and the CSV lines."""
+        return [{"month": str(m), **self.months.get(m, {})} for m in months_between(self.start, self.end)]
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -63,5 +61,5 @@ class FlowReport:
             "from": str(self.start),
             "to": str(self.end),
             "months": self.rows(),
-            "totals": self.totals(),
+            "totals": self.totals,
         }

@@ -1,0 +1,266 @@
+"""Placement over HTTP with intake beside it: facilities, matching by the rules, assessments, endings,
+outflow on an accepted offer, transfers, and every refusal a caller can meet."""
+
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.builders import intake_body
+from tests.support.kafka import eventually, produce, read_topic
+from tests.support.stack import Namespace, running
+from zorgstroom_contracts import Envelope
+from zorgstroom_contracts.events import HousingOfferAccepted
+from zorgstroom_intake.bootstrap import build as build_intake
+from zorgstroom_placement.bootstrap import build as build_placement
+
+ZRM = [
+    "finances",
+    "work_education",
+    "time_use",
+    "domestic_relations",
+    "housing",
+    "mental_health",
+    "physical_health",
+    "addiction",
+    "self_care",
+    "daily_activities",
+    "social_network",
+    "participation",
+    "justice",
+]
+PROVIDER_A, PROVIDER_B = "11111111", "22222222"
+
+
+def facility(provider: str, municipality: str, wijk: str | None, capacity: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "provider_agb": provider,
+        "name": f"Illustrative facility {wijk or municipality}",
+        "municipality": municipality,
+        "wijk": wijk,
+        "care_form": "MO_24H",
+        "capacity": capacity,
+        "supported_needs": ["psychiatric", "addiction"],
+    } | extra
+
+
+@dataclass
+class Stack:
+    ns: Namespace
+    intake: httpx.AsyncClient
+    placement: httpx.AsyncClient
+
+    async def register(self, who: str, **overrides: Any) -> str:
+        body = intake_body(**({"needs": ["psychiatric"], "preferred_municipalities": []} | overrides))
+        answer = await self.intake.post(
+            "/v1/intakes", json=body, headers=self.ns.auth(who) | {"Idempotency-Key": str(uuid.uuid4())}
+        )
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["client_ref"])
+
+    async def waiting(self, who: str = "region") -> list[dict[str, Any]]:
+        answer = await self.placement.get("/v1/waiting-list", headers=self.ns.auth(who))
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["clients"])
+
+    async def put_facility(self, facility_id: str, body: dict[str, Any], who: str = "region") -> httpx.Response:
+        return await self.placement.put(f"/v1/facilities/{facility_id}", json=body, headers=self.ns.auth(who))
+
+    async def placements(self, at_least: int, topic: str = "wmo.placement-made.v1") -> dict[str, dict[str, Any]]:
+        records = await read_topic(self.ns.infra.kafka_bootstrap, self.ns.topic(topic), at_least=at_least)
+        events = [json.loads(r.value) for r in records]
+        return {e["data"]["client_ref"]: e["data"] for e in events}
+
+
+@contextlib.asynccontextmanager
+async def stack(ns: Namespace) -> AsyncIterator[Stack]:
+    async with (
+        running(build_intake(ns.settings("intake")), "intake") as intake,
+        running(build_placement(ns.settings("placement")), "placement") as placement,
+    ):
+        yield Stack(ns, intake, placement)
+
+
+@pytest.fixture
+async def placed(ns: Namespace) -> AsyncIterator[tuple[Stack, dict[str, str]]]:
+    """Six clients on the list before any facility exists, then two facilities: placed by the rules."""
+    async with stack(ns) as s:
+        refs = {
+            "c1": await s.register("almere", registered_on="2027-03-01"),
+            "c2": await s.register("almere", registered_on="2027-03-02", preferred_municipalities=["0995"]),
+            "c3": await s.register("urk", registering_municipality="0184", registered_on="2027-03-03"),
+            "c4": await s.register("almere", registered_on="2027-03-10", urgency="emergency"),
+            "c5": await s.register("almere", registered_on="2027-03-04", needs=["mild_intellectual_disability"]),
+        }
+        await eventually(s.waiting, until=lambda clients: len(clients) == 5)
+        assert (await s.put_facility("almere-1", facility(PROVIDER_A, "0034", "WK003401", 2))).status_code == 201
+        assert (await s.put_facility("lelystad-1", facility(PROVIDER_B, "0995", "WK099501", 2))).status_code == 201
+        yield s, refs
+
+
+async def test_waiting_clients_are_placed_by_urgency_then_municipality_then_preference(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    made = await s.placements(at_least=4)
+    assert {name: made[ref]["facility_id"] for name, ref in refs.items() if ref in made} == {
+        "c4": "almere-1",  # emergency first, in its responsible municipality
+        "c1": "almere-1",  # then the longest waiting, in its responsible municipality
+        "c2": "lelystad-1",  # Almere full: the municipality the client prefers
+        "c3": "lelystad-1",  # Urk has no facility: elsewhere in the region
+    }
+    event = made[refs["c4"]]
+    assert event["product_category"] == "16" and event["unit"] == "14" and event["wijk"] == "WK003401"
+    assert event["provider_agb"] == PROVIDER_A and event["responsible_municipality"] == "0034"
+    assert [c["client_ref"] for c in await s.waiting()] == [refs["c5"]]  # nobody supports c5's needs
+
+
+async def test_each_provider_topic_holds_only_its_own_clients(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    own_a = await s.placements(at_least=2, topic=f"wmo.provider.{PROVIDER_A}.v1")
+    own_b = await s.placements(at_least=2, topic=f"wmo.provider.{PROVIDER_B}.v1")
+    assert set(own_a) == {refs["c4"], refs["c1"]} and set(own_b) == {refs["c2"], refs["c3"]}
+
+
+async def test_facilities_show_occupancy_and_free_places(placed) -> None:  # type: ignore[no-untyped-def]
+    s, _ = placed
+    await s.placements(at_least=4)
+    listed = (await s.placement.get("/v1/facilities", headers=s.ns.auth("almere"))).json()["facilities"]
+    assert [(f["facility_id"], f["occupied"], f["free_places"]) for f in listed] == [
+        ("almere-1", 2, 0),
+        ("lelystad-1", 2, 0),
+    ]
+
+
+async def test_an_ending_frees_a_place_that_the_next_waiting_client_gets(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    made = await s.placements(at_least=4)
+    c6 = await s.register("almere", registered_on="2027-03-20")
+    await eventually(s.waiting, until=lambda clients: c6 in [c["client_ref"] for c in clients])
+    ending = await s.placement.post(
+        f"/v1/placements/{made[refs['c4']]['placement_id']}/end",
+        json={"reason": "21", "end_date": "2027-04-01"},
+        headers=s.ns.auth("provider-a"),
+    )
+    assert ending.status_code == 200, ending.text
+    again = await s.placement.post(
+        f"/v1/placements/{made[refs['c4']]['placement_id']}/end",
+        json={"reason": "21", "end_date": "2027-04-01"},
+        headers=s.ns.auth("provider-a"),
+    )
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+    made = await s.placements(at_least=5)
+    assert made[c6]["facility_id"] == "almere-1"
+    assert made[c6]["start_date"] == "2027-04-01" and made[c6]["waited_days"] == 12
+    ended = await s.placements(at_least=1, topic="wmo.placement-ended.v1")
+    assert ended[refs["c4"]]["reason"] == "21"
+
+
+async def test_an_assessment_makes_a_client_ready_and_a_later_one_takes_it_back(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    placement_id = (await s.placements(at_least=4))[refs["c1"]]["placement_id"]
+    path = f"/v1/placements/{placement_id}/assessments"
+    good = {"assessed_on": "2027-06-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True}
+    ready = await s.placement.post(path, json=good, headers=s.ns.auth("provider-a"))
+    assert ready.status_code == 201 and ready.json()["ready"] is True and ready.json()["support_at_home"] is False
+    unwilling = await s.placement.post(
+        path, json=good | {"client_wants_to_move": False}, headers=s.ns.auth("provider-a")
+    )
+    assert unwilling.json()["ready"] is False  # the client's voice counts
+    acute = good | {"assessed_on": "2027-07-01", "scores": dict.fromkeys(ZRM, 4) | {"justice": 1}}
+    assert (await s.placement.post(path, json=acute, headers=s.ns.auth("provider-a"))).json()["ready"] is False
+    events = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.outflow-readiness-assessed.v1"), at_least=3)
+    assert [json.loads(r.value)["data"]["ready"] for r in events] == [True, False, False]  # one key: in order
+    assert json.loads(events[1].value)["data"]["client_wants_to_move"] is False
+
+
+async def test_assessments_are_refused_with_a_reason(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    placement_id = (await s.placements(at_least=4))[refs["c1"]]["placement_id"]
+    path = f"/v1/placements/{placement_id}/assessments"
+    body = {"assessed_on": "2027-06-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True}
+    missing = await s.placement.post(
+        path, json=body | {"scores": dict.fromkeys(ZRM[:-1], 4)}, headers=s.ns.auth("provider-a")
+    )
+    out_of_range = await s.placement.post(
+        path, json=body | {"scores": dict.fromkeys(ZRM, 4) | {"housing": 6}}, headers=s.ns.auth("provider-a")
+    )
+    other_provider = await s.placement.post(path, json=body, headers=s.ns.auth("provider-b"))
+    unknown = await s.placement.post("/v1/placements/nope/assessments", json=body, headers=s.ns.auth("provider-a"))
+    assert missing.status_code == 422 and "justice" in missing.text
+    assert out_of_range.status_code == 422 and "housing" in out_of_range.text
+    assert other_provider.status_code == 403 and unknown.status_code == 404
+
+
+async def test_an_accepted_offer_completes_the_outflow_and_frees_the_place(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    made = await s.placements(at_least=4)
+    accepted = Envelope.wrap(
+        HousingOfferAccepted(
+            offer_id="offer-1",
+            unit_id="unit-1",
+            client_ref=refs["c1"],
+            answered_on="2027-08-01",  # type: ignore[arg-type]
+            corporation_id="woonstad-illustratief",
+            municipality="0034",
+            wijk="WK003402",
+        ),
+        producer="housing",
+        region="flevoland",
+    )
+    await produce(
+        s.ns.infra.kafka_bootstrap,
+        s.ns.topic("wmo.housing-offer-answered.v1"),
+        [(refs["c1"].encode(), accepted.model_dump_json().encode(), [])],
+    )
+    outflow = (await s.placements(at_least=1, topic="wmo.outflow-completed.v1"))[refs["c1"]]
+    assert outflow["placement_id"] == made[refs["c1"]]["placement_id"]
+    assert (outflow["municipality"], outflow["wijk"], outflow["outflow_date"]) == ("0034", "WK003402", "2027-08-01")
+    ended = await s.placements(at_least=1, topic="wmo.placement-ended.v1")
+    assert ended[refs["c1"]]["reason"] == "19"
+    own = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic(f"wmo.provider.{PROVIDER_A}.v1"), at_least=4)
+    assert "OutflowCompleted" in [json.loads(r.value)["event_type"] for r in own]
+
+
+async def test_facility_changes_that_break_a_rule_are_refused_and_change_nothing(placed) -> None:  # type: ignore[no-untyped-def]
+    s, _ = placed
+    await s.placements(at_least=4)
+    below = await s.put_facility("almere-1", facility(PROVIDER_A, "0034", "WK003401", 1))
+    over_cap = await s.put_facility("almere-2", facility(PROVIDER_A, "0034", "WK003401", 59))  # cap 60, 2 in use
+    wrong_wijk = await s.put_facility("almere-3", facility(PROVIDER_A, "0034", "WK099501", 5))
+    outside = await s.put_facility("deventer-1", facility(PROVIDER_A, "0150", "WK015001", 5))
+    other_provider = await s.put_facility("almere-1", facility(PROVIDER_B, "0034", "WK003401", 3), who="provider-b")
+    home_with_wijk = await s.put_facility("team-1", facility(PROVIDER_A, "0034", "WK003401", 5, care_form="BW_HOME"))
+    assert below.status_code == 409 and below.json()["occupied"] == 2
+    assert over_cap.status_code == 409 and over_cap.json()["wijk"] == "WK003401" and over_cap.json()["cap"] == 60
+    assert [r.status_code for r in (wrong_wijk, outside, home_with_wijk)] == [422, 422, 422]
+    assert other_provider.status_code == 403
+    listed = (await s.placement.get("/v1/facilities", headers=s.ns.auth("region"))).json()["facilities"]
+    assert [(f["facility_id"], f["capacity"]) for f in listed] == [("almere-1", 2), ("lelystad-1", 2)]
+    team = await s.put_facility("team-1", facility(PROVIDER_A, "0034", None, 30, care_form="BW_HOME"), "provider-a")
+    assert team.status_code == 201 and team.json()["wijk"] is None
+
+
+async def test_a_transfer_moves_a_client_to_another_municipalitys_list(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    c5 = refs["c5"]
+    path = f"/v1/clients/{c5}/transfer"
+    body = {"to_municipality": "0303", "reason": "origin", "effective_on": "2027-05-01"}
+    assert (await s.placement.post(path, json=body, headers=s.ns.auth("urk"))).status_code == 403
+    answer = await s.placement.post(path, json=body, headers=s.ns.auth("almere"))
+    assert answer.status_code == 200, answer.text
+    assert [c["client_ref"] for c in await s.waiting("dronten")] == [c5]
+    assert c5 not in [c["client_ref"] for c in await s.waiting("almere")]
+    events = await s.placements(at_least=1, topic="wmo.responsibility-transferred.v1")
+    assert events[c5]["from_municipality"] == "0034" and events[c5]["to_municipality"] == "0303"
+    assert (await s.placement.post(path, json=body, headers=s.ns.auth("almere"))).status_code == 403  # not theirs now
+
+
+async def test_a_municipality_sees_only_its_own_clients_on_the_list(placed) -> None:  # type: ignore[no-untyped-def]
+    s, _ = placed
+    others = await s.placement.get("/v1/waiting-list?municipality=0184", headers=s.ns.auth("almere"))
+    assert others.status_code == 403
+    assert {c["responsible_municipality"] for c in await s.waiting("almere")} <= {"0034"}
