@@ -4,7 +4,7 @@ export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 export ZS_ROOT := $(CURDIR)
 
-.PHONY: demo test down install bench chaos schemas lint format unit
+.PHONY: demo test down install bench bench-matching chaos schemas lint format unit
 
 demo: install  ## everything up, a simulated year through the real APIs, the report
 	uv run --frozen zorgstroom demo
@@ -22,8 +22,12 @@ install:
 unit: install  ## only the tests that need no Kafka or PostgreSQL
 	uv run --frozen pytest tests/unit contracts/tests
 
-bench: install  ## time from 202 to visible in reporting over 1,000 intakes
+bench: install  ## time from 202 to visible in reporting over 1,000 intakes; one matching pass at 1k-100k clients
+	uv run --frozen python bench/matching.py
 	uv run --frozen python bench/intake_to_reporting.py
+
+bench-matching: install  ## only the matching benchmark (no Kafka or PostgreSQL needed)
+	uv run --frozen python bench/matching.py
 
 chaos: install  ## intakes through Kafka stops, PostgreSQL restarts and kill -9 of services
 	uv run --frozen pytest -m chaos tests/chaos -v

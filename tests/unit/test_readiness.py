@@ -1,0 +1,42 @@
+"""Outflow readiness by the region's policy (DOMAIN.md rule 5) and the 422 that names a ZRM domain."""
+
+from zorgstroom_contracts.codes import ZrmDomain
+from zorgstroom_placement.domain.readiness import (
+    ReadinessPolicy,
+    SupportPolicy,
+    is_ready_for_outflow,
+    missing_or_invalid_domains,
+    needs_support_at_home,
+)
+
+ALL_FOURS = dict.fromkeys(ZrmDomain, 4)
+POLICY = ReadinessPolicy()
+
+
+def test_a_client_with_the_domains_independent_living_needs_who_wants_to_move_is_ready() -> None:
+    assert is_ready_for_outflow(ALL_FOURS, True, POLICY)
+
+
+def test_a_client_who_does_not_want_to_move_is_not_ready() -> None:
+    assert not is_ready_for_outflow(ALL_FOURS, False, POLICY)
+
+
+def test_an_acute_domain_blocks_readiness_even_where_independent_living_does_not_need_it() -> None:
+    assert not is_ready_for_outflow(ALL_FOURS | {ZrmDomain.JUSTICE: 1}, True, POLICY)
+
+
+def test_the_threshold_is_the_regions() -> None:
+    scores = ALL_FOURS | {ZrmDomain.HOUSING: 3}
+    assert is_ready_for_outflow(scores, True, ReadinessPolicy(threshold=3))
+    assert not is_ready_for_outflow(scores, True, ReadinessPolicy(threshold=4))
+
+
+def test_support_at_home_comes_with_a_move_when_a_domain_scores_below_the_policy() -> None:
+    assert not needs_support_at_home(ALL_FOURS, SupportPolicy(below=4))
+    assert needs_support_at_home(ALL_FOURS | {ZrmDomain.FINANCES: 3}, SupportPolicy(below=4))
+
+
+def test_missing_unknown_and_out_of_range_domains_are_named() -> None:
+    scores = {d.value: 4 for d in ZrmDomain if d is not ZrmDomain.JUSTICE} | {"housing": 6, "mood": 3}
+    assert missing_or_invalid_domains(scores) == ["housing", "justice", "mood"]
+    assert missing_or_invalid_domains({d.value: 5 for d in ZrmDomain}) == []
