@@ -1,155 +1,414 @@
 """Which ready client a home goes to (DOMAIN.md rule 6): examples, and properties over random markets."""
 
+import copy
 import random
-from dataclasses import replace
+from collections import Counter
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zorgstroom_housing.domain.offers import (
     AvailableUnit,
     Capacity,
+    Offer,
     ReadyClient,
     Refusal,
     RoomsPolicy,
-    eligible,
+    choose_client,
     match_units,
 )
 
 ALMERE, LELYSTAD, URK = "0034", "0995", "0184"
+WIJK = "WK003401"
 ROOMS = RoomsPolicy.default()
 ON = date(2027, 4, 1)
 
 
-def ready(ref: str, since: int = 1, municipality: str = ALMERE, **extra) -> ReadyClient:  # type: ignore[no-untyped-def]
-    return ReadyClient(ref, municipality, (), 1, 0, date(2027, 1, since), **extra)
+def ready(
+    ref: str,
+    since: int = 1,
+    municipality: str = ALMERE,
+    *,
+    preferred: tuple[str, ...] = (),
+    adults: int = 1,
+    children: int = 0,
+    declined: frozenset[str] = frozenset(),
+    has_open_offer: bool = False,
+) -> ReadyClient:
+    return ReadyClient(ref, municipality, preferred, adults, children, date(2027, 1, since), declined, has_open_offer)
 
 
-def unit(uid: str = "u1", municipality: str = ALMERE, wijk: str = "WK003401", rooms: int = 2) -> AvailableUnit:
-    return AvailableUnit(uid, "corp", municipality, wijk, rooms, ON)
+def unit(
+    uid: str = "u1",
+    municipality: str = ALMERE,
+    wijk: str = WIJK,
+    rooms: int = 2,
+    available_from: date = ON,
+    corporation: str = "corp",
+) -> AvailableUnit:
+    return AvailableUnit(uid, corporation, municipality, wijk, rooms, available_from)
 
 
-def quota(n: int, municipality: str = ALMERE) -> Capacity:
-    return Capacity({("corp", municipality, 2027): n}, {}, default_wijk_left=5)
+def quota(n: int, municipality: str = ALMERE, year: int = 2027, wijk_left: int = 5) -> Capacity:
+    return Capacity({("corp", municipality, year): n}, {}, default_wijk_left=wijk_left)
 
 
-def offered(units, clients, capacity) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    offers, _ = match_units(units, clients, capacity, ROOMS, ON)
+def offered(
+    units: list[AvailableUnit], clients: list[ReadyClient], capacity: Capacity, on: date = ON
+) -> dict[str, str]:
+    offers, _ = match_units(units, clients, capacity, ROOMS, on)
     return {o.unit.unit_id: o.client.client_ref for o in offers}
 
 
-def test_the_longest_ready_client_gets_the_unit() -> None:
+def refused(
+    units: list[AvailableUnit], clients: list[ReadyClient], capacity: Capacity, on: date = ON
+) -> dict[str, Refusal]:
+    return match_units(units, clients, capacity, ROOMS, on)[1]
+
+
+# --- who gets the unit -----------------------------------------------------------------------------
+
+
+def test_longest_ready_client_gets_the_unit() -> None:
     assert offered([unit()], [ready("later", 9), ready("longest", 2)], quota(3)) == {"u1": "longest"}
 
 
-def test_a_unit_is_not_offered_beyond_the_quota() -> None:
-    offers, refusals = match_units([unit("u1"), unit("u2")], [ready("a"), ready("b")], quota(1), ROOMS, ON)
-    assert len(offers) == 1 and refusals == {"u2": Refusal.QUOTA_USED_UP}
+def test_clients_ready_on_the_same_day_go_by_client_ref() -> None:
+    assert offered([unit()], [ready("b", 2), ready("a", 2)], quota(3)) == {"u1": "a"}
 
 
-def test_a_unit_in_a_wijk_at_its_cap_is_not_offered() -> None:
-    capacity = Capacity({("corp", ALMERE, 2027): 5}, {"WK003401": 0}, default_wijk_left=5)
-    _, refusals = match_units([unit()], [ready("a")], capacity, ROOMS, ON)
-    assert refusals == {"u1": Refusal.WIJK_AT_CAP}
+def test_units_are_offered_in_order_of_availability() -> None:
+    early, late = unit("z-early", available_from=ON), unit("a-late", available_from=ON + timedelta(days=3))
+    offers, refusals = match_units([late, early], [ready("only")], quota(3), ROOMS, ON)
+    assert [(o.unit.unit_id, o.client.client_ref) for o in offers] == [("z-early", "only")]
+    assert refusals == {"a-late": Refusal.NO_FITTING_CLIENT}
 
 
-def test_a_client_who_declined_a_unit_is_not_offered_it_again() -> None:
-    clients = [ready("decliner", 1, declined_units=frozenset({"u1"})), ready("next", 5)]
-    assert offered([unit()], clients, quota(3)) == {"u1": "next"}
+def test_units_available_on_the_same_day_go_by_unit_id() -> None:
+    assert offered([unit("u2"), unit("u1")], [ready("first", 1), ready("second", 2)], quota(3)) == {
+        "u1": "first",
+        "u2": "second",
+    }
 
 
-def test_a_household_that_does_not_fit_is_passed_over() -> None:
-    family = replace(ready("family", 1), adults=2, children=2)  # four persons need three rooms
+def test_preferred_municipality_counts_as_a_match() -> None:
+    urk_client = ready("urk", 1, URK, preferred=(ALMERE,))
+    assert offered([unit()], [urk_client], quota(3)) == {"u1": "urk"}
+
+
+def test_client_of_another_municipality_is_not_offered_the_unit() -> None:
+    lelystad_client = ready("lelystad", 1, LELYSTAD, preferred=(URK,))
+    assert refused([unit()], [lelystad_client], quota(3)) == {"u1": Refusal.NO_FITTING_CLIENT}
+
+
+def test_household_that_does_not_fit_is_passed_over() -> None:
+    family = ready("family", 1, adults=2, children=2)  # four persons need three rooms
     assert offered([unit(rooms=2)], [family, ready("single", 3)], quota(3)) == {"u1": "single"}
 
 
-def test_a_preferred_municipality_counts_as_a_match() -> None:
-    urk_client = replace(ready("urk", 1, URK), preferred_municipalities=(ALMERE,))
-    assert offered([unit()], [urk_client], quota(3)) == {"u1": "urk"}
-    assert offered([unit(municipality=LELYSTAD, wijk="WK099501")], [urk_client], quota(3, LELYSTAD)) == {}
+def test_client_who_declined_a_unit_is_not_offered_it_again() -> None:
+    decliner = ready("decliner", 1, declined=frozenset({"u1"}))
+    assert offered([unit("u1")], [decliner, ready("next", 5)], quota(3)) == {"u1": "next"}
+
+
+def test_client_who_declined_a_unit_may_be_offered_another() -> None:
+    decliner = ready("decliner", 1, declined=frozenset({"u1"}))
+    assert offered([unit("u1"), unit("u2")], [decliner, ready("next", 5)], quota(3)) == {
+        "u1": "next",
+        "u2": "decliner",
+    }
+
+
+def test_client_with_an_open_offer_is_not_offered_another() -> None:
+    waiting_for_answer = ready("answering", 1, has_open_offer=True)
+    assert offered([unit()], [waiting_for_answer, ready("next", 5)], quota(3)) == {"u1": "next"}
+
+
+def test_client_gets_one_offer_per_pass() -> None:
+    offers, refusals = match_units([unit("u1"), unit("u2")], [ready("only")], quota(3), ROOMS, ON)
+    assert [o.unit.unit_id for o in offers] == ["u1"] and refusals == {"u2": Refusal.NO_FITTING_CLIENT}
+
+
+def test_choose_client_picks_the_longest_ready_eligible_client() -> None:
+    clients = [ready("late", 9), ready("declined", 1, declined=frozenset({"u1"})), ready("early", 3)]
+    chosen = choose_client(unit(), clients, ROOMS)
+    assert chosen is not None and chosen.client_ref == "early"
+
+
+def test_choose_client_returns_none_when_nobody_fits() -> None:
+    assert choose_client(unit(), [ready("urk", 1, URK), ready("open", 1, has_open_offer=True)], ROOMS) is None
+    assert choose_client(unit(), [], ROOMS) is None
+
+
+# --- quotas and wijk caps --------------------------------------------------------------------------
+
+
+def test_unit_is_not_offered_beyond_the_quota() -> None:
+    offers, refusals = match_units([unit("u1"), unit("u2")], [ready("a"), ready("b")], quota(1), ROOMS, ON)
+    assert [o.unit.unit_id for o in offers] == ["u1"] and refusals == {"u2": Refusal.QUOTA_USED_UP}
+
+
+def test_a_missing_quota_means_no_quota() -> None:
+    assert refused([unit(municipality=LELYSTAD)], [ready("a", 1, LELYSTAD)], quota(3)) == {"u1": Refusal.QUOTA_USED_UP}
+
+
+def test_quota_of_another_corporation_does_not_count() -> None:
+    assert refused([unit(corporation="other")], [ready("a")], quota(3)) == {"u1": Refusal.QUOTA_USED_UP}
+
+
+def test_quota_year_is_the_year_the_unit_becomes_available() -> None:
+    december, january = date(2027, 12, 20), unit(available_from=date(2028, 1, 5))
+    assert refused([january], [ready("a")], quota(3, year=2027), on=december) == {"u1": Refusal.QUOTA_USED_UP}
+    offers, _ = match_units([january], [ready("a")], quota(3, year=2028), ROOMS, december)
+    assert [o.quota_year for o in offers] == [2028]
+
+
+def test_unit_available_already_uses_the_quota_of_this_year() -> None:
+    offers, _ = match_units([unit(available_from=date(2026, 11, 1))], [ready("a")], quota(3, year=2027), ROOMS, ON)
+    assert [o.quota_year for o in offers] == [2027]
+
+
+def test_unit_in_a_wijk_at_its_cap_is_not_offered() -> None:
+    capacity = Capacity({("corp", ALMERE, 2027): 5}, {WIJK: 0}, default_wijk_left=5)
+    assert refused([unit()], [ready("a")], capacity) == {"u1": Refusal.WIJK_AT_CAP}
+
+
+def test_each_offer_takes_a_place_in_its_wijk() -> None:
+    capacity = Capacity({("corp", ALMERE, 2027): 5}, {WIJK: 1}, default_wijk_left=5)
+    units = [unit("u1"), unit("u2"), unit("u3", wijk="WK003402")]
+    offers, refusals = match_units(units, [ready("a"), ready("b"), ready("c")], capacity, ROOMS, ON)
+    assert [o.unit.unit_id for o in offers] == ["u1", "u3"] and refusals == {"u2": Refusal.WIJK_AT_CAP}
+
+
+def test_wijk_without_a_cap_of_its_own_uses_the_default() -> None:
+    assert refused([unit()], [ready("a")], quota(3, wijk_left=0)) == {"u1": Refusal.WIJK_AT_CAP}
+    assert offered([unit("u1"), unit("u2")], [ready("a"), ready("b")], quota(3, wijk_left=1)) == {"u1": "a"}
+
+
+def test_quota_used_up_is_reported_before_wijk_at_cap() -> None:
+    capacity = Capacity({("corp", ALMERE, 2027): 0}, {WIJK: 0})
+    assert refused([unit()], [], capacity) == {"u1": Refusal.QUOTA_USED_UP}
+
+
+def test_wijk_at_cap_is_reported_before_no_fitting_client() -> None:
+    assert refused([unit()], [], quota(3, wijk_left=0)) == {"u1": Refusal.WIJK_AT_CAP}
+
+
+def test_unit_without_a_fitting_client_leaves_quota_and_wijk_to_the_next_unit() -> None:
+    capacity = Capacity({("corp", ALMERE, 2027): 1}, {WIJK: 1})
+    family = ready("family", 1, adults=2, children=2)
+    offers, refusals = match_units([unit("u1", rooms=1), unit("u2", rooms=3)], [family], capacity, ROOMS, ON)
+    assert [(o.unit.unit_id, o.client.client_ref) for o in offers] == [("u2", "family")]
+    assert refusals == {"u1": Refusal.NO_FITTING_CLIENT}
+
+
+def test_duplicate_refs_are_refused() -> None:
+    with pytest.raises(ValueError, match="unit_id"):
+        match_units([unit("u1"), unit("u1", rooms=3)], [], quota(3), ROOMS, ON)
+    with pytest.raises(ValueError, match="client_ref"):
+        match_units([], [ready("a", 1), ready("a", 2)], quota(3), ROOMS, ON)
+
+
+# --- rooms -----------------------------------------------------------------------------------------
+
+
+def test_rooms_needed_follow_the_region_table() -> None:
+    assert [ROOMS.rooms_needed(a, c) for a, c in [(1, 0), (2, 0), (1, 2), (2, 2), (1, 4), (2, 4)]] == [1, 2, 2, 3, 3, 4]
 
 
 def test_rooms_needed_grow_past_the_largest_listed_household() -> None:
-    assert [ROOMS.rooms_needed(a, c) for a, c in [(1, 0), (2, 2), (2, 4), (2, 6)]] == [1, 3, 4, 5]
+    # one room per two extra persons, rounded up: 7 and 8 persons need 5, 9 and 10 need 6
+    assert [ROOMS.rooms_needed(2, c) for c in (5, 6, 7, 8)] == [5, 5, 6, 6]
 
 
-# --- properties -------------------------------------------------------------------------------------
+def test_unlisted_household_size_gets_the_rooms_of_the_next_listed_size() -> None:
+    assert RoomsPolicy({1: 1, 4: 3}).rooms_needed(2, 0) == 3
+
+
+def test_rooms_policy_refuses_an_unusable_table() -> None:
+    for table in ({}, {0: 1}, {1: 0}):
+        with pytest.raises(ValueError):
+            RoomsPolicy(table)
+
+
+def test_rooms_needed_refuse_a_household_without_an_adult() -> None:
+    with pytest.raises(ValueError):
+        ROOMS.rooms_needed(0, 1)
+
+
+# --- properties over small random markets ----------------------------------------------------------
 
 MUNICIPALITIES = [ALMERE, LELYSTAD, URK]
 CORPORATIONS = ["c1", "c2"]
 WIJKEN = ["W1", "W2", "W3"]
+UNIT_IDS = [f"u{i}" for i in range(8)]
+YEAR_END = date(2027, 12, 28)  # units straddle the new year, so two quota years are in play
+ROOMS_NEEDED = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4}  # the default table, written out as the reference
 
-clients_strategy = st.lists(
-    st.builds(
-        lambda i, m, p, a, k, d, declined, open_: ReadyClient(
-            f"r{i:03d}", m, tuple(p), a, k, date(2027, 1, 1) + timedelta(days=d), frozenset(declined), open_
-        ),
-        st.integers(0, 999),
-        st.sampled_from(MUNICIPALITIES),
-        st.lists(st.sampled_from(MUNICIPALITIES), max_size=2, unique=True),
-        st.integers(1, 2),
-        st.integers(0, 4),
-        st.integers(0, 60),
-        st.frozensets(st.sampled_from([f"u{i}" for i in range(8)]), max_size=2),
-        st.booleans(),
-    ),
-    max_size=8,
-    unique_by=lambda c: c.client_ref,
-)
-units_strategy = st.lists(
-    st.builds(
-        lambda i, c, m, w, r, d: AvailableUnit(f"u{i}", c, m, w, r, ON + timedelta(days=d)),
-        st.integers(0, 7),
-        st.sampled_from(CORPORATIONS),
-        st.sampled_from(MUNICIPALITIES),
-        st.sampled_from(WIJKEN),
-        st.integers(1, 4),
-        st.integers(0, 10),
-    ),
-    max_size=8,
-    unique_by=lambda u: u.unit_id,
-)
-capacity_strategy = st.builds(
-    lambda q, w: Capacity(q, w, default_wijk_left=0),
-    st.dictionaries(
-        st.tuples(st.sampled_from(CORPORATIONS), st.sampled_from(MUNICIPALITIES), st.just(2027)), st.integers(0, 3)
-    ),
-    st.dictionaries(st.sampled_from(WIJKEN), st.integers(0, 3)),
-)
+Market = tuple[list[AvailableUnit], list[ReadyClient], Capacity]
+
+
+@st.composite
+def markets(draw: st.DrawFn) -> Market:
+    clients = draw(
+        st.lists(
+            st.builds(
+                ReadyClient,
+                client_ref=st.sampled_from([f"r{i}" for i in range(10)]),
+                responsible_municipality=st.sampled_from(MUNICIPALITIES),
+                preferred_municipalities=st.lists(st.sampled_from(MUNICIPALITIES), max_size=2, unique=True).map(tuple),
+                adults=st.integers(1, 2),
+                children=st.integers(0, 4),
+                ready_since=st.integers(0, 6).map(lambda d: date(2027, 10, 1) + timedelta(days=d)),  # ties happen
+                declined_units=st.frozensets(st.sampled_from(UNIT_IDS), max_size=2),
+                has_open_offer=st.booleans(),
+            ),
+            max_size=8,
+            unique_by=lambda c: c.client_ref,
+        )
+    )
+    units = draw(
+        st.lists(
+            st.builds(
+                AvailableUnit,
+                unit_id=st.sampled_from(UNIT_IDS),
+                corporation_id=st.sampled_from(CORPORATIONS),
+                municipality=st.sampled_from(MUNICIPALITIES),
+                wijk=st.sampled_from(WIJKEN),
+                rooms=st.integers(1, 4),
+                available_from=st.integers(-10, 10).map(lambda d: YEAR_END + timedelta(days=d)),
+            ),
+            max_size=8,
+            unique_by=lambda u: u.unit_id,
+        )
+    )
+    quota_keys = st.tuples(
+        st.sampled_from(CORPORATIONS), st.sampled_from(MUNICIPALITIES), st.sampled_from([2027, 2028])
+    )
+    capacity = Capacity(
+        quota_left=draw(st.dictionaries(quota_keys, st.integers(0, 3))),
+        wijk_left=draw(st.dictionaries(st.sampled_from(WIJKEN), st.integers(0, 3))),
+        default_wijk_left=draw(st.integers(0, 3)),
+    )
+    return units, clients, capacity
+
+
+def may_be_offered(unit: AvailableUnit, client: ReadyClient) -> bool:
+    """The rule, written out again: municipality, rooms, not declined before, no open offer."""
+    return (
+        unit.municipality in (client.responsible_municipality, *client.preferred_municipalities)
+        and unit.rooms >= ROOMS_NEEDED[client.adults + client.children]
+        and unit.unit_id not in client.declined_units
+        and not client.has_open_offer
+    )
+
+
+def readiness(client: ReadyClient) -> tuple[date, str]:
+    return (client.ready_since, client.client_ref)
+
+
+def match(market: Market) -> tuple[list[Offer], dict[str, Refusal]]:
+    units, clients, capacity = market
+    return match_units(units, clients, capacity, ROOMS, YEAR_END)
 
 
 @settings(max_examples=300, deadline=None)
-@given(units_strategy, clients_strategy, capacity_strategy)
-def test_offers_keep_every_quota_cap_and_rule(units, clients, capacity) -> None:  # type: ignore[no-untyped-def]
-    before = (list(units), list(clients), dict(capacity.quota_left), dict(capacity.wijk_left))
-    offers, refusals = match_units(units, clients, capacity, ROOMS, ON)
-    assert (units, clients, capacity.quota_left, capacity.wijk_left) == before  # inputs untouched
-    per_quota: dict[tuple[str, str, int], int] = {}
-    per_wijk: dict[str, int] = {}
+@given(markets())
+def test_offers_never_exceed_a_quota_or_a_wijk_cap(market: Market) -> None:
+    _, _, capacity = market
+    offers, _ = match(market)
+    per_quota = Counter((o.unit.corporation_id, o.unit.municipality, o.quota_year) for o in offers)
+    per_wijk = Counter(o.unit.wijk for o in offers)
+    assert all(n <= capacity.quota_left.get(key, 0) for key, n in per_quota.items())
+    assert all(n <= capacity.wijk_left.get(wijk, capacity.default_wijk_left) for wijk, n in per_wijk.items())
+    assert all(o.quota_year == max(YEAR_END, o.unit.available_from).year for o in offers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(markets())
+def test_no_client_and_no_unit_gets_two_offers_and_every_other_unit_has_a_reason(market: Market) -> None:
+    units, _, _ = market
+    offers, refusals = match(market)
+    assert len({o.client.client_ref for o in offers}) == len(offers)
+    assert len({o.unit.unit_id for o in offers}) == len(offers)
+    assert {o.unit.unit_id for o in offers}.isdisjoint(refusals)
+    assert {o.unit.unit_id for o in offers} | set(refusals) == {u.unit_id for u in units}
+
+
+@settings(max_examples=300, deadline=None)
+@given(markets())
+def test_every_offer_goes_to_an_eligible_client(market: Market) -> None:
+    units, clients, _ = market
+    offers, _ = match(market)
     for o in offers:
-        key = (o.unit.corporation_id, o.unit.municipality, o.quota_year)
-        per_quota[key] = per_quota.get(key, 0) + 1
-        per_wijk[o.unit.wijk] = per_wijk.get(o.unit.wijk, 0) + 1
-        assert eligible(o.unit, o.client, ROOMS)  # municipality, rooms, not declined, no open offer
-    assert all(n <= capacity.quota_left.get(k, 0) for k, n in per_quota.items())
-    assert all(n <= capacity.wijk_left.get(w, 0) for w, n in per_wijk.items())
-    assert len({o.client.client_ref for o in offers}) == len(offers)  # one offer per client
-    assert len({o.unit.unit_id for o in offers}) == len(offers)  # one offer per unit
-    assert {o.unit.unit_id for o in offers}.isdisjoint(refusals) and len(offers) + len(refusals) == len(units)
-    offered_clients = {o.client.client_ref for o in offers}
-    for o in offers:  # longest-ready first: no eligible client who waited longer was left without an offer
+        assert o.unit in units and o.client in clients
+        assert may_be_offered(o.unit, o.client)
+
+
+@settings(max_examples=300, deadline=None)
+@given(markets())
+def test_no_eligible_client_left_without_an_offer_was_ready_earlier(market: Market) -> None:
+    _, clients, _ = market
+    offers, _ = match(market)
+    offered_refs = {o.client.client_ref for o in offers}
+    for o in offers:
         for c in clients:
-            if c.client_ref not in offered_clients and eligible(o.unit, c, ROOMS):
-                assert (c.ready_since, c.client_ref) > (o.client.ready_since, o.client.client_ref)
+            if c.client_ref not in offered_refs and may_be_offered(o.unit, c):
+                assert readiness(c) > readiness(o.client)
 
 
-@settings(max_examples=100, deadline=None)
-@given(units_strategy, clients_strategy, capacity_strategy, st.randoms())
-def test_offers_do_not_depend_on_input_order(units, clients, capacity, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+@settings(max_examples=300, deadline=None)
+@given(markets())
+def test_each_unit_in_turn_goes_to_the_longest_ready_free_client_or_has_a_true_reason(market: Market) -> None:
+    """A plain walk over the units in order of availability, replaying what the offers used up."""
+    units, clients, capacity = market
+    offers, refusals = match(market)
+    by_unit = {o.unit.unit_id: o for o in offers}
+    in_order = sorted(units, key=lambda u: (u.available_from, u.unit_id))
+    assert [o.unit for o in offers] == [u for u in in_order if u.unit_id in by_unit]
+    quota_used: Counter[tuple[str, str, int]] = Counter()
+    wijk_used: Counter[str] = Counter()
+    taken: set[str] = set()
+    for u in in_order:
+        key = (u.corporation_id, u.municipality, max(YEAR_END, u.available_from).year)
+        quota_lasts = capacity.quota_left.get(key, 0) - quota_used[key] > 0
+        wijk_holds = capacity.wijk_left.get(u.wijk, capacity.default_wijk_left) - wijk_used[u.wijk] > 0
+        candidates = [c for c in clients if c.client_ref not in taken and may_be_offered(u, c)]
+        if u.unit_id in by_unit:
+            chosen = by_unit[u.unit_id].client
+            assert quota_lasts and wijk_holds
+            assert chosen in candidates and all(readiness(chosen) <= readiness(c) for c in candidates)
+            quota_used[key] += 1
+            wijk_used[u.wijk] += 1
+            taken.add(chosen.client_ref)
+        elif not quota_lasts:
+            assert refusals[u.unit_id] is Refusal.QUOTA_USED_UP
+        elif not wijk_holds:
+            assert refusals[u.unit_id] is Refusal.WIJK_AT_CAP
+        else:
+            assert not candidates and refusals[u.unit_id] is Refusal.NO_FITTING_CLIENT
+
+
+@settings(max_examples=200, deadline=None)
+@given(markets(), st.randoms(use_true_random=False))
+def test_offers_do_not_depend_on_input_order(market: Market, rng: random.Random) -> None:
+    units, clients, capacity = market
     shuffled_units, shuffled_clients = list(units), list(clients)
+    quota_items, wijk_items = list(capacity.quota_left.items()), list(capacity.wijk_left.items())
     rng.shuffle(shuffled_units)
     rng.shuffle(shuffled_clients)
-    assert match_units(units, clients, capacity, ROOMS, ON) == match_units(
-        shuffled_units, shuffled_clients, capacity, ROOMS, ON
-    )
+    rng.shuffle(quota_items)
+    rng.shuffle(wijk_items)
+    shuffled_capacity = Capacity(dict(quota_items), dict(wijk_items), capacity.default_wijk_left)
+    assert match(market) == match((shuffled_units, shuffled_clients, shuffled_capacity))
+
+
+@settings(max_examples=200, deadline=None)
+@given(markets())
+def test_matching_leaves_its_inputs_unchanged(market: Market) -> None:
+    before = copy.deepcopy(market)
+    match(market)
+    match(market)  # and a second pass over the same inputs finds the same capacity
+    assert market == before

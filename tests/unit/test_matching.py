@@ -27,8 +27,12 @@ def client(
 
 
 def facility(
-    fid: str, municipality: str, free: int, needs: frozenset[Need] = frozenset({PSY, ADD}), care_form=CareForm.MO_24H
-) -> FacilityPlaces:  # type: ignore[no-untyped-def]
+    fid: str,
+    municipality: str,
+    free: int,
+    needs: frozenset[Need] = frozenset({PSY, ADD}),
+    care_form: CareForm = CareForm.MO_24H,
+) -> FacilityPlaces:
     return FacilityPlaces(fid, municipality, care_form, needs, free)
 
 
@@ -54,6 +58,20 @@ def test_a_place_in_the_responsible_municipality_comes_first_then_preferences_th
         ("b", "lel", "preferred"),
         ("c", "dro", "region"),
     ]
+
+
+def test_preferred_municipalities_are_tried_in_the_order_the_client_listed_them() -> None:
+    clients = [client("b", preferred=(URK, LELYSTAD))]
+    facilities = [facility("a-lel", LELYSTAD, 1), facility("z-urk", URK, 1)]
+    assert [(m.facility_id, m.preference) for m in match_waiting_clients(clients, facilities)] == [
+        ("z-urk", "preferred")
+    ]
+
+
+def test_within_a_tier_the_lowest_facility_id_with_a_free_place_is_chosen() -> None:
+    clients = [client("a"), client("b", day=2), client("c", day=3)]
+    facilities = [facility("f2", ALMERE, 5), facility("f1", ALMERE, 2)]
+    assert placed(match_waiting_clients(clients, facilities)) == {"a": "f1", "b": "f1", "c": "f2"}
 
 
 def test_a_client_whose_needs_nobody_supports_waits_without_blocking_the_next() -> None:
@@ -110,7 +128,7 @@ def fits(c: WaitingClient, f: FacilityPlaces) -> bool:
 def reference(clients: list[WaitingClient], facilities: list[FacilityPlaces]) -> list[tuple[str, str, str]]:
     """The rule as plainly as it can be written, O(clients x facilities): the fast one must agree."""
     free = {f.facility_id: f.free_places for f in facilities}
-    out = []
+    out: list[tuple[str, str, str]] = []
     for c in in_priority_order(clients):
         tiers = [("responsible", [c.responsible_municipality])]
         tiers += [("preferred", [m]) for m in c.preferred_municipalities if m != c.responsible_municipality]
@@ -126,44 +144,97 @@ def reference(clients: list[WaitingClient], facilities: list[FacilityPlaces]) ->
     return out
 
 
-@settings(max_examples=300, deadline=None)
-@given(clients_strategy, facilities_strategy)
-def test_matching_follows_the_rule_and_breaks_no_invariant(clients, facilities) -> None:  # type: ignore[no-untyped-def]
+def left_over(matches: list[Match], facilities: list[FacilityPlaces]) -> dict[str, int]:
+    left = {f.facility_id: f.free_places for f in facilities}
+    for m in matches:
+        left[m.facility_id] -= 1
+    return left
+
+
+def unmatched(clients: list[WaitingClient], matches: list[Match]) -> list[WaitingClient]:
+    matched = {m.client.client_ref for m in matches}
+    return [c for c in clients if c.client_ref not in matched]
+
+
+region = given(clients_strategy, facilities_strategy)
+
+
+@settings(max_examples=150, deadline=None)
+@region
+def test_no_facility_gets_more_clients_than_it_has_free_places(
+    clients: list[WaitingClient], facilities: list[FacilityPlaces]
+) -> None:
+    assert all(n >= 0 for n in left_over(match_waiting_clients(clients, facilities), facilities).values())
+
+
+@settings(max_examples=150, deadline=None)
+@region
+def test_each_client_is_placed_at_most_once(clients: list[WaitingClient], facilities: list[FacilityPlaces]) -> None:
+    matches = match_waiting_clients(clients, facilities)
+    assert len({m.client.client_ref for m in matches}) == len(matches)
+
+
+@settings(max_examples=150, deadline=None)
+@region
+def test_a_client_is_placed_only_where_the_care_form_matches_and_every_need_is_supported(
+    clients: list[WaitingClient], facilities: list[FacilityPlaces]
+) -> None:
+    by_id = {f.facility_id: f for f in facilities}
+    assert all(fits(m.client, by_id[m.facility_id]) for m in match_waiting_clients(clients, facilities))
+
+
+@settings(max_examples=150, deadline=None)
+@region
+def test_an_emergency_client_is_never_passed_over_for_a_less_urgent_one(
+    clients: list[WaitingClient], facilities: list[FacilityPlaces]
+) -> None:
     matches = match_waiting_clients(clients, facilities)
     by_id = {f.facility_id: f for f in facilities}
-    taken: dict[str, int] = {}
+    left = left_over(matches, facilities)
+    for waiting in unmatched(clients, matches):
+        if waiting.urgency is Urgency.EMERGENCY:
+            assert all(left[f.facility_id] == 0 for f in facilities if fits(waiting, f))
+            assert not any(
+                m.client.urgency is not Urgency.EMERGENCY and fits(waiting, by_id[m.facility_id]) for m in matches
+            )
+
+
+@settings(max_examples=150, deadline=None)
+@region
+def test_nobody_is_left_waiting_while_a_fitting_place_stays_free(
+    clients: list[WaitingClient], facilities: list[FacilityPlaces]
+) -> None:
+    matches = match_waiting_clients(clients, facilities)
+    left = left_over(matches, facilities)
+    for waiting in unmatched(clients, matches):
+        assert not any(fits(waiting, f) and left[f.facility_id] > 0 for f in facilities)
+
+
+@settings(max_examples=150, deadline=None)
+@region
+def test_the_responsible_municipality_then_the_preferred_ones_give_the_place_when_they_can(
+    clients: list[WaitingClient], facilities: list[FacilityPlaces]
+) -> None:
+    matches = match_waiting_clients(clients, facilities)
+    # Replayed in match order (waiting-list order): at each client's turn, no earlier tier had a fitting free place.
+    left = {f.facility_id: f.free_places for f in facilities}
     for m in matches:
-        taken[m.facility_id] = taken.get(m.facility_id, 0) + 1
-        assert fits(m.client, by_id[m.facility_id])  # same care form, every need supported
-    assert all(n <= by_id[f].free_places for f, n in taken.items())  # never above capacity
-    assert len({m.client.client_ref for m in matches}) == len(matches)  # nobody placed twice
-    left = {f.facility_id: f.free_places - taken.get(f.facility_id, 0) for f in facilities}
-    matched = {m.client.client_ref for m in matches}
-    for c in clients:  # first come, first served, emergency first: nobody unplaced while a fitting place is free
-        if c.client_ref not in matched:
-            assert not any(fits(c, f) and left[f.facility_id] > 0 for f in facilities)
+        c = m.client
+        free_in = {f.municipality for f in facilities if fits(c, f) and left[f.facility_id] > 0}
+        if m.preference != "responsible":
+            assert c.responsible_municipality not in free_in
+        if m.preference == "region":
+            assert not free_in & set(c.preferred_municipalities)
+        left[m.facility_id] -= 1
     assert [(m.client.client_ref, m.facility_id, m.preference) for m in matches] == reference(clients, facilities)
 
 
 @settings(max_examples=100, deadline=None)
 @given(clients_strategy, facilities_strategy, st.randoms())
-def test_matching_does_not_depend_on_input_order(clients, facilities, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+def test_matching_does_not_depend_on_input_order(
+    clients: list[WaitingClient], facilities: list[FacilityPlaces], rng: random.Random
+) -> None:
     shuffled_clients, shuffled_facilities = list(clients), list(facilities)
     rng.shuffle(shuffled_clients)
     rng.shuffle(shuffled_facilities)
     assert match_waiting_clients(clients, facilities) == match_waiting_clients(shuffled_clients, shuffled_facilities)
-
-
-@settings(max_examples=200, deadline=None)
-@given(clients_strategy, facilities_strategy)
-def test_an_emergency_client_is_never_passed_over_for_a_less_urgent_one(clients, facilities) -> None:  # type: ignore[no-untyped-def]
-    matches = match_waiting_clients(clients, facilities)
-    matched = {m.client.client_ref for m in matches}
-    for waiting in clients:
-        if waiting.urgency is Urgency.EMERGENCY and waiting.client_ref not in matched:
-            for m in matches:
-                assert not (m.client.urgency is not Urgency.EMERGENCY and fits(waiting, _facility(facilities, m)))
-
-
-def _facility(facilities: list[FacilityPlaces], match: Match) -> FacilityPlaces:
-    return next(f for f in facilities if f.facility_id == match.facility_id)

@@ -31,6 +31,19 @@ def test_the_threshold_is_the_regions() -> None:
     assert not is_ready_for_outflow(scores, True, ReadinessPolicy(threshold=4))
 
 
+def test_a_required_domain_without_a_score_blocks_readiness() -> None:
+    scores: dict[ZrmDomain, int] = {d: s for d, s in ALL_FOURS.items() if d is not ZrmDomain.FINANCES}
+    assert not is_ready_for_outflow(scores, True, POLICY)
+
+
+def test_the_required_domains_are_the_regions() -> None:
+    scores = ALL_FOURS | {ZrmDomain.WORK_EDUCATION: 2}
+    assert is_ready_for_outflow(scores, True, POLICY)
+    assert not is_ready_for_outflow(
+        scores, True, ReadinessPolicy(required_domains=frozenset({ZrmDomain.WORK_EDUCATION}))
+    )
+
+
 def test_support_at_home_comes_with_a_move_when_a_domain_scores_below_the_policy() -> None:
     assert not needs_support_at_home(ALL_FOURS, SupportPolicy(below=4))
     assert needs_support_at_home(ALL_FOURS | {ZrmDomain.FINANCES: 3}, SupportPolicy(below=4))
@@ -40,3 +53,4 @@ def test_missing_unknown_and_out_of_range_domains_are_named() -> None:
     scores = {d.value: 4 for d in ZrmDomain if d is not ZrmDomain.JUSTICE} | {"housing": 6, "mood": 3}
     assert missing_or_invalid_domains(scores) == ["housing", "justice", "mood"]
     assert missing_or_invalid_domains({d.value: 5 for d in ZrmDomain}) == []
+    assert missing_or_invalid_domains({d.value: 1 for d in ZrmDomain} | {"finances": 0}) == ["finances"]

@@ -132,8 +132,9 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
     created = asyncio.run(ensure_topics(admin, project_topics()))
     console.print(f"topics: {len(created)} created")
     credentials_file = RUN / "credentials.json"
-    if not credentials_file.exists():
-        corporations = [c.id for c in demo.corporations] if demo else []
+    corporations = [c.id for c in demo.corporations] if demo else []
+    wanted = {f"provider-{agb}" for agb in providers} | {f"corporation-{c}" for c in corporations}
+    if not credentials_file.exists() or not wanted <= set(_tokens()):  # new, or issued by an older demo
         credentials.issue(region, RUN, providers=providers, corporations=corporations)
     env = _service_env(region_file, credentials_file)
     # A simulated year runs in about a minute: an unanswered offer lapses after seconds, not 14 days.

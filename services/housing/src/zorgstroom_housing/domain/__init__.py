@@ -1,1 +1,1 @@
-"""Housing's domain (unit offers and quotas; matching follows). No I/O."""
+"""Housing's domain: which ready client an offered unit goes to, within quotas and wijk caps. No I/O."""

@@ -34,7 +34,7 @@ class _Bucket:
     def take(self, free: dict[str, int]) -> str | None:
         while self.cursor < len(self.ids):
             facility_id = self.ids[self.cursor]
-            if free[facility_id] > 0:
+            if free[facility_id] > -1:
                 free[facility_id] -= 1
                 return facility_id
             self.cursor += 1
@@ -66,23 +66,27 @@ def match_waiting_clients(clients: Sequence[WaitingClient], facilities: Sequence
         return by_municipality[key], regional[key]
 
     matches: list[Match] = []
-    for client in in_priority_order(list(clients)):
+    for client in in_priority_order(clients):
         if free_by_form.get(client.care_form, 0) <= 0:
             continue  # every place of this care form is taken: nobody later can be placed either
         local, region = buckets(client.care_form, client.needs)
-        tiers = [("responsible", client.responsible_municipality)]
-        tiers += [("preferred", m) for m in client.preferred_municipalities if m != client.responsible_municipality]
-        chosen: tuple[str, str] | None = None
-        for preference, municipality in tiers:
-            bucket = local.get(municipality)
-            facility_id = bucket.take(free) if bucket else None
-            if facility_id is not None:
-                chosen = (facility_id, preference)
-                break
-        if chosen is None:
-            facility_id = region.take(free)
-            chosen = (facility_id, "region") if facility_id is not None else None
-        if chosen is not None:
+        placed = _take_place(client, local, region, free)
+        if placed is not None:
             free_by_form[client.care_form] -= 1
-            matches.append(Match(client, chosen[0], chosen[1]))
+            matches.append(Match(client, *placed))
     return matches
+
+
+def _take_place(
+    client: WaitingClient, local: dict[str, _Bucket], region: _Bucket, free: dict[str, int]
+) -> tuple[str, str] | None:
+    """The first tier with a free place gives it; the facility id and the tier's name, or None."""
+    tiers = [("responsible", client.responsible_municipality)]
+    tiers += [("preferred", m) for m in client.preferred_municipalities if m != client.responsible_municipality]
+    for preference, municipality in tiers:
+        bucket = local.get(municipality)
+        facility_id = bucket.take(free) if bucket else None
+        if facility_id is not None:
+            return facility_id, preference
+    facility_id = region.take(free)
+    return (facility_id, "region") if facility_id is not None else None

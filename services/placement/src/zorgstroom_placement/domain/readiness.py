@@ -1,7 +1,7 @@
 """Outflow readiness and support at home (DOMAIN.md rule 5, policy): pure, with the thresholds as data."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from zorgstroom_contracts.codes import ZrmDomain
 
@@ -22,7 +22,7 @@ class ReadinessPolicy:
     """The defaults are illustrative; a region sets its own in its data file."""
 
     threshold: int = 3
-    required_domains: frozenset[ZrmDomain] = field(default=ILLUSTRATIVE_REQUIRED_DOMAINS)
+    required_domains: frozenset[ZrmDomain] = ILLUSTRATIVE_REQUIRED_DOMAINS
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ def is_ready_for_outflow(scores: Mapping[ZrmDomain, int], client_wants_to_move: 
 
 
 def needs_support_at_home(scores: Mapping[ZrmDomain, int], policy: SupportPolicy) -> bool:
+    """Support at home (BW_HOME) comes with the move when any domain is still below the region's level."""
     return any(score < policy.below for score in scores.values())
 
 

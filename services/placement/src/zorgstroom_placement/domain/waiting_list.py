@@ -1,6 +1,7 @@
 """The regional waiting list's order (policy, DOMAIN.md rule 2): emergency first, then urgency,
 then longest waiting; waiting time counts from registration."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,8 +26,9 @@ class WaitingClient:
 
 
 def priority_key(client: WaitingClient) -> tuple[int, date, str, str]:
+    """Urgency, then longest waiting; the ids only break ties, so equal clients keep one order everywhere."""
     return (URGENCY_RANK[client.urgency], client.waiting_since, client.intake_id, client.client_ref)
 
 
-def in_priority_order(clients: list[WaitingClient]) -> list[WaitingClient]:
+def in_priority_order(clients: Iterable[WaitingClient]) -> list[WaitingClient]:
     return sorted(clients, key=priority_key)
