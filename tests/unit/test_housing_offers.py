@@ -250,46 +250,48 @@ ROOMS_NEEDED = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4}  # the default table, writte
 Market = tuple[list[AvailableUnit], list[ReadyClient], Capacity]
 
 
+QUOTA_KEYS = [(c, m, y) for c in CORPORATIONS for m in MUNICIPALITIES for y in (2027, 2028)]
+left = st.none() | st.integers(0, 3)  # None: no entry, so a missing quota or a wijk on the default cap
+
+
+def ready_client(ref: str) -> st.SearchStrategy[ReadyClient]:
+    return st.builds(
+        ReadyClient,
+        client_ref=st.just(ref),
+        responsible_municipality=st.sampled_from(MUNICIPALITIES),
+        preferred_municipalities=st.lists(st.sampled_from(MUNICIPALITIES), max_size=2, unique=True).map(tuple),
+        adults=st.integers(1, 2),
+        children=st.integers(0, 4),
+        ready_since=st.integers(0, 6).map(lambda d: date(2027, 10, 1) + timedelta(days=d)),  # ties happen
+        declined_units=st.frozensets(st.sampled_from(UNIT_IDS), max_size=2),
+        has_open_offer=st.booleans(),
+    )
+
+
+def available_unit(unit_id: str) -> st.SearchStrategy[AvailableUnit]:
+    return st.builds(
+        AvailableUnit,
+        unit_id=st.just(unit_id),
+        corporation_id=st.sampled_from(CORPORATIONS),
+        municipality=st.sampled_from(MUNICIPALITIES),
+        wijk=st.sampled_from(WIJKEN),
+        rooms=st.integers(1, 4),
+        available_from=st.integers(-10, 10).map(lambda d: YEAR_END + timedelta(days=d)),
+    )
+
+
 @st.composite
 def markets(draw: st.DrawFn) -> Market:
-    clients = draw(
-        st.lists(
-            st.builds(
-                ReadyClient,
-                client_ref=st.sampled_from([f"r{i}" for i in range(10)]),
-                responsible_municipality=st.sampled_from(MUNICIPALITIES),
-                preferred_municipalities=st.lists(st.sampled_from(MUNICIPALITIES), max_size=2, unique=True).map(tuple),
-                adults=st.integers(1, 2),
-                children=st.integers(0, 4),
-                ready_since=st.integers(0, 6).map(lambda d: date(2027, 10, 1) + timedelta(days=d)),  # ties happen
-                declined_units=st.frozensets(st.sampled_from(UNIT_IDS), max_size=2),
-                has_open_offer=st.booleans(),
-            ),
-            max_size=8,
-            unique_by=lambda c: c.client_ref,
-        )
-    )
-    units = draw(
-        st.lists(
-            st.builds(
-                AvailableUnit,
-                unit_id=st.sampled_from(UNIT_IDS),
-                corporation_id=st.sampled_from(CORPORATIONS),
-                municipality=st.sampled_from(MUNICIPALITIES),
-                wijk=st.sampled_from(WIJKEN),
-                rooms=st.integers(1, 4),
-                available_from=st.integers(-10, 10).map(lambda d: YEAR_END + timedelta(days=d)),
-            ),
-            max_size=8,
-            unique_by=lambda u: u.unit_id,
-        )
-    )
-    quota_keys = st.tuples(
-        st.sampled_from(CORPORATIONS), st.sampled_from(MUNICIPALITIES), st.sampled_from([2027, 2028])
-    )
+    # Distinct refs drawn as a prefix of a permutation: no retries to keep them unique, and any order.
+    client_refs = draw(st.permutations([f"r{i}" for i in range(10)]))[: draw(st.integers(0, 8))]
+    unit_ids = draw(st.permutations(UNIT_IDS))[: draw(st.integers(0, 8))]
+    clients = [draw(ready_client(ref)) for ref in client_refs]
+    units = [draw(available_unit(uid)) for uid in unit_ids]
+    quotas = draw(st.lists(left, min_size=len(QUOTA_KEYS), max_size=len(QUOTA_KEYS)))
+    wijken = draw(st.lists(left, min_size=len(WIJKEN), max_size=len(WIJKEN)))
     capacity = Capacity(
-        quota_left=draw(st.dictionaries(quota_keys, st.integers(0, 3))),
-        wijk_left=draw(st.dictionaries(st.sampled_from(WIJKEN), st.integers(0, 3))),
+        quota_left={key: n for key, n in zip(QUOTA_KEYS, quotas, strict=True) if n is not None},
+        wijk_left={wijk: n for wijk, n in zip(WIJKEN, wijken, strict=True) if n is not None},
         default_wijk_left=draw(st.integers(0, 3)),
     )
     return units, clients, capacity

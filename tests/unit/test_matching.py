@@ -216,15 +216,24 @@ def test_the_responsible_municipality_then_the_preferred_ones_give_the_place_whe
     clients: list[WaitingClient], facilities: list[FacilityPlaces]
 ) -> None:
     matches = match_waiting_clients(clients, facilities)
-    # Replayed in match order (waiting-list order): at each client's turn, no earlier tier had a fitting free place.
+    # Replayed in match order (waiting-list order): at each client's turn, no earlier tier had a fitting free place,
+    # and within the tier that gave it the place went to the lowest facility id.
     left = {f.facility_id: f.free_places for f in facilities}
     for m in matches:
         c = m.client
-        free_in = {f.municipality for f in facilities if fits(c, f) and left[f.facility_id] > 0}
-        if m.preference != "responsible":
-            assert c.responsible_municipality not in free_in
-        if m.preference == "region":
-            assert not free_in & set(c.preferred_municipalities)
+        open_ids: dict[str, list[str]] = {f.municipality: [] for f in facilities}
+        for f in sorted(facilities, key=lambda f: f.facility_id):
+            if fits(c, f) and left[f.facility_id] > 0:
+                open_ids[f.municipality].append(f.facility_id)
+        preferred = [p for p in c.preferred_municipalities if p != c.responsible_municipality]
+        tiers = [c.responsible_municipality, *preferred]
+        first_open = next((t for t in tiers if open_ids.get(t)), None)
+        if first_open is not None:
+            assert m.preference == ("responsible" if first_open == c.responsible_municipality else "preferred")
+            assert m.facility_id == open_ids[first_open][0]
+        else:
+            assert m.preference == "region"
+            assert m.facility_id == min(i for ids in open_ids.values() for i in ids)
         left[m.facility_id] -= 1
     assert [(m.client.client_ref, m.facility_id, m.preference) for m in matches] == reference(clients, facilities)
 

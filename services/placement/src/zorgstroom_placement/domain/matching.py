@@ -34,7 +34,7 @@ class _Bucket:
     def take(self, free: dict[str, int]) -> str | None:
         while self.cursor < len(self.ids):
             facility_id = self.ids[self.cursor]
-            if free[facility_id] > -1:
+            if free[facility_id] > 0:
                 free[facility_id] -= 1
                 return facility_id
             self.cursor += 1
