@@ -209,6 +209,8 @@ async def test_a_declined_unit_passes_on_and_an_unanswered_offer_lapses(ns: Name
         offers = await f.offers(until=lambda o: len(o) >= 2)
         to = await f.offered_to(2)
         assert (to[first["offer_id"]], to[offers[1]["offer_id"]]) == (refs["c1"], refs["c2"])  # passed on
+        foreign = await f.housing.post(f"/v1/offers/{offers[1]['offer_id']}/accept", headers=f.ns.auth("corporation-b"))
+        assert foreign.status_code == 403  # another corporation's offer
         # Nobody answers the second offer: it lapses, and c1 (who declined this unit) is not asked again.
         lapsed = await f.offers(until=lambda o: len(o) >= 2 and o[1]["status"] == "lapsed")
         assert lapsed[1]["answered_on"] == lapsed[1]["answer_by"]

@@ -316,7 +316,7 @@ def match(market: Market) -> tuple[list[Offer], dict[str, Refusal]]:
     return match_units(units, clients, capacity, ROOMS, YEAR_END)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(markets())
 def test_offers_never_exceed_a_quota_or_a_wijk_cap(market: Market) -> None:
     _, _, capacity = market
@@ -328,7 +328,7 @@ def test_offers_never_exceed_a_quota_or_a_wijk_cap(market: Market) -> None:
     assert all(o.quota_year == max(YEAR_END, o.unit.available_from).year for o in offers)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(markets())
 def test_no_client_and_no_unit_gets_two_offers_and_every_other_unit_has_a_reason(market: Market) -> None:
     units, _, _ = market
@@ -339,7 +339,7 @@ def test_no_client_and_no_unit_gets_two_offers_and_every_other_unit_has_a_reason
     assert {o.unit.unit_id for o in offers} | set(refusals) == {u.unit_id for u in units}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(markets())
 def test_every_offer_goes_to_an_eligible_client(market: Market) -> None:
     units, clients, _ = market
@@ -349,7 +349,7 @@ def test_every_offer_goes_to_an_eligible_client(market: Market) -> None:
         assert may_be_offered(o.unit, o.client)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(markets())
 def test_no_eligible_client_left_without_an_offer_was_ready_earlier(market: Market) -> None:
     _, clients, _ = market
@@ -393,7 +393,7 @@ def test_each_unit_in_turn_goes_to_the_longest_ready_free_client_or_has_a_true_r
             assert not candidates and refusals[u.unit_id] is Refusal.NO_FITTING_CLIENT
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(markets(), st.randoms(use_true_random=False))
 def test_offers_do_not_depend_on_input_order(market: Market, rng: random.Random) -> None:
     units, clients, capacity = market
@@ -407,7 +407,7 @@ def test_offers_do_not_depend_on_input_order(market: Market, rng: random.Random)
     assert match(market) == match((shuffled_units, shuffled_clients, shuffled_capacity))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(markets())
 def test_matching_leaves_its_inputs_unchanged(market: Market) -> None:
     before = copy.deepcopy(market)
