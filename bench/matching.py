@@ -1,7 +1,7 @@
 """Benchmark: one matching pass (DOMAIN.md rule 3) for 1,000, 10,000 and 100,000 waiting clients over
 1,000 facilities, against a plain O(clients x facilities) reference measured in the same run.
 
-Run with `make bench-matching` (or `uv run python bench/matching.py`). Prints figures; not a test.
+Run with `make bench-matching` (or `uv run --frozen python bench/matching.py`). Prints figures; not a test.
 The region is synthetic and deterministic (seed 7): six municipalities, five care forms, mixed needs.
 """
 
@@ -86,7 +86,15 @@ def best_of(runs: int, fn) -> tuple[float, int]:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     table = Table(title="One matching pass over 1,000 facilities (best of 3; the reference once)")
-    for column in ("waiting clients", "implementation", "seconds", "placed", "µs per client", "cost per client vs 1k"):
+    for column in (
+        "waiting clients",
+        "facilities",
+        "implementation",
+        "seconds",
+        "placed",
+        "µs per client",
+        "cost per client vs 1k",
+    ):
         table.add_column(column, justify="right")
     base = None
     for clients in (1_000, 10_000, 100_000):
@@ -96,6 +104,7 @@ def main() -> None:
         base = base or per_client
         table.add_row(
             f"{clients:,}",
+            f"{len(facilities):,}",
             "match_waiting_clients",
             f"{seconds:.3f}",
             f"{matches:,}",
@@ -107,6 +116,7 @@ def main() -> None:
             assert ref_matches == matches, "the reference and the matcher disagree"
             table.add_row(
                 f"{clients:,}",
+                f"{len(facilities):,}",
                 "reference (scan all)",
                 f"{ref_seconds:.3f}",
                 f"{ref_matches:,}",

@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from zorgstroom_reporting.entrypoints.http import router
-from zorgstroom_reporting.projections.flows import HANDLERS
+from zorgstroom_reporting.projections.handlers import HANDLERS
 from zorgstroom_runtime.app import ServiceDefinition, create_app
 from zorgstroom_runtime.settings import ServiceSettings
 

@@ -4,6 +4,7 @@ import csv
 import tomllib
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,6 +71,40 @@ class HousingPolicy(BaseModel):
         return self.wijk_outflow_caps.get(wijk, self.wijk_outflow_cap_default)
 
 
+class BudgetShares(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    historical: float = Field(ge=0, le=1, description="Share of the national budget under the historical model.")
+    objective: float = Field(ge=0, le=1, description="Share under the objective model (Cebeon).")
+
+
+class MoneyPolicy(BaseModel):
+    """DOMAIN.md "Money": tariffs, the national budget and each municipality's shares with the phase-in
+    (ingroeipad). Every value is region data; the defaults are ILLUSTRATIVE."""
+
+    model_config = ConfigDict(frozen=True)
+    tariffs_eur_per_day: dict[str, float] = Field(
+        default_factory=lambda: {
+            "BW_24H": 185.0,
+            "BW_HOME": 55.0,
+            "MO_24H": 125.0,
+            "MO_NIGHT": 65.0,
+            "MO_EMERGENCY": 150.0,
+        }
+    )
+    national_budget_eur: dict[int, float] = Field(default_factory=dict, description="BW and MO together, per year.")
+    phase_in_start_year: int = 2027
+    phase_in_years: int = Field(default=10, ge=1)
+    shares: dict[str, BudgetShares] = Field(default_factory=dict, description="Per municipality code.")
+
+
+class ReportingPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    small_number_threshold: int = Field(
+        default=5, ge=1, description="Aggregates of fewer clients show as '<N' to all but the responsible municipality."
+    )
+    relapse_months: int = Field(default=12, ge=1, description="A registration this soon after an outflow is a relapse.")
+
+
 class Region(BaseModel):
     model_config = ConfigDict(frozen=True)
     code: RegionCode
@@ -79,6 +114,8 @@ class Region(BaseModel):
     responsibility: ResponsibilityPolicy
     placement: PlacementPolicy = Field(default_factory=PlacementPolicy)
     housing: HousingPolicy = Field(default_factory=HousingPolicy)
+    money: MoneyPolicy = Field(default_factory=MoneyPolicy)
+    reporting: ReportingPolicy = Field(default_factory=ReportingPolicy)
     national: dict[str, Municipality] = Field(description="Every municipality of the country, by code.")
 
     def in_region(self, code: str) -> bool:
@@ -112,10 +149,14 @@ def load_region(region_file: Path, municipalities_file: Path) -> Region:
         housing=HousingPolicy(
             **{k: _int_keys(v) if k == "rooms_by_household_size" else v for k, v in raw.get("housing", {}).items()}
         ),
+        money=MoneyPolicy(
+            **{k: _int_keys(v) if k == "national_budget_eur" else v for k, v in raw.get("money", {}).items()}
+        ),
+        reporting=ReportingPolicy(**raw.get("reporting", {})),
         national=national,
     )
 
 
-def _int_keys(table: dict[str, int]) -> dict[int, int]:
+def _int_keys(table: dict[str, Any]) -> dict[int, Any]:
     """TOML table keys are strings; household sizes are numbers."""
     return {int(k): v for k, v in table.items()}

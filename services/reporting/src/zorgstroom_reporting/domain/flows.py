@@ -38,6 +38,7 @@ class PlacementFact:
     waited_days: int | None
     end_date: date | None
     end_reason: str | None
+    care_form: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ class Responsibility:
         self._by_client: dict[str, list[Transfer]] = defaultdict(list)
         for t in sorted(transfers, key=lambda t: t.effective_on):
             self._by_client[t.client_ref].append(t)
+
+    def changes_after(self, client_ref: str, day: date) -> list[date]:
+        """The dates after `day` on which this client's responsible municipality changes."""
+        return [t.effective_on for t in self._by_client.get(client_ref, ()) if t.effective_on > day]
 
     def on(self, client_ref: str, recorded: str, day: date) -> str:
         responsible = recorded

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from zorgstroom_reporting.domain.disclosure import disclose_counts
 from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS
+from zorgstroom_reporting.queries import places
 from zorgstroom_reporting.queries.flows import flow_report, load_facts, matrix_cells
 from zorgstroom_reporting.queries.months import Month
 from zorgstroom_runtime.app import ContextDep
@@ -55,6 +57,13 @@ def _invalid(field: str, message: str) -> Problem:
 Period = Annotated[tuple[Month, Month], Depends(period)]
 
 
+SHOWN_COUNTS = COUNT_COLUMNS + STATE_COLUMNS
+
+
+def _is_responsible(principal: Principal, code: str) -> bool:
+    return principal.organisation_kind is OrganisationKind.MUNICIPALITY and principal.organisation_id == code
+
+
 def may_read_municipality(principal: Principal, code: str) -> None:
     if Role.REPORTS_REGION in principal.roles:
         return
@@ -95,12 +104,14 @@ async def municipality_flows(
     if not context.region.in_region(code):
         raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
     first, last = months
-    report = flow_report(await load_facts(context.pool), code, first, last)
+    policy = context.region.reporting
+    report = flow_report(await load_facts(context.pool), code, first, last, policy.relapse_months)
+    exact = _is_responsible(principal, code)
+    rows = [disclose_counts(row, SHOWN_COUNTS, policy.small_number_threshold, exact=exact) for row in report.rows()]
     if as_csv:
-        return csv_response(
-            [{"municipality": code, **row} for row in report.rows()], f"flows-{code}-{first}-{last}.csv"
-        )
-    return JSONResponse(report.as_json())
+        return csv_response([{"municipality": code, **row} for row in rows], f"flows-{code}-{first}-{last}.csv")
+    totals = disclose_counts(report.totals, SHOWN_COUNTS, policy.small_number_threshold, exact=exact)
+    return JSONResponse(report.as_json() | {"months": rows, "totals": totals})
 
 
 @router.get("/region/flows", summary="Totals per municipality of the region", response_model=None)
@@ -114,9 +125,16 @@ async def region_flows(
         principal.require(Role.REPORTS_OWN)
     first, last = months
     region = context.region
+    policy = region.reporting
     facts = await load_facts(context.pool)
-    totals_of = {code: flow_report(facts, code, first, last).totals for code in region.municipalities}
-    totals = {c: sum(t[c] for t in totals_of.values()) for c in COUNT_COLUMNS + STATE_COLUMNS}
+    exact_of = {
+        code: flow_report(facts, code, first, last, policy.relapse_months).totals for code in region.municipalities
+    }
+    totals = {c: sum(t[c] for t in exact_of.values()) for c in COUNT_COLUMNS + STATE_COLUMNS}
+    totals_of = {
+        code: disclose_counts(t, SHOWN_COUNTS, policy.small_number_threshold, exact=_is_responsible(principal, code))
+        for code, t in exact_of.items()
+    }
     municipalities = [
         {"municipality": m.code, "name": m.name, "totals": totals_of[m.code]} for m in region.municipalities.values()
     ]
@@ -136,7 +154,93 @@ async def region_matrix(principal: CurrentPrincipal, context: ContextDep, months
     """Regional solidarity: whose clients are placed in which municipality's facilities (aggregates only)."""
     principal.require(Role.REPORTS_REGION)
     first, last = months
-    cells = matrix_cells(await load_facts(context.pool), first, last)
+    threshold = context.region.reporting.small_number_threshold
+    cells = [
+        disclose_counts(c, ["clients"], threshold, exact=False)
+        for c in matrix_cells(await load_facts(context.pool), first, last)
+    ]
     if as_csv:
         return csv_response([{"from": str(first), "to": str(last), **c} for c in cells], f"matrix-{first}-{last}.csv")
     return JSONResponse({"from": str(first), "to": str(last), "cells": cells})
+
+
+def _year(
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="Budget year; this year by default.")] = None,
+) -> int:
+    return year or date.today().year
+
+
+Year = Annotated[int, Depends(_year)]
+
+
+def _money_row(m: Any) -> dict[str, Any]:
+    return {
+        "municipality": m.municipality,
+        "year": m.year,
+        "share": round(m.share, 6),
+        "budget_eur": m.budget_eur,
+        "cost_eur": m.cost_eur,
+        "balance_eur": round(m.balance_eur, 2),
+        "settlement_eur": m.settlement_eur,
+        **{f"client_days_{form}": days for form, days in sorted(m.client_days.items())},
+    }
+
+
+@router.get("/municipalities/{code}/budget", summary="Cost against budget of one municipality", response_model=None)
+async def municipality_budget(
+    code: str, principal: CurrentPrincipal, context: ContextDep, year: Year, as_csv: AsCsv
+) -> Response:
+    """Client-days x tariff for the clients this municipality is responsible for, against its budget under the
+    distribution model, and what it pays into (+) or receives from (-) the regional pot."""
+    may_read_municipality(principal, code)
+    if not context.region.in_region(code):
+        raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
+    rows = [r for r in places.money(context.region, await load_facts(context.pool), year) if r.municipality == code]
+    if not rows:
+        raise Problem(404, "Not found", f"region {context.region.code} has no budget shares for {code}")
+    if as_csv:
+        return csv_response([_money_row(rows[0])], f"budget-{code}-{year}.csv")
+    return JSONResponse(_money_row(rows[0]) | {"client_days": rows[0].client_days})
+
+
+@router.get("/region/budget", summary="Regional cost, budget and settlement", response_model=None)
+async def region_budget(principal: CurrentPrincipal, context: ContextDep, year: Year, as_csv: AsCsv) -> Response:
+    principal.require(Role.REPORTS_REGION)
+    rows = places.money(context.region, await load_facts(context.pool), year)
+    if as_csv:
+        return csv_response([_money_row(r) for r in rows], f"region-budget-{year}.csv")
+    totals = {k: round(sum(getattr(r, k) for r in rows), 2) for k in ("budget_eur", "cost_eur", "settlement_eur")}
+    return JSONResponse(
+        {"region": context.region.code, "year": year, "municipalities": [_money_row(r) for r in rows], "totals": totals}
+    )
+
+
+@router.get("/region/wijken", summary="Places and outflow homes per wijk against their caps", response_model=None)
+async def region_wijken(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
+    """Facility places now, and outflow homes moved into up to the end of the period, per CBS wijk."""
+    principal.require(Role.REPORTS_REGION)
+    first, last = months
+    threshold = context.region.reporting.small_number_threshold
+    rows = [
+        disclose_counts(w, ["outflow_homes"], threshold, exact=False)
+        for w in await places.wijken(context.pool, context.region, _last_day(last))
+    ]
+    if as_csv:
+        return csv_response(rows, f"wijken-{first}-{last}.csv")
+    return JSONResponse({"region": context.region.code, "from": str(first), "to": str(last), "wijken": rows})
+
+
+@router.get("/region/housing", summary="Offers made, accepted, declined and lapsed; quota use", response_model=None)
+async def region_housing(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
+    """Per corporation, municipality and quota year: offers made in the period and their outcome; the
+    accepted ones are the quota used."""
+    principal.require(Role.REPORTS_REGION)
+    first, last = months
+    rows = await places.offers(context.pool, first.first_day(), last.next().first_day())
+    if as_csv:
+        return csv_response(rows, f"housing-{first}-{last}.csv")
+    return JSONResponse({"region": context.region.code, "from": str(first), "to": str(last), "offers": rows})
+
+
+def _last_day(month: Month) -> date:
+    return date.fromordinal(month.next().first_day().toordinal() - 1)

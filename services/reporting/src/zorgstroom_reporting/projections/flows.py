@@ -14,8 +14,7 @@ from zorgstroom_contracts.events import (
     PlacementMade,
     ResponsibilityTransferred,
 )
-from zorgstroom_runtime import metrics
-from zorgstroom_runtime.consumer import Handler
+from zorgstroom_reporting.projections.position import advance
 from zorgstroom_runtime.outbox import UnitOfWork
 
 
@@ -33,7 +32,7 @@ async def on_client_registered(uow: UnitOfWork, envelope: Envelope, event: Clien
         envelope.event_id,
         envelope.occurred_at,
     )
-    await _advance(uow, "flows", envelope)
+    await advance(uow, "flows", envelope)
 
 
 async def on_placement_made(uow: UnitOfWork, envelope: Envelope, event: PlacementMade) -> None:
@@ -55,7 +54,7 @@ async def on_placement_made(uow: UnitOfWork, envelope: Envelope, event: Placemen
         event.start_date,
         event.waited_days,
     )
-    await _advance(uow, "flows", envelope)
+    await advance(uow, "flows", envelope)
 
 
 async def on_placement_ended(uow: UnitOfWork, envelope: Envelope, event: PlacementEnded) -> None:
@@ -70,7 +69,7 @@ async def on_placement_ended(uow: UnitOfWork, envelope: Envelope, event: Placeme
         event.end_date,
         event.reason.value,
     )
-    await _advance(uow, "flows", envelope)
+    await advance(uow, "flows", envelope)
 
 
 async def on_outflow_completed(uow: UnitOfWork, envelope: Envelope, event: OutflowCompleted) -> None:
@@ -85,7 +84,7 @@ async def on_outflow_completed(uow: UnitOfWork, envelope: Envelope, event: Outfl
         event.outflow_date,
         event.support_at_home,
     )
-    await _advance(uow, "flows", envelope)
+    await advance(uow, "flows", envelope)
 
 
 async def on_outflow_readiness_assessed(uow: UnitOfWork, envelope: Envelope, event: OutflowReadinessAssessed) -> None:
@@ -99,7 +98,7 @@ async def on_outflow_readiness_assessed(uow: UnitOfWork, envelope: Envelope, eve
         event.ready,
         envelope.occurred_at,
     )
-    await _advance(uow, "flows", envelope)
+    await advance(uow, "flows", envelope)
 
 
 async def on_responsibility_transferred(uow: UnitOfWork, envelope: Envelope, event: ResponsibilityTransferred) -> None:
@@ -113,26 +112,4 @@ async def on_responsibility_transferred(uow: UnitOfWork, envelope: Envelope, eve
         event.reason.value,
         event.effective_on,
     )
-    await _advance(uow, "flows", envelope)
-
-
-async def _advance(uow: UnitOfWork, projection: str, envelope: Envelope) -> None:
-    await uow.conn.execute(
-        "INSERT INTO projection_position (projection, last_event_occurred_at, events_applied) VALUES ($1, $2, 1)"
-        " ON CONFLICT (projection) DO UPDATE SET events_applied = projection_position.events_applied + 1,"
-        " last_event_occurred_at ="
-        " greatest(projection_position.last_event_occurred_at, excluded.last_event_occurred_at)",
-        projection,
-        envelope.occurred_at,
-    )
-    metrics.PROJECTION_FRESHNESS.labels(uow.outbox.producer).set(envelope.occurred_at.timestamp())
-
-
-HANDLERS: dict[str, Handler] = {
-    "ClientRegistered": on_client_registered,
-    "PlacementMade": on_placement_made,
-    "PlacementEnded": on_placement_ended,
-    "OutflowCompleted": on_outflow_completed,
-    "OutflowReadinessAssessed": on_outflow_readiness_assessed,
-    "ResponsibilityTransferred": on_responsibility_transferred,
-}
+    await advance(uow, "flows", envelope)

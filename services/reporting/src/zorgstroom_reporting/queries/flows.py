@@ -5,6 +5,7 @@ import asyncpg
 from zorgstroom_reporting.domain.flows import (
     Assessment,
     Facts,
+    FlowPolicy,
     Outflow,
     PlacementFact,
     Registration,
@@ -24,7 +25,7 @@ async def load_facts(pool: asyncpg.Pool) -> Facts:
         )
         placements = await conn.fetch(
             "SELECT placement_id, intake_id, client_ref, responsible_municipality, facility_municipality,"
-            " start_date, waited_days, end_date, end_reason FROM placements"
+            " start_date, waited_days, end_date, end_reason, care_form FROM placements"
         )
         outflows = await conn.fetch(
             "SELECT placement_id, client_ref, responsible_municipality, outflow_date FROM outflows"
@@ -40,12 +41,12 @@ async def load_facts(pool: asyncpg.Pool) -> Facts:
     )
 
 
-def flow_report(facts: Facts, municipality: str, start: Month, end: Month) -> FlowReport:
-    months = monthly_flows(facts, municipality, start, end)
+def flow_report(facts: Facts, municipality: str, start: Month, end: Month, relapse_months: int = 12) -> FlowReport:
+    months = monthly_flows(facts, municipality, start, end, FlowPolicy(relapse_months))
     return FlowReport(municipality, start, end, months, totals(months))
 
 
-def matrix_cells(facts: Facts, start: Month, end: Month) -> list[dict[str, object]]:
+def matrix_cells(facts: Facts, start: Month, end: Month) -> list[dict[str, str | int]]:
     cells = region_matrix(facts, start, end)
     return [
         {"responsible": responsible, "facility_municipality": facility, "clients": n}

@@ -1,0 +1,68 @@
+"""Places and outflow homes per wijk against their caps, offers and quota use, and the money: facts read
+from reporting's own tables, numbers worked out here or by the domain."""
+
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from zorgstroom_reporting.domain.flows import Facts
+from zorgstroom_reporting.domain.money import MoneyPolicy, MunicipalityMoney, Shares, settle
+from zorgstroom_runtime.region import Region
+
+
+async def wijken(pool: asyncpg.Pool, region: Region, until: date) -> list[dict[str, Any]]:
+    """Every wijk with facility places or outflow homes: places now, homes moved into up to `until`."""
+    places = await pool.fetch(
+        "SELECT wijk, sum(capacity)::int AS places FROM facilities WHERE wijk IS NOT NULL GROUP BY wijk"
+    )
+    homes = await pool.fetch(
+        "SELECT wijk, count(*)::int AS homes FROM outflows WHERE wijk IS NOT NULL AND outflow_date <= $1 GROUP BY wijk",
+        until,
+    )
+    by_wijk: dict[str, dict[str, int]] = {}
+    for r in places:
+        by_wijk.setdefault(r["wijk"], {})["places"] = r["places"]
+    for r in homes:
+        by_wijk.setdefault(r["wijk"], {})["outflow_homes"] = r["homes"]
+    return [
+        {
+            "wijk": wijk,
+            "municipality": wijk[2:6],
+            "places": counts.get("places", 0),
+            "place_cap": region.placement.wijk_place_cap(wijk),
+            "outflow_homes": counts.get("outflow_homes", 0),
+            "outflow_home_cap": region.housing.wijk_outflow_cap(wijk),
+        }
+        for wijk, counts in sorted(by_wijk.items())
+        if region.in_region(wijk[2:6])
+    ]
+
+
+async def offers(pool: asyncpg.Pool, first: date, after: date) -> list[dict[str, Any]]:
+    """Offers made in the period per corporation, municipality and quota year, by outcome."""
+    rows = await pool.fetch(
+        "SELECT corporation_id, municipality, quota_year, count(*)::int AS offers_made,"
+        " count(*) FILTER (WHERE status = 'accepted')::int AS accepted,"
+        " count(*) FILTER (WHERE status = 'declined')::int AS declined,"
+        " count(*) FILTER (WHERE status = 'lapsed')::int AS lapsed,"
+        " count(*) FILTER (WHERE status = 'open')::int AS open"
+        " FROM offers WHERE offered_on >= $1 AND offered_on < $2"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        first,
+        after,
+    )
+    return [dict(r) for r in rows]
+
+
+def money(region: Region, facts: Facts, year: int) -> list[MunicipalityMoney]:
+    policy = region.money
+    domain_policy = MoneyPolicy(
+        tariffs=policy.tariffs_eur_per_day,
+        national_budget=policy.national_budget_eur,
+        shares={m: Shares(s.historical, s.objective) for m, s in policy.shares.items()},
+        phase_in_start=policy.phase_in_start_year,
+        phase_in_years=policy.phase_in_years,
+    )
+    known = [m for m in region.municipalities if m in policy.shares]
+    return settle(domain_policy, known, facts, year)

@@ -1,0 +1,176 @@
+"""Reporting's numbers worked out by hand: a few clients, two facilities, one outflow, one other ending
+(that arrives before its placement), one relapse, one offer, one budget year; through the JSON API and the
+CSV, from events on the real topics."""
+
+import csv
+import io
+from typing import Any
+
+import pytest
+
+from tests.support.kafka import eventually, produce
+from tests.support.stack import Namespace, running
+from zorgstroom_contracts import Envelope, spec_for, topic_name
+from zorgstroom_contracts.events import (
+    ClientRegistered,
+    Event,
+    FacilityRegistered,
+    HousingOfferAccepted,
+    HousingOfferMade,
+    OutflowCompleted,
+    OutflowReadinessAssessed,
+    PlacementEnded,
+    PlacementMade,
+)
+from zorgstroom_reporting.bootstrap import build
+
+ALMERE = "0034"
+C1, C2, C3 = "1" * 64, "2" * 64, "3" * 64
+ZRM4 = dict.fromkeys(
+    ["finances", "work_education", "time_use", "domestic_relations", "housing", "mental_health", "physical_health",
+     "addiction", "self_care", "daily_activities", "social_network", "participation", "justice"], 4,
+)  # fmt: skip
+
+
+def registered(intake: str, ref: str, on: str) -> ClientRegistered:
+    return ClientRegistered(
+        intake_id=intake, client_ref=ref, registering_municipality=ALMERE, responsible_municipality=ALMERE,
+        responsibility_rule="wmo2015", residence_municipality=None, birth_year=1980, care_form="BW_24H",
+        needs=["psychiatric"], urgency="normal", household={"adults": 1, "children": 0},
+        preferred_municipalities=[], registered_on=on,
+    )  # type: ignore[arg-type]  # fmt: skip
+
+
+def made(
+    pid: str, ref: str, intake: str, facility: str, municipality: str, form: str, start: str, waited: int
+) -> PlacementMade:
+    return PlacementMade(
+        placement_id=pid, client_ref=ref, facility_id=facility, provider_agb="11111111",
+        facility_municipality=municipality, wijk=f"WK{municipality}01", responsible_municipality=ALMERE,
+        care_form=form, start_date=start, waited_days=waited, intake_id=intake,
+    )  # type: ignore[arg-type]  # fmt: skip
+
+
+def ended(pid: str, ref: str, facility: str, reason: str, on: str) -> PlacementEnded:
+    return PlacementEnded(
+        placement_id=pid, client_ref=ref, facility_id=facility, provider_agb="11111111",
+        responsible_municipality=ALMERE, reason=reason, end_date=on,
+    )  # type: ignore[arg-type]  # fmt: skip
+
+
+EVENTS: list[Event] = [
+    FacilityRegistered(facility_id="fac-a", provider_agb="11111111", name="A (illustrative)", municipality=ALMERE,
+                       wijk="WK003401", care_form="BW_24H", capacity=10, supported_needs=["psychiatric"]),  # type: ignore[arg-type]
+    FacilityRegistered(facility_id="fac-b", provider_agb="11111111", name="B (illustrative)", municipality="0995",
+                       wijk="WK099501", care_form="MO_24H", capacity=6, supported_needs=["psychiatric"]),  # type: ignore[arg-type]
+    registered("i1", C1, "2027-01-05"),
+    registered("i2", C2, "2027-01-10"),
+    registered("i3", C3, "2027-02-01"),
+    made("p1", C1, "i1", "fac-a", ALMERE, "BW_24H", "2027-01-15", 10),
+    ended("p2", C2, "fac-b", "21", "2027-03-10"),  # the ending is published before its placement
+    made("p2", C2, "i2", "fac-b", "0995", "MO_24H", "2027-02-10", 31),
+    OutflowReadinessAssessed(placement_id="p1", client_ref=C1, provider_agb="11111111", responsible_municipality=ALMERE,
+                             assessed_on="2027-02-20", scores=ZRM4, ready=True),  # type: ignore[arg-type]
+    HousingOfferAccepted(offer_id="o1", unit_id="u1", client_ref=C1, answered_on="2027-03-25",
+                         corporation_id="woonstad-illustratief", municipality=ALMERE, wijk="WK003402"),  # type: ignore[arg-type]
+    HousingOfferMade(offer_id="o1", unit_id="u1", corporation_id="woonstad-illustratief", client_ref=C1,
+                     municipality=ALMERE, offered_on="2027-03-20", wijk="WK003402", quota_year=2027),  # type: ignore[arg-type]
+    ended("p1", C1, "fac-a", "19", "2027-03-31"),
+    OutflowCompleted(placement_id="p1", client_ref=C1, unit_id="u1", responsible_municipality=ALMERE,
+                     municipality=ALMERE, outflow_date="2027-03-31", support_at_home="none", wijk="WK003402"),  # type: ignore[arg-type]
+    registered("i4", C1, "2027-06-01"),  # back within twelve months: a relapse
+]  # fmt: skip
+
+
+@pytest.fixture
+async def reporting(ns: Namespace):  # type: ignore[no-untyped-def]
+    for event in EVENTS:
+        spec = spec_for(event)
+        envelope = Envelope.wrap(event, producer="test", region="flevoland")
+        topic = topic_name(spec.topic, ns.prefix)
+        await produce(
+            ns.infra.kafka_bootstrap,
+            topic,
+            [(spec.key_of(envelope.data).encode(), envelope.model_dump_json().encode(), [])],
+        )
+    async with running(build(ns.settings("reporting")), "reporting") as client:
+
+        async def caught_up() -> bool:
+            answer = await client.get(
+                "/v1/municipalities/0034/flows?from=2027-01&to=2027-12", headers=ns.auth("almere")
+            )
+            housing = await client.get("/v1/region/housing?from=2027-01&to=2027-12", headers=ns.auth("region"))
+            return answer.json()["totals"]["relapses"] == 1 and bool(housing.json()["offers"])
+
+        await eventually(caught_up, timeout=60)
+        yield client
+
+
+async def test_the_flows_are_the_numbers_worked_out_by_hand(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        await reporting.get("/v1/municipalities/0034/flows?from=2027-01&to=2027-06", headers=ns.auth("almere"))
+    ).json()
+    assert body["totals"] == {
+        "registrations": 4, "inflow": 2, "outflow": 1, "ended_other": 1, "relapses": 1,
+        "waiting_at_end": 2, "ready_not_housed_at_end": 0,
+    }  # fmt: skip
+    months = {m["month"]: m for m in body["months"]}
+    assert [months[m]["waiting_at_end"] for m in sorted(months)] == [1, 1, 1, 1, 1, 2]
+    assert (
+        months["2027-02"]["ready_not_housed_at_end"] == 1 and months["2027-02"]["ready_not_housed_days_median"] == 8.0
+    )
+    assert (months["2027-01"]["waiting_days_median"], months["2027-02"]["waiting_days_median"]) == (10.0, 31.0)
+    assert months["2027-03"]["stay_days_median"] == 51.5  # 75 and 28 nights
+    as_csv = await reporting.get(
+        "/v1/municipalities/0034/flows?from=2027-01&to=2027-06&format=csv", headers=ns.auth("almere")
+    )
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [(r["month"], r["inflow"], r["outflow"], r["ended_other"]) for r in rows[:3]] == [
+        ("2027-01", "1", "0", "0"), ("2027-02", "1", "0", "0"), ("2027-03", "0", "1", "1"),
+    ]  # fmt: skip
+
+
+async def test_region_staff_see_small_numbers_masked(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        await reporting.get("/v1/municipalities/0034/flows?from=2027-01&to=2027-06", headers=ns.auth("region"))
+    ).json()
+    assert body["totals"]["registrations"] == "<5" and body["totals"]["ready_not_housed_at_end"] == 0
+    matrix = (await reporting.get("/v1/region/matrix?from=2027-01&to=2027-12", headers=ns.auth("region"))).json()
+    assert matrix["cells"] == [
+        {"responsible": ALMERE, "facility_municipality": ALMERE, "clients": "<5"},
+        {"responsible": ALMERE, "facility_municipality": "0995", "clients": "<5"},
+    ]
+
+
+async def test_the_budget_year_is_client_days_times_tariff_against_the_phased_in_share(
+    reporting, ns: Namespace
+) -> None:  # type: ignore[no-untyped-def]
+    own = (await reporting.get("/v1/municipalities/0034/budget?year=2027", headers=ns.auth("almere"))).json()
+    assert own["client_days"] == {"BW_24H": 75, "MO_24H": 28}
+    assert own["cost_eur"] == 75 * 185.0 + 28 * 125.0  # tariffs of flevoland.toml (illustrative)
+    share = 0.0120 + (0.0105 - 0.0120) * 1 / 10  # first year of a ten-year ingroeipad
+    assert own["share"] == pytest.approx(share) and own["budget_eur"] == pytest.approx(share * 700_000_000, abs=0.01)
+    region = (await reporting.get("/v1/region/budget?year=2027", headers=ns.auth("region"))).json()
+    total_budget = 0.021 * 700_000_000  # the six shares of 2027 add up to 0.021
+    assert region["totals"]["budget_eur"] == pytest.approx(total_budget, abs=0.1)
+    assert region["totals"]["settlement_eur"] == pytest.approx(0.0, abs=0.1)  # budget-neutral
+    surplus = total_budget - own["cost_eur"]
+    assert own["settlement_eur"] == pytest.approx(
+        own["budget_eur"] - own["cost_eur"] - surplus * share / 0.021, abs=0.05
+    )
+    assert (await reporting.get("/v1/municipalities/0034/budget?year=2027", headers=ns.auth("urk"))).status_code == 403
+
+
+async def test_wijken_and_housing_against_their_caps(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    wijken = (await reporting.get("/v1/region/wijken?from=2027-01&to=2027-12", headers=ns.auth("region"))).json()
+    by_wijk: dict[str, Any] = {w["wijk"]: w for w in wijken["wijken"]}
+    assert (by_wijk["WK003401"]["places"], by_wijk["WK003401"]["place_cap"]) == (10, 60)
+    assert (by_wijk["WK099501"]["places"], by_wijk["WK099501"]["place_cap"]) == (6, 40)
+    assert (by_wijk["WK003402"]["outflow_homes"], by_wijk["WK003402"]["outflow_home_cap"]) == ("<5", 12)
+    housing = (
+        await reporting.get("/v1/region/housing?from=2027-01&to=2027-12&format=csv", headers=ns.auth("region"))
+    ).text
+    assert list(csv.DictReader(io.StringIO(housing))) == [
+        {"corporation_id": "woonstad-illustratief", "municipality": ALMERE, "quota_year": "2027",
+         "offers_made": "1", "accepted": "1", "declined": "0", "lapsed": "0", "open": "0"},
+    ]  # fmt: skip
