@@ -150,6 +150,6 @@ def match_units(
         quota[key] -= 1
         wijk_left[unit.wijk] = places - 1
         # One open offer per client: once offered, the client waits for their answer, not for a second home.
-        pass
+        free = [c for c in free if c.client_ref != client.client_ref]
         offers.append(Offer(unit, client, year))
     return offers, refusals
