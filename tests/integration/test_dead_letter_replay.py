@@ -37,7 +37,7 @@ async def test_dead_letters_are_listed_and_a_fixed_cause_is_replayed_into_the_pr
 
         async def dronten_october() -> int:
             answer = await reporting.get(
-                "/v1/municipalities/0303/flows?from=2027-10&to=2027-10", headers=ns.auth("region")
+                "/v1/municipalities/0303/flows?from=2027-10&to=2027-10", headers=ns.auth("dronten")
             )
             return int(answer.json()["totals"]["registrations"])
 

@@ -55,7 +55,7 @@ def message(envelope: Envelope) -> tuple[bytes, bytes, list]:
 
 async def registrations(reporting, ns: Namespace, municipality: str, month: str) -> int:  # type: ignore[no-untyped-def]
     answer = await reporting.get(
-        f"/v1/municipalities/{municipality}/flows?from={month}&to={month}", headers=ns.auth("region")
+        f"/v1/municipalities/{municipality}/flows?from={month}&to={month}", headers=ns.auth_of(municipality)
     )
     assert answer.status_code == 200, answer.text
     return answer.json()["totals"]["registrations"]

@@ -31,6 +31,8 @@ ORGANISATIONS = {
     "lelystad": ("municipality", "0995", MUNICIPALITY_ROLES),
     "urk": ("municipality", "0184", MUNICIPALITY_ROLES),
     "dronten": ("municipality", "0303", MUNICIPALITY_ROLES),
+    "noordoostpolder": ("municipality", "0171", MUNICIPALITY_ROLES),
+    "zeewolde": ("municipality", "0050", MUNICIPALITY_ROLES),
     "region": ("region", "flevoland", ["reports:region", "waiting-list:read", "facilities:write"]),
     "corporation": ("corporation", "woonstad-illustratief", ["housing:write"]),
     "corporation-b": ("corporation", "thuis-illustratief", ["housing:write"]),
@@ -71,6 +73,11 @@ class Namespace:
         )
         values.update(overrides)
         return ServiceSettings(**values)  # type: ignore[arg-type]
+
+    def auth_of(self, municipality: str) -> dict[str, str]:
+        """The credential of a municipality by its code: it reads its own numbers exactly (others see "<5")."""
+        name = next(n for n, (kind, org, _) in ORGANISATIONS.items() if kind == "municipality" and org == municipality)
+        return self.auth(name)
 
     def auth(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}

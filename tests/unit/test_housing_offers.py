@@ -3,6 +3,7 @@
 import copy
 import random
 from collections import Counter
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -255,26 +256,26 @@ QUOTA_KEYS = [(c, m, y) for c in CORPORATIONS for m in MUNICIPALITIES for y in (
 left = st.sampled_from([1, 2, 3, 0, None])  # None: no entry, a missing quota or a wijk on the default cap
 
 
-# Everything but the ref; built once, as building a strategy per draw costs more than the draw.
-client_fields = st.fixed_dictionaries(
-    {
-        "responsible_municipality": st.sampled_from(MUNICIPALITIES),
-        "preferred_municipalities": st.lists(st.sampled_from(MUNICIPALITIES), max_size=2, unique=True).map(tuple),
-        "adults": st.integers(1, 2),
-        "children": st.integers(0, 4),
-        "ready_since": st.integers(0, 6).map(lambda d: date(2027, 10, 1) + timedelta(days=d)),  # ties happen
-        "declined_units": st.frozensets(st.sampled_from(UNIT_IDS), max_size=2),
-        "has_open_offer": st.sampled_from([False, False, False, True]),  # most ready clients wait without one
-    }
+# Everything but the ref, which markets() sets; built once, as building a strategy per draw costs more than the draw.
+any_client = st.builds(
+    ReadyClient,
+    client_ref=st.just(""),
+    responsible_municipality=st.sampled_from(MUNICIPALITIES),
+    preferred_municipalities=st.lists(st.sampled_from(MUNICIPALITIES), max_size=2, unique=True).map(tuple),
+    adults=st.integers(1, 2),
+    children=st.integers(0, 4),
+    ready_since=st.integers(0, 6).map(lambda d: date(2027, 10, 1) + timedelta(days=d)),  # ties happen
+    declined_units=st.frozensets(st.sampled_from(UNIT_IDS), max_size=2),
+    has_open_offer=st.sampled_from([False, False, False, True]),  # most ready clients wait without one
 )
-unit_fields = st.fixed_dictionaries(
-    {
-        "corporation_id": st.sampled_from(CORPORATIONS),
-        "municipality": st.sampled_from(MUNICIPALITIES),
-        "wijk": st.sampled_from(WIJKEN),
-        "rooms": st.integers(1, 4),
-        "available_from": st.integers(-10, 5).map(lambda d: YEAR_END + timedelta(days=d)),
-    }
+any_unit = st.builds(
+    AvailableUnit,
+    unit_id=st.just(""),
+    corporation_id=st.sampled_from(CORPORATIONS),
+    municipality=st.sampled_from(MUNICIPALITIES),
+    wijk=st.sampled_from(WIJKEN),
+    rooms=st.integers(1, 4),
+    available_from=st.integers(-10, 5).map(lambda d: YEAR_END + timedelta(days=d)),  # two quota years in play
 )
 
 
@@ -283,8 +284,8 @@ def markets(draw: st.DrawFn) -> Market:
     # Distinct refs drawn as a prefix of a permutation: no retries to keep them unique, and any order.
     client_refs = draw(st.permutations([f"r{i}" for i in range(10)]))[: draw(SIZES)]
     unit_ids = draw(st.permutations(UNIT_IDS))[: draw(SIZES)]
-    clients = [ReadyClient(ref, **draw(client_fields)) for ref in client_refs]
-    units = [AvailableUnit(uid, **draw(unit_fields)) for uid in unit_ids]
+    clients = [replace(draw(any_client), client_ref=ref) for ref in client_refs]
+    units = [replace(draw(any_unit), unit_id=uid) for uid in unit_ids]
     quotas = draw(st.lists(left, min_size=len(QUOTA_KEYS), max_size=len(QUOTA_KEYS)))
     wijken = draw(st.lists(left, min_size=len(WIJKEN), max_size=len(WIJKEN)))
     capacity = Capacity(
