@@ -105,7 +105,7 @@ async def municipality_flows(
         raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
     first, last = months
     policy = context.region.reporting
-    report = flow_report(await load_facts(context.pool), code, first, last, policy.relapse_months)
+    report = flow_report(await load_facts(context.pool, code), code, first, last, policy.relapse_months)
     exact = _is_responsible(principal, code)
     rows = [disclose_counts(row, SHOWN_COUNTS, policy.small_number_threshold, exact=exact) for row in report.rows()]
     if as_csv:
