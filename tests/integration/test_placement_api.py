@@ -15,25 +15,12 @@ from tests.support.builders import intake_body
 from tests.support.kafka import eventually, produce, read_topic
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope
+from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_contracts.events import HousingOfferAccepted
 from zorgstroom_intake.bootstrap import build as build_intake
 from zorgstroom_placement.bootstrap import build as build_placement
 
-ZRM = [
-    "finances",
-    "work_education",
-    "time_use",
-    "domestic_relations",
-    "housing",
-    "mental_health",
-    "physical_health",
-    "addiction",
-    "self_care",
-    "daily_activities",
-    "social_network",
-    "participation",
-    "justice",
-]
+ZRM = [d.value for d in ZrmDomain]
 PROVIDER_A, PROVIDER_B = "11111111", "22222222"
 
 

@@ -11,6 +11,7 @@ import pytest
 from tests.support.kafka import eventually, produce
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope, spec_for, topic_name
+from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_contracts.events import (
     ClientRegistered,
     Event,
@@ -26,10 +27,7 @@ from zorgstroom_reporting.bootstrap import build
 
 ALMERE = "0034"
 C1, C2, C3 = "1" * 64, "2" * 64, "3" * 64
-ZRM4 = dict.fromkeys(
-    ["finances", "work_education", "time_use", "domestic_relations", "housing", "mental_health", "physical_health",
-     "addiction", "self_care", "daily_activities", "social_network", "participation", "justice"], 4,
-)  # fmt: skip
+ZRM4 = dict.fromkeys([d.value for d in ZrmDomain], 4)
 
 
 def registered(intake: str, ref: str, on: str) -> ClientRegistered:

@@ -11,21 +11,13 @@ from fastapi import FastAPI
 
 from tests.support.infra import ROOT, Infra
 from zorgstroom_ops import credentials
+from zorgstroom_ops.credentials import MUNICIPALITY_ROLES, PROVIDER_ROLES
 from zorgstroom_runtime.kafka import ensure_topics, project_topics
 from zorgstroom_runtime.settings import ServiceSettings
 
 TEST_SECRET = "test-secret-" + "x" * 20
 
 # name -> (organisation kind, organisation id, roles)
-MUNICIPALITY_ROLES = [
-    "intake:register",
-    "intake:read",
-    "reports:own",
-    "waiting-list:read",
-    "placements:write",
-    "clients:transfer",
-]
-PROVIDER_ROLES = ["facilities:write", "placements:write"]
 ORGANISATIONS = {
     "almere": ("municipality", "0034", MUNICIPALITY_ROLES),
     "lelystad": ("municipality", "0995", MUNICIPALITY_ROLES),

@@ -16,24 +16,11 @@ from typing import Any
 
 import httpx
 
+from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_ops.demo_data import DemoData
 from zorgstroom_ops.simulate import SimulatedIntake
 
-ZRM = (
-    "finances",
-    "work_education",
-    "time_use",
-    "domestic_relations",
-    "housing",
-    "mental_health",
-    "physical_health",
-    "addiction",
-    "self_care",
-    "daily_activities",
-    "social_network",
-    "participation",
-    "justice",
-)
+ZRM = tuple(d.value for d in ZrmDomain)
 # Days in place before a stay ends on its own (illustrative), and the WMO588 reasons it ends with.
 STAY_DAYS = {
     "MO_EMERGENCY": (2, 10),

@@ -66,9 +66,7 @@ async def offer_unit(uow: UnitOfWork, principal: Principal, unit: HousingUnitCre
     event = HousingUnitOffered(**unit.model_dump())
     envelope = await uow.emit(event)
     await repository.add_unit(uow.conn, unit, envelope.event_id)
-    await uow.audit(
-        actor=principal.name, on_behalf_of=principal.organisation, action="housing.offer_unit", subject=unit.unit_id
-    )
+    await uow.audit_as(principal, "housing.offer_unit", subject=unit.unit_id)
     await make_offers(uow, on=unit.available_from)
     return str(envelope.event_id), True
 
@@ -91,12 +89,7 @@ async def set_contingent(
             "the quota cannot drop below the homes already used or promised in open offers",
             kind="contingent-below-use",
         ) from error
-    await uow.audit(
-        actor=principal.name,
-        on_behalf_of=principal.organisation,
-        action="housing.set_contingent",
-        subject=f"{corporation_id}/{municipality}/{year}={units}",
-    )
+    await uow.audit_as(principal, "housing.set_contingent", subject=f"{corporation_id}/{municipality}/{year}={units}")
     await make_offers(uow, on=date(year, 1, 1))
     return _contingent(await repository.contingent(uow.conn, corporation_id, municipality, year) or row)
 
@@ -221,13 +214,7 @@ async def accept(uow: UnitOfWork, principal: Principal, offer_id: str, on: date)
             wijk=offer.wijk,
         )
     )
-    await uow.audit(
-        actor=principal.name,
-        on_behalf_of=principal.organisation,
-        action="housing.offer_accepted",
-        client_ref=offer.client_ref,
-        subject=offer_id,
-    )
+    await uow.audit_as(principal, "housing.offer_accepted", client_ref=offer.client_ref, subject=offer_id)
     return await _answered(uow, offer_id)
 
 
@@ -236,12 +223,8 @@ async def decline(uow: UnitOfWork, principal: Principal, offer_id: str, body: Of
     offer = await _open_offer_of_corporation(uow, principal, offer_id)
     on = max(body.answered_on or today, offer.offered_on)
     await _release(uow, offer, OfferDeclineReason(body.reason), on, status="declined")
-    await uow.audit(
-        actor=principal.name,
-        on_behalf_of=principal.organisation,
-        action="housing.offer_declined",
-        client_ref=offer.client_ref,
-        subject=f"{offer_id} reason={body.reason}",
+    await uow.audit_as(
+        principal, "housing.offer_declined", client_ref=offer.client_ref, subject=f"{offer_id} reason={body.reason}"
     )
     await make_offers(uow, on=on)
     return await _answered(uow, offer_id)

@@ -125,12 +125,11 @@ async def read_waiting_list(
     clients = await repository.waiting_clients(
         uow.conn, care_form=care_form.value if care_form else None, municipality=None
     )
-    await uow.audit(  # client-level data: the read is logged
-        actor=principal.name,
-        on_behalf_of=principal.organisation,
-        action="waiting_list.read",
+    await uow.audit_as(
+        principal,
+        "waiting_list.read",
         subject=f"care_form={care_form.value if care_form else '*'} municipality={municipality or '*'}",
-    )
+    )  # client-level data: the read is logged
     # Positions are regional (per care form), so a municipality sees where its clients stand among all.
     positions: dict[CareForm, int] = {}
     listed = []
@@ -204,9 +203,7 @@ async def put_facility(
     await _move_wijk_places(uow, region, existing, facility)
     await repository.save_facility(uow.conn, facility)
     await uow.emit(FacilityRegistered(facility_id=facility_id, **body.model_dump()))
-    await uow.audit(
-        actor=principal.name, on_behalf_of=principal.organisation, action="facility.put", subject=facility_id
-    )
+    await uow.audit_as(principal, "facility.put", subject=facility_id)
     if existing is None or facility.free_places > existing.free_places or existing.care_form is not facility.care_form:
         await place_waiting_clients(uow, facility.care_form, on=date.today())
     return facility, existing is None
@@ -306,13 +303,7 @@ async def assess(
         support_at_home=support,
     )
     envelope = await uow.emit(event, also_to=[provider_topic(placement.provider_agb)])
-    await uow.audit(
-        actor=principal.name,
-        on_behalf_of=principal.organisation,
-        action="placement.assess",
-        client_ref=placement.client_ref,
-        subject=placement_id,
-    )
+    await uow.audit_as(principal, "placement.assess", client_ref=placement.client_ref, subject=placement_id)
     return event, envelope
 
 
@@ -332,10 +323,9 @@ async def end(
     if body.end_date < placement.start_date:
         raise InvalidField("end_date", f"the placement started on {placement.start_date}")
     event, envelope = await _end_placement(uow, placement, body.reason, body.end_date)
-    await uow.audit(
-        actor=principal.name,
-        on_behalf_of=principal.organisation,
-        action="placement.end",
+    await uow.audit_as(
+        principal,
+        "placement.end",
         client_ref=placement.client_ref,
         subject=f"{placement_id} reason={body.reason.value}",
     )
@@ -394,9 +384,7 @@ async def provider_placements(uow: UnitOfWork, principal: Principal, provider_ag
     if principal.organisation_kind is not OrganisationKind.PROVIDER or principal.organisation_id != provider_agb:
         raise Forbidden("a provider reads only its own placements")
     placements = await repository.open_placements_of_provider(uow.conn, provider_agb)
-    await uow.audit(
-        actor=principal.name, on_behalf_of=principal.organisation, action="placements.read", subject=provider_agb
-    )
+    await uow.audit_as(principal, "placements.read", subject=provider_agb)
     return placements
 
 
@@ -428,10 +416,9 @@ async def transfer(
         effective_on=body.effective_on,
     )
     envelope = await uow.emit(event)
-    await uow.audit(
-        actor=principal.name,
-        on_behalf_of=principal.organisation,
-        action="client.transfer",
+    await uow.audit_as(
+        principal,
+        "client.transfer",
         client_ref=client_ref,
         subject=f"{current}->{body.to_municipality} reason={body.reason.value}",
     )

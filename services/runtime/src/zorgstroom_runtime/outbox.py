@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -23,6 +23,9 @@ from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, new_producer, project_topics
 from zorgstroom_runtime.region import Region
+
+if TYPE_CHECKING:
+    from zorgstroom_runtime.auth import Principal
 from zorgstroom_runtime.telemetry import context_from_carrier, current_trace_carrier, tracer
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,18 @@ class UnitOfWork:
             await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)
         self.emitted.append(envelope)
         return envelope
+
+    async def audit_as(
+        self, principal: "Principal", action: str, *, client_ref: str | None = None, subject: str | None = None
+    ) -> None:
+        """The audit line of a caller's action: who (the credential), on whose behalf (its organisation)."""
+        await self.audit(
+            actor=principal.name,
+            on_behalf_of=principal.organisation,
+            action=action,
+            client_ref=client_ref,
+            subject=subject,
+        )
 
     async def audit(
         self, *, actor: str, on_behalf_of: str, action: str, client_ref: str | None = None, subject: str | None = None
