@@ -252,3 +252,20 @@ async def _ready_count(f: Flow) -> int:
     """A barrier, not an assertion: how many clients housing has learnt are ready (its own view, by events)."""
     pool = f.housing._transport.app.state.context.pool  # type: ignore[attr-defined]
     return int(await pool.fetchval("SELECT count(*) FROM clients WHERE ready_since IS NOT NULL AND housed_on IS NULL"))
+
+
+async def test_an_offers_deadline_lives_in_the_database_and_another_process_lapses_it(
+    ns: Namespace, tmp_path: Path
+) -> None:
+    """As after a restart: the process that made the offer never lapses it (its deadline is far); a new
+    housing process on the same database does, from the offer's own row."""
+    async with flow(ns, tmp_path, offer_lapse_after_seconds=3600) as f:
+        await f.assess("c1", "2027-02-01")
+        await f.quota(2)
+        await eventually(lambda: _ready_count(f), until=lambda n: n == 1)
+        await f.housing.post("/v1/housing-units", json=unit("u1"), headers=f.ns.auth("corporation"))
+        [offer] = await f.offers()
+        settings = ns.settings("housing", region_file=tmp_path / "region.toml", offer_lapse_after_seconds=0.5)
+        async with running(build_housing(settings), "housing-2"):
+            lapsed = await f.offers(until=lambda o: o[0]["status"] == "lapsed")
+        assert lapsed[0]["offer_id"] == offer["offer_id"] and lapsed[0]["decline_reason"] == "lapsed"
