@@ -67,20 +67,22 @@ def _demo_data(region: Region) -> DemoData | None:
     return load_demo_data(path) if path.exists() else None
 
 
-def _secure_kafka(providers: list[str] | None = None) -> tuple[KafkaConnection, dict[str, str]]:
-    """The admin connection and every service's password; each provider a SCRAM user of its own; the ACL
-    plan applied once per change."""
+def _secure_kafka(region_file: Path = DEFAULT_REGION) -> tuple[KafkaConnection, dict[str, str]]:
+    """The admin connection and every service's password; each of the demo's providers a SCRAM user of its
+    own; the ACL plan (services and providers) applied once per change."""
     bootstrap = f"127.0.0.1:{KAFKA_PORT}"
     if not SASL:
         return KafkaConnection(bootstrap), {}
+    demo = _demo_data(_region(region_file))
+    providers = [p.agb for p in demo.providers] if demo else []
     users = kafka_security.read_users(RUN / "kafka")
-    for agb in providers or []:
+    for agb in providers:
         if f"provider-{agb}" not in users:
             subprocess.run(
                 [str(ROOT / "deploy" / "kafka.sh"), "add-user", f"provider-{agb}"], env=_infra_env(), check=True
             )
     users = kafka_security.read_users(RUN / "kafka")
-    grants = kafka_security.stack_grants() + [g for agb in providers or [] for g in provider_grants(agb)]
+    grants = kafka_security.stack_grants() + [g for agb in providers for g in provider_grants(agb)]
     applied = kafka_security.apply_grants(grants, ROOT, _infra_env(), marker=RUN / "kafka" / "acls.applied")
     if applied:
         console.print(f"kafka: {applied} ACL grants applied (each service may touch only its topics)")
@@ -128,7 +130,7 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
     region = _region(region_file)
     demo = _demo_data(region)
     providers = [p.agb for p in demo.providers] if demo else []
-    admin, users = _secure_kafka(providers)
+    admin, users = _secure_kafka(region_file)
     created = asyncio.run(ensure_topics(admin, project_topics()))
     console.print(f"topics: {len(created)} created")
     credentials_file = RUN / "credentials.json"
