@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.test_processes import free_base_port
 from tests.integration.test_placement_api import ZRM
 from tests.support.builders import intake_body
-from tests.support.infra import Infra
+from tests.support.infra import ROOT, Infra
 from tests.support.kafka import eventually, read_topic
 from tests.support.processes import start_process_stack
 from tests.support.stack import Namespace
@@ -27,6 +27,7 @@ from zorgstroom_ops import processes
 pytestmark = pytest.mark.e2e
 PROVIDER_A, PROVIDER_B = "11111111", "22222222"
 CORPORATION = "woonstad-illustratief"
+CAPPED = ("WK003401", "WK099501")
 
 
 @dataclass
@@ -75,7 +76,9 @@ class Region:
         return [json.loads(r.value) for r in records]
 
 
-async def _stack(infra: Infra, ns: Namespace, run_dir: Path, extra: dict[str, int]) -> AsyncIterator[Region]:
+async def _stack(
+    infra: Infra, ns: Namespace, run_dir: Path, extra: dict[str, int], env: dict[str, str] | None = None
+) -> AsyncIterator[Region]:
     base = free_base_port(8)
     stack = await start_process_stack(
         infra.database_url,
@@ -84,7 +87,7 @@ async def _stack(infra: Infra, ns: Namespace, run_dir: Path, extra: dict[str, in
         base,
         name="flow",
         prefix=ns.prefix,
-        extra_env={"ZS_CREDENTIALS_FILE": str(ns.credentials_file)},
+        extra_env={"ZS_CREDENTIALS_FILE": str(ns.credentials_file), **(env or {})},
     )
     more = [
         processes.ServiceProcess(name, base + 4 + i, run_dir / f"{name}-{i + 2}.pid", run_dir / f"{name}-{i + 2}.log")
@@ -115,7 +118,13 @@ async def region(infra: Infra, ns: Namespace, tmp_path: Path) -> AsyncIterator[R
 
 @pytest.fixture
 async def racing_region(infra: Infra, ns: Namespace, tmp_path: Path) -> AsyncIterator[Region]:
-    async for r in _stack(infra, ns, tmp_path / "stack", {"placement": 1, "housing": 1}):
+    region_file = tmp_path / "region.toml"  # two wijken may take one outflow home each
+    region_file.write_text(
+        (ROOT / "data/regions/flevoland.toml").read_text()
+        + f"\n[housing.wijk_outflow_caps]\n{CAPPED[0]} = 1\n{CAPPED[1]} = 1\n"
+    )
+    env = {"ZS_REGION_FILE": str(region_file)}
+    async for r in _stack(infra, ns, tmp_path / "stack", {"placement": 1, "housing": 1}, env):
         yield r
 
 
@@ -314,6 +323,8 @@ async def test_two_placement_and_two_housing_processes_never_overfill_or_double_
     await asyncio.sleep(1)
     assert len(await offers()) == 8  # 4 + 4 quota: never more
     assert len({o["unit_id"] for o in made_offers}) == 8  # no unit offered twice at once
+    per_wijk = Counter(o["wijk"] for o in made_offers)
+    assert per_wijk[CAPPED[0]] <= 1 and per_wijk[CAPPED[1]] <= 1  # the wijk caps held under the race
     offered = await r.events("wmo.housing-offer-made.v1", at_least=8)
     assert len({e["data"]["client_ref"] for e in offered}) == 8  # one open offer per client
     quotas = (
