@@ -51,6 +51,8 @@ async def test_a_municipality_sees_its_registrations_per_month(reporting, ns: Na
         "outflow": 0,
         "ended_other": 0,
         "relapses": 0,
+        "transfers_in": 0,
+        "transfers_out": 0,
         "waiting_at_end": 2,  # nobody placed yet: both still on the list at the end of March
         "ready_not_housed_at_end": 0,
     }

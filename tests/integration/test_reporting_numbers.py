@@ -22,6 +22,7 @@ from zorgstroom_contracts.events import (
     OutflowReadinessAssessed,
     PlacementEnded,
     PlacementMade,
+    ResponsibilityTransferred,
 )
 from zorgstroom_reporting.bootstrap import build
 
@@ -77,6 +78,8 @@ EVENTS: list[Event] = [
     OutflowCompleted(placement_id="p1", client_ref=C1, unit_id="u1", responsible_municipality=ALMERE,
                      municipality=ALMERE, outflow_date="2027-03-31", support_at_home="none", wijk="WK003402"),  # type: ignore[arg-type]
     registered("i4", C1, "2027-06-01"),  # back within twelve months: a relapse
+    ResponsibilityTransferred(client_ref=C3, from_municipality=ALMERE, to_municipality="0184", to_in_region=True,
+                              reason="origin", effective_on="2027-07-01"),  # type: ignore[arg-type]
 ]  # fmt: skip
 
 
@@ -110,7 +113,7 @@ async def test_the_flows_are_the_numbers_worked_out_by_hand(reporting, ns: Names
     ).json()
     assert body["totals"] == {
         "registrations": 4, "inflow": 2, "outflow": 1, "ended_other": 1, "relapses": 1,
-        "waiting_at_end": 2, "ready_not_housed_at_end": 0,
+        "transfers_in": 0, "transfers_out": 0, "waiting_at_end": 2, "ready_not_housed_at_end": 0,
     }  # fmt: skip
     months = {m["month"]: m for m in body["months"]}
     assert [months[m]["waiting_at_end"] for m in sorted(months)] == [1, 1, 1, 1, 1, 2]
@@ -126,6 +129,30 @@ async def test_the_flows_are_the_numbers_worked_out_by_hand(reporting, ns: Names
     assert [(r["month"], r["inflow"], r["outflow"], r["ended_other"]) for r in rows[:3]] == [
         ("2027-01", "1", "0", "0"), ("2027-02", "1", "0", "0"), ("2027-03", "0", "1", "1"),
     ]  # fmt: skip
+
+
+async def test_a_transfer_moves_a_waiting_client_to_the_new_municipality_from_its_date(
+    reporting, ns: Namespace
+) -> None:  # type: ignore[no-untyped-def]
+    almere = (
+        await reporting.get("/v1/municipalities/0034/flows?from=2027-07&to=2027-07", headers=ns.auth("almere"))
+    ).json()
+    urk = (await reporting.get("/v1/municipalities/0184/flows?from=2027-07&to=2027-07", headers=ns.auth("urk"))).json()
+    assert (almere["totals"]["transfers_out"], almere["totals"]["waiting_at_end"]) == (1, 1)  # c1's second intake
+    assert (urk["totals"]["transfers_in"], urk["totals"]["waiting_at_end"]) == (1, 1)  # c3, Urk's from 1 July
+
+
+async def test_occupancy_per_facility_and_care_form(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    body = (await reporting.get("/v1/region/occupancy?from=2027-02&to=2027-02", headers=ns.auth("region"))).json()
+    assert body["on"] == "2027-02-28"
+    assert [(f["facility_id"], f["capacity"], f["occupied"]) for f in body["facilities"]] == [
+        ("fac-a", 10, "<5"),
+        ("fac-b", 6, "<5"),
+    ]
+    assert body["care_forms"] == [
+        {"care_form": "BW_24H", "capacity": 10, "occupied": "<5"},  # one client each: masked for everyone
+        {"care_form": "MO_24H", "capacity": 6, "occupied": "<5"},
+    ]
 
 
 async def test_region_staff_see_small_numbers_masked(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]

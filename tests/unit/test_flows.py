@@ -87,6 +87,8 @@ def test_totals_add_counts_and_take_states_at_the_end() -> None:
         "outflow": 1,
         "ended_other": 1,
         "relapses": 1,
+        "transfers_in": 0,
+        "transfers_out": 0,
         "waiting_at_end": 2,
         "ready_not_housed_at_end": 0,
     }

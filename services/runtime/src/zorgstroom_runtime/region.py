@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_contracts.types import MunicipalityCode, RegionCode
@@ -66,6 +66,14 @@ class HousingPolicy(BaseModel):
         description="Minimum rooms for a household of this many persons.",
     )
     offer_answer_days: int = Field(default=14, ge=1, description="An offer unanswered this long lapses.")
+
+    @field_validator("rooms_by_household_size")
+    @classmethod
+    def _rooms_table_usable(cls, table: dict[int, int]) -> dict[int, int]:
+        # Checked where the region is read, not as an error in the middle of a matching pass.
+        if not table or any(size < 1 or rooms < 1 for size, rooms in table.items()):
+            raise ValueError("rooms_by_household_size needs household sizes and rooms of at least 1")
+        return table
 
     def wijk_outflow_cap(self, wijk: str) -> int:
         return self.wijk_outflow_caps.get(wijk, self.wijk_outflow_cap_default)

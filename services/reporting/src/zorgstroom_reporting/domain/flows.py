@@ -13,7 +13,7 @@ from datetime import date
 
 from zorgstroom_reporting.queries.months import Month, months_between
 
-COUNT_COLUMNS = ("registrations", "inflow", "outflow", "ended_other", "relapses")
+COUNT_COLUMNS = ("registrations", "inflow", "outflow", "ended_other", "relapses", "transfers_in", "transfers_out")
 STATE_COLUMNS = ("waiting_at_end", "ready_not_housed_at_end")
 MEASURE_COLUMNS = ("waiting_days_median", "waiting_days_p90", "stay_days_median", "ready_not_housed_days_median")
 FLOW_COLUMNS = COUNT_COLUMNS + STATE_COLUMNS + MEASURE_COLUMNS
@@ -61,6 +61,7 @@ class Transfer:
     client_ref: str
     to_municipality: str
     effective_on: date
+    from_municipality: str = ""
 
 
 @dataclass
@@ -179,12 +180,15 @@ def monthly_flows(
             ready_since = _ready_since(assessments_by_placement.get(p.placement_id, []), month_end)
             if ready_since is not None:
                 ready_days.append((month_end - ready_since).days)
+        transfers = [t for t in facts.transfers if first <= t.effective_on < last]
         result[month] = {
             "registrations": len(registrations),
             "inflow": len(started),
             "outflow": len(outflows),
             "ended_other": len([p for p in ended if p.placement_id not in out_by_placement]),
             "relapses": len(relapses),
+            "transfers_in": len([t for t in transfers if t.to_municipality == municipality]),
+            "transfers_out": len([t for t in transfers if t.from_municipality == municipality]),
             "waiting_at_end": len(waiting),
             "ready_not_housed_at_end": len(ready_days),
             "waiting_days_median": _median([p.waited_days for p in started if p.waited_days is not None]),

@@ -230,6 +230,31 @@ async def region_wijken(principal: CurrentPrincipal, context: ContextDep, months
     return JSONResponse({"region": context.region.code, "from": str(first), "to": str(last), "wijken": rows})
 
 
+@router.get(
+    "/region/occupancy", summary="Occupancy per facility and care form at the end of the period", response_model=None
+)
+async def region_occupancy(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
+    """Places (the latest capacity each facility registered) and those taken on the last day of the period."""
+    principal.require(Role.REPORTS_REGION)
+    _, last = months
+    threshold = context.region.reporting.small_number_threshold
+    facilities = await places.occupancy(context.pool, _last_day(last))
+    by_form: dict[str, dict[str, int]] = {}
+    for f in facilities:
+        form = by_form.setdefault(f["care_form"], {"capacity": 0, "occupied": 0})
+        form["capacity"] += f["capacity"]
+        form["occupied"] += f["occupied"]
+    shown = [disclose_counts(f, ["occupied"], threshold, exact=False) for f in facilities]
+    if as_csv:
+        return csv_response(shown, f"occupancy-{last}.csv")
+    care_forms = [
+        disclose_counts({"care_form": k, **v}, ["occupied"], threshold, exact=False) for k, v in sorted(by_form.items())
+    ]
+    return JSONResponse(
+        {"region": context.region.code, "on": str(_last_day(last)), "facilities": shown, "care_forms": care_forms}
+    )
+
+
 @router.get("/region/housing", summary="Offers made, accepted, declined and lapsed; quota use", response_model=None)
 async def region_housing(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
     """Per corporation, municipality and quota year: offers made in the period and their outcome; the

@@ -48,7 +48,7 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
             municipality,
         )
         transfers = await conn.fetch(
-            "SELECT client_ref, to_municipality, effective_on FROM transfers"
+            "SELECT client_ref, to_municipality, effective_on, from_municipality FROM transfers"
             " WHERE $1::text IS NULL OR to_municipality = $1 OR from_municipality = $1"
             " OR client_ref IN (SELECT client_ref FROM transfers WHERE to_municipality = $1 OR from_municipality = $1)",
             municipality,

@@ -39,6 +39,18 @@ async def wijken(pool: asyncpg.Pool, region: Region, until: date) -> list[dict[s
     ]
 
 
+async def occupancy(pool: asyncpg.Pool, on: date) -> list[dict[str, Any]]:
+    """Every facility (its latest capacity) and how many of its places were taken at the end of `on`."""
+    rows = await pool.fetch(
+        "SELECT f.facility_id, f.provider_agb, f.municipality, f.wijk, f.care_form, f.capacity,"
+        " count(p.placement_id)::int AS occupied FROM facilities f LEFT JOIN placements p"
+        " ON p.facility_id = f.facility_id AND p.start_date <= $1 AND (p.end_date IS NULL OR p.end_date > $1)"
+        " GROUP BY f.facility_id ORDER BY f.care_form, f.facility_id",
+        on,
+    )
+    return [dict(r) for r in rows]
+
+
 async def offers(pool: asyncpg.Pool, first: date, after: date) -> list[dict[str, Any]]:
     """Offers made in the period per corporation, municipality and quota year, by outcome."""
     rows = await pool.fetch(
