@@ -1,5 +1,6 @@
 """HTTP routes of housing: translate requests into service calls and answers into responses."""
 
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated
 
@@ -26,21 +27,8 @@ IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 def _public(offer: OfferRow) -> OfferPublic:
     """A corporation's view of an offer: the household and what it needs, never who the client is."""
-    return OfferPublic(
-        offer_id=offer.offer_id,
-        unit_id=offer.unit_id,
-        municipality=offer.municipality,
-        wijk=offer.wijk,
-        quota_year=offer.quota_year,
-        household_size=offer.household_size,
-        rooms_needed=offer.rooms_needed,
-        support_at_home=offer.support_at_home,
-        offered_on=offer.offered_on,
-        answer_by=offer.answer_by,
-        status=offer.status,
-        answered_on=offer.answered_on,
-        decline_reason=offer.decline_reason,
-    )
+    row = asdict(offer)
+    return OfferPublic(**{name: row[name] for name in OfferPublic.model_fields})
 
 
 @router.post("/housing-units", status_code=202, summary="A corporation offers a unit for outflow")

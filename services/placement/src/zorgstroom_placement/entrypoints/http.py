@@ -1,5 +1,6 @@
 """HTTP routes of placement: translate requests into service calls and answers into responses."""
 
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
@@ -29,18 +30,7 @@ MunicipalityQuery = Annotated[str | None, Query(pattern=r"^\d{4}$")]
 
 
 def _public(f: Facility) -> FacilityPublic:
-    return FacilityPublic(
-        facility_id=f.facility_id,
-        provider_agb=f.provider_agb,
-        name=f.name,
-        municipality=f.municipality,
-        wijk=f.wijk,
-        care_form=f.care_form,
-        capacity=f.capacity,
-        occupied=f.occupied,
-        free_places=f.free_places,
-        supported_needs=f.supported_needs,
-    )
+    return FacilityPublic(**asdict(f), free_places=f.free_places)
 
 
 @router.get("/waiting-list", tags=["waiting list"], summary="The regional waiting list in priority order")
