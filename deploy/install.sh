@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make demo` and `make test` need, from the registries this machine reaches:
 # uv (PyPI), the Python packages of uv.lock, Java and Maven (Debian), Kafka's jars (Maven Central),
-# PostgreSQL (Debian). Safe to run twice: each step checks first.
+# PostgreSQL, Prometheus and Chromium (Debian), the pinned npm packages of tools/web (npm registry). Safe to run twice: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
@@ -22,6 +22,12 @@ fi
 command -v java >/dev/null 2>&1 || { echo "[install] Java from Debian"; apt_install default-jre-headless; }
 command -v mvn  >/dev/null 2>&1 || { echo "[install] Maven from Debian"; apt_install maven; }
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "[install] PostgreSQL from Debian"; apt_install postgresql; }
+command -v prometheus >/dev/null 2>&1 || { echo "[install] Prometheus and promtool from Debian"; apt_install prometheus; }
+command -v chromium >/dev/null 2>&1 || { echo "[install] Chromium from Debian (the dashboard's browser test)"; apt_install chromium; }
+if [ ! -f tools/web/node_modules/.package-lock.json ] || [ tools/web/package-lock.json -nt tools/web/node_modules/.package-lock.json ]; then
+  echo "[install] npm packages of tools/web (pinned by its lockfile)"
+  (cd tools/web && npm ci --no-audit --no-fund --ignore-scripts --silent)
+fi
 
 uv sync --frozen --quiet
 deploy/kafka.sh install
