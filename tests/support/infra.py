@@ -67,7 +67,7 @@ def start_infra() -> Infra:
         int(os.environ.get("ZS_TEST_KAFKA_PORT", "19192")),
         int(os.environ.get("ZS_TEST_PG_PORT", "15442")),
     )
-    env = native_env("test", kafka_port, pg_port)
+    env = native_env(os.environ.get("ZS_TEST_INSTANCE", "test"), kafka_port, pg_port)
     run_deploy("kafka.sh", "start", env)
     run_deploy("postgres.sh", "start", env)
     stops = (
