@@ -6,7 +6,7 @@ import pytest
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientWaitlisted
-from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription, _DeadLetter
+from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription, DeadLetter
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 
@@ -47,12 +47,12 @@ def waitlisted(**data_overrides: object) -> bytes:
     ],
 )
 def test_what_is_not_an_envelope_is_dead_lettered(value: bytes, reason: str) -> None:
-    with pytest.raises(_DeadLetter, match=reason):
+    with pytest.raises(DeadLetter, match=reason):
         consumer()._open(record(value))  # type: ignore[arg-type]
 
 
 def test_an_event_whose_data_fails_its_schema_is_dead_lettered_without_its_values() -> None:
-    with pytest.raises(_DeadLetter) as dead:
+    with pytest.raises(DeadLetter) as dead:
         consumer()._open(record(waitlisted(responsible_municipality="SECRET-VALUE")))  # type: ignore[arg-type]
     assert "responsible_municipality" in dead.value.reason and "SECRET-VALUE" not in dead.value.reason
 

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from tests.unit.test_consumer_dead_letters import record, waitlisted
-from zorgstroom_runtime.consumer import IdempotentConsumer, Rejected, Subscription, _DeadLetter
+from zorgstroom_runtime.consumer import IdempotentConsumer, Rejected, Subscription, DeadLetter
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 
@@ -64,7 +64,7 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(
         calls.n += 1
         raise KeyError("bug")
 
-    with pytest.raises(_DeadLetter, match="handler failed 3 times: KeyError"):
+    with pytest.raises(DeadLetter, match="handler failed 3 times: KeyError"):
         await consumer(FlakyPool(0), handler)._apply(record(waitlisted()))  # type: ignore[arg-type]
     assert calls.n == 3
 
@@ -76,6 +76,6 @@ async def test_a_rejected_event_is_dead_lettered_at_once() -> None:
         calls.n += 1
         raise Rejected("unknown facility")
 
-    with pytest.raises(_DeadLetter, match="rejected by g: unknown facility"):
+    with pytest.raises(DeadLetter, match="rejected by g: unknown facility"):
         await consumer(FlakyPool(0), handler)._apply(record(waitlisted()))  # type: ignore[arg-type]
     assert calls.n == 1

@@ -19,13 +19,43 @@ HEADERS_SCHEMA: dict[str, Any] = {
 }
 
 
+def _hoisted(schema: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `$defs` moved into `shared` (components/schemas) and its refs pointed there.
+
+    A `#/$defs/...` ref inside an embedded schema resolves against the AsyncAPI document's root, where
+    there are no `$defs`; the official parser rejects it. The `$id` goes too, for the same reason: it
+    would make `#` mean the standalone schema; it stays as `x-schema-id`, naming the published file.
+    """
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: f"#/components/schemas/{value.removeprefix('#/$defs/')}"
+                if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/")
+                else rewrite(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+
+    schema = dict(schema)
+    for name, definition in schema.pop("$defs", {}).items():
+        definition = rewrite(definition)
+        if shared.setdefault(name, definition) != definition:
+            raise ValueError(f"two event schemas define {name!r} differently; rename one of the models")
+    if "$id" in schema:
+        schema["x-schema-id"] = schema.pop("$id")
+    return rewrite(schema)  # type: ignore[no-any-return]
+
+
 def _channel_id(topic: Topic) -> str:
     return topic.name.lower().replace("_", "-")
 
 
-def _message(event_type: str) -> dict[str, Any]:
+def _message(event_type: str, shared: dict[str, Any]) -> dict[str, Any]:
     spec = EVENT_TYPES[event_type]
-    envelope = Envelope.model_json_schema()
+    envelope = _hoisted(Envelope.model_json_schema(), shared)
     envelope["properties"]["data"] = {"$ref": f"#/components/schemas/{event_type}"}
     envelope["properties"]["event_type"] = {"const": event_type}
     envelope["properties"]["schema_version"] = {"const": spec.schema_version}
@@ -56,6 +86,12 @@ def asyncapi_document(version: str = "1") -> dict[str, Any]:
         "parameters": {"agb": {"description": "The provider's AGB code, eight digits."}},
         "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in EVENT_TYPES},
     }
+    shared: dict[str, Any] = {}
+    schemas = {name: _hoisted(schema_of(spec), shared) for name, spec in EVENT_TYPES.items()}
+    messages = {name: _message(name, shared) for name in EVENT_TYPES}
+    clashes = set(shared) & set(schemas)
+    if clashes:
+        raise ValueError(f"a model is named like an event type: {sorted(clashes)}")
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -71,7 +107,7 @@ def asyncapi_document(version: str = "1") -> dict[str, Any]:
             for channel in channels
         },
         "components": {
-            "messages": {name: _message(name) for name in EVENT_TYPES},
-            "schemas": {name: schema_of(spec) for name, spec in EVENT_TYPES.items()},
+            "messages": messages,
+            "schemas": schemas | dict(sorted(shared.items())),
         },
     }

@@ -22,7 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from zorgstroom_contracts import EVENT_TYPES, topic_name
 from zorgstroom_runtime import metrics
+from zorgstroom_runtime.apidocs import install_api_docs
 from zorgstroom_runtime.auth import CredentialStore
+from zorgstroom_runtime.batch import BatchConsumer, Projection
 from zorgstroom_runtime.consumer import Handler, IdempotentConsumer, Subscription
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.kafka import KafkaConnection
@@ -46,7 +48,7 @@ class ServiceContext:
     pool: asyncpg.Pool
     outbox: Outbox
     relay: OutboxRelay | None = None
-    consumer: IdempotentConsumer | None = None
+    consumer: IdempotentConsumer | BatchConsumer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def unit_of_work(
@@ -64,6 +66,8 @@ class ServiceDefinition:
     migrations: Path
     routers: Sequence[APIRouter] = ()
     handlers: Mapping[str, Handler] = field(default_factory=dict)
+    # A read model fed in batches (one transaction per poll) instead of per-event handlers.
+    projection: Projection | None = None
     publishes: bool = True
     # Long-running jobs of the service (a scheduler), started with it and cancelled when it stops.
     jobs: Sequence[Callable[["ServiceContext"], Coroutine[Any, Any, None]]] = ()
@@ -72,6 +76,11 @@ class ServiceDefinition:
         """The consumer group of this service: the topics that carry the event types it handles."""
         topics = sorted({topic_name(EVENT_TYPES[event_type].topic, topic_prefix) for event_type in self.handlers})
         return Subscription(group_id=f"{topic_prefix}{self.name}", topics=topics, handlers=dict(self.handlers))
+
+
+def projection_topics(projection: Projection, topic_prefix: str) -> list[str]:
+    """The topics that carry the event types a projection reads."""
+    return sorted({topic_name(EVENT_TYPES[event_type].topic, topic_prefix) for event_type in projection.event_types})
 
 
 def get_context(request: Request) -> ServiceContext:
@@ -121,6 +130,18 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
             region=region,
         )
         context.tasks.append(asyncio.create_task(context.consumer.run(), name=f"{definition.name}-consumer"))
+    if definition.projection is not None:
+        projection = definition.projection
+        context.consumer = BatchConsumer(
+            pool,
+            kafka,
+            projection,
+            group_id=f"{settings.topic_prefix}{definition.name}",
+            topics=projection_topics(projection, settings.topic_prefix),
+            service=definition.name,
+            max_attempts=settings.consumer_max_attempts,
+        )
+        context.tasks.append(asyncio.create_task(context.consumer.run(), name=f"{definition.name}-projection"))
     for job in definition.jobs:
         context.tasks.append(asyncio.create_task(job(context), name=f"{definition.name}-{job.__name__}"))
     return context
@@ -147,12 +168,13 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         finally:
             await stop_context(app.state.context)
 
-    app = FastAPI(title=definition.title, version="1", lifespan=lifespan)
+    app = FastAPI(title=definition.title, version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.credentials = CredentialStore.from_file(settings.credentials_file)
     install_problem_handlers(app)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     _install_http_metrics(app, definition.name)
     app.include_router(_operational_router())
+    install_api_docs(app, definition.title)
     for router in definition.routers:
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")

@@ -46,10 +46,47 @@ class Subscription:
     handlers: dict[str, Handler]
 
 
-class _DeadLetter(Exception):
+class DeadLetter(Exception):
+    """This message goes to the `.dlq` twin with `reason`; the partition moves on."""
+
     def __init__(self, reason: str, error_type: str) -> None:
         super().__init__(reason)
         self.reason, self.error_type = reason, error_type
+
+
+def open_record(record: ConsumerRecord, handles: Callable[[str], bool]) -> tuple[Envelope, Event | None]:
+    """The envelope and, when this consumer handles its type, the validated event; DeadLetter if unusable."""
+    try:
+        envelope = Envelope.model_validate_json(record.value or b"")
+    except ValidationError as error:
+        raise DeadLetter(f"not a valid envelope: {_describe(error)}", "InvalidEnvelope") from error
+    if not handles(envelope.event_type):
+        return envelope, None  # another consumer's event type on a shared topic
+    try:
+        return envelope, envelope.open()
+    except UnknownEventType as error:
+        raise DeadLetter(f"unknown event type or version: {error}", "UnknownEventType") from error
+    except ValidationError as error:
+        raise DeadLetter(
+            f"{envelope.event_type} v{envelope.schema_version} data invalid: {_describe(error)}", "InvalidEvent"
+        ) from error
+
+
+async def send_dead_letter(dlq: Any, record: ConsumerRecord, dead: DeadLetter, group_id: str, service: str) -> None:
+    log.error("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, dead.reason)
+    headers = [
+        *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq-")],
+        ("dlq-reason", dead.reason.encode()[:4000]),
+        ("dlq-error-type", dead.error_type.encode()),
+        ("dlq-source-topic", record.topic.encode()),
+        ("dlq-source-partition", str(record.partition).encode()),
+        ("dlq-source-offset", str(record.offset).encode()),
+        ("dlq-consumer-group", group_id.encode()),
+    ]
+    # If this fails the error ends the consume loop before the offset is committed: the message
+    # is read again after the restart, so it is never skipped without its dead letter.
+    await dlq.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
+    metrics.DEAD_LETTERS.labels(service, record.topic).inc()
 
 
 class IdempotentConsumer:
@@ -131,7 +168,7 @@ class IdempotentConsumer:
         ) as span:
             try:
                 outcome = await self._apply(record)
-            except _DeadLetter as dead:
+            except DeadLetter as dead:
                 span.set_attribute("zorgstroom.dead_letter_reason", dead.reason)
                 await self._dead_letter(record, dlq, dead)
                 outcome = "dead_lettered"
@@ -151,31 +188,18 @@ class IdempotentConsumer:
                 log.warning("transient error applying %s, retry in %.1fs: %r", envelope.event_id, delay, error)
                 await asyncio.sleep(delay)
             except Rejected as error:
-                raise _DeadLetter(f"rejected by {self.subscription.group_id}: {error}", "Rejected") from error
+                raise DeadLetter(f"rejected by {self.subscription.group_id}: {error}", "Rejected") from error
             except Exception as error:
                 if attempt >= self.max_attempts:
-                    raise _DeadLetter(
+                    raise DeadLetter(
                         f"handler failed {attempt} times: {type(error).__name__}: {error}", type(error).__name__
                     ) from error
                 log.exception("handler failed for %s (attempt %d)", envelope.event_id, attempt)
                 await asyncio.sleep(self.retry_base_seconds * 2**attempt)
 
     def _open(self, record: ConsumerRecord) -> tuple[Envelope, Event | None, Handler | None]:
-        try:
-            envelope = Envelope.model_validate_json(record.value or b"")
-        except ValidationError as error:
-            raise _DeadLetter(f"not a valid envelope: {_describe(error)}", "InvalidEnvelope") from error
-        handler = self.subscription.handlers.get(envelope.event_type)
-        if handler is None:
-            return envelope, None, None  # another consumer's event type on a shared topic
-        try:
-            return envelope, envelope.open(), handler
-        except UnknownEventType as error:
-            raise _DeadLetter(f"unknown event type or version: {error}", "UnknownEventType") from error
-        except ValidationError as error:
-            raise _DeadLetter(
-                f"{envelope.event_type} v{envelope.schema_version} data invalid: {_describe(error)}", "InvalidEvent"
-            ) from error
+        envelope, event = open_record(record, lambda event_type: event_type in self.subscription.handlers)
+        return envelope, event, self.subscription.handlers.get(envelope.event_type) if event is not None else None
 
     async def _apply_once(
         self, record: ConsumerRecord, envelope: Envelope, event: Event | None, handler: Handler
@@ -200,21 +224,8 @@ class IdempotentConsumer:
             await handler(uow, envelope, event)
         return "applied"
 
-    async def _dead_letter(self, record: ConsumerRecord, dlq: Any, dead: _DeadLetter) -> None:
-        log.error("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, dead.reason)
-        headers = [
-            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq-")],
-            ("dlq-reason", dead.reason.encode()[:4000]),
-            ("dlq-error-type", dead.error_type.encode()),
-            ("dlq-source-topic", record.topic.encode()),
-            ("dlq-source-partition", str(record.partition).encode()),
-            ("dlq-source-offset", str(record.offset).encode()),
-            ("dlq-consumer-group", self.subscription.group_id.encode()),
-        ]
-        # If this fails the error ends the consume loop before the offset is committed: the message
-        # is read again after the restart, so it is never skipped without its dead letter.
-        await dlq.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
-        metrics.DEAD_LETTERS.labels(self.service, record.topic).inc()
+    async def _dead_letter(self, record: ConsumerRecord, dlq: Any, dead: DeadLetter) -> None:
+        await send_dead_letter(dlq, record, dead, self.subscription.group_id, self.service)
 
 
 def _describe(error: ValidationError) -> str:

@@ -1,1 +1,1 @@
-"""Projections: one handler per event type, applied in the consumer's transaction."""
+"""Projections: events folded into rows (rows.py), written a batch at a time (writer.py)."""

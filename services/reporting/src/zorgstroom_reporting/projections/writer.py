@@ -1,0 +1,134 @@
+"""Reporting's projection: a batch of events folded into rows, written with one statement per table.
+
+The ledger `projection_events` records every event id applied, in the same transaction as the rows, so
+a redelivered event changes nothing; the rows themselves are upserts that give the same result in any
+order of arrival. The statements below are the only SQL that writes reporting's tables; a live batch
+(runtime.batch.BatchConsumer) and a rebuild (runtime.rebuild) both go through `ReportingProjection.apply`.
+"""
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from zorgstroom_contracts import spec_for
+from zorgstroom_reporting.projections.rows import MAPPERS, Rows, fold
+from zorgstroom_runtime.batch import Delivery, claim_new
+
+LEDGER = "projection_events"
+
+_WRITES: list[tuple[str, str]] = [
+    (
+        "registrations",
+        "INSERT INTO registrations (intake_id, client_ref, registering_municipality, responsible_municipality,"
+        " care_form, registered_on, event_id, occurred_at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[],"
+        " $7::uuid[], $8::timestamptz[]) ON CONFLICT (intake_id) DO NOTHING",
+    ),
+    (
+        "placements_started",
+        "INSERT INTO placements (placement_id, intake_id, client_ref, responsible_municipality, facility_id,"
+        " facility_municipality, wijk, care_form, start_date, waited_days)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+        " $7::text[], $8::text[], $9::date[], $10::int[])"
+        " ON CONFLICT (placement_id) DO UPDATE SET intake_id = excluded.intake_id,"
+        " responsible_municipality = excluded.responsible_municipality,"
+        " facility_municipality = excluded.facility_municipality, wijk = excluded.wijk,"
+        " care_form = excluded.care_form, start_date = excluded.start_date, waited_days = excluded.waited_days",
+    ),
+    (
+        "placements_ended",
+        "INSERT INTO placements (placement_id, client_ref, responsible_municipality, facility_id, end_date,"
+        " end_reason) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[])"
+        " ON CONFLICT (placement_id) DO UPDATE SET end_date = excluded.end_date, end_reason = excluded.end_reason",
+    ),
+    (
+        "outflows",
+        "INSERT INTO outflows (placement_id, client_ref, responsible_municipality, municipality, wijk,"
+        " outflow_date, support_at_home) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[], $6::date[], $7::text[]) ON CONFLICT (placement_id) DO NOTHING",
+    ),
+    (
+        "assessments",
+        "INSERT INTO assessments (event_id, placement_id, client_ref, assessed_on, ready, occurred_at)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::bool[], $6::timestamptz[])"
+        " ON CONFLICT (event_id) DO NOTHING",
+    ),
+    (
+        "transfers",
+        "INSERT INTO transfers (event_id, client_ref, from_municipality, to_municipality, reason, effective_on)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[])"
+        " ON CONFLICT (event_id) DO NOTHING",
+    ),
+    (
+        "facilities",
+        "INSERT INTO facilities (facility_id, provider_agb, municipality, wijk, care_form, capacity, occurred_at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],"
+        " $7::timestamptz[]) ON CONFLICT (facility_id) DO UPDATE SET provider_agb = excluded.provider_agb,"
+        " municipality = excluded.municipality, wijk = excluded.wijk, care_form = excluded.care_form,"
+        " capacity = excluded.capacity, occurred_at = excluded.occurred_at"
+        " WHERE facilities.occurred_at <= excluded.occurred_at",
+    ),
+    (
+        "offers_made",
+        "INSERT INTO offers (offer_id, corporation_id, municipality, wijk, quota_year, offered_on)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::date[])"
+        " ON CONFLICT (offer_id) DO UPDATE SET corporation_id = excluded.corporation_id,"
+        " municipality = excluded.municipality, wijk = excluded.wijk, quota_year = excluded.quota_year,"
+        " offered_on = excluded.offered_on",
+    ),
+    (
+        "offers_answered",
+        "INSERT INTO offers (offer_id, status, answered_on, reason)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[])"
+        " ON CONFLICT (offer_id) DO UPDATE SET status = excluded.status, answered_on = excluded.answered_on,"
+        " reason = excluded.reason",
+    ),
+]
+
+_POSITION = (
+    "INSERT INTO projection_position (projection, last_event_occurred_at, events_applied)"
+    " SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) ON CONFLICT (projection) DO UPDATE SET"
+    " events_applied = projection_position.events_applied + excluded.events_applied,"
+    " last_event_occurred_at = greatest(projection_position.last_event_occurred_at, excluded.last_event_occurred_at)"
+)
+
+
+def _columns(rows: Sequence[tuple[object, ...]]) -> list[list[object]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def write(conn: asyncpg.Connection, rows: Rows) -> None:
+    """One statement per table (and kind of fact) that the batch touches."""
+    for name, sql in _WRITES:
+        batch: dict[object, tuple[object, ...]] = getattr(rows, name)
+        if batch:
+            await conn.execute(sql, *_columns(list(batch.values())))
+    if rows.positions:
+        names = list(rows.positions)
+        await conn.execute(
+            _POSITION, names, [rows.positions[n][1] for n in names], [rows.positions[n][0] for n in names]
+        )
+
+
+class ReportingProjection:
+    """Every projection of reporting, fed by the events of MAPPERS (runtime.batch.Projection)."""
+
+    name: str = "reporting"
+    event_types: frozenset[str] = frozenset(spec_for(cls).event_type for cls in MAPPERS)
+    tables: Sequence[str] = (
+        "registrations",
+        "placements",
+        "outflows",
+        "assessments",
+        "transfers",
+        "facilities",
+        "offers",
+        "projection_position",
+        LEDGER,
+    )
+
+    async def apply(self, conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        fresh = await claim_new(conn, LEDGER, deliveries)
+        if fresh:
+            await write(conn, fold([(d.envelope, d.event) for d in fresh]))
+        return fresh

@@ -1,0 +1,154 @@
+"""Rebuild a projection from offset zero into fresh tables, then switch them in atomically.
+
+The live projection keeps serving and keeps consuming while the rebuild runs:
+
+1. Fresh, empty copies of the projection's tables are made in a schema of their own
+   (`<schema>_rebuild`, `CREATE TABLE ... (LIKE live INCLUDING ALL)`).
+2. Every partition of the projection's topics is read from its first offset up to the end offsets seen
+   at the start (no consumer group: nothing of the live group's offsets is touched), and applied in
+   large batches with the projection's own `apply`, on a connection whose search_path is the rebuild
+   schema. Records the live consumer dead-lettered are counted and skipped, not dead-lettered again.
+3. The switch, in one transaction: lock the live tables (the live consumer waits for at most this
+   transaction), read the end offsets again and apply what arrived meanwhile, move the live tables
+   to `<schema>_previous` and the rebuilt ones into the live schema. Every event the live consumer
+   had applied is below those end offsets, so the rebuilt tables hold it; its ledger makes the live
+   consumer skip what it reads again afterwards.
+
+If anything fails before the switch commits, the live tables are untouched: run it again.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from zorgstroom_runtime.batch import Projection, open_deliveries
+from zorgstroom_runtime.kafka import KafkaConnection
+
+Progress = Callable[[int, int], None]  # (records read so far, records to read in all)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    records: int  # records read from Kafka
+    applied: int  # events applied to the rebuilt tables
+    skipped: int  # records that could not be opened (dead letters of the live consumer)
+    ignored: int  # other event types on the same topics
+    seconds: float
+    previous_schema: str
+
+    @property
+    def per_second(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class _Replay:
+    def __init__(self, consumer: AIOKafkaConsumer, projection: Projection, batch_size: int) -> None:
+        self.consumer, self.projection, self.batch_size = consumer, projection, batch_size
+        self.records = self.applied = self.skipped = self.ignored = 0
+
+    async def until(
+        self, ends: dict[TopicPartition, int], conn: asyncpg.Connection, progress: Progress, total: int
+    ) -> None:
+        """Apply every record below `ends`, each poll in one transaction (or a savepoint of the caller's).
+
+        A partition that reaches its end is paused, and set back to its end if the poll read past it,
+        so the next call starts exactly where this one stopped.
+        """
+        self.consumer.resume(*ends)
+        while True:
+            for tp, end in ends.items():
+                position = await self.consumer.position(tp)
+                if position >= end and tp not in self.consumer.paused():
+                    if position > end:
+                        self.consumer.seek(tp, end)
+                    self.consumer.pause(tp)
+            if len(self.consumer.paused()) >= len(ends):
+                return
+            polled = await self.consumer.getmany(timeout_ms=1000, max_records=self.batch_size)
+            records = [r for tp, batch in polled.items() for r in batch if r.offset < ends.get(tp, 0)]
+            if not records:
+                continue
+            deliveries, dead, ignored = open_deliveries(records, self.projection.event_types)
+            if deliveries:
+                async with conn.transaction():  # a savepoint when the caller holds a transaction
+                    applied = await self.projection.apply(conn, deliveries)
+                self.applied += len(applied)
+            self.records += len(records)
+            self.skipped += len(dead)
+            self.ignored += len(ignored)
+            progress(self.records, total)
+
+
+async def rebuild(
+    database_url: str,
+    schema: str,
+    projection: Projection,
+    kafka: KafkaConnection,
+    topics: Sequence[str],
+    *,
+    progress: Progress = lambda done, total: None,
+    batch_size: int = 5000,
+    lock_timeout_seconds: int = 60,
+) -> RebuildResult:
+    started = time.perf_counter()
+    live, fresh, previous = schema, f"{schema}_rebuild", f"{schema}_previous"
+    conn = await asyncpg.connect(database_url)
+    consumer = AIOKafkaConsumer(
+        **kafka.options(),
+        group_id=None,
+        enable_auto_commit=False,
+        client_id=f"{projection.name}-rebuild",
+        max_poll_records=batch_size,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {_quote(fresh)} CASCADE; CREATE SCHEMA {_quote(fresh)}")
+        for table in projection.tables:
+            await conn.execute(
+                f"CREATE TABLE {_quote(fresh)}.{_quote(table)} (LIKE {_quote(live)}.{_quote(table)} INCLUDING ALL)"
+            )
+        await conn.execute(f"SET search_path TO {_quote(fresh)}")
+        await consumer.start()
+        partitions = [
+            TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        total = sum(ends[tp] - starts[tp] for tp in partitions)
+        progress(0, total)
+        replay = _Replay(consumer, projection, batch_size)
+        await replay.until(ends, conn, progress, total)
+
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_seconds)}s'")
+            live_tables = ", ".join(f"{_quote(live)}.{_quote(t)}" for t in projection.tables)
+            await conn.execute(f"LOCK TABLE {live_tables} IN ACCESS EXCLUSIVE MODE")
+            latest = await consumer.end_offsets(partitions)
+            total += sum(latest[tp] - ends[tp] for tp in partitions)
+            await replay.until(latest, conn, progress, total)
+            await conn.execute(f"DROP SCHEMA IF EXISTS {_quote(previous)} CASCADE; CREATE SCHEMA {_quote(previous)}")
+            for table in projection.tables:
+                await conn.execute(f"ALTER TABLE {_quote(live)}.{_quote(table)} SET SCHEMA {_quote(previous)}")
+                await conn.execute(f"ALTER TABLE {_quote(fresh)}.{_quote(table)} SET SCHEMA {_quote(live)}")
+            await conn.execute(f"DROP SCHEMA {_quote(fresh)}")
+        return RebuildResult(
+            records=replay.records,
+            applied=replay.applied,
+            skipped=replay.skipped,
+            ignored=replay.ignored,
+            seconds=time.perf_counter() - started,
+            previous_schema=previous,
+        )
+    finally:
+        await consumer.stop()
+        await conn.close()
