@@ -1,11 +1,11 @@
-"""Reporting's composition root: routes, migrations and the projection handlers it subscribes."""
+"""Reporting's composition root: routes, migrations and the projection it feeds from the topics."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from zorgstroom_reporting.entrypoints.http import router
-from zorgstroom_reporting.projections.handlers import HANDLERS
+from zorgstroom_reporting.projections.writer import ReportingProjection
 from zorgstroom_runtime.app import ServiceDefinition, create_app
 from zorgstroom_runtime.settings import ServiceSettings
 
@@ -14,7 +14,7 @@ DEFINITION = ServiceDefinition(
     title="Zorgstroom reporting",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    handlers=HANDLERS,
+    projection=ReportingProjection(),
     publishes=False,
 )
 
