@@ -18,7 +18,7 @@ DEFINITIONS: dict[str, ServiceDefinition] = {d.name: d for d in (INTAKE, PLACEME
 
 def stack_grants(prefix: str = "", services: list[str] | None = None) -> list[AclGrant]:
     chosen = services or list(DEFINITIONS)
-    return [g for name in chosen for g in service_grants(name, list(DEFINITIONS[name].handlers), prefix)]
+    return [g for name in chosen for g in service_grants(name, DEFINITIONS[name].consumed_event_types(), prefix)]
 
 
 def read_users(kafka_dir: Path) -> dict[str, str]:

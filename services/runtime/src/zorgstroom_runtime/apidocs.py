@@ -69,10 +69,11 @@ def install_api_docs(app: FastAPI, title: str | None = None) -> None:
 
 
 def _remove_cdn_docs(app: FastAPI) -> None:
-    cdn_pages = {app.redoc_url}
+    cdn_pages = {app.redoc_url} - {None}
     if app.docs_url:  # FastAPI adds the OAuth2 redirect page only beside its own docs page
         cdn_pages |= {app.docs_url, app.swagger_ui_oauth2_redirect_url}
-    app.router.routes[:] = [route for route in app.router.routes if getattr(route, "path", None) not in cdn_pages]
+    if cdn_pages:
+        app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in cdn_pages]
     app.docs_url = app.redoc_url = None
 
 

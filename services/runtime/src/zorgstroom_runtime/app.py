@@ -72,6 +72,11 @@ class ServiceDefinition:
     # Long-running jobs of the service (a scheduler), started with it and cancelled when it stops.
     jobs: Sequence[Callable[["ServiceContext"], Coroutine[Any, Any, None]]] = ()
 
+    def consumed_event_types(self) -> list[str]:
+        """Every event type this service reads, by handler or by its projection (its Kafka ACLs follow)."""
+        projected = self.projection.event_types if self.projection is not None else frozenset()
+        return sorted(set(self.handlers) | projected)
+
     def subscription(self, topic_prefix: str) -> Subscription:
         """The consumer group of this service: the topics that carry the event types it handles."""
         topics = sorted({topic_name(EVENT_TYPES[event_type].topic, topic_prefix) for event_type in self.handlers})

@@ -156,6 +156,7 @@ class BatchConsumer:
                 polled = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 self.last_error = None
                 if not polled:
+                    await self._report_idle_lag(consumer)
                     continue
                 records = [record for batch in polled.values() for record in batch]
                 await self.handle(records, dlq)
@@ -244,6 +245,11 @@ class BatchConsumer:
 
     def _count(self, topic: str, outcome: str) -> None:
         metrics.EVENTS_CONSUMED.labels(self.service, topic, outcome).inc()
+
+    async def _report_idle_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Lag on quiet polls too, so a stalled partition does not keep showing its last figure."""
+        for tp in consumer.assignment():
+            self._report_lag(consumer, tp, await consumer.position(tp))
 
     def _report_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> None:
         highwater = consumer.highwater(tp)

@@ -17,6 +17,8 @@ The live projection keeps serving and keeps consuming while the rebuild runs:
 If anything fails before the switch commits, the live tables are untouched: run it again.
 """
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from zorgstroom_runtime.batch import Projection, open_deliveries
-from zorgstroom_runtime.kafka import KafkaConnection
+from zorgstroom_runtime.kafka import KafkaConnection, partitions_of
 
 Progress = Callable[[int, int], None]  # (records read so far, records to read in all)
 
@@ -116,10 +118,11 @@ async def rebuild(
                 f"CREATE TABLE {_quote(fresh)}.{_quote(table)} (LIKE {_quote(live)}.{_quote(table)} INCLUDING ALL)"
             )
         await conn.execute(f"SET search_path TO {_quote(fresh)}")
+        known = await partitions_of(kafka, list(topics))
+        partitions = [TopicPartition(topic, p) for topic in topics for p in sorted(known.get(topic, ()))]
+        if not partitions:
+            raise ValueError(f"none of the projection's topics exist: {', '.join(topics)}")
         await consumer.start()
-        partitions = [
-            TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         starts = await consumer.beginning_offsets(partitions)
@@ -150,5 +153,6 @@ async def rebuild(
             previous_schema=previous,
         )
     finally:
-        await consumer.stop()
+        with contextlib.suppress(asyncio.CancelledError):  # aiokafka's stop after a failed start
+            await consumer.stop()
         await conn.close()
