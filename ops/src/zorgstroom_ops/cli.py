@@ -19,6 +19,7 @@ from rich.table import Table
 
 from zorgstroom_ops import credentials, dead_letters, kafka_security, processes
 from zorgstroom_ops.demo_data import DemoData, load_demo_data
+from zorgstroom_ops.rebuild_command import rebuild_command
 from zorgstroom_ops.simulate import DriveResult, SimulatedIntake, drive, year_of_intakes
 from zorgstroom_ops.traces import latest_intake_trace
 from zorgstroom_ops.year import RegionYear, Urls
@@ -278,6 +279,9 @@ def dead_letters_command(
     for topic in found:
         reasons = ", ".join(f"{reason or 'unknown'}: {n}" for reason, n in topic.reasons.most_common())
         console.print(f"{topic.topic}: {topic.total} ({reasons})")
+
+
+app.command("rebuild")(rebuild_command)
 
 
 @app.command("provider-topic")
