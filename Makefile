@@ -14,7 +14,7 @@ test: install  ## the whole suite against real Kafka and PostgreSQL (started her
 
 down:  ## stop the demo's services, Kafka and PostgreSQL
 	@if [ -x .venv/bin/zorgstroom ]; then .venv/bin/zorgstroom down; \
-	else for s in jaeger kafka postgres; do ZS_INSTANCE=demo deploy/$$s.sh stop; done; fi
+	else for s in prometheus jaeger kafka postgres; do ZS_INSTANCE=demo deploy/$$s.sh stop; done; fi
 
 install:
 	@deploy/install.sh

@@ -1,6 +1,6 @@
 """A rebuild from offset zero into fresh tables, switched in while the live service runs, gives exactly
-the live numbers (and repairs tables a bug had damaged); afterwards the live consumer goes on in the new tables, and what it reads again is not
-counted twice."""
+the live numbers (and repairs tables a bug had damaged); afterwards the live consumer goes on in the new
+tables, and what it reads again is not counted twice."""
 
 import asyncpg
 import pytest
@@ -95,7 +95,9 @@ async def test_a_rebuild_gives_the_live_numbers_and_the_live_consumer_goes_on(ns
         # After the switch: a new registration lands in the rebuilt tables; an event read again does not count.
         (again,) = await publish(ns, [registered("i9", "9" * 64, "2027-08-01")])
         duplicate = again.model_dump_json().encode()
-        await produce(ns.infra.kafka_bootstrap, topic_name(spec_for(EVENTS[2]).topic, ns.prefix), [(b"k", duplicate, [])])
+        await produce(
+            ns.infra.kafka_bootstrap, topic_name(spec_for(EVENTS[2]).topic, ns.prefix), [(b"k", duplicate, [])]
+        )
 
         async def registrations() -> object:
             body = (await client.get(REPORTS[0][1], headers=ns.auth("almere"))).json()

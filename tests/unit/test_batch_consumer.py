@@ -115,7 +115,12 @@ async def test_a_failure_in_the_middle_of_a_mixed_batch_dead_letters_that_event_
 async def test_a_clean_batch_is_one_transaction() -> None:
     projection = FailsOn(poison_ref="z")
     consumer = BatchConsumer(
-        Pool(), KafkaConnection("127.0.0.1:1"), projection, group_id="g", topics=[], service="test"  # type: ignore[arg-type]
+        Pool(),
+        KafkaConnection("127.0.0.1:1"),
+        projection,
+        group_id="g",
+        topics=[],
+        service="test",  # type: ignore[arg-type]
     )
     await consumer.handle([record(p, o, waitlisted(r)) for p, o, r in [(0, 1, "a"), (1, 1, "b"), (0, 2, "c")]], None)
     assert projection.transactions == 1 and len(projection.committed) == 3

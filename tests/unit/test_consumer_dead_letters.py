@@ -6,7 +6,7 @@ import pytest
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientWaitlisted
-from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription, DeadLetter
+from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from tests.unit.test_consumer_dead_letters import record, waitlisted
-from zorgstroom_runtime.consumer import IdempotentConsumer, Rejected, Subscription, DeadLetter
+from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, Rejected, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 

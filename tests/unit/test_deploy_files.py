@@ -14,7 +14,9 @@ def compose() -> dict:
 
 
 def test_compose_describes_the_whole_stack() -> None:
-    assert {"kafka", "postgres", "topics", "intake", "placement", "housing", "reporting"} <= set(compose()["services"])
+    assert {"kafka", "postgres", "topics", "intake", "placement", "housing", "reporting", "prometheus"} <= set(
+        compose()["services"]
+    )
 
 
 def test_every_path_compose_names_exists() -> None:

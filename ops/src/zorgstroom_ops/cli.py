@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
+import asyncpg
 import httpx
 import typer
 from rich.console import Console
@@ -106,6 +107,21 @@ def _start_trace_backend() -> bool:
         return False
 
 
+PROMETHEUS = f"http://127.0.0.1:{os.environ.get('ZS_PROMETHEUS_PORT', '9090')}"
+
+
+def _start_metrics_backend() -> bool:
+    """Prometheus scraping the services and evaluating deploy/prometheus/alerts.yml; the stack runs without it."""
+    if os.environ.get("ZS_METRICS", "1") == "0":
+        return False
+    try:
+        _deploy("prometheus.sh", "start")
+        return True
+    except subprocess.CalledProcessError:
+        console.print("[yellow]no Prometheus: run deploy/install.sh for metrics and alerts[/yellow]")
+        return False
+
+
 def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
     secret_file = RUN / "client-ref-secret"
     if not secret_file.exists():  # kept across runs so the same person keeps the same client_ref
@@ -155,6 +171,8 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
     for service in services:
         processes.wait_ready(service)
         console.print(f"{service.name:<10} ready at {service.url}")
+    if _start_metrics_backend():
+        console.print(f"prometheus ready at {PROMETHEUS} (alerts: {PROMETHEUS}/alerts)")
 
 
 @app.command()
@@ -162,6 +180,7 @@ def down() -> None:
     """Stop every service, Kafka and PostgreSQL of the demo."""
     for service in processes.plan(RUN, BASE_PORT):
         processes.stop(service)
+    _deploy("prometheus.sh", "stop")
     _deploy("jaeger.sh", "stop")
     _deploy("kafka.sh", "stop")
     _deploy("postgres.sh", "stop")
@@ -169,9 +188,46 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Whether each service of the demo runs, and where."""
-    for service in processes.plan(RUN, BASE_PORT):
-        console.print(f"{service.name:<10} {'running' if service.running() else 'stopped'}  {service.url}")
+    """Each service up or down, consumer lag per group, outbox backlog, dead letters, projection freshness."""
+    from zorgstroom_ops import status as probe
+
+    urls = {s.name: s.url for s in processes.plan(RUN, BASE_PORT)}
+    services = Table("service", "process", "readiness", "url", title="Services")
+    pids = {s.name: s.running() for s in processes.plan(RUN, BASE_PORT)}
+    for state in asyncio.run(probe.service_states(urls)):
+        readiness = {True: "[green]ready[/green]", False: f"[red]{state.detail}[/red]", None: "[red]down[/red]"}
+        services.add_row(state.name, "running" if pids[state.name] else "stopped", readiness[state.ready], state.url)
+    console.print(services)
+    database_url = f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom"
+    try:
+        outboxes = asyncio.run(probe.outbox_states(database_url, list(urls)))
+        table = Table("service", "unpublished", "oldest (s)", title="Outbox")
+        for outbox in outboxes:
+            oldest = f"{outbox.oldest_seconds:.0f}" if outbox.oldest_seconds is not None else "-"
+            table.add_row(outbox.service, str(outbox.backlog), oldest)
+        console.print(table)
+        table = Table("projection", "last event", "age", "events applied", title="Projection freshness")
+        now = probe.now()
+        for fresh in asyncio.run(probe.freshness(database_url)):
+            age = fresh.age_seconds(now)
+            table.add_row(fresh.projection, f"{fresh.last_event_at:%Y-%m-%d %H:%M:%S}", f"{age:.0f} s",
+                          str(fresh.events_applied))  # fmt: skip
+        console.print(table)
+    except (OSError, asyncpg.PostgresError) as error:
+        console.print(f"[red]PostgreSQL not reachable on 127.0.0.1:{PG_PORT}: {error!r}[/red]")
+    try:
+        admin, _ = _secure_kafka()
+        table = Table("consumer group", "topic", "lag", title="Consumer lag")
+        for lag in asyncio.run(probe.consumer_lag(admin, list(kafka_security.DEFINITIONS.values()))):
+            table.add_row(lag.group, lag.topic, f"[yellow]{lag.lag}[/yellow]" if lag.lag else "0")
+        console.print(table)
+        found = asyncio.run(probe.dead_letter_counts(admin))
+        table = Table("dead-letter topic", "messages", "by error type", title="Dead letters")
+        for topic in found:
+            table.add_row(topic.topic, str(topic.total), ", ".join(f"{k}: {n}" for k, n in topic.reasons.most_common()))
+        console.print(table if found else "dead letters: none")
+    except Exception as error:  # Kafka down or unreachable: say so, the rest has been shown
+        console.print(f"[red]Kafka not reachable on 127.0.0.1:{KAFKA_PORT}: {error!r}[/red]")
 
 
 def _tokens() -> dict[str, str]:
@@ -315,6 +371,8 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
     )
     console.print("OpenAPI: " + ", ".join(f"{u}/openapi.json" for u in urls.values()))
     console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {RUN / 'tokens.json'}")
+    if os.environ.get("ZS_METRICS", "1") != "0":
+        console.print(f"Prometheus: {PROMETHEUS}  (alert rules: {PROMETHEUS}/alerts; deploy/prometheus/alerts.yml)")
     trace = latest_intake_trace(JAEGER_QUERY) if os.environ.get("ZS_TRACES", "1") != "0" else None
     if trace is not None and len(trace.services) == 1:
         console.print(

@@ -222,6 +222,7 @@ class IdempotentConsumer:
                 region=self.region,
             )
             await handler(uow, envelope, event)
+            await uow.flush()
         return "applied"
 
     async def _dead_letter(self, record: ConsumerRecord, dlq: Any, dead: DeadLetter) -> None:

@@ -7,6 +7,9 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram("zorgstroom_http_request_seconds", "HTTP request latency.", ["service", "method", "route"])
 OUTBOX_BACKLOG = Gauge("zorgstroom_outbox_backlog", "Outbox rows not yet published.", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "zorgstroom_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0 when none).", ["service"]
+)
 EVENTS_PUBLISHED = Counter("zorgstroom_events_published_total", "Events published.", ["service", "topic"])
 EVENTS_CONSUMED = Counter(
     "zorgstroom_events_consumed_total",

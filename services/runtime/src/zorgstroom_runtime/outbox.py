@@ -1,12 +1,15 @@
 """The transactional outbox: events are written with the state change, then relayed to Kafka.
 
 `UnitOfWork.emit` stores an event in the same transaction as the change that caused it, with the
-current trace context. `OutboxRelay` publishes unpublished rows in id order with an idempotent,
-acks=all producer and marks them published; a crash between the two publishes a row twice at worst.
+current trace context; the rows are written at the end of the transaction under a lock per key, so
+that per-key order is commit order (see `UnitOfWork.flush`). `OutboxRelay` publishes unpublished rows
+in id order with an idempotent, acks=all producer and marks them published; a crash between the two
+publishes a row twice at worst.
 """
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -64,6 +67,7 @@ class UnitOfWork:
         self.correlation_id = correlation_id
         self.causation_id = causation_id
         self.emitted: list[Envelope] = []
+        self._pending: list[tuple[Any, ...]] = []  # outbox rows, written by flush() before commit
 
     @property
     def region(self) -> Region:
@@ -86,26 +90,37 @@ class UnitOfWork:
         topics = [topic_name(spec.topic, self.outbox.topic_prefix)]
         topics += [topic_name(t, self.outbox.topic_prefix) for t in also_to]
         payload, carrier = envelope.model_dump_json(), current_trace_carrier()
+        key = spec.key_of(envelope.data)
+        self._pending += [
+            (envelope.event_id, topic, key, envelope.event_type, envelope.schema_version, payload, carrier)
+            for topic in topics
+        ]
+        self.emitted.append(envelope)
+        return envelope
+
+    async def flush(self) -> None:
+        """Write the emitted events into the outbox, last thing before the transaction commits.
+
+        Per-key order must be commit order (a later transaction on a key may have read the earlier's
+        result). The rows are therefore written only at the end, under a transaction-scoped advisory
+        lock per (topic, key), taken in sorted order (no deadlock between two flushing transactions):
+        a second transaction on the same key waits here until the first has committed, so its rows get
+        higher ids and become visible later, and the relay, publishing in id order, keeps that order.
+        """
+        if not self._pending:
+            return
+        locks = sorted({_lock_id(topic, key) for _, topic, key, *_ in self._pending})
+        await self.conn.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k) AS s",
+            locks,
+        )
         await self.conn.executemany(
             "INSERT INTO outbox (event_id, topic, message_key, event_type, schema_version, payload,"
             " trace_context) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [
-                (
-                    envelope.event_id,
-                    topic,
-                    spec.key_of(envelope.data),
-                    envelope.event_type,
-                    envelope.schema_version,
-                    payload,
-                    carrier,
-                )
-                for topic in topics
-            ],
+            self._pending,
         )
-        if not self.emitted:  # delivered at commit, so the relay wakes once the row is visible
-            await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)
-        self.emitted.append(envelope)
-        return envelope
+        await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)  # delivered at commit
+        self._pending = []
 
     async def audit_as(
         self, principal: "Principal", action: str, *, client_ref: str | None = None, subject: str | None = None
@@ -144,7 +159,15 @@ async def unit_of_work(
     region: Region | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
-        yield UnitOfWork(conn, outbox, correlation_id=correlation_id, causation_id=causation_id, region=region)
+        uow = UnitOfWork(conn, outbox, correlation_id=correlation_id, causation_id=causation_id, region=region)
+        yield uow
+        await uow.flush()
+
+
+def _lock_id(topic: str, key: str) -> int:
+    """A stable signed 64-bit advisory lock id for one (topic, key)."""
+    digest = hashlib.blake2b(f"outbox\0{topic}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class OutboxRelay:
@@ -219,10 +242,13 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         rows = await self.pool.fetch(
-            "SELECT id, topic, message_key, event_type, schema_version, payload, trace_context"
-            " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            "SELECT id, topic, message_key, event_type, schema_version, payload, trace_context,"
+            " extract(epoch FROM now() - created_at) AS age FROM outbox WHERE published_at IS NULL"
+            " ORDER BY id LIMIT $1",
             self.batch_size,
         )
+        # Set before publishing, so that with Kafka away each retry shows the oldest row growing older.
+        metrics.OUTBOX_OLDEST_AGE.labels(self.outbox.producer).set(float(rows[0]["age"]) if rows else 0.0)
         if not rows:
             metrics.OUTBOX_BACKLOG.labels(self.outbox.producer).set(0)
             return 0
@@ -240,6 +266,8 @@ class OutboxRelay:
         full = len(rows) == self.batch_size
         backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") if full else 0
         metrics.OUTBOX_BACKLOG.labels(self.outbox.producer).set(backlog)
+        if not full:
+            metrics.OUTBOX_OLDEST_AGE.labels(self.outbox.producer).set(0.0)
         return len(rows)
 
     async def _send(self, producer: AIOKafkaProducer, row: asyncpg.Record) -> "asyncio.Future[Any]":
