@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from zorgstroom_reporting.entrypoints import dashboard
 from zorgstroom_reporting.entrypoints.http import router
 from zorgstroom_reporting.projections.writer import ReportingProjection
 from zorgstroom_runtime.app import ServiceDefinition, create_app
@@ -13,7 +14,7 @@ DEFINITION = ServiceDefinition(
     name="reporting",
     title="Zorgstroom reporting",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, dashboard.router],
     projection=ReportingProjection(),
     publishes=False,
 )

@@ -1,0 +1,722 @@
+/* Zorgstroom reporting dashboard: reads the /v1 reports with the user's bearer token and shows each as a
+   chart and as a table of the same numbers. Plain script, no build step; nothing leaves this origin.
+   Every number comes from the API as it is; masked small numbers ("<5") are shown as the API gives them
+   and are left out of the charts, which cannot draw them. */
+/* global echarts */
+'use strict';
+
+(function () {
+  const TOKEN_KEY = 'zorgstroom.reporting.token'; // sessionStorage only: never localStorage, never a cookie
+  const COLOURS = ['#0b4f8a', '#b3261e', '#1b7a3a', '#6b3fa0', '#8a5a00', '#00707a', '#3d3d3d'];
+  const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Liberation Sans", Arial, sans-serif';
+  const CARE_FORMS = {
+    BW_24H: 'Beschermd wonen, 24 uur',
+    BW_HOME: 'Beschermd thuis',
+    MO_24H: 'Maatschappelijke opvang, 24 uur',
+    MO_NIGHT: 'Nachtopvang',
+    MO_EMERGENCY: 'Crisisopvang',
+  };
+  const STATUS_TEXT = {
+    401: 'Niet aangemeld of token niet geaccepteerd',
+    403: 'Geen toegang met dit token',
+    404: 'Niet gevonden',
+    422: 'Ongeldige keuze',
+  };
+
+  const integer = new Intl.NumberFormat('nl-NL', { maximumFractionDigits: 0 });
+  const decimal = new Intl.NumberFormat('nl-NL', { maximumFractionDigits: 1 });
+  const euro = new Intl.NumberFormat('nl-NL', { style: 'currency', currency: 'EUR' });
+  const euroShort = new Intl.NumberFormat('nl-NL', { notation: 'compact', maximumFractionDigits: 1 });
+  const percent = new Intl.NumberFormat('nl-NL', { style: 'percent', minimumFractionDigits: 4 });
+  const monthName = new Intl.DateTimeFormat('nl-NL', { month: 'long', year: 'numeric', timeZone: 'UTC' });
+  const dayName = new Intl.DateTimeFormat('nl-NL', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+
+  const $ = (id) => document.getElementById(id);
+  const state = { token: null, region: null, names: new Map(), order: [], charts: new Map(), generation: 0 };
+
+  // ---- formatting -----------------------------------------------------------------------------------------
+
+  function shown(value, format) {
+    if (value === null || value === undefined) return '–';
+    if (typeof value === 'number') return format.format(value);
+    return String(value); // a masked number such as "<5", exactly as the API gives it
+  }
+  const count = (v) => shown(v, integer);
+  const days = (v) => shown(v, decimal);
+  const money = (v) => shown(v, euro);
+  const share = (v) => shown(v, percent);
+  const plotted = (v) => (typeof v === 'number' ? v : null);
+  const isMasked = (v) => typeof v === 'string';
+
+  function monthText(month) {
+    const [year, m] = month.split('-').map(Number);
+    return monthName.format(Date.UTC(year, m - 1, 1));
+  }
+  function dayText(day) {
+    const [year, m, d] = day.split('-').map(Number);
+    return dayName.format(Date.UTC(year, m - 1, d));
+  }
+  const nameOf = (code) => state.names.get(code) || code;
+  const careForm = (code) => (CARE_FORMS[code] ? `${CARE_FORMS[code]} (${code})` : code);
+
+  // ---- the API ---------------------------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, problem) {
+      const prefix = STATUS_TEXT[status] || (status >= 500 ? 'Storing bij de rapportagedienst' : 'Fout');
+      let text = `${prefix} (HTTP ${status})`;
+      if (problem && typeof problem === 'object') {
+        text += `: ${problem.title || ''}${problem.detail ? ` – ${problem.detail}` : ''}`;
+        if (Array.isArray(problem.errors)) {
+          text += problem.errors.map((e) => ` [${e.field}: ${e.message}]`).join('');
+        }
+      }
+      super(text);
+      this.status = status;
+      this.problem = problem;
+    }
+  }
+
+  async function api(path) {
+    let response;
+    try {
+      response = await fetch(path, {
+        headers: { Authorization: `Bearer ${state.token}`, Accept: 'application/json' },
+        credentials: 'omit',
+        cache: 'no-store',
+        redirect: 'error',
+      });
+    } catch (error) {
+      throw new Error('De rapportagedienst is niet bereikbaar.');
+    }
+    const type = response.headers.get('content-type') || '';
+    const body = type.includes('json') ? await response.json().catch(() => null) : null;
+    if (!response.ok) throw new ApiError(response.status, body);
+    return body;
+  }
+
+  // ---- messages --------------------------------------------------------------------------------------------
+
+  function clearMessages() {
+    $('errors').replaceChildren();
+    $('status').textContent = '';
+    document.querySelectorAll('.section-error').forEach((p) => { p.textContent = ''; });
+  }
+
+  function reportError(where, error) {
+    const text = error instanceof Error ? error.message : String(error);
+    const line = document.createElement('p');
+    line.textContent = where ? `${where}: ${text}` : text;
+    $('errors').append(line);
+    return text;
+  }
+
+  // ---- tables ----------------------------------------------------------------------------------------------
+
+  function cell(tag, text, options = {}) {
+    const element = document.createElement(tag);
+    if (options.scope) element.scope = options.scope;
+    if (options.numeric) element.className = 'num';
+    if (options.colSpan) element.colSpan = options.colSpan;
+    if (options.month) {
+      const time = document.createElement('time');
+      time.dateTime = options.month;
+      time.textContent = monthText(options.month);
+      element.append(time);
+    } else {
+      element.textContent = text;
+    }
+    return element;
+  }
+
+  /* columns: [{label, value(row) -> text, numeric, month(row) -> "YYYY-MM"}]; the first column heads its row. */
+  function fillTable(id, caption, columns, rows, foot) {
+    const table = $(id);
+    table.caption.textContent = caption;
+    const head = document.createElement('tr');
+    columns.forEach((c) => head.append(cell('th', c.label, { scope: 'col', numeric: c.numeric })));
+    table.tHead.replaceChildren(head);
+    const body = rows.map((row) => {
+      const tr = document.createElement('tr');
+      columns.forEach((c, i) => {
+        const options = { numeric: c.numeric, scope: i === 0 ? 'row' : undefined };
+        if (c.month) options.month = c.month(row);
+        tr.append(cell(i === 0 ? 'th' : 'td', c.month ? '' : c.value(row), options));
+      });
+      return tr;
+    });
+    if (!rows.length) {
+      const tr = document.createElement('tr');
+      const empty = cell('td', 'Geen gegevens in deze periode.', { colSpan: columns.length });
+      empty.className = 'empty';
+      tr.append(empty);
+      body.push(tr);
+    }
+    table.tBodies[0].replaceChildren(...body);
+    const footRows = (foot || []).map((values) => {
+      const tr = document.createElement('tr');
+      values.forEach((v, i) => tr.append(cell(i === 0 ? 'th' : 'td', v, { scope: i === 0 ? 'row' : undefined, numeric: i > 0 && columns[i] && columns[i].numeric })));
+      return tr;
+    });
+    table.tFoot.replaceChildren(...footRows);
+  }
+
+  function emptyTable(id) {
+    const table = $(id);
+    table.tHead.replaceChildren();
+    table.tBodies[0].replaceChildren();
+    table.tFoot.replaceChildren();
+  }
+
+  // ---- charts ----------------------------------------------------------------------------------------------
+
+  function chart(id) {
+    if (!state.charts.has(id)) {
+      state.charts.set(id, echarts.init($(id), null, { renderer: 'canvas', locale: 'NL' }));
+    }
+    return state.charts.get(id);
+  }
+
+  function draw(id, label, option) {
+    const element = $(id);
+    element.setAttribute('aria-label', `${label} De cijfers staan in de tabel bij deze grafiek.`);
+    const base = {
+      animation: false,
+      color: COLOURS,
+      textStyle: { fontFamily: FONT, color: '#1b1b1b' },
+      tooltip: { trigger: 'axis', confine: true },
+      legend: { top: 0, textStyle: { color: '#1b1b1b' } },
+      // ECharts 6: the grid's own box holds the axis labels (what containLabel did before)
+      grid: {
+        left: 8, right: 24, top: 48, bottom: 8, outerBoundsMode: 'same', outerBoundsContain: 'axisLabel',
+        outerBoundsClampWidth: '45%', outerBoundsClampHeight: '45%',
+      },
+    };
+    const instance = chart(id);
+    instance.clear();
+    instance.setOption(Object.assign(base, option));
+  }
+
+  function blank(id, message) {
+    draw(id, message, {
+      tooltip: { show: false },
+      legend: { show: false },
+      graphic: [{
+        type: 'text', left: 'center', top: 'middle',
+        style: {
+          text: message, fill: '#4a4a4a', fontFamily: FONT, fontSize: 16, lineHeight: 24, width: 420,
+          overflow: 'break', align: 'center',
+        },
+      }],
+    });
+  }
+
+  function clearChart(id) {
+    if (state.charts.has(id)) state.charts.get(id).clear();
+  }
+
+  const masked = (values) => values.some(isMasked);
+  const maskNote = (values) => (masked(values) ? ' Afgeschermde aantallen staan alleen in de tabel.' : '');
+
+  function barSeries(name, values, extra = {}) {
+    return Object.assign({ name, type: 'bar', data: values.map(plotted) }, extra);
+  }
+
+  // ---- sections --------------------------------------------------------------------------------------------
+
+  const FLOW_COLUMNS = [
+    ['registrations', 'Aanmeldingen'],
+    ['inflow', 'Instroom (geplaatst)'],
+    ['outflow', 'Uitstroom naar woning'],
+    ['ended_other', 'Anders beëindigd'],
+    ['waiting_at_end', 'Wachtlijst'],
+  ];
+
+  function flowsOfMunicipality(body, place, period) {
+    const columns = [{ label: 'Maand', month: (r) => r.month }].concat(
+      FLOW_COLUMNS.map(([key, label]) => ({
+        label: key === 'waiting_at_end' ? 'Wachtlijst eind maand' : label, numeric: true, value: (r) => count(r[key]),
+      })),
+    );
+    const totals = body.totals;
+    fillTable('t-flows', `Instroom, uitstroom en wachtlijst per maand, ${place}, ${period}`, columns, body.months, [
+      ['Totaal periode (wachtlijst: eind periode)'].concat(FLOW_COLUMNS.map(([key]) => count(totals[key]))),
+    ]);
+    $('n-flows').textContent = 'Per maand: aanmeldingen, geplaatste cliënten (instroom), uitstroom naar een woning, '
+      + 'anders beëindigde plaatsingen, en de wachtlijst op de laatste dag van de maand.';
+    const months = body.months.map((r) => monthText(r.month));
+    const all = body.months.flatMap((r) => [r.inflow, r.outflow, r.waiting_at_end]);
+    draw('c-flows', `Staafdiagram van instroom en uitstroom en lijn van de wachtlijst per maand, ${place}, ${period}.${maskNote(all)}`, {
+      xAxis: { type: 'category', data: months },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: [
+        barSeries('Instroom', body.months.map((r) => r.inflow)),
+        barSeries('Uitstroom', body.months.map((r) => r.outflow)),
+        { name: 'Wachtlijst eind maand', type: 'line', data: body.months.map((r) => plotted(r.waiting_at_end)), symbolSize: 8 },
+      ],
+    });
+  }
+
+  function flowsOfRegion(body, period) {
+    const columns = [{ label: 'Gemeente', value: (r) => r.name }].concat(
+      FLOW_COLUMNS.map(([key, label]) => ({
+        label: key === 'waiting_at_end' ? 'Wachtlijst eind periode' : label, numeric: true, value: (r) => count(r.totals[key]),
+      })),
+    );
+    fillTable('t-flows', `Instroom, uitstroom en wachtlijst per gemeente, regio ${body.region}, ${period}`, columns,
+      body.municipalities, [[`Regio ${body.region}`].concat(FLOW_COLUMNS.map(([key]) => count(body.totals[key])))]);
+    $('n-flows').textContent = 'Totalen per gemeente over de hele periode; de wachtlijst is die op de laatste dag. '
+      + 'Kies een gemeente voor de cijfers per maand.';
+    const names = body.municipalities.map((m) => m.name);
+    const all = body.municipalities.flatMap((m) => [m.totals.inflow, m.totals.outflow, m.totals.waiting_at_end]);
+    draw('c-flows', `Staafdiagram van instroom, uitstroom en wachtlijst per gemeente, ${period}.${maskNote(all)}`, {
+      xAxis: { type: 'category', data: names, axisLabel: { interval: 0, rotate: 30 } },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: [
+        barSeries('Instroom', body.municipalities.map((m) => m.totals.inflow)),
+        barSeries('Uitstroom', body.municipalities.map((m) => m.totals.outflow)),
+        barSeries('Wachtlijst eind periode', body.municipalities.map((m) => m.totals.waiting_at_end)),
+      ],
+    });
+  }
+
+  function sankey(totals, place, period) {
+    const REGISTERED = 'Aangemeld';
+    const PLACED = 'Geplaatst';
+    const links = [
+      { source: REGISTERED, target: PLACED, value: totals.inflow },
+      { source: REGISTERED, target: 'Wachtend eind periode', value: totals.waiting_at_end },
+      { source: PLACED, target: 'Uitgestroomd naar woning', value: totals.outflow },
+      { source: PLACED, target: 'Anders beëindigd', value: totals.ended_other },
+    ];
+    fillTable('t-sankey', `Stromen in de periode, ${place}, ${period}`, [
+      { label: 'Van', value: (l) => l.source },
+      { label: 'Naar', value: (l) => l.target },
+      { label: 'Aantal', numeric: true, value: (l) => count(l.value) },
+    ], links, [['Aanmeldingen in de periode', '', count(totals.registrations)]]);
+    const drawn = links.filter((l) => typeof l.value === 'number' && l.value > 0);
+    if (!drawn.length) {
+      blank('c-sankey', `Geen stromen te tekenen voor ${place}, ${period}.${maskNote(links.map((l) => l.value))}`);
+      return;
+    }
+    const nodes = [...new Set(drawn.flatMap((l) => [l.source, l.target]))]
+      .map((name, i) => ({ name, itemStyle: { color: COLOURS[i % COLOURS.length] } }));
+    draw('c-sankey', `Stroomdiagram van aanmelding naar plaatsing, uitstroom en andere beëindiging, ${place}, ${period}.${maskNote(links.map((l) => l.value))}`, {
+      tooltip: { trigger: 'item' },
+      legend: { show: false },
+      series: [{
+        type: 'sankey', data: nodes, links: drawn, left: 8, right: 160, top: 24, bottom: 24,
+        nodeAlign: 'left', emphasis: { focus: 'adjacency' },
+        lineStyle: { color: 'gradient', opacity: 0.45 },
+        label: { color: '#1b1b1b', fontFamily: FONT },
+      }],
+    });
+  }
+
+  function readyOfMunicipality(body, place, period) {
+    fillTable('t-ready', `Klaar voor uitstroom, nog niet gehuisvest, per maand, ${place}, ${period}`, [
+      { label: 'Maand', month: (r) => r.month },
+      { label: 'Klaar, niet gehuisvest (eind maand)', numeric: true, value: (r) => count(r.ready_not_housed_at_end) },
+      { label: 'Mediaan dagen klaar', numeric: true, value: (r) => days(r.ready_not_housed_days_median) },
+    ], body.months);
+    const values = body.months.map((r) => r.ready_not_housed_at_end);
+    draw('c-ready', `Lijngrafiek van het aantal cliënten dat klaar is voor uitstroom maar nog niet gehuisvest, per maand, ${place}, ${period}.${maskNote(values)}`, {
+      xAxis: { type: 'category', data: body.months.map((r) => monthText(r.month)) },
+      yAxis: [{ type: 'value', minInterval: 1, name: 'cliënten' }, { type: 'value', name: 'dagen', splitLine: { show: false } }],
+      series: [
+        { name: 'Klaar, niet gehuisvest', type: 'line', data: values.map(plotted), symbolSize: 8 },
+        { name: 'Mediaan dagen klaar', type: 'line', yAxisIndex: 1, lineStyle: { type: 'dashed' }, symbolSize: 8, data: body.months.map((r) => r.ready_not_housed_days_median) },
+      ],
+    });
+  }
+
+  function readyOfRegion(reports, period) {
+    const months = reports.length ? reports[0].body.months.map((r) => r.month) : [];
+    const byMonth = months.map((month, i) => ({ month, values: reports.map((r) => r.body.months[i].ready_not_housed_at_end) }));
+    fillTable('t-ready', `Klaar voor uitstroom, nog niet gehuisvest (eind maand), per gemeente, ${period}`,
+      [{ label: 'Maand', month: (r) => r.month }].concat(reports.map((r, j) => ({
+        label: r.name, numeric: true, value: (row) => count(row.values[j]),
+      }))), byMonth);
+    const all = byMonth.flatMap((r) => r.values);
+    draw('c-ready', `Lijngrafiek per gemeente van het aantal cliënten dat klaar is voor uitstroom maar nog niet gehuisvest, per maand, ${period}.${maskNote(all)}`, {
+      xAxis: { type: 'category', data: months.map(monthText) },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: reports.map((r, j) => ({ name: r.name, type: 'line', symbolSize: 7, data: byMonth.map((m) => plotted(m.values[j])) })),
+    });
+  }
+
+  function occupancy(body, code, place) {
+    const facilities = body.facilities.filter((f) => !code || f.municipality === code);
+    const on = dayText(body.on);
+    fillTable('t-occupancy', `Bezetting per voorziening op ${on}, ${place}`, [
+      { label: 'Voorziening', value: (f) => f.facility_id },
+      { label: 'Gemeente', value: (f) => nameOf(f.municipality) },
+      { label: 'Wijk', value: (f) => f.wijk || '–' },
+      { label: 'Zorgvorm', value: (f) => careForm(f.care_form) },
+      { label: 'Plaatsen', numeric: true, value: (f) => count(f.capacity) },
+      { label: 'Bezet', numeric: true, value: (f) => count(f.occupied) },
+    ], facilities);
+    $('n-occupancy').textContent = `Plaatsen (de laatst geregistreerde capaciteit) en bezette plaatsen op ${on}, de laatste dag van de periode.`;
+    $('w-careforms').hidden = Boolean(code);
+    if (code) {
+      emptyTable('t-careforms');
+    } else {
+      fillTable('t-careforms', `Bezetting per zorgvorm in de regio op ${on}`, [
+        { label: 'Zorgvorm', value: (f) => careForm(f.care_form) },
+        { label: 'Plaatsen', numeric: true, value: (f) => count(f.capacity) },
+        { label: 'Bezet', numeric: true, value: (f) => count(f.occupied) },
+      ], body.care_forms);
+    }
+    if (!facilities.length) {
+      blank('c-occupancy', `Geen voorzieningen in ${place}.`);
+      return;
+    }
+    draw('c-occupancy', `Staafdiagram van plaatsen en bezette plaatsen per voorziening op ${on}, ${place}.${maskNote(facilities.map((f) => f.occupied))}`, {
+      xAxis: { type: 'category', data: facilities.map((f) => f.facility_id), axisLabel: { interval: 0, rotate: 30 } },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: [barSeries('Plaatsen', facilities.map((f) => f.capacity)), barSeries('Bezet', facilities.map((f) => f.occupied))],
+    });
+  }
+
+  function matrix(body, code, place, period) {
+    const cells = body.cells.filter((c) => !code || c.responsible === code || c.facility_municipality === code);
+    fillTable('t-matrix', `Cliënten per verantwoordelijke gemeente en gemeente van de voorziening, ${place}, ${period}`, [
+      { label: 'Verantwoordelijke gemeente', value: (c) => nameOf(c.responsible) },
+      { label: 'Gemeente van de voorziening', value: (c) => nameOf(c.facility_municipality) },
+      { label: 'Cliënten', numeric: true, value: (c) => count(c.clients) },
+    ], cells);
+    if (!cells.length) {
+      blank('c-matrix', `Geen plaatsingen begonnen in ${place}, ${period}.`);
+      return;
+    }
+    const axis = state.order.slice();
+    cells.forEach((c) => [c.responsible, c.facility_municipality].forEach((m) => { if (!axis.includes(m)) axis.push(m); }));
+    const numbers = cells.map((c) => c.clients).filter((v) => typeof v === 'number');
+    const maskedText = cells.map((c) => c.clients).find(isMasked);
+    const pieces = [];
+    if (maskedText !== undefined) pieces.push({ value: -1, label: `afgeschermd (${maskedText})`, color: '#c9ced4' });
+    if (numbers.length) {
+      const low = Math.min(...numbers);
+      const high = Math.max(...numbers);
+      const step = Math.max(1, Math.ceil((high - low + 1) / 3));
+      const blues = ['#9cc3e6', '#4a8fcf', '#0b4f8a'];
+      for (let i = 0, from = low; from <= high; i += 1, from += step) {
+        pieces.push({ min: from, max: Math.min(high, from + step - 1), color: blues[Math.min(i, blues.length - 1)] });
+      }
+    }
+    const data = cells.map((c) => {
+      const value = typeof c.clients === 'number' ? c.clients : -1;
+      const dark = value >= 0 && numbers.length && value > (Math.min(...numbers) + Math.max(...numbers)) / 2;
+      return {
+        value: [axis.indexOf(c.facility_municipality), axis.indexOf(c.responsible), value],
+        shownText: count(c.clients),
+        label: { color: dark ? '#ffffff' : '#1b1b1b' },
+      };
+    });
+    draw('c-matrix', `Warmtekaart van cliënten per verantwoordelijke gemeente (rijen) en gemeente van de voorziening (kolommen), ${place}, ${period}.`, {
+      tooltip: { trigger: 'item', formatter: (p) => `${nameOf(axis[p.value[1]])} → ${nameOf(axis[p.value[0]])}: ${p.data.shownText}` },
+      legend: { show: false },
+      grid: {
+        left: 8, right: 24, top: 16, bottom: 64, outerBoundsMode: 'same', outerBoundsContain: 'axisLabel',
+        outerBoundsClampWidth: '45%', outerBoundsClampHeight: '45%',
+      },
+      xAxis: { type: 'category', data: axis.map(nameOf), name: 'voorziening in', nameLocation: 'middle', nameGap: 56, axisLabel: { interval: 0, rotate: 30 }, splitArea: { show: true } },
+      yAxis: { type: 'category', data: axis.map(nameOf), name: 'verantwoordelijk', splitArea: { show: true } },
+      visualMap: { type: 'piecewise', pieces, orient: 'horizontal', left: 'center', bottom: 0, textStyle: { color: '#1b1b1b' } },
+      series: [{ type: 'heatmap', data, label: { show: true, formatter: (p) => p.data.shownText, fontFamily: FONT }, itemStyle: { borderColor: '#ffffff', borderWidth: 2 } }],
+    });
+  }
+
+  function wijken(body, code, place, period) {
+    const rows = body.wijken.filter((w) => !code || w.municipality === code);
+    fillTable('t-wijken', `Wijken tegen hun plafonds, ${place}, uitstroom tot en met ${monthText(body.to)}`, [
+      { label: 'Wijk', value: (w) => w.wijk },
+      { label: 'Gemeente', value: (w) => nameOf(w.municipality) },
+      { label: 'Plaatsen', numeric: true, value: (w) => count(w.places) },
+      { label: 'Plafond plaatsen', numeric: true, value: (w) => count(w.place_cap) },
+      { label: 'Uitstroomwoningen', numeric: true, value: (w) => count(w.outflow_homes) },
+      { label: 'Plafond uitstroomwoningen', numeric: true, value: (w) => count(w.outflow_home_cap) },
+    ], rows);
+    $('n-wijken').textContent = 'Plaatsen in voorzieningen nu, en woningen waarnaar cliënten tot het eind van de periode '
+      + 'uitstroomden, per CBS-wijk, tegen de plafonds die de regio per wijk stelt.';
+    if (!rows.length) {
+      blank('c-wijken', `Geen wijken met plaatsen of uitstroomwoningen in ${place}.`);
+      return;
+    }
+    const cap = (name, values, colour) => ({
+      name, type: 'scatter', symbol: 'rect', symbolSize: [28, 5], itemStyle: { color: colour }, data: values.map(plotted), z: 3,
+    });
+    draw('c-wijken', `Staafdiagram per wijk van plaatsen en uitstroomwoningen, met hun plafonds als streep, ${place}.${maskNote(rows.map((w) => w.outflow_homes))}`, {
+      xAxis: { type: 'category', data: rows.map((w) => w.wijk), axisLabel: { interval: 0, rotate: 30 } },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: [
+        barSeries('Plaatsen', rows.map((w) => w.places), { barGap: '40%', itemStyle: { color: COLOURS[0] } }),
+        cap('Plafond plaatsen', rows.map((w) => w.place_cap), '#1b1b1b'),
+        barSeries('Uitstroomwoningen', rows.map((w) => w.outflow_homes), { itemStyle: { color: COLOURS[2] } }),
+        cap('Plafond uitstroomwoningen', rows.map((w) => w.outflow_home_cap), COLOURS[1]),
+      ],
+    });
+  }
+
+  function housing(body, code, place, period) {
+    const rows = body.offers.filter((o) => !code || o.municipality === code);
+    const OUTCOMES = [['accepted', 'Geaccepteerd'], ['declined', 'Afgewezen'], ['lapsed', 'Verlopen'], ['open', 'Open']];
+    fillTable('t-housing', `Aanbiedingen en quotumgebruik, ${place}, ${period}`, [
+      { label: 'Corporatie', value: (o) => o.corporation_id },
+      { label: 'Gemeente', value: (o) => nameOf(o.municipality) },
+      { label: 'Quotumjaar', value: (o) => String(o.quota_year) },
+      { label: 'Aanbiedingen', numeric: true, value: (o) => count(o.offers_made) },
+      { label: 'Geaccepteerd (quotumgebruik)', numeric: true, value: (o) => count(o.accepted) },
+      { label: 'Afgewezen', numeric: true, value: (o) => count(o.declined) },
+      { label: 'Verlopen', numeric: true, value: (o) => count(o.lapsed) },
+      { label: 'Open', numeric: true, value: (o) => count(o.open) },
+    ], rows);
+    if (!rows.length) {
+      blank('c-housing', `Geen aanbiedingen in ${place}, ${period}.`);
+      return;
+    }
+    const labels = rows.map((o) => `${o.corporation_id}, ${nameOf(o.municipality)} (${o.quota_year})`);
+    draw('c-housing', `Gestapeld staafdiagram van aanbiedingen per corporatie, gemeente en quotumjaar naar uitkomst, ${place}, ${period}.`, {
+      yAxis: { type: 'category', data: labels, axisLabel: { width: 220, overflow: 'break' } },
+      xAxis: { type: 'value', minInterval: 1 },
+      series: OUTCOMES.map(([key, label]) => barSeries(label, rows.map((o) => o[key]), { stack: 'uitkomst' })),
+    });
+  }
+
+  function budget(rows, totals, place, year) {
+    const columns = [
+      { label: 'Gemeente', value: (r) => nameOf(r.municipality) },
+      { label: 'Aandeel', numeric: true, value: (r) => share(r.share) },
+      { label: 'Budget', numeric: true, value: (r) => money(r.budget_eur) },
+      { label: 'Kosten', numeric: true, value: (r) => money(r.cost_eur) },
+      { label: 'Saldo', numeric: true, value: (r) => money(r.balance_eur) },
+      { label: 'Verevening', numeric: true, value: (r) => money(r.settlement_eur) },
+    ];
+    const foot = totals
+      ? [['Regio', '–', money(totals.budget_eur), money(totals.cost_eur), '–', money(totals.settlement_eur)]]
+      : [];
+    fillTable('t-budget', `Budget, kosten en verevening ${year}, ${place}`, columns, rows, foot);
+    if (!rows.length) {
+      blank('c-budget', `Geen budget voor ${place} in ${year}.`);
+      return;
+    }
+    draw('c-budget', `Staafdiagram van budget, kosten en verevening per gemeente in ${year}, ${place}.`, {
+      tooltip: { trigger: 'axis', confine: true, valueFormatter: (v) => money(v) },
+      xAxis: { type: 'category', data: rows.map((r) => nameOf(r.municipality)), axisLabel: { interval: 0, rotate: 30 } },
+      yAxis: { type: 'value', axisLabel: { formatter: (v) => `€ ${euroShort.format(v)}` } },
+      series: [
+        barSeries('Budget', rows.map((r) => r.budget_eur)),
+        barSeries('Kosten', rows.map((r) => r.cost_eur)),
+        barSeries('Verevening', rows.map((r) => r.settlement_eur)),
+      ],
+    });
+  }
+
+  // ---- loading ---------------------------------------------------------------------------------------------
+
+  const SECTIONS = {
+    flows: ['Instroom, uitstroom en wachtlijst', 'c-flows', ['t-flows']],
+    sankey: ['Van aanmelding naar plaatsing en uitstroom', 'c-sankey', ['t-sankey']],
+    ready: ['Klaar voor uitstroom', 'c-ready', ['t-ready']],
+    occupancy: ['Bezetting', 'c-occupancy', ['t-occupancy', 't-careforms']],
+    matrix: ['Regionale solidariteit', 'c-matrix', ['t-matrix']],
+    wijken: ['Wijken', 'c-wijken', ['t-wijken']],
+    housing: ['Woningaanbod', 'c-housing', ['t-housing']],
+    budget: ['Budget', 'c-budget', ['t-budget']],
+  };
+
+  function failed(section, error) {
+    const [title, chartId, tables] = SECTIONS[section];
+    const text = reportError(title, error);
+    $(`e-${section}`).textContent = `Niet geladen: ${text}`;
+    tables.forEach(emptyTable);
+    clearChart(chartId);
+    if (error instanceof ApiError && error.status === 401) signedOut('Het token werd niet geaccepteerd; meld u opnieuw aan.');
+  }
+
+  async function part(section, work) {
+    try {
+      await work();
+    } catch (error) {
+      failed(section, error);
+    }
+  }
+
+  function readControls() {
+    const values = { scope: $('scope').value, from: $('from').value, to: $('to').value, year: $('year').value.trim() };
+    const problems = [];
+    ['from', 'to', 'year'].forEach((id) => $(id).removeAttribute('aria-invalid'));
+    if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(values.from)) problems.push(['from', 'Vul bij “Van maand” een maand in als JJJJ-MM.']);
+    if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(values.to)) problems.push(['to', 'Vul bij “Tot en met maand” een maand in als JJJJ-MM.']);
+    if (!problems.length && values.to < values.from) problems.push(['to', '“Tot en met maand” ligt vóór “Van maand”.']);
+    if (!/^\d{4}$/.test(values.year)) problems.push(['year', 'Vul bij “Begrotingsjaar” een jaar in, bijvoorbeeld 2027.']);
+    problems.forEach(([id, text]) => { $(id).setAttribute('aria-invalid', 'true'); reportError('', text); });
+    if (problems.length) $(problems[0][0]).focus();
+    return problems.length ? null : values;
+  }
+
+  async function loadMunicipalities() {
+    const body = await api(`/v1/region/flows?from=${encodeURIComponent($('from').value || '2000-01')}&to=${encodeURIComponent($('from').value || '2000-01')}`);
+    state.region = body.region;
+    state.names = new Map(body.municipalities.map((m) => [m.municipality, m.name]));
+    state.order = body.municipalities.map((m) => m.municipality);
+    const select = $('scope');
+    const chosen = select.value || new URLSearchParams(window.location.search).get('gebied') || '';
+    const region = document.createElement('option');
+    region.value = '';
+    region.textContent = `Hele regio (${body.region})`;
+    const options = body.municipalities.map((m) => {
+      const option = document.createElement('option');
+      option.value = m.municipality;
+      option.textContent = m.name;
+      return option;
+    });
+    select.replaceChildren(region, ...options);
+    select.value = state.names.has(chosen) ? chosen : '';
+  }
+
+  async function refresh() {
+    clearMessages();
+    if (!state.token) {
+      $('status').textContent = 'Meld u eerst aan met uw toegangstoken.';
+      return;
+    }
+    const controls = readControls();
+    if (!controls) return;
+    const generation = ++state.generation;
+    document.documentElement.dataset.state = 'loading';
+    $('inhoud').setAttribute('aria-busy', 'true');
+    $('status').textContent = 'Cijfers worden geladen…';
+    const { scope: code, from, to, year } = controls;
+    const search = new URLSearchParams({ from, to, year });
+    if (code) search.set('gebied', code);
+    window.history.replaceState(null, '', `${window.location.pathname}?${search}`);
+    const period = `${monthText(from)} tot en met ${monthText(to)}`;
+    const months = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+    const place = code ? nameOf(code) : `regio ${state.region || ''}`.trim();
+    const current = () => generation === state.generation;
+
+    const tasks = [];
+    if (code) {
+      const flows = api(`/v1/municipalities/${encodeURIComponent(code)}/flows?${months}`);
+      tasks.push(part('flows', async () => { const b = await flows; if (current()) flowsOfMunicipality(b, place, period); }));
+      tasks.push(part('sankey', async () => { const b = await flows; if (current()) sankey(b.totals, place, period); }));
+      tasks.push(part('ready', async () => { const b = await flows; if (current()) readyOfMunicipality(b, place, period); }));
+      tasks.push(part('budget', async () => {
+        const b = await api(`/v1/municipalities/${encodeURIComponent(code)}/budget?year=${encodeURIComponent(year)}`);
+        if (current()) budget([b], null, place, year);
+      }));
+    } else {
+      const flows = api(`/v1/region/flows?${months}`);
+      tasks.push(part('flows', async () => { const b = await flows; if (current()) flowsOfRegion(b, period); }));
+      tasks.push(part('sankey', async () => { const b = await flows; if (current()) sankey(b.totals, place, period); }));
+      tasks.push(part('ready', async () => {
+        const reports = await Promise.all(state.order.map(async (m) => ({
+          name: nameOf(m), body: await api(`/v1/municipalities/${encodeURIComponent(m)}/flows?${months}`),
+        })));
+        if (current()) readyOfRegion(reports, period);
+      }));
+      tasks.push(part('budget', async () => {
+        const b = await api(`/v1/region/budget?year=${encodeURIComponent(year)}`);
+        if (current()) budget(b.municipalities, b.totals, place, year);
+      }));
+    }
+    tasks.push(part('occupancy', async () => { const b = await api(`/v1/region/occupancy?${months}`); if (current()) occupancy(b, code, place); }));
+    tasks.push(part('matrix', async () => { const b = await api(`/v1/region/matrix?${months}`); if (current()) matrix(b, code, place, period); }));
+    tasks.push(part('wijken', async () => { const b = await api(`/v1/region/wijken?${months}`); if (current()) wijken(b, code, place, period); }));
+    tasks.push(part('housing', async () => { const b = await api(`/v1/region/housing?${months}`); if (current()) housing(b, code, place, period); }));
+    await Promise.all(tasks);
+    if (!current()) return;
+    $('inhoud').removeAttribute('aria-busy');
+    const failures = $('errors').childElementCount;
+    $('status').textContent = `Cijfers van ${place}, ${period}; begrotingsjaar ${year}.`
+      + (failures ? ` ${failures} ${failures === 1 ? 'onderdeel' : 'onderdelen'} niet geladen; zie de meldingen.` : '');
+    document.documentElement.dataset.state = 'ready';
+    document.documentElement.dataset.loads = String(Number(document.documentElement.dataset.loads || 0) + 1);
+  }
+
+  // ---- signing in and out ----------------------------------------------------------------------------------
+
+  function signedIn() {
+    $('signin-state').textContent = 'Aangemeld. Uw token staat alleen in deze browsersessie.';
+    $('signout').disabled = false;
+  }
+
+  function signedOut(message) {
+    state.token = null;
+    state.generation += 1;
+    sessionStorage.removeItem(TOKEN_KEY);
+    $('signin-state').textContent = message;
+    $('signout').disabled = true;
+    Object.values(SECTIONS).forEach(([, chartId, tables]) => { tables.forEach(emptyTable); clearChart(chartId); });
+    document.documentElement.dataset.state = 'idle';
+    $('inhoud').removeAttribute('aria-busy');
+  }
+
+  async function start() {
+    clearMessages();
+    try {
+      await loadMunicipalities();
+    } catch (error) {
+      reportError('Aanmelden', error);
+      if (error instanceof ApiError && error.status === 401) signedOut('Het token werd niet geaccepteerd; meld u opnieuw aan.');
+      return;
+    }
+    await refresh();
+  }
+
+  function setDefaults() {
+    const query = new URLSearchParams(window.location.search);
+    const year = new Date().getFullYear();
+    const month = (text) => (/^\d{4}-(0[1-9]|1[0-2])$/.test(text || '') ? text : null);
+    $('from').value = month(query.get('from')) || `${year}-01`;
+    $('to').value = month(query.get('to')) || `${year}-12`;
+    $('year').value = /^\d{4}$/.test(query.get('year') || '') ? query.get('year') : String(year);
+  }
+
+  function init() {
+    setDefaults();
+    $('signin-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const token = $('token').value.trim();
+      $('token').value = '';
+      if (!token) {
+        clearMessages();
+        $('token').setAttribute('aria-invalid', 'true');
+        reportError('Aanmelden', 'Plak eerst uw toegangstoken in het veld.');
+        $('token').focus();
+        return;
+      }
+      $('token').removeAttribute('aria-invalid');
+      state.token = token;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      signedIn();
+      start();
+    });
+    $('signout').addEventListener('click', () => {
+      clearMessages();
+      signedOut('Afgemeld. Uw token is uit deze browsersessie gewist.');
+      $('token').focus();
+    });
+    $('controls').addEventListener('submit', (event) => {
+      event.preventDefault();
+      refresh();
+    });
+    window.addEventListener('resize', () => state.charts.forEach((c) => c.resize()));
+    state.token = sessionStorage.getItem(TOKEN_KEY);
+    if (state.token) {
+      signedIn();
+      start();
+    } else {
+      $('signout').disabled = true;
+    }
+  }
+
+  if (typeof echarts === 'undefined') {
+    document.addEventListener('DOMContentLoaded', () => reportError('', 'De grafiekbibliotheek kon niet worden geladen.'));
+  } else if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+}());
