@@ -215,3 +215,14 @@ async def test_a_provider_reads_its_placements_with_an_outside_client(ns: Namesp
     assert placed
     assert placed[0]["value"]["data"]["facility_id"] == "acl-shelter" and placed[0]["value"]["data"]["unit"] == "14"
     assert ("event-type", b"PlacementMade") in placed[0]["headers"]
+
+
+async def test_readiness_says_when_kafka_refuses_the_service_credentials(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
+    right = service_settings(ns, secured, "intake")
+    wrong = right.model_copy(update={"kafka_password": "not-the-password"})
+    async with running(build_intake(right), "intake") as good:
+        ready = await good.get("/readyz")
+    async with running(build_intake(wrong), "intake") as bad:
+        refused = await bad.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["kafka"] is True
+    assert refused.status_code == 503 and refused.json()["checks"]["kafka"] is False  # the port itself is open

@@ -369,7 +369,13 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
     console.print(
         f"reporting API: {urls['reporting']}/v1/region/flows?from={year}-01&to={year}-12 (CSV: add &format=csv)"
     )
-    console.print("OpenAPI: " + ", ".join(f"{u}/openapi.json" for u in urls.values()))
+    region_token = _tokens().get(f"region-{_region(region_file).code}", "")
+    console.print(
+        f"dashboard (Dutch, for region staff): {urls['reporting']}/  - paste the region staff token once:\n"
+        f"  {region_token}\n  (a municipality's own token, from {RUN / 'tokens.json'}, shows its numbers unmasked)"
+    )
+    console.print("API docs (Swagger UI, offline): " + ", ".join(f"{u}/docs" for u in urls.values()))
+    console.print("OpenAPI: " + ", ".join(f"{u}/openapi.json" for u in urls.values()) + "; AsyncAPI: /asyncapi.json")
     console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {RUN / 'tokens.json'}")
     if os.environ.get("ZS_METRICS", "1") != "0":
         console.print(f"Prometheus: {PROMETHEUS}  (alert rules: {PROMETHEUS}/alerts; deploy/prometheus/alerts.yml)")

@@ -15,6 +15,7 @@ from zorgstroom_intake.domain.responsibility import PreviousBw, Responsibility, 
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.app import ServiceContext
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
+from zorgstroom_runtime.errors import Conflict
 from zorgstroom_runtime.problems import Problem
 from zorgstroom_runtime.region import Region
 
@@ -132,7 +133,8 @@ def registered_event(
 async def _replay(conn: asyncpg.Connection, principal: Principal, key: str, request_hash: str) -> Registration:
     # Read committed: the conflicting insert has committed, so this statement sees its row.
     earlier = await repository.find_idempotent(conn, principal.organisation, key)
-    assert earlier is not None
+    if earlier is None:  # the conflicting registration was rolled back between the two statements
+        raise Conflict("a request with this Idempotency-Key was in flight and did not complete: send it again")
     if not hmac.compare_digest(earlier["request_hash"], request_hash):
         raise Problem(
             409,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -50,6 +51,7 @@ class ServiceContext:
     relay: OutboxRelay | None = None
     consumer: IdempotentConsumer | BatchConsumer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    kafka_probe: "KafkaProbe | None" = None
 
     def unit_of_work(
         self, *, correlation_id: str | None = None, causation_id: str | None = None
@@ -115,6 +117,7 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
     outbox = Outbox(definition.name, region.code, settings.topic_prefix, settings.schema_name)
     context = ServiceContext(settings=settings, region=region, pool=pool, outbox=outbox)
     kafka = KafkaConnection.from_settings(settings)
+    context.kafka_probe = KafkaProbe(kafka)
     if definition.publishes:
         context.relay = OutboxRelay(
             pool,
@@ -225,7 +228,7 @@ def _operational_router() -> APIRouter:
             checks["postgres"] = await asyncio.wait_for(context.pool.fetchval("SELECT true"), 2) is True
         except Exception:
             checks["postgres"] = False
-        checks["kafka"] = await _kafka_reachable(context.settings.kafka_bootstrap)
+        checks["kafka"] = context.kafka_probe is not None and await context.kafka_probe.ready()
         if context.consumer is not None:
             checks["consumer"] = context.consumer.last_error is None
         if all(checks.values()):
@@ -239,16 +242,30 @@ def _operational_router() -> APIRouter:
     return router
 
 
-async def _kafka_reachable(bootstrap: str) -> bool:
-    for address in bootstrap.split(","):
-        host, _, port = address.strip().rpartition(":")
+class KafkaProbe:
+    """Whether Kafka accepts this service's credentials: a real client handshake (SASL included) and a
+    metadata request, not only a TCP connect. The answer is kept for a few seconds, so frequent
+    readiness probes do not each open a connection."""
+
+    def __init__(self, kafka: KafkaConnection, ttl_seconds: float = 10.0) -> None:
+        self.kafka, self.ttl = kafka, ttl_seconds
+        self._answer: tuple[float, bool] | None = None
+
+    async def ready(self) -> bool:
+        if self._answer is not None and time.monotonic() - self._answer[0] < self.ttl:
+            return self._answer[1]
+        admin = AIOKafkaAdminClient(**self.kafka.options(), client_id="zorgstroom-readiness", request_timeout_ms=3000)
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2)
-            writer.close()
-            return True
-        except (OSError, TimeoutError, ValueError):
-            continue
-    return False
+            await asyncio.wait_for(admin.start(), 5)
+            ok = True
+        except Exception as error:  # refused, wrong credentials, no broker: not ready, whatever the cause
+            log.warning("readiness: Kafka refused or unreachable: %r", error)
+            ok = False
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        self._answer = (time.monotonic(), ok)
+        return ok
 
 
 def serve(definition: ServiceDefinition) -> None:
