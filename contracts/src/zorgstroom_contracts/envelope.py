@@ -57,15 +57,24 @@ class Envelope(BaseModel):
         )
 
     def open(self) -> Event:
-        """The event's data as its model; raises UnknownEventType or pydantic.ValidationError."""
+        """The event's data as its model, upcast from an older schema version where needed; raises
+        UnknownEventType (unknown type, newer version, or an older one without upcasters) or
+        pydantic.ValidationError."""
         from zorgstroom_contracts.events import EVENT_TYPES
+        from zorgstroom_contracts.upcasting import MissingUpcaster, upcast
 
         spec = EVENT_TYPES.get(self.event_type)
         if spec is None:
             raise UnknownEventType(self.event_type)
         if self.schema_version > spec.schema_version:
             raise UnknownEventType(f"{self.event_type} v{self.schema_version}")
-        return spec.model.model_validate(self.data)
+        data = self.data
+        if self.schema_version < spec.schema_version:
+            try:
+                data = upcast(self.event_type, data, from_version=self.schema_version, to_version=spec.schema_version)
+            except MissingUpcaster as error:
+                raise UnknownEventType(str(error)) from error
+        return spec.model.model_validate(data)
 
 
 class UnknownEventType(ValueError):
