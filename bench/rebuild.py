@@ -25,6 +25,7 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka import Producer
 from rich.console import Console
 from rich.table import Table
@@ -98,9 +99,7 @@ def write_events(n: int) -> dict[str, int]:
         spec = spec_for(event)
         envelope = Envelope.wrap(event, producer="bench", region="flevoland")
         templates.append((topic_name(spec.topic), envelope.model_dump_json(), str(envelope.event_id)))
-    producer = Producer(
-        {"bootstrap.servers": BOOTSTRAP, "linger.ms": 50, "batch.size": 1_000_000, "compression.type": "lz4"}
-    )
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 50, "batch.size": 1_000_000})
     per_topic: dict[str, int] = {}
     for i in range(n):
         topic, text, event_id = templates[i % len(templates)]
@@ -156,6 +155,15 @@ async def plain_read(topics: list[str]) -> tuple[int, float]:
 
 async def run(n: int) -> dict[str, object]:
     topics = projection_topics(ReportingProjection(), "")
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:  # a fresh start: what an earlier run wrote would be read again
+        existing = set(await admin.list_topics()) & set(topics)
+        if existing:
+            await admin.delete_topics(sorted(existing))
+            await asyncio.sleep(2)
+    finally:
+        await admin.close()
     await ensure_topics(BOOTSTRAP, topics, partitions=PARTITIONS)
     pool = await asyncpg.create_pool(DATABASE, min_size=1, max_size=2, server_settings={"search_path": "reporting"})
     async with pool.acquire() as conn:

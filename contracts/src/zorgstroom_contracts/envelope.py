@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from zorgstroom_contracts.types import RegionCode
 
@@ -75,6 +76,41 @@ class Envelope(BaseModel):
             except MissingUpcaster as error:
                 raise UnknownEventType(str(error)) from error
         return spec.model.model_validate(data)
+
+
+def open_json(raw: bytes) -> tuple[Envelope, Event]:
+    """Envelope and event from a message value in one validation pass, for a known event type in its
+    current schema version (what nearly every message is); anything else goes the two-step way
+    (`Envelope.model_validate_json`, then `.open()`, upcasting included) and raises what that raises.
+
+    The envelope returned by the one-pass path is a subclass of Envelope whose `data` is the event
+    model itself rather than a dict; use the returned event, not `envelope.data`.
+    """
+    try:
+        typed = _one_pass().validate_json(raw)
+    except ValidationError:
+        envelope = Envelope.model_validate_json(raw)
+        return envelope, envelope.open()
+    return typed, typed.data
+
+
+@functools.cache
+def _one_pass() -> TypeAdapter[Any]:
+    """A union of one envelope model per event type, discriminated by `event_type`."""
+    from zorgstroom_contracts.events import EVENT_TYPES
+
+    typed = [
+        create_model(
+            f"{spec.event_type}Envelope",
+            __base__=Envelope,
+            event_type=(Literal[spec.event_type], ...),  # type: ignore[arg-type]
+            schema_version=(Literal[spec.schema_version], ...),  # type: ignore[arg-type]
+            data=(spec.model, ...),
+        )
+        for spec in EVENT_TYPES.values()
+    ]
+    union = Annotated[Union[tuple(typed)], Field(discriminator="event_type")]  # noqa: UP007
+    return TypeAdapter(union)  # type: ignore[arg-type]
 
 
 class UnknownEventType(ValueError):

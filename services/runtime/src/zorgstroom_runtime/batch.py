@@ -65,12 +65,11 @@ async def claim_new(conn: asyncpg.Connection, ledger: str, deliveries: Sequence[
 
     An event id that occurs twice in one batch (a redelivery inside one poll) is applied once.
     """
-    ids = [d.envelope.event_id for d in deliveries]
+    ids = sorted({d.envelope.event_id for d in deliveries})  # sorted: concurrent writers lock in one order
     new = {
         row[0]
         for row in await conn.fetch(
-            f"INSERT INTO {ledger} (event_id) SELECT DISTINCT unnest($1::uuid[]) ON CONFLICT DO NOTHING"
-            " RETURNING event_id",
+            f"INSERT INTO {ledger} (event_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
             ids,
         )
     }
@@ -91,7 +90,7 @@ def open_deliveries(
     ignored: list[ConsumerRecord] = []
     for record in records:
         try:
-            envelope, event = open_record(record, event_types.__contains__)
+            envelope, event = open_record(record, event_types.__contains__, one_pass=True)
         except DeadLetter as error:
             dead.append((record, error))
             continue

@@ -7,6 +7,7 @@ reason is dead-lettered after `max_attempts`, so one poison message cannot stop 
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from zorgstroom_contracts import Envelope, dlq_topic
-from zorgstroom_contracts.envelope import UnknownEventType
+from zorgstroom_contracts.envelope import UnknownEventType, open_json
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
@@ -54,8 +55,19 @@ class DeadLetter(Exception):
         self.reason, self.error_type = reason, error_type
 
 
-def open_record(record: ConsumerRecord, handles: Callable[[str], bool]) -> tuple[Envelope, Event | None]:
-    """The envelope and, when this consumer handles its type, the validated event; DeadLetter if unusable."""
+def open_record(
+    record: ConsumerRecord, handles: Callable[[str], bool], *, one_pass: bool = False
+) -> tuple[Envelope, Event | None]:
+    """The envelope and, when this consumer handles its type, the validated event; DeadLetter if unusable.
+
+    With `one_pass`, a current, known event is validated in one pass (contracts' `open_json`); its
+    envelope's `data` is then the event model. Whatever that pass refuses is opened the two-step way
+    below, which gives the precise dead-letter reason.
+    """
+    if one_pass:
+        with contextlib.suppress(ValidationError, UnknownEventType):
+            envelope, event = open_json(record.value or b"")
+            return (envelope, event) if handles(envelope.event_type) else (envelope, None)
     try:
         envelope = Envelope.model_validate_json(record.value or b"")
     except ValidationError as error:

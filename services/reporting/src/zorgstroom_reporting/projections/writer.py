@@ -7,6 +7,7 @@ order of arrival. The statements below are the only SQL that writes reporting's 
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -98,13 +99,18 @@ def _columns(rows: Sequence[tuple[object, ...]]) -> list[list[object]]:
 
 
 async def write(conn: asyncpg.Connection, rows: Rows) -> None:
-    """One statement per table (and kind of fact) that the batch touches."""
+    """One statement per table (and kind of fact) that the batch touches.
+
+    Tables in a fixed order and rows sorted by key: two batches written at once (a rebuild writes on
+    two connections) take their row locks in the same order, so one may wait for the other but they
+    never deadlock.
+    """
     for name, sql in _WRITES:
-        batch: dict[object, tuple[object, ...]] = getattr(rows, name)
+        batch: dict[Any, tuple[object, ...]] = getattr(rows, name)
         if batch:
-            await conn.execute(sql, *_columns(list(batch.values())))
+            await conn.execute(sql, *_columns([batch[key] for key in sorted(batch)]))
     if rows.positions:
-        names = list(rows.positions)
+        names = sorted(rows.positions)
         await conn.execute(
             _POSITION, names, [rows.positions[n][1] for n in names], [rows.positions[n][0] for n in names]
         )
