@@ -4,12 +4,12 @@ export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 export ZS_ROOT := $(CURDIR)
 
-.PHONY: demo test down install bench bench-matching chaos schemas lint format unit
+.PHONY: demo test down install jaeger-background bench bench-matching bench-rebuild chaos schemas lint format unit
 
-demo: install  ## everything up, a simulated year through the real APIs, the report
+demo: jaeger-background install  ## everything up, a simulated year through the real APIs, the report
 	uv run --frozen zorgstroom demo
 
-test: install  ## the whole suite against real Kafka and PostgreSQL (started here if needed)
+test: jaeger-background install  ## the whole suite against real Kafka and PostgreSQL (started here if needed)
 	uv run --frozen pytest
 
 down:  ## stop the demo's services, Kafka and PostgreSQL
@@ -19,12 +19,19 @@ down:  ## stop the demo's services, Kafka and PostgreSQL
 install:
 	@deploy/install.sh
 
+jaeger-background:  # the trace backend's first build takes minutes: start it first, it overlaps the rest
+	@[ "$${ZS_TRACES:-1}" = 0 ] || deploy/jaeger.sh build-background || true
+
 unit: install  ## only the tests that need no Kafka or PostgreSQL
 	uv run --frozen pytest tests/unit contracts/tests
 
-bench: install  ## time from 202 to visible in reporting over 1,000 intakes; one matching pass at 1k-100k clients
+bench: install  ## 202 to visible in reporting over 1,000 intakes; matching at 1k-100k clients; rebuild of 1M events
 	uv run --frozen python bench/matching.py
 	uv run --frozen python bench/intake_to_reporting.py
+	uv run --frozen python bench/rebuild.py
+
+bench-rebuild: install  ## only the rebuild benchmark: one million events replayed into reporting, beside a plain read
+	uv run --frozen python bench/rebuild.py
 
 bench-matching: install  ## only the matching benchmark (no Kafka or PostgreSQL needed)
 	uv run --frozen python bench/matching.py

@@ -1,4 +1,5 @@
-"""`zorgstroom`: the operator CLI. `up`, `down`, `status`, `simulate`, `report` and `demo`."""
+"""`zorgstroom`: the operator CLI. `up`, `down`, `status`, `simulate`, `report`, `demo`, `dead-letters`,
+`provider-topic`, `rebuild` and `trace`."""
 
 import asyncio
 import json
@@ -22,6 +23,7 @@ from zorgstroom_ops import credentials, dead_letters, kafka_security, processes
 from zorgstroom_ops.demo_data import DemoData, load_demo_data
 from zorgstroom_ops.rebuild_command import rebuild_command
 from zorgstroom_ops.simulate import DriveResult, SimulatedIntake, drive, year_of_intakes
+from zorgstroom_ops.trace_command import trace
 from zorgstroom_ops.traces import latest_intake_trace
 from zorgstroom_ops.year import RegionYear, Urls
 from zorgstroom_runtime.acl import provider_grants
@@ -99,8 +101,8 @@ def _start_trace_backend() -> bool:
     """Jaeger when it can be had (it needs Go, and builds once); the stack runs without it too."""
     if os.environ.get("ZS_TRACES", "1") == "0":
         return False
-    try:
-        _deploy("jaeger.sh", "start")
+    try:  # a first build takes minutes on two cores: the stack does not wait for it
+        _deploy("jaeger.sh", "start-when-built")
         return True
     except subprocess.CalledProcessError:
         console.print("[yellow]no trace backend: services run without exporting traces[/yellow]")
@@ -338,6 +340,7 @@ def dead_letters_command(
 
 
 app.command("rebuild")(rebuild_command)
+app.command()(trace)
 
 
 @app.command("provider-topic")
@@ -388,7 +391,14 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
     elif trace is not None:
         console.print(
             f"one intake, one trace: {trace.spans} spans across {', '.join(trace.services)}\n"
+            f"  as a waterfall in this terminal: uv run zorgstroom trace {trace.trace_id}\n"
             f"  {trace.url}  (Jaeger query API; all traces: {JAEGER_QUERY}/api/traces?service=zorgstroom-intake)"
+        )
+    elif os.environ.get("ZS_TRACES", "1") != "0":
+        console.print(
+            "traces: the trace backend is not up yet (its first build runs in the background; progress:\n"
+            "  deploy/jaeger.sh wait-built). It starts by itself once built; then register an intake and run\n"
+            "  uv run zorgstroom trace <intake id>  to see its span waterfall (intake, relay, placement, reporting)."
         )
     demo_data = _demo_data(_region(region_file))
     if demo_data is not None and SASL:

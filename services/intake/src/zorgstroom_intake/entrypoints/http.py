@@ -9,7 +9,7 @@ from zorgstroom_intake import service
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
-from zorgstroom_runtime.telemetry import current_trace_id
+from zorgstroom_runtime.telemetry import current_trace_id, tag_current_span
 
 router = APIRouter(prefix="/v1/intakes", tags=["intakes"])
 
@@ -34,6 +34,8 @@ async def register_intake(
     idempotency_key: IdempotencyKey,
 ) -> IntakeAccepted:
     registration = await service.register_intake(context, principal, intake, idempotency_key, current_trace_id())
+    # The request's span carries the intake id, so an operator finds the trace by it (zorgstroom trace).
+    tag_current_span("zorgstroom.intake_id", str(registration.accepted.intake_id))
     response.headers["Location"] = f"/v1/intakes/{registration.accepted.intake_id}"
     if registration.replayed:
         response.headers["Idempotent-Replayed"] = "true"
