@@ -55,6 +55,7 @@ async def test_a_municipality_sees_its_registrations_per_month(reporting, ns: Na
         "transfers_out": 0,
         "waiting_at_end": 2,  # nobody placed yet: both still on the list at the end of March
         "ready_not_housed_at_end": 0,
+        "ended_other_by_reason": {},
     }
 
 

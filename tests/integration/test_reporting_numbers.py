@@ -114,6 +114,7 @@ async def test_the_flows_are_the_numbers_worked_out_by_hand(reporting, ns: Names
     assert body["totals"] == {
         "registrations": 4, "inflow": 2, "outflow": 1, "ended_other": 1, "relapses": 1,
         "transfers_in": 0, "transfers_out": 0, "waiting_at_end": 2, "ready_not_housed_at_end": 0,
+        "ended_other_by_reason": {"21": 1},
     }  # fmt: skip
     months = {m["month"]: m for m in body["months"]}
     assert [months[m]["waiting_at_end"] for m in sorted(months)] == [1, 1, 1, 1, 1, 2]
@@ -122,10 +123,14 @@ async def test_the_flows_are_the_numbers_worked_out_by_hand(reporting, ns: Names
     )
     assert (months["2027-01"]["waiting_days_median"], months["2027-02"]["waiting_days_median"]) == (10.0, 31.0)
     assert months["2027-03"]["stay_days_median"] == 51.5  # 75 and 28 nights
+    # p2 ended without a home, WMO588 reason 21; p1's ending (19) was an outflow, so it is not "other"
+    assert months["2027-03"]["ended_other_by_reason"] == {"21": 1} and months["2027-02"]["ended_other_by_reason"] == {}
+    assert body["totals"]["ended_other_by_reason"] == {"21": 1}
     as_csv = await reporting.get(
         "/v1/municipalities/0034/flows?from=2027-01&to=2027-06&format=csv", headers=ns.auth("almere")
     )
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [r["ended_other_by_reason"] for r in rows[:3]] == ["", "", "21=1"]
     assert [(r["month"], r["inflow"], r["outflow"], r["ended_other"]) for r in rows[:3]] == [
         ("2027-01", "1", "0", "0"), ("2027-02", "1", "0", "0"), ("2027-03", "0", "1", "1"),
     ]  # fmt: skip
@@ -160,6 +165,7 @@ async def test_region_staff_see_small_numbers_masked(reporting, ns: Namespace) -
         await reporting.get("/v1/municipalities/0034/flows?from=2027-01&to=2027-06", headers=ns.auth("region"))
     ).json()
     assert body["totals"]["registrations"] == "<5" and body["totals"]["ready_not_housed_at_end"] == 0
+    assert body["totals"]["ended_other_by_reason"] == {"21": "<5"}
     matrix = (await reporting.get("/v1/region/matrix?from=2027-01&to=2027-12", headers=ns.auth("region"))).json()
     assert matrix["cells"] == [
         {"responsible": ALMERE, "facility_municipality": ALMERE, "clients": "<5"},

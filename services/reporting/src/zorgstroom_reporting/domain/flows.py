@@ -6,7 +6,7 @@ before the day that counts (DOMAIN.md rule 9: reports follow the new municipalit
 """
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -198,6 +198,26 @@ def monthly_flows(
             ),
             "ready_not_housed_days_median": _median(ready_days),
         }
+    return result
+
+
+def other_endings_by_reason(facts: Facts, municipality: str, start: Month, end: Month) -> dict[Month, dict[str, int]]:
+    """Placements of the municipality's clients that ended without an outflow home, per month and WMO588
+    reason code (the `ended_other` column, broken down)."""
+    who = Responsibility(facts.transfers)
+    housed = {o.placement_id for o in facts.outflows}
+    result: dict[Month, dict[str, int]] = {}
+    for month in months_between(start, end):
+        first, last = month.first_day(), month.next().first_day()
+        reasons = Counter(
+            p.end_reason or "unknown"
+            for p in facts.placements
+            if p.end_date
+            and first <= p.end_date < last
+            and p.placement_id not in housed
+            and who.on(p.client_ref, p.responsible, p.end_date) == municipality
+        )
+        result[month] = dict(sorted(reasons.items()))
     return result
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import io
+from collections import Counter
 from datetime import date
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from zorgstroom_reporting.domain.disclosure import disclose_counts
-from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS
+from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS, other_endings_by_reason
 from zorgstroom_reporting.queries import places
 from zorgstroom_reporting.queries.flows import flow_report, load_facts, matrix_cells
 from zorgstroom_reporting.queries.months import Month
@@ -105,13 +106,36 @@ async def municipality_flows(
         raise Problem(404, "Not found", f"{code} is not a municipality of region {context.region.code}")
     first, last = months
     policy = context.region.reporting
-    report = flow_report(await load_facts(context.pool, code), code, first, last, policy.relapse_months)
+    facts = await load_facts(context.pool, code)
+    report = flow_report(facts, code, first, last, policy.relapse_months)
     exact = _is_responsible(principal, code)
-    rows = [disclose_counts(row, SHOWN_COUNTS, policy.small_number_threshold, exact=exact) for row in report.rows()]
+    threshold = policy.small_number_threshold
+    by_reason = other_endings_by_reason(facts, code, first, last)
+    rows = [
+        disclose_counts(row, SHOWN_COUNTS, threshold, exact=exact)
+        | {"ended_other_by_reason": disclose_counts(by_reason[month], by_reason[month], threshold, exact=exact)}
+        for month, row in zip(sorted(by_reason), report.rows(), strict=True)
+    ]
     if as_csv:
-        return csv_response([{"municipality": code, **row} for row in rows], f"flows-{code}-{first}-{last}.csv")
-    totals = disclose_counts(report.totals, SHOWN_COUNTS, policy.small_number_threshold, exact=exact)
+        return csv_response(
+            [
+                {"municipality": code, **row, "ended_other_by_reason": _pairs(row["ended_other_by_reason"])}
+                for row in rows
+            ],
+            f"flows-{code}-{first}-{last}.csv",
+        )
+    summed: Counter[str] = Counter()
+    for reasons in by_reason.values():
+        summed.update(reasons)
+    totals = disclose_counts(report.totals, SHOWN_COUNTS, threshold, exact=exact) | {
+        "ended_other_by_reason": disclose_counts(dict(sorted(summed.items())), summed, threshold, exact=exact)
+    }
     return JSONResponse(report.as_json() | {"months": rows, "totals": totals})
+
+
+def _pairs(counts: object) -> str:
+    """A breakdown in one CSV cell: `19=3;21=1` (WMO588 code = count)."""
+    return ";".join(f"{k}={v}" for k, v in counts.items()) if isinstance(counts, dict) else ""
 
 
 @router.get("/region/flows", summary="Totals per municipality of the region", response_model=None)
