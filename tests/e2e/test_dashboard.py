@@ -4,21 +4,16 @@ period and viewer, a municipality's choice shows that municipality's numbers, ma
 "<5", nothing is fetched from outside, the Content-Security-Policy holds, and axe-core finds no serious or
 critical violation."""
 
-import asyncio
-import contextlib
-import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.async_api import Page, Route, async_playwright
 
 from tests.integration.test_reporting_numbers import EVENTS as ALMERE_EVENTS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, serving
 from tests.support.infra import ROOT
 from tests.support.kafka import eventually, produce
 from tests.support.stack import Namespace
@@ -26,16 +21,6 @@ from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.events import ClientRegistered, Event, PlacementMade
 from zorgstroom_reporting.bootstrap import build
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 AXE = ROOT / "tools/web/node_modules/axe-core/axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts/dashboard"
 LELYSTAD = "0995"
@@ -72,29 +57,6 @@ LELYSTAD_EVENTS: list[Event] = [
     *[lelystad_placed(n, f"2027-02-{n:02d}", 20 - n) for n in range(1, 6)],
 ]
 EVENTS: list[Event] = [*ALMERE_EVENTS, *LELYSTAD_EVENTS]
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app under uvicorn in this event loop, lifespan and all, on a free port of 127.0.0.1 (the browser
-    needs a real socket; tests/support/stack.py's `running` talks ASGI in-process)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise AssertionError("uvicorn stopped before it started")
-            await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.fixture
