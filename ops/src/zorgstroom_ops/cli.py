@@ -20,6 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from zorgstroom_ops import credentials, dead_letters, kafka_security, processes
+from zorgstroom_ops.config import config
 from zorgstroom_ops.demo_data import DemoData, load_demo_data
 from zorgstroom_ops.rebuild_command import rebuild_command
 from zorgstroom_ops.simulate import DriveResult, SimulatedIntake, drive, year_of_intakes
@@ -32,69 +33,57 @@ from zorgstroom_runtime.region import Region, load_region
 
 app = typer.Typer(help="Run and inspect a Zorgstroom stack on this machine.", no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 150)
-ROOT = Path(os.environ.get("ZS_ROOT", Path.cwd()))
-CACHE = Path(os.environ.get("ZS_CACHE", ROOT / ".cache"))
-RUN = CACHE / "run" / "demo"
-KAFKA_PORT, PG_PORT, BASE_PORT = (
-    int(os.environ.get("ZS_KAFKA_PORT", 19092)),
-    int(os.environ.get("ZS_PG_PORT", 15432)),
-    8101,
-)
-RegionFile = Annotated[Path, typer.Option(help="The region's data file.")]
-DEFAULT_REGION = ROOT / "data/regions/flevoland.toml"
+RegionFile = Annotated[Path | None, typer.Option(help="The region's data file (default: Flevoland's).")]
 
 
-def _region(region_file: Path) -> Region:
-    return load_region(region_file, ROOT / "data/municipalities-nl.csv")
-
-
-SASL = os.environ.get("ZS_KAFKA_SASL", "1") == "1"  # the demo's Kafka authenticates and authorises
+def _region(region_file: Path | None) -> Region:
+    return load_region(region_file or config().default_region, config().municipalities)
 
 
 def _infra_env() -> dict[str, str]:
     return {
         **os.environ,
         "ZS_INSTANCE": "demo",
-        "ZS_KAFKA_PORT": str(KAFKA_PORT),
-        "ZS_PG_PORT": str(PG_PORT),
-        "ZS_KAFKA_SASL": "1" if SASL else "0",
+        "ZS_KAFKA_PORT": str(config().kafka_port),
+        "ZS_PG_PORT": str(config().pg_port),
+        "ZS_KAFKA_SASL": "1" if config().sasl else "0",
     }
 
 
 def _deploy(script: str, action: str) -> None:
-    subprocess.run([str(ROOT / "deploy" / script), action], env=_infra_env(), check=True)
+    subprocess.run([str(config().root / "deploy" / script), action], env=_infra_env(), check=True)
 
 
 def _demo_data(region: Region) -> DemoData | None:
     """The region's illustrative providers, facilities and corporations, where the demo has them."""
-    path = ROOT / "data" / "demo" / f"{region.code}.toml"
+    path = config().root / "data" / "demo" / f"{region.code}.toml"
     return load_demo_data(path) if path.exists() else None
 
 
-def _secure_kafka(region_file: Path = DEFAULT_REGION) -> tuple[KafkaConnection, dict[str, str]]:
+def _secure_kafka(region_file: Path | None = None) -> tuple[KafkaConnection, dict[str, str]]:
     """The admin connection and every service's password; each of the demo's providers a SCRAM user of its
     own; the ACL plan (services and providers) applied once per change."""
-    bootstrap = f"127.0.0.1:{KAFKA_PORT}"
-    if not SASL:
+    bootstrap = f"127.0.0.1:{config().kafka_port}"
+    if not config().sasl:
         return KafkaConnection(bootstrap), {}
     demo = _demo_data(_region(region_file))
     providers = [p.agb for p in demo.providers] if demo else []
-    users = kafka_security.read_users(RUN / "kafka")
+    users = kafka_security.read_users(config().run / "kafka")
     for agb in providers:
         if f"provider-{agb}" not in users:
             subprocess.run(
-                [str(ROOT / "deploy" / "kafka.sh"), "add-user", f"provider-{agb}"], env=_infra_env(), check=True
+                [str(config().root / "deploy" / "kafka.sh"), "add-user", f"provider-{agb}"],
+                env=_infra_env(),
+                check=True,
             )
-    users = kafka_security.read_users(RUN / "kafka")
+    users = kafka_security.read_users(config().run / "kafka")
     grants = kafka_security.stack_grants() + [g for agb in providers for g in provider_grants(agb)]
-    applied = kafka_security.apply_grants(grants, ROOT, _infra_env(), marker=RUN / "kafka" / "acls.applied")
+    applied = kafka_security.apply_grants(
+        grants, config().root, _infra_env(), marker=config().run / "kafka" / "acls.applied"
+    )
     if applied:
         console.print(f"kafka: {applied} ACL grants applied (each service may touch only its topics)")
     return KafkaConnection(bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", "admin", users["admin"]), users
-
-
-JAEGER_QUERY = f"http://127.0.0.1:{os.environ.get('ZS_JAEGER_QUERY_PORT', '16686')}"
-JAEGER_OTLP = f"http://127.0.0.1:{os.environ.get('ZS_JAEGER_OTLP_PORT', '4318')}"
 
 
 def _start_trace_backend() -> bool:
@@ -107,9 +96,6 @@ def _start_trace_backend() -> bool:
     except subprocess.CalledProcessError:
         console.print("[yellow]no trace backend: services run without exporting traces[/yellow]")
         return False
-
-
-PROMETHEUS = f"http://127.0.0.1:{os.environ.get('ZS_PROMETHEUS_PORT', '9090')}"
 
 
 def _start_metrics_backend() -> bool:
@@ -125,24 +111,25 @@ def _start_metrics_backend() -> bool:
 
 
 def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
-    secret_file = RUN / "client-ref-secret"
+    secret_file = config().run / "client-ref-secret"
     if not secret_file.exists():  # kept across runs so the same person keeps the same client_ref
-        RUN.mkdir(parents=True, exist_ok=True)
+        config().run.mkdir(parents=True, exist_ok=True)
         secret_file.write_text(secrets.token_hex(32))
         secret_file.chmod(0o600)
     return {
-        "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom",
-        "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
+        "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{config().pg_port}/zorgstroom",
+        "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{config().kafka_port}",
         "ZS_REGION_FILE": str(region_file),
-        "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
+        "ZS_MUNICIPALITIES_FILE": str(config().root / "data/municipalities-nl.csv"),
         "ZS_CREDENTIALS_FILE": str(credentials_file),
         "ZS_CLIENT_REF_SECRET": secret_file.read_text().strip(),
     }
 
 
 @app.command()
-def up(region_file: RegionFile = DEFAULT_REGION) -> None:
+def up(region_file: RegionFile = None) -> None:
     """Start Kafka, PostgreSQL, create the topics, and start every service in the background."""
+    region_file = region_file or config().default_region
     _deploy("postgres.sh", "start")
     _deploy("kafka.sh", "start")
     traces = _start_trace_backend()
@@ -152,35 +139,34 @@ def up(region_file: RegionFile = DEFAULT_REGION) -> None:
     admin, users = _secure_kafka(region_file)
     created = asyncio.run(ensure_topics(admin, project_topics()))
     console.print(f"topics: {len(created)} created")
-    credentials_file = RUN / "credentials.json"
+    credentials_file = config().run / "credentials.json"
     corporations = [c.id for c in demo.corporations] if demo else []
     wanted = {f"provider-{agb}" for agb in providers} | {f"corporation-{c}" for c in corporations}
     if not credentials_file.exists() or not wanted <= set(_tokens()):  # new, or issued by an older demo
-        credentials.issue(region, RUN, providers=providers, corporations=corporations)
+        credentials.issue(region, config().run, providers=providers, corporations=corporations)
     env = _service_env(region_file, credentials_file)
     # A simulated year runs in about a minute: an unanswered offer lapses after seconds, not 14 days.
     env["ZS_OFFER_LAPSE_AFTER_SECONDS"] = os.environ.get("ZS_OFFER_LAPSE_AFTER_SECONDS", "4")
     if traces:
         # The simulated year is a burst of ~20k spans: the SDK's default queue (2,048) would drop some.
         env |= {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": JAEGER_OTLP,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": config().jaeger_otlp,
             "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
             "OTEL_BSP_SCHEDULE_DELAY": "500",
         }
-    services = processes.plan(RUN, BASE_PORT)
+    services = processes.plan(config().run, config().base_port)
     for service in services:
         processes.start(service, env | (kafka_security.service_kafka_env(service.name, users) if users else {}))
     for service in services:
         processes.wait_ready(service)
         console.print(f"{service.name:<10} ready at {service.url}")
-    if _start_metrics_backend():
-        console.print(f"prometheus ready at {PROMETHEUS} (alerts: {PROMETHEUS}/alerts)")
+    _start_metrics_backend()  # deploy/prometheus.sh says where it is
 
 
 @app.command()
 def down() -> None:
     """Stop every service, Kafka and PostgreSQL of the demo."""
-    for service in processes.plan(RUN, BASE_PORT):
+    for service in processes.plan(config().run, config().base_port):
         processes.stop(service)
     _deploy("prometheus.sh", "stop")
     _deploy("jaeger.sh", "stop")
@@ -193,14 +179,14 @@ def status() -> None:
     """Each service up or down, consumer lag per group, outbox backlog, dead letters, projection freshness."""
     from zorgstroom_ops import status as probe
 
-    urls = {s.name: s.url for s in processes.plan(RUN, BASE_PORT)}
+    urls = {s.name: s.url for s in processes.plan(config().run, config().base_port)}
     services = Table("service", "process", "readiness", "url", title="Services")
-    pids = {s.name: s.running() for s in processes.plan(RUN, BASE_PORT)}
+    pids = {s.name: s.running() for s in processes.plan(config().run, config().base_port)}
     for state in asyncio.run(probe.service_states(urls)):
         readiness = {True: "[green]ready[/green]", False: f"[red]{state.detail}[/red]", None: "[red]down[/red]"}
         services.add_row(state.name, "running" if pids[state.name] else "stopped", readiness[state.ready], state.url)
     console.print(services)
-    database_url = f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom"
+    database_url = f"postgresql://zorgstroom@127.0.0.1:{config().pg_port}/zorgstroom"
     try:
         outboxes = asyncio.run(probe.outbox_states(database_url, list(urls)))
         table = Table("service", "unpublished", "oldest (s)", title="Outbox")
@@ -216,7 +202,7 @@ def status() -> None:
                           str(fresh.events_applied))  # fmt: skip
         console.print(table)
     except (OSError, asyncpg.PostgresError) as error:
-        console.print(f"[red]PostgreSQL not reachable on 127.0.0.1:{PG_PORT}: {error!r}[/red]")
+        console.print(f"[red]PostgreSQL not reachable on 127.0.0.1:{config().pg_port}: {error!r}[/red]")
     try:
         admin, _ = _secure_kafka()
         table = Table("consumer group", "topic", "lag", title="Consumer lag")
@@ -229,21 +215,21 @@ def status() -> None:
             table.add_row(topic.topic, str(topic.total), ", ".join(f"{k}: {n}" for k, n in topic.reasons.most_common()))
         console.print(table if found else "dead letters: none")
     except Exception as error:  # Kafka down or unreachable: say so, the rest has been shown
-        console.print(f"[red]Kafka not reachable on 127.0.0.1:{KAFKA_PORT}: {error!r}[/red]")
+        console.print(f"[red]Kafka not reachable on 127.0.0.1:{config().kafka_port}: {error!r}[/red]")
 
 
 def _tokens() -> dict[str, str]:
-    tokens: dict[str, str] = json.loads((RUN / "tokens.json").read_text())
+    tokens: dict[str, str] = json.loads((config().run / "tokens.json").read_text())
     return tokens
 
 
 @app.command()
-def simulate(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REGION) -> None:
+def simulate(year: int = 2027, seed: int = 42, region_file: RegionFile = None) -> None:
     """Drive a simulated year through the real APIs: intakes, placements ended and assessed by providers,
     homes offered and answered by corporations; then wait until reporting shows the registrations."""
     region = _region(region_file)
     intakes = year_of_intakes(region, year, seed)
-    urls = {s.name: s.url for s in processes.plan(RUN, BASE_PORT)}
+    urls = {s.name: s.url for s in processes.plan(config().run, config().base_port)}
     tokens = _tokens()
     result = DriveResult([], Counter(), Counter())
 
@@ -271,7 +257,7 @@ def simulate(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT
 
 
 def _reporting_get(path: str) -> httpx.Response:
-    reporting = processes.plan(RUN, BASE_PORT)[3].url
+    reporting = processes.plan(config().run, config().base_port)[3].url
     region_token = next(v for k, v in _tokens().items() if k.startswith("region-"))
     return httpx.get(reporting + path, headers={"Authorization": f"Bearer {region_token}"}, timeout=10)
 
@@ -299,7 +285,7 @@ REPORT_COLUMNS = {
 
 
 @app.command()
-def report(year: int = 2027, region_file: RegionFile = DEFAULT_REGION) -> None:
+def report(year: int = 2027, region_file: RegionFile = None) -> None:
     """Print the year's flows per responsible municipality, from the reporting API."""
     region = _region(region_file)
     flows = _reporting_get(f"/v1/region/flows?from={year}-01&to={year}-12").json()
@@ -350,39 +336,47 @@ def provider_topic_command(
     """Read a provider's own topic from the start, as that provider's principal (what its system sees)."""
     from zorgstroom_ops.provider_view import read_provider_topic
 
-    users = kafka_security.read_users(RUN / "kafka") if SASL else {}
+    users = kafka_security.read_users(config().run / "kafka") if config().sasl else {}
     connection = (
         KafkaConnection(
-            f"127.0.0.1:{KAFKA_PORT}", "SASL_PLAINTEXT", "SCRAM-SHA-512", f"provider-{agb}", users[f"provider-{agb}"]
+            f"127.0.0.1:{config().kafka_port}",
+            "SASL_PLAINTEXT",
+            "SCRAM-SHA-512",
+            f"provider-{agb}",
+            users[f"provider-{agb}"],
         )
-        if SASL
-        else KafkaConnection(f"127.0.0.1:{KAFKA_PORT}")
+        if config().sasl
+        else KafkaConnection(f"127.0.0.1:{config().kafka_port}")
     )
     for line in asyncio.run(read_provider_topic(connection, agb, count)):
         console.print(line)
 
 
 @app.command()
-def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REGION) -> None:
+def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = None) -> None:
     """Everything up, a simulated year through the real APIs, the report, and where to look."""
     up(region_file)
     simulate(year, seed, region_file)
     report(year, region_file)
-    urls = {s.name: s.url for s in processes.plan(RUN, BASE_PORT)}
+    urls = {s.name: s.url for s in processes.plan(config().run, config().base_port)}
     console.print(
         f"reporting API: {urls['reporting']}/v1/region/flows?from={year}-01&to={year}-12 (CSV: add &format=csv)"
     )
     region_token = _tokens().get(f"region-{_region(region_file).code}", "")
     console.print(
         f"dashboard (Dutch, for region staff): {urls['reporting']}/  - paste the region staff token once:\n"
-        f"  {region_token}\n  (a municipality's own token, from {RUN / 'tokens.json'}, shows its numbers unmasked)"
+        f"  {region_token}\n"
+        f"  (a municipality's own token, from {config().run / 'tokens.json'}, shows its numbers unmasked)"
     )
     console.print("API docs (Swagger UI, offline): " + ", ".join(f"{u}/docs" for u in urls.values()))
     console.print("OpenAPI: " + ", ".join(f"{u}/openapi.json" for u in urls.values()) + "; AsyncAPI: /asyncapi.json")
-    console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {RUN / 'tokens.json'}")
+    console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {config().run / 'tokens.json'}")
     if os.environ.get("ZS_METRICS", "1") != "0":
-        console.print(f"Prometheus: {PROMETHEUS}  (alert rules: {PROMETHEUS}/alerts; deploy/prometheus/alerts.yml)")
-    trace = latest_intake_trace(JAEGER_QUERY) if os.environ.get("ZS_TRACES", "1") != "0" else None
+        console.print(
+            f"Prometheus: {config().prometheus}"
+            f"  (alert rules: {config().prometheus}/alerts; deploy/prometheus/alerts.yml)"
+        )
+    trace = latest_intake_trace(config().jaeger_query) if os.environ.get("ZS_TRACES", "1") != "0" else None
     if trace is not None and len(trace.services) == 1:
         console.print(
             "traces: this run replayed the year's intakes, which publish nothing new; "
@@ -392,7 +386,8 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
         console.print(
             f"one intake, one trace: {trace.spans} spans across {', '.join(trace.services)}\n"
             f"  as a waterfall in this terminal: uv run zorgstroom trace {trace.trace_id}\n"
-            f"  {trace.url}  (Jaeger query API; all traces: {JAEGER_QUERY}/api/traces?service=zorgstroom-intake)"
+            f"  {trace.url}\n"
+            f"  (Jaeger query API; all traces: {config().jaeger_query}/api/traces?service=zorgstroom-intake)"
         )
     elif os.environ.get("ZS_TRACES", "1") != "0":
         console.print(
@@ -401,12 +396,13 @@ def demo(year: int = 2027, seed: int = 42, region_file: RegionFile = DEFAULT_REG
             "  uv run zorgstroom trace <intake id>  to see its span waterfall (intake, relay, placement, reporting)."
         )
     demo_data = _demo_data(_region(region_file))
-    if demo_data is not None and SASL:
+    if demo_data is not None and config().sasl:
         agb = demo_data.providers[0].agb
         console.print(
             f"a provider's own topic: wmo.provider.{agb}.v1, SCRAM-SHA-512 user provider-{agb}"
-            f" on 127.0.0.1:{KAFKA_PORT}"
-            f" (password in {RUN / 'kafka' / 'users.txt'}); read it with: uv run zorgstroom provider-topic {agb}"
+            f" on 127.0.0.1:{config().kafka_port}"
+            f" (password in {config().run / 'kafka' / 'users.txt'});"
+            f" read it with: uv run zorgstroom provider-topic {agb}"
             " (docs/providers.md has the same with confluent-kafka and kcat)"
         )
     console.print("stop everything with: make down")

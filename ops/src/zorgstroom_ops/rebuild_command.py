@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from zorgstroom_ops.config import config
 from zorgstroom_reporting.bootstrap import DEFINITION
 from zorgstroom_runtime.app import projection_topics
 from zorgstroom_runtime.kafka import KafkaConnection
@@ -51,9 +52,9 @@ def rebuild_command(
     batch_size: Annotated[int, typer.Option(help="Events per transaction while replaying.")] = 5000,
 ) -> None:
     """Rebuild reporting's projections from offset zero into fresh tables, then switch them in atomically."""
-    from zorgstroom_ops.cli import PG_PORT, _secure_kafka
+    from zorgstroom_ops.cli import _secure_kafka
 
-    database_url = os.environ.get("ZS_DATABASE_URL", f"postgresql://zorgstroom@127.0.0.1:{PG_PORT}/zorgstroom")
+    database_url = os.environ.get("ZS_DATABASE_URL", config().database_url)
     admin, _ = _secure_kafka()
     result = asyncio.run(run_rebuild(database_url, schema, admin, topic_prefix, batch_size=batch_size))
     console.print(

@@ -4,7 +4,6 @@ Registered in cli.py with `app.command()(trace)`.
 """
 
 import asyncio
-import os
 import sys
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from zorgstroom_ops.config import config
 from zorgstroom_ops.traces import (
     INTAKE_ID_ATTRIBUTE,
     SpanRow,
@@ -30,8 +30,6 @@ from zorgstroom_ops.traces import (
 )
 
 _COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
-_DEFAULT_QUERY = f"http://127.0.0.1:{os.environ.get('ZS_JAEGER_QUERY_PORT', '16686')}"
-_DEFAULT_DATABASE = f"postgresql://zorgstroom@127.0.0.1:{os.environ.get('ZS_PG_PORT', '15432')}/zorgstroom"
 
 
 def _label(row: SpanRow) -> Text:
@@ -109,17 +107,20 @@ def _find(ref: str, query_url: str, database_url: str, wait: float) -> tuple[Tra
 def trace(
     ref: Annotated[str, typer.Argument(help="A trace id (32 hex digits) or an intake id (UUID).", metavar="REF")],
     query_url: Annotated[
-        str, typer.Option(help="The trace backend's query API (Jaeger).", envvar="ZS_JAEGER_QUERY_URL")
-    ] = _DEFAULT_QUERY,
+        str | None,
+        typer.Option(help="The trace backend's query API (default: the demo's Jaeger).", envvar="ZS_JAEGER_QUERY_URL"),
+    ] = None,
     database_url: Annotated[
-        str, typer.Option(help="Where intake's audit log is, to map an intake id to its trace id.")
-    ] = _DEFAULT_DATABASE,
+        str | None, typer.Option(help="Where intake's audit log is, to map an intake id to its trace id.")
+    ] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for late spans to arrive.")] = 5.0,
     width: Annotated[int | None, typer.Option(help="Width of the duration bars in cells.")] = None,
 ) -> None:
     """One intake's trace (or any trace) as a span waterfall: the tree of spans, their services, when each
     started and how long it took."""
     console = Console(width=None if sys.stdout.isatty() else 160)
+    query_url = query_url or config().jaeger_query
+    database_url = database_url or config().database_url
     try:
         found, why = _find(ref.strip(), query_url.rstrip("/"), database_url, wait)
     except httpx.HTTPError as error:
