@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+from pydantic import SecretStr
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
@@ -219,7 +220,7 @@ async def test_a_provider_reads_its_placements_with_an_outside_client(ns: Namesp
 
 async def test_readiness_says_when_kafka_refuses_the_service_credentials(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
     right = service_settings(ns, secured, "intake")
-    wrong = right.model_copy(update={"kafka_password": "not-the-password"})
+    wrong = right.model_copy(update={"kafka_password": SecretStr("not-the-password")})
     async with running(build_intake(right), "intake") as good:
         ready = await good.get("/readyz")
     async with running(build_intake(wrong), "intake") as bad:

@@ -16,6 +16,7 @@ from zorgstroom_contracts.events import (
     ClientRegistered,
     Event,
     FacilityRegistered,
+    HousingContingentAgreed,
     HousingOfferAccepted,
     HousingOfferMade,
     OutflowCompleted,
@@ -72,6 +73,7 @@ EVENTS: list[Event] = [
                              assessed_on="2027-02-20", scores=ZRM4, ready=True),  # type: ignore[arg-type]
     HousingOfferAccepted(offer_id="o1", unit_id="u1", client_ref=C1, answered_on="2027-03-25",
                          corporation_id="woonstad-illustratief", municipality=ALMERE, wijk="WK003402"),  # type: ignore[arg-type]
+    HousingContingentAgreed(corporation_id="woonstad-illustratief", municipality=ALMERE, year=2027, homes=3),
     HousingOfferMade(offer_id="o1", unit_id="u1", corporation_id="woonstad-illustratief", client_ref=C1,
                      municipality=ALMERE, offered_on="2027-03-20", wijk="WK003402", quota_year=2027),  # type: ignore[arg-type]
     ended("p1", C1, "fac-a", "19", "2027-03-31"),
@@ -203,5 +205,6 @@ async def test_wijken_and_housing_against_their_caps(reporting, ns: Namespace) -
     ).text
     assert list(csv.DictReader(io.StringIO(housing))) == [
         {"corporation_id": "woonstad-illustratief", "municipality": ALMERE, "quota_year": "2027",
-         "offers_made": "1", "accepted": "1", "declined": "0", "lapsed": "0", "open": "0"},
+         "quota": "3", "offers_made": "1", "accepted": "1", "declined": "0", "lapsed": "0", "open": "0",
+         "quota_left": "2"},
     ]  # fmt: skip

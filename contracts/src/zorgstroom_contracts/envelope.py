@@ -109,8 +109,8 @@ def _one_pass() -> TypeAdapter[Any]:
         )
         for spec in EVENT_TYPES.values()
     ]
-    union = Annotated[Union[tuple(typed)], Field(discriminator="event_type")]  # noqa: UP007
-    return TypeAdapter(union)  # type: ignore[arg-type]
+    union: Any = Annotated[Union[tuple(typed)], Field(discriminator="event_type")]  # noqa: UP007
+    return TypeAdapter(union)
 
 
 class UnknownEventType(ValueError):

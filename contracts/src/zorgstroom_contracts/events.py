@@ -215,6 +215,15 @@ class ResponsibilityTransferred(Event):
     effective_on: date = Field(description="From this date the new municipality is responsible.")
 
 
+class HousingContingentAgreed(Event):
+    """A corporation and a municipality agreed (or changed) the number of homes for outflow in a year."""
+
+    corporation_id: Identifier
+    municipality: MunicipalityCode
+    year: int = Field(ge=2000, le=2100, description="The quota year (a calendar year).")
+    homes: int = Field(ge=0, le=100_000, description="Homes the corporation offers for outflow that year.")
+
+
 @dataclass(frozen=True)
 class EventSpec:
     """What the wire needs to know of an event type: its model, version, topic and key."""
@@ -247,6 +256,7 @@ _SPECS = [
     EventSpec("HousingOfferAccepted", HousingOfferAccepted, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
     EventSpec("HousingOfferDeclined", HousingOfferDeclined, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
     EventSpec("OutflowCompleted", OutflowCompleted, 1, Topic.OUTFLOW_COMPLETED, "client_ref"),
+    EventSpec("HousingContingentAgreed", HousingContingentAgreed, 1, Topic.HOUSING_CONTINGENT_AGREED, "corporation_id"),
     EventSpec(
         "ResponsibilityTransferred",
         ResponsibilityTransferred,

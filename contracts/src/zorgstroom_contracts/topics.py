@@ -15,6 +15,7 @@ class Topic(StrEnum):
     HOUSING_OFFER_ANSWERED = "wmo.housing-offer-answered.v1"
     OUTFLOW_COMPLETED = "wmo.outflow-completed.v1"
     RESPONSIBILITY_TRANSFERRED = "wmo.responsibility-transferred.v1"
+    HOUSING_CONTINGENT_AGREED = "wmo.housing-contingent-agreed.v1"
 
 
 TOPICS: tuple[Topic, ...] = tuple(Topic)
@@ -32,6 +33,7 @@ PRODUCER_OF: dict[Topic, str] = {
     Topic.HOUSING_OFFER_ANSWERED: "housing",
     Topic.OUTFLOW_COMPLETED: "placement",
     Topic.RESPONSIBILITY_TRANSFERRED: "placement",
+    Topic.HOUSING_CONTINGENT_AGREED: "housing",
 }
 PROVIDER_TOPICS_PRODUCER = "placement"
 DLQ_SUFFIX = ".dlq"

@@ -13,6 +13,7 @@ from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.codes import OfferDeclineReason
 from zorgstroom_contracts.events import (
     ClientRegistered,
+    HousingContingentAgreed,
     HousingOfferAccepted,
     HousingOfferDeclined,
     HousingOfferMade,
@@ -90,6 +91,9 @@ async def set_contingent(
             kind="contingent-below-use",
         ) from error
     await uow.audit_as(principal, "housing.set_contingent", subject=f"{corporation_id}/{municipality}/{year}={units}")
+    await uow.emit(
+        HousingContingentAgreed(corporation_id=corporation_id, municipality=municipality, year=year, homes=units)
+    )
     await make_offers(uow, on=date(year, 1, 1))
     return _contingent(await repository.contingent(uow.conn, corporation_id, municipality, year) or row)
 

@@ -226,9 +226,11 @@ class OutboxRelay:
             if time.monotonic() >= next_purge:
                 await self.purge_published()
                 next_purge = time.monotonic() + min(3600.0, self.retention.total_seconds() / 2 or 60.0)
+            # Cleared before reading the outbox: a commit notified while this batch is being published
+            # wakes the next turn at once instead of being lost until the next poll.
+            self._wake.clear()
             published = await self.publish_batch()
             if published < self.batch_size:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 

@@ -465,11 +465,13 @@
       { label: 'Corporatie', value: (o) => o.corporation_id },
       { label: 'Gemeente', value: (o) => nameOf(o.municipality) },
       { label: 'Quotumjaar', value: (o) => String(o.quota_year) },
+      { label: 'Quotum (woningen)', numeric: true, value: (o) => count(o.quota) },
       { label: 'Aanbiedingen', numeric: true, value: (o) => count(o.offers_made) },
       { label: 'Geaccepteerd (quotumgebruik)', numeric: true, value: (o) => count(o.accepted) },
       { label: 'Afgewezen', numeric: true, value: (o) => count(o.declined) },
       { label: 'Verlopen', numeric: true, value: (o) => count(o.lapsed) },
       { label: 'Open', numeric: true, value: (o) => count(o.open) },
+      { label: 'Quotum over', numeric: true, value: (o) => count(o.quota_left) },
     ], rows);
     if (!rows.length) {
       blank('c-housing', `Geen aanbiedingen in ${place}, ${period}.`);

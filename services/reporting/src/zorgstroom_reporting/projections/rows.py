@@ -18,6 +18,7 @@ from zorgstroom_contracts.events import (
     ClientRegistered,
     Event,
     FacilityRegistered,
+    HousingContingentAgreed,
     HousingOfferAccepted,
     HousingOfferDeclined,
     HousingOfferMade,
@@ -44,6 +45,7 @@ class Rows:
     facilities: dict[str, Row] = field(default_factory=dict)  # newest occurred_at wins
     offers_made: dict[str, Row] = field(default_factory=dict)  # last wins
     offers_answered: dict[str, Row] = field(default_factory=dict)  # last wins
+    contingents: dict[tuple[str, str, int], Row] = field(default_factory=dict)  # newest occurred_at wins
     positions: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # events applied, newest
 
     def advance(self, projection: str, envelope: Envelope) -> None:
@@ -178,6 +180,14 @@ def housing_offer_declined(rows: Rows, envelope: Envelope, event: HousingOfferDe
     _answered(rows, envelope, event.offer_id, status, event.answered_on, event.reason.value)
 
 
+def housing_contingent_agreed(rows: Rows, envelope: Envelope, event: HousingContingentAgreed) -> None:
+    key = (event.corporation_id, event.municipality, event.year)
+    known = rows.contingents.get(key)
+    if known is None or known[-1] <= envelope.occurred_at:
+        rows.contingents[key] = (*key, event.homes, envelope.occurred_at)
+    rows.advance("places", envelope)
+
+
 RowMapper = Callable[[Rows, Envelope, Any], None]
 
 # Registered by event class; several projections may read one event (both write into one Rows).
@@ -192,6 +202,7 @@ MAPPERS: dict[type[Event], list[RowMapper]] = {
     HousingOfferMade: [housing_offer_made],
     HousingOfferAccepted: [housing_offer_accepted],
     HousingOfferDeclined: [housing_offer_declined],
+    HousingContingentAgreed: [housing_contingent_agreed],
 }
 
 

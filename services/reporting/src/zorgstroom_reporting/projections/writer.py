@@ -84,6 +84,13 @@ _WRITES: list[tuple[str, str]] = [
         " ON CONFLICT (offer_id) DO UPDATE SET status = excluded.status, answered_on = excluded.answered_on,"
         " reason = excluded.reason",
     ),
+    (
+        "contingents",
+        "INSERT INTO contingents (corporation_id, municipality, quota_year, homes, occurred_at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::timestamptz[])"
+        " ON CONFLICT (corporation_id, municipality, quota_year) DO UPDATE SET homes = excluded.homes,"
+        " occurred_at = excluded.occurred_at WHERE contingents.occurred_at <= excluded.occurred_at",
+    ),
 ]
 
 _POSITION = (
@@ -129,6 +136,7 @@ class ReportingProjection:
         "transfers",
         "facilities",
         "offers",
+        "contingents",
         "projection_position",
         LEDGER,
     )
