@@ -1,4 +1,8 @@
-"""Intake's service layer: check, pseudonymise, decide responsibility, store and emit in one transaction."""
+"""Intake's service layer: check, pseudonymise, decide responsibility, store and emit in one transaction.
+
+It receives narrow dependencies (a unit-of-work factory, the region, the pseudonymisation secret), raises
+plain application errors (runtime.errors) and knows nothing of HTTP or of the composition root.
+"""
 
 import hashlib
 import hmac
@@ -6,17 +10,13 @@ import json
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from zorgstroom_contracts.events import ClientRegistered, Household
-from zorgstroom_intake.adapters import repository
 from zorgstroom_intake.domain.bsn import client_ref_for
 from zorgstroom_intake.domain.responsibility import PreviousBw, Responsibility, responsible_municipality
+from zorgstroom_intake.ports import IntakeRow, IntakeUnitOfWork, UnitsOfWork
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
-from zorgstroom_runtime.app import ServiceContext
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
-from zorgstroom_runtime.errors import Conflict
-from zorgstroom_runtime.problems import Problem
+from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidFields, NotFound
 from zorgstroom_runtime.region import Region
 
 
@@ -41,13 +41,7 @@ def check_codes(intake: IntakeCreate, region: Region) -> None:
     if intake.last_bw is not None and intake.last_bw.ended_on > intake.registered_on:
         errors.append(("last_bw.ended_on", "a previous BW cannot end after the registration date"))
     if errors:
-        raise Problem(
-            422,
-            "Invalid request",
-            "the request is not valid: " + ", ".join(f for f, _ in errors),
-            kind="invalid-request",
-            errors=[{"field": f, "message": m, "type": "value_error"} for f, m in errors],
-        )
+        raise InvalidFields(errors)
 
 
 def authorise_registration(principal: Principal, intake: IntakeCreate) -> None:
@@ -55,29 +49,30 @@ def authorise_registration(principal: Principal, intake: IntakeCreate) -> None:
     if principal.organisation_kind is not OrganisationKind.MUNICIPALITY or (
         principal.organisation_id != intake.registering_municipality
     ):
-        raise Problem(403, "Forbidden", "a municipality registers intakes only as itself")
+        raise Forbidden("a municipality registers intakes only as itself")
 
 
 async def register_intake(
-    context: ServiceContext,
+    units: UnitsOfWork,
+    region: Region,
+    secret: bytes,
     principal: Principal,
     intake: IntakeCreate,
     idempotency_key: str,
-    correlation_id: str | None,
+    correlation_id: str | None = None,
 ) -> Registration:
     authorise_registration(principal, intake)
-    check_codes(intake, context.region)
-    secret = context.settings.client_ref_secret.get_secret_value().encode()
+    check_codes(intake, region)
     client_ref = client_ref_for(intake.bsn, secret)  # from here on the BSN is not used again
     request_hash = _request_hash(intake, client_ref, secret)
-    event = registered_event(intake, str(uuid4()), client_ref, decide_responsibility(intake, context.region))
-    async with context.unit_of_work(correlation_id=correlation_id) as uow:
-        if not await repository.claim_idempotency_key(
-            uow.conn, principal.organisation, idempotency_key, request_hash, UUID(event.intake_id)
+    event = registered_event(intake, str(uuid4()), client_ref, decide_responsibility(intake, region))
+    async with units(correlation_id=correlation_id) as uow:
+        if not await uow.intakes.claim_key(
+            principal.organisation, idempotency_key, request_hash, UUID(event.intake_id)
         ):
-            return await _replay(uow.conn, principal, idempotency_key, request_hash)
+            return await _replay(uow, principal, idempotency_key, request_hash)
         envelope = await uow.emit(event)
-        await repository.add_intake(uow.conn, event, envelope.event_id)
+        await uow.intakes.add(event, envelope.event_id)
         await uow.audit(
             actor=principal.name,
             on_behalf_of=principal.organisation,
@@ -85,14 +80,19 @@ async def register_intake(
             client_ref=client_ref,
             subject=event.intake_id,
         )
-    accepted = IntakeAccepted(
-        intake_id=event.intake_id,
+    return Registration(_accepted(event.intake_id, client_ref, envelope.event_id, event), replayed=False)
+
+
+def _accepted(
+    intake_id: object, client_ref: str, event_id: UUID, decided: ClientRegistered | IntakeRow
+) -> IntakeAccepted:
+    return IntakeAccepted(
+        intake_id=str(intake_id),
         client_ref=client_ref,
-        event_id=str(envelope.event_id),
-        responsible_municipality=event.responsible_municipality,
-        responsibility_rule=event.responsibility_rule,
+        event_id=str(event_id),
+        responsible_municipality=decided.responsible_municipality,
+        responsibility_rule=decided.responsibility_rule,
     )
-    return Registration(accepted, replayed=False)
 
 
 def decide_responsibility(intake: IntakeCreate, region: Region) -> Responsibility:
@@ -130,28 +130,15 @@ def registered_event(
     )
 
 
-async def _replay(conn: asyncpg.Connection, principal: Principal, key: str, request_hash: str) -> Registration:
+async def _replay(uow: IntakeUnitOfWork, principal: Principal, key: str, request_hash: str) -> Registration:
     # Read committed: the conflicting insert has committed, so this statement sees its row.
-    earlier = await repository.find_idempotent(conn, principal.organisation, key)
+    earlier = await uow.intakes.by_key(principal.organisation, key)
     if earlier is None:  # the conflicting registration was rolled back between the two statements
         raise Conflict("a request with this Idempotency-Key was in flight and did not complete: send it again")
-    if not hmac.compare_digest(earlier["request_hash"], request_hash):
-        raise Problem(
-            409,
-            "Conflict",
-            "this Idempotency-Key was used before with another request body",
-            kind="idempotency-key-reused",
-        )
-    return Registration(
-        IntakeAccepted(
-            intake_id=str(earlier["intake_id"]),
-            client_ref=earlier["client_ref"],
-            event_id=str(earlier["event_id"]),
-            responsible_municipality=earlier["responsible_municipality"],
-            responsibility_rule=earlier["responsibility_rule"],
-        ),
-        replayed=True,
-    )
+    if not hmac.compare_digest(earlier.request_hash, request_hash):
+        raise Conflict("this Idempotency-Key was used before with another request body", kind="idempotency-key-reused")
+    row = earlier.intake
+    return Registration(_accepted(row.intake_id, row.client_ref, row.event_id, row), replayed=True)
 
 
 def _request_hash(intake: IntakeCreate, client_ref: str, secret: bytes) -> str:
@@ -161,32 +148,33 @@ def _request_hash(intake: IntakeCreate, client_ref: str, secret: bytes) -> str:
     return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
 
 
-async def read_intake(context: ServiceContext, principal: Principal, intake_id: UUID) -> IntakePublic:
+async def read_intake(units: UnitsOfWork, principal: Principal, intake_id: UUID) -> IntakePublic:
     principal.require(Role.INTAKE_READ)
-    row = await repository.get_intake(context.pool, intake_id)
-    own = (
-        principal.organisation_kind is OrganisationKind.MUNICIPALITY
-        and row is not None
-        and (principal.organisation_id in (row["registering_municipality"], row["responsible_municipality"]))
-    )
-    if row is None or not own:  # another municipality's intake is as unknown as a missing one
-        raise Problem(404, "Not found", f"no intake {intake_id} for this municipality", kind="intake-not-found")
-    async with context.unit_of_work() as uow:  # reading client-level data is logged like a write
+    async with units() as uow:  # reading client-level data is logged like a write
+        row = await uow.intakes.get(intake_id)
+        own = (
+            principal.organisation_kind is OrganisationKind.MUNICIPALITY
+            and row is not None
+            and (principal.organisation_id in (row.registering_municipality, row.responsible_municipality))
+        )
+        if row is None or not own:  # another municipality's intake is as unknown as a missing one
+            raise NotFound(f"no intake {intake_id} for this municipality", kind="intake-not-found")
+        published = await uow.published(row.event_id)
         await uow.audit(
             actor=principal.name,
             on_behalf_of=principal.organisation,
             action="intake.read",
-            client_ref=row["client_ref"],
+            client_ref=row.client_ref,
             subject=str(intake_id),
         )
     return IntakePublic(
-        intake_id=str(row["intake_id"]),
-        client_ref=row["client_ref"],
-        status="published" if row["published"] else "registered",
-        registering_municipality=row["registering_municipality"],
-        responsible_municipality=row["responsible_municipality"],
-        care_form=row["care_form"],
-        urgency=row["urgency"],
-        registered_on=row["registered_on"],
-        event_id=str(row["event_id"]),
+        intake_id=str(row.intake_id),
+        client_ref=row.client_ref,
+        status="published" if published else "registered",
+        registering_municipality=row.registering_municipality,
+        responsible_municipality=row.responsible_municipality,
+        care_form=row.care_form,
+        urgency=row.urgency,
+        registered_on=row.registered_on,
+        event_id=str(row.event_id),
     )

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from zorgstroom_runtime.errors import Forbidden
 from zorgstroom_runtime.problems import Problem
 
 
@@ -51,7 +52,7 @@ class Principal:
 
     def require(self, role: Role) -> None:
         if role not in self.roles:
-            raise Problem(403, "Forbidden", f"credential {self.name!r} lacks the role {role.value!r}")
+            raise Forbidden(f"credential {self.name!r} lacks the role {role.value!r}")
 
 
 def token_digest(token: str) -> str:

@@ -45,3 +45,17 @@ class InvalidField(ApplicationError):
             **extensions,
         )
         self.field = field
+
+
+class InvalidFields(ApplicationError):
+    """Several fields' values are well-formed but not acceptable; each is named with its message."""
+
+    status, title, default_kind = 422, "Invalid request", "invalid-request"
+
+    def __init__(self, errors: list[tuple[str, str]], **extensions: Any) -> None:
+        super().__init__(
+            "the request is not valid: " + ", ".join(field for field, _ in errors),
+            errors=[{"field": f, "message": m, "type": "value_error"} for f, m in errors],
+            **extensions,
+        )
+        self.fields = [field for field, _ in errors]

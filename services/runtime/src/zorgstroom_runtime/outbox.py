@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -121,6 +122,15 @@ class UnitOfWork:
         )
         await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)  # delivered at commit
         self._pending = []
+
+    async def published(self, event_id: UUID) -> bool:
+        """Whether an event this service emitted has reached Kafka (a row no longer kept was published)."""
+        return bool(
+            await self.conn.fetchval(
+                "SELECT coalesce((SELECT published_at IS NOT NULL FROM outbox WHERE event_id = $1 LIMIT 1), true)",
+                event_id,
+            )
+        )
 
     async def audit_as(
         self, principal: "Principal", action: str, *, client_ref: str | None = None, subject: str | None = None

@@ -1,57 +1,72 @@
-"""SQL for intakes and idempotency keys; the only place intake talks to its tables."""
+"""SQL for intakes and idempotency keys; the only place intake talks to its tables.
+
+`PostgresIntakes` is the repository a unit of work carries (`uow.intakes`); it runs on the unit of
+work's connection, so everything it writes commits or rolls back with the events and the audit line.
+"""
 
 from uuid import UUID
 
 import asyncpg
 
 from zorgstroom_contracts.events import ClientRegistered
+from zorgstroom_intake.ports import IntakeRow, KeyedIntake
 
 
-async def find_idempotent(conn: asyncpg.Connection, organisation: str, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT k.request_hash, i.* FROM idempotency_keys k JOIN intakes i USING (intake_id)"
-        " WHERE k.organisation = $1 AND k.key = $2",
-        organisation,
-        key,
+def _row(record: asyncpg.Record) -> IntakeRow:
+    return IntakeRow(
+        intake_id=record["intake_id"],
+        client_ref=record["client_ref"],
+        registering_municipality=record["registering_municipality"],
+        responsible_municipality=record["responsible_municipality"],
+        responsibility_rule=record["responsibility_rule"],
+        care_form=record["care_form"],
+        urgency=record["urgency"],
+        registered_on=record["registered_on"],
+        event_id=record["event_id"],
     )
 
 
-async def add_intake(conn: asyncpg.Connection, event: ClientRegistered, event_id: UUID) -> None:
-    await conn.execute(
-        "INSERT INTO intakes (intake_id, client_ref, registering_municipality, responsible_municipality,"
-        " responsibility_rule, care_form, urgency, registered_on, event_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        UUID(event.intake_id),
-        event.client_ref,
-        event.registering_municipality,
-        event.responsible_municipality,
-        event.responsibility_rule,
-        event.care_form.value,
-        event.urgency.value,
-        event.registered_on,
-        event_id,
-    )
+class PostgresIntakes:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
+    async def claim_key(self, organisation: str, key: str, request_hash: str, intake_id: UUID) -> bool:
+        """True when this request owns the key; waits for a concurrent holder of the same key to commit."""
+        claimed = await self.conn.fetchval(
+            "INSERT INTO idempotency_keys (organisation, key, request_hash, intake_id) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            organisation,
+            key,
+            request_hash,
+            intake_id,
+        )
+        return bool(claimed)
 
-async def claim_idempotency_key(
-    conn: asyncpg.Connection, organisation: str, key: str, request_hash: str, intake_id: UUID
-) -> bool:
-    """True when this request owns the key; waits for a concurrent holder of the same key to commit."""
-    claimed = await conn.fetchval(
-        "INSERT INTO idempotency_keys (organisation, key, request_hash, intake_id) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT DO NOTHING RETURNING true",
-        organisation,
-        key,
-        request_hash,
-        intake_id,
-    )
-    return bool(claimed)
+    async def by_key(self, organisation: str, key: str) -> KeyedIntake | None:
+        record = await self.conn.fetchrow(
+            "SELECT k.request_hash, i.* FROM idempotency_keys k JOIN intakes i USING (intake_id)"
+            " WHERE k.organisation = $1 AND k.key = $2",
+            organisation,
+            key,
+        )
+        return KeyedIntake(record["request_hash"], _row(record)) if record else None
 
+    async def add(self, event: ClientRegistered, event_id: UUID) -> None:
+        await self.conn.execute(
+            "INSERT INTO intakes (intake_id, client_ref, registering_municipality, responsible_municipality,"
+            " responsibility_rule, care_form, urgency, registered_on, event_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            UUID(event.intake_id),
+            event.client_ref,
+            event.registering_municipality,
+            event.responsible_municipality,
+            event.responsibility_rule,
+            event.care_form.value,
+            event.urgency.value,
+            event.registered_on,
+            event_id,
+        )
 
-# An outbox row missing is one the relay published and retention removed.
-async def get_intake(pool: asyncpg.Pool, intake_id: UUID) -> asyncpg.Record | None:
-    return await pool.fetchrow(
-        "SELECT i.*, (o.id IS NULL OR o.published_at IS NOT NULL) AS published FROM intakes i"
-        " LEFT JOIN outbox o ON o.event_id = i.event_id WHERE i.intake_id = $1",
-        intake_id,
-    )
+    async def get(self, intake_id: UUID) -> IntakeRow | None:
+        record = await self.conn.fetchrow("SELECT * FROM intakes WHERE intake_id = $1", intake_id)
+        return _row(record) if record else None

@@ -6,6 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Response
 
 from zorgstroom_intake import service
+from zorgstroom_intake.adapters.unit_of_work import units_of_work
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
@@ -33,7 +34,10 @@ async def register_intake(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> IntakeAccepted:
-    registration = await service.register_intake(context, principal, intake, idempotency_key, current_trace_id())
+    secret = context.settings.client_ref_secret.get_secret_value().encode()
+    registration = await service.register_intake(
+        units_of_work(context), context.region, secret, principal, intake, idempotency_key, current_trace_id()
+    )
     # The request's span carries the intake id, so an operator finds the trace by it (zorgstroom trace).
     tag_current_span("zorgstroom.intake_id", str(registration.accepted.intake_id))
     response.headers["Location"] = f"/v1/intakes/{registration.accepted.intake_id}"
@@ -44,4 +48,4 @@ async def register_intake(
 
 @router.get("/{intake_id}", summary="Status of one intake (the caller's municipality only)")
 async def get_intake(intake_id: UUID, principal: CurrentPrincipal, context: ContextDep) -> IntakePublic:
-    return await service.read_intake(context, principal, intake_id)
+    return await service.read_intake(units_of_work(context), principal, intake_id)

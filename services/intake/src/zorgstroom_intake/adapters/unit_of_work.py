@@ -1,0 +1,42 @@
+"""Intake's unit of work on PostgreSQL: the runtime's transaction (outbox, audit) with intake's repository."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from zorgstroom_contracts import Envelope
+from zorgstroom_contracts.events import ClientRegistered
+from zorgstroom_intake.adapters.repository import PostgresIntakes
+from zorgstroom_intake.ports import UnitsOfWork
+from zorgstroom_runtime.app import ServiceContext
+from zorgstroom_runtime.outbox import UnitOfWork
+
+
+class PostgresIntakeUnitOfWork:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self.intakes = PostgresIntakes(uow.conn)
+
+    async def emit(self, event: ClientRegistered) -> Envelope:
+        return await self._uow.emit(event)
+
+    async def published(self, event_id: UUID) -> bool:
+        return await self._uow.published(event_id)
+
+    async def audit(
+        self, *, actor: str, on_behalf_of: str, action: str, client_ref: str | None = None, subject: str | None = None
+    ) -> None:
+        await self._uow.audit(
+            actor=actor, on_behalf_of=on_behalf_of, action=action, client_ref=client_ref, subject=subject
+        )
+
+
+def units_of_work(context: ServiceContext) -> UnitsOfWork:
+    """The factory the service layer receives: it knows nothing of the pool, the outbox or the region."""
+
+    @contextlib.asynccontextmanager
+    async def open_unit(*, correlation_id: str | None = None) -> AsyncIterator[PostgresIntakeUnitOfWork]:
+        async with context.unit_of_work(correlation_id=correlation_id) as uow:
+            yield PostgresIntakeUnitOfWork(uow)
+
+    return open_unit

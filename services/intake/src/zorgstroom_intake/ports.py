@@ -1,0 +1,56 @@
+"""What intake's service layer needs from the outside world, as interfaces: its repository and its unit
+of work. The Postgres implementations are in adapters/ (and the runtime); tests use in-memory fakes
+(tests/support/fake_intake.py) that follow the same interfaces."""
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+from uuid import UUID
+
+from zorgstroom_contracts import Envelope
+from zorgstroom_contracts.events import ClientRegistered
+
+
+@dataclass(frozen=True)
+class IntakeRow:
+    intake_id: UUID
+    client_ref: str
+    registering_municipality: str
+    responsible_municipality: str
+    responsibility_rule: str
+    care_form: str
+    urgency: str
+    registered_on: date
+    event_id: UUID
+
+
+@dataclass(frozen=True)
+class KeyedIntake:
+    request_hash: str
+    intake: IntakeRow
+
+
+class Intakes(Protocol):
+    async def claim_key(self, organisation: str, key: str, request_hash: str, intake_id: UUID) -> bool: ...
+    async def by_key(self, organisation: str, key: str) -> KeyedIntake | None: ...
+    async def add(self, event: ClientRegistered, event_id: UUID) -> None: ...
+    async def get(self, intake_id: UUID) -> IntakeRow | None: ...
+
+
+class IntakeUnitOfWork(Protocol):
+    """One transaction: the intake's rows, the events it emits and its audit lines, all or nothing."""
+
+    @property
+    def intakes(self) -> Intakes: ...
+
+    async def emit(self, event: ClientRegistered) -> Envelope: ...
+    async def published(self, event_id: UUID) -> bool: ...
+    async def audit(
+        self, *, actor: str, on_behalf_of: str, action: str, client_ref: str | None = None, subject: str | None = None
+    ) -> None: ...
+
+
+# Opens a unit of work (correlation id of the request or event that causes it).
+UnitsOfWork = Callable[..., AbstractAsyncContextManager[IntakeUnitOfWork]]
