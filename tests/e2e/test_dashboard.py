@@ -15,9 +15,8 @@ from playwright.async_api import Page, Route, async_playwright
 from tests.integration.test_reporting_numbers import EVENTS as ALMERE_EVENTS
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, serving
 from tests.support.infra import ROOT
-from tests.support.kafka import eventually, produce
+from tests.support.kafka import eventually, publish_events
 from tests.support.stack import Namespace
-from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.events import ClientRegistered, Event, PlacementMade
 from zorgstroom_reporting.bootstrap import build
 
@@ -61,14 +60,7 @@ EVENTS: list[Event] = [*ALMERE_EVENTS, *LELYSTAD_EVENTS]
 
 @pytest.fixture
 async def service(ns: Namespace) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
-    for event in EVENTS:
-        spec = spec_for(event)
-        envelope = Envelope.wrap(event, producer="test", region="flevoland")
-        await produce(
-            ns.infra.kafka_bootstrap,
-            topic_name(spec.topic, ns.prefix),
-            [(spec.key_of(envelope.data).encode(), envelope.model_dump_json().encode(), [])],
-        )
+    await publish_events(ns.infra.kafka_bootstrap, ns.prefix, EVENTS)
     async with serving(build(ns.settings("reporting"))) as base, httpx.AsyncClient(base_url=base) as http:
 
         async def caught_up() -> bool:

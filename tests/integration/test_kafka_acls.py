@@ -11,9 +11,9 @@ import time
 import uuid
 
 import pytest
-from pydantic import SecretStr
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from pydantic import SecretStr
 
 from tests.support.builders import intake_body
 from tests.support.infra import ROOT, native_env, run_deploy

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.kafka import eventually, produce
+from tests.support.kafka import eventually, publish_events
 from tests.support.stack import Namespace, running
-from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_contracts.events import (
     ClientRegistered,
@@ -87,15 +86,7 @@ EVENTS: list[Event] = [
 
 @pytest.fixture
 async def reporting(ns: Namespace):  # type: ignore[no-untyped-def]
-    for event in EVENTS:
-        spec = spec_for(event)
-        envelope = Envelope.wrap(event, producer="test", region="flevoland")
-        topic = topic_name(spec.topic, ns.prefix)
-        await produce(
-            ns.infra.kafka_bootstrap,
-            topic,
-            [(spec.key_of(envelope.data).encode(), envelope.model_dump_json().encode(), [])],
-        )
+    await publish_events(ns.infra.kafka_bootstrap, ns.prefix, EVENTS)
     async with running(build(ns.settings("reporting")), "reporting") as client:
 
         async def caught_up() -> bool:

@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from tests.integration.test_reporting_numbers import EVENTS, registered
-from tests.support.kafka import eventually, produce
+from tests.support.kafka import eventually, produce, publish_events
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.events import Event
@@ -29,17 +29,7 @@ REPORTS = [
 
 
 async def publish(ns: Namespace, events: list[Event]) -> list[Envelope]:
-    envelopes = []
-    for event in events:
-        spec = spec_for(event)
-        envelope = Envelope.wrap(event, producer="test", region="flevoland")
-        await produce(
-            ns.infra.kafka_bootstrap,
-            topic_name(spec.topic, ns.prefix),
-            [(spec.key_of(envelope.data).encode(), envelope.model_dump_json().encode(), [])],
-        )
-        envelopes.append(envelope)
-    return envelopes
+    return await publish_events(ns.infra.kafka_bootstrap, ns.prefix, events)
 
 
 async def tables(database_url: str, schema: str) -> dict[str, list[tuple[object, ...]]]:

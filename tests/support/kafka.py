@@ -2,11 +2,16 @@
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from zorgstroom_runtime.kafka import KafkaConnection, partitions_of
+
+if TYPE_CHECKING:
+    from zorgstroom_contracts import Envelope
+    from zorgstroom_contracts.events import Event
 
 
 async def read_topic(bootstrap: str, topic: str, *, at_least: int = 1, timeout: float = 30.0) -> list[ConsumerRecord]:
@@ -61,3 +66,20 @@ async def delete_topics(bootstrap: str, names: list[str], *, prefix: str | None 
         await admin.delete_topics(names)
     finally:
         await admin.close()
+
+
+async def publish_events(bootstrap: str, prefix: str, events: "list[Event]") -> "list[Envelope]":
+    """Each event in its envelope on its contract topic (keyed as the services key it), in order."""
+    from zorgstroom_contracts import Envelope, spec_for, topic_name
+
+    envelopes = []
+    for event in events:
+        spec = spec_for(event)
+        envelope = Envelope.wrap(event, producer="test", region="flevoland")
+        await produce(
+            bootstrap,
+            topic_name(spec.topic, prefix),
+            [(spec.key_of(envelope.data).encode(), envelope.model_dump_json().encode(), [])],
+        )
+        envelopes.append(envelope)
+    return envelopes
