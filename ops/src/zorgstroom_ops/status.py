@@ -132,8 +132,8 @@ async def freshness(database_url: str, schema: str = "reporting") -> list[Freshn
         await conn.close()
 
 
-async def dead_letter_counts(kafka: KafkaConnection) -> list[dead_letters.DeadLetterTopic]:
-    return await dead_letters.summarise(kafka)
+async def dead_letter_counts(kafka: KafkaConnection, prefix: str = "") -> list[dead_letters.DeadLetterTopic]:
+    return await dead_letters.summarise(kafka, prefix)
 
 
 def now() -> datetime:
