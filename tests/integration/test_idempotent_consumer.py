@@ -7,7 +7,8 @@ import uuid
 from tests.integration.test_delivery import message, registered_envelope
 from tests.support.kafka import eventually, produce
 from tests.support.stack import Namespace
-from zorgstroom_runtime.consumer import IdempotentConsumer, Subscription
+from zorgstroom_contracts.events import ClientRegistered
+from zorgstroom_runtime.consumer import IdempotentConsumer, On, Subscription
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.migrations import migrate
@@ -32,7 +33,7 @@ async def test_a_counting_handler_counts_each_event_once_however_often_it_arrive
         pool,
         Outbox("counting", "flevoland", ns.prefix, schema),
         KafkaConnection(ns.infra.kafka_bootstrap),
-        Subscription(group_id=f"counting-{uuid.uuid4()}", topics=[topic], handlers={"ClientRegistered": count}),
+        Subscription(group_id=f"counting-{uuid.uuid4()}", topics=[topic], handlers=[On(ClientRegistered, count)]),
     )
     envelope, other = registered_envelope(), registered_envelope()
     key = b"same-partition"

@@ -6,7 +6,7 @@ import pytest
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientWaitlisted
-from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, Subscription
+from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, On, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 
@@ -16,7 +16,7 @@ async def handler(uow, envelope, event) -> None:  # type: ignore[no-untyped-def]
 
 
 def consumer() -> IdempotentConsumer:
-    subscription = Subscription("g", ["t"], {"ClientWaitlisted": handler})
+    subscription = Subscription("g", ["t"], [On(ClientWaitlisted, handler)])
     return IdempotentConsumer(None, Outbox("s", "r", "", "s"), KafkaConnection("127.0.0.1:1"), subscription)  # type: ignore[arg-type]
 
 
@@ -59,8 +59,8 @@ def test_an_event_whose_data_fails_its_schema_is_dead_lettered_without_its_value
 
 def test_an_event_type_this_consumer_does_not_handle_is_ignored() -> None:
     envelope, event, chosen = consumer()._open(record(waitlisted()))  # type: ignore[arg-type]
-    assert chosen is handler and event is not None
-    other = Subscription("g", ["t"], {})
+    assert chosen == [handler] and event is not None
+    other = Subscription("g", ["t"], [])
     ignored = IdempotentConsumer(None, Outbox("s", "r", "", "s"), KafkaConnection("x"), other)  # type: ignore[arg-type]
     assert ignored._open(record(waitlisted()))[2] is None  # type: ignore[arg-type]
     assert envelope.event_type == "ClientWaitlisted"

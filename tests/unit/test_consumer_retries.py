@@ -7,7 +7,8 @@ import asyncpg
 import pytest
 
 from tests.unit.test_consumer_dead_letters import record, waitlisted
-from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, Rejected, Subscription
+from zorgstroom_contracts.events import ClientWaitlisted
+from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, On, Rejected, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 
@@ -35,7 +36,7 @@ class FlakyPool:
 
 
 def consumer(pool: object, handler, max_attempts: int = 3) -> IdempotentConsumer:  # type: ignore[no-untyped-def]
-    subscription = Subscription("g", ["t"], {"ClientWaitlisted": handler})
+    subscription = Subscription("g", ["t"], [On(ClientWaitlisted, handler)])
     return IdempotentConsumer(
         pool,
         Outbox("s", "r", "", "s"),

@@ -94,21 +94,33 @@ def open_json(raw: bytes) -> tuple[Envelope, Event]:
     return typed, typed.data
 
 
+def envelope_model(event_type: str) -> type[Envelope]:
+    """The envelope of one event type in its current schema version, its `data` the event model: what a
+    consumer's subscriber documents and receives (an older version is upcast to it first)."""
+    return _typed_envelopes()[event_type]
+
+
 @functools.cache
-def _one_pass() -> TypeAdapter[Any]:
-    """A union of one envelope model per event type, discriminated by `event_type`."""
+def _typed_envelopes() -> dict[str, type[Envelope]]:
     from zorgstroom_contracts.events import EVENT_TYPES
 
-    typed = [
-        create_model(
+    return {
+        spec.event_type: create_model(
             f"{spec.event_type}Envelope",
             __base__=Envelope,
+            __doc__=f"A {spec.event_type} v{spec.schema_version} event in its envelope.",
             event_type=(Literal[spec.event_type], ...),  # type: ignore[arg-type]
             schema_version=(Literal[spec.schema_version], ...),  # type: ignore[arg-type]
             data=(spec.model, ...),
         )
         for spec in EVENT_TYPES.values()
-    ]
+    }
+
+
+@functools.cache
+def _one_pass() -> TypeAdapter[Any]:
+    """A union of one envelope model per event type, discriminated by `event_type`."""
+    typed = list(_typed_envelopes().values())
     union: Any = Annotated[Union[tuple(typed)], Field(discriminator="event_type")]  # noqa: UP007
     return TypeAdapter(union)
 

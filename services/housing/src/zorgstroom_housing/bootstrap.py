@@ -4,6 +4,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from zorgstroom_contracts.events import (
+    ClientRegistered,
+    OutflowReadinessAssessed,
+    PlacementEnded,
+    PlacementMade,
+    ResponsibilityTransferred,
+)
 from zorgstroom_housing.entrypoints.http import router
 from zorgstroom_housing.service import (
     lapse_offers_job,
@@ -14,6 +21,7 @@ from zorgstroom_housing.service import (
     on_responsibility_transferred,
 )
 from zorgstroom_runtime.app import ServiceDefinition, create_app
+from zorgstroom_runtime.consumer import On
 from zorgstroom_runtime.settings import ServiceSettings
 
 DEFINITION = ServiceDefinition(
@@ -21,13 +29,13 @@ DEFINITION = ServiceDefinition(
     title="Zorgstroom housing",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    handlers={
-        "ClientRegistered": on_client_registered,
-        "PlacementMade": on_placement_made,
-        "PlacementEnded": on_placement_ended,
-        "OutflowReadinessAssessed": on_outflow_readiness_assessed,
-        "ResponsibilityTransferred": on_responsibility_transferred,
-    },
+    handlers=[
+        On(ClientRegistered, on_client_registered),
+        On(PlacementMade, on_placement_made),
+        On(PlacementEnded, on_placement_ended),
+        On(OutflowReadinessAssessed, on_outflow_readiness_assessed),
+        On(ResponsibilityTransferred, on_responsibility_transferred),
+    ],
     jobs=[lapse_offers_job],
 )
 

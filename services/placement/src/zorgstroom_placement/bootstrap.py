@@ -4,9 +4,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from zorgstroom_contracts.events import ClientRegistered, HousingOfferAccepted
 from zorgstroom_placement.entrypoints.http import router
 from zorgstroom_placement.service import on_client_registered, on_housing_offer_accepted
 from zorgstroom_runtime.app import ServiceDefinition, create_app
+from zorgstroom_runtime.consumer import On
 from zorgstroom_runtime.settings import ServiceSettings
 
 DEFINITION = ServiceDefinition(
@@ -14,7 +16,7 @@ DEFINITION = ServiceDefinition(
     title="Zorgstroom placement",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    handlers={"ClientRegistered": on_client_registered, "HousingOfferAccepted": on_housing_offer_accepted},
+    handlers=[On(ClientRegistered, on_client_registered), On(HousingOfferAccepted, on_housing_offer_accepted)],
 )
 
 

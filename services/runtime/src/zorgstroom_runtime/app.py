@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from zorgstroom_runtime import metrics
 from zorgstroom_runtime.apidocs import install_api_docs
 from zorgstroom_runtime.auth import CredentialStore
 from zorgstroom_runtime.batch import BatchConsumer, Projection
-from zorgstroom_runtime.consumer import Handler, IdempotentConsumer, Subscription
+from zorgstroom_runtime.consumer import IdempotentConsumer, On, Subscription, handlers_by_type
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.migrations import migrate
@@ -67,7 +67,8 @@ class ServiceDefinition:
     title: str
     migrations: Path
     routers: Sequence[APIRouter] = ()
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    # The per-event handlers, by event class: `On(ClientRegistered, on_client_registered)`; several per event allowed.
+    handlers: Sequence[On[Any]] = ()
     # A read model fed in batches (one transaction per poll) instead of per-event handlers.
     projection: Projection | None = None
     publishes: bool = True
@@ -77,12 +78,13 @@ class ServiceDefinition:
     def consumed_event_types(self) -> list[str]:
         """Every event type this service reads, by handler or by its projection (its Kafka ACLs follow)."""
         projected = self.projection.event_types if self.projection is not None else frozenset()
-        return sorted(set(self.handlers) | projected)
+        return sorted(set(handlers_by_type(self.handlers)) | projected)
 
     def subscription(self, topic_prefix: str) -> Subscription:
         """The consumer group of this service: the topics that carry the event types it handles."""
-        topics = sorted({topic_name(EVENT_TYPES[event_type].topic, topic_prefix) for event_type in self.handlers})
-        return Subscription(group_id=f"{topic_prefix}{self.name}", topics=topics, handlers=dict(self.handlers))
+        event_types = handlers_by_type(self.handlers)
+        topics = sorted({topic_name(EVENT_TYPES[event_type].topic, topic_prefix) for event_type in event_types})
+        return Subscription(group_id=f"{topic_prefix}{self.name}", topics=topics, handlers=tuple(self.handlers))
 
 
 def projection_topics(projection: Projection, topic_prefix: str) -> list[str]:
@@ -183,6 +185,8 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     _install_http_metrics(app, definition.name)
     app.include_router(_operational_router())
     install_api_docs(app, definition.title)
+    if definition.handlers:
+        app.include_router(_subscribers_router(definition.title))
     for router in definition.routers:
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
@@ -212,6 +216,25 @@ def _install_http_metrics(app: FastAPI, service: str) -> None:
                 },
             )
         return response
+
+
+SERVICE_ASYNCAPI_PATH = "/asyncapi/service.json"
+
+
+def _subscribers_router(title: str) -> APIRouter:
+    """FastStream's AsyncAPI document of this service's own subscribers, beside the contract-wide /asyncapi.json."""
+    from faststream.specification import AsyncAPI
+
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(SERVICE_ASYNCAPI_PATH)
+    async def service_asyncapi(context: ContextDep) -> Response:
+        if not isinstance(context.consumer, IdempotentConsumer):
+            return problem_response(404, "Not found", "this service has no subscribers", kind="not-found")
+        document = AsyncAPI(context.consumer.broker, title=f"{title} - subscribers", version="1")
+        return Response(document.to_specification().to_json(), media_type="application/json")
+
+    return router
 
 
 def _operational_router() -> APIRouter:

@@ -1,26 +1,48 @@
 """The idempotent consumer: once applied per event_id, offsets committed after the transaction.
 
-Each message is opened as an Envelope and its event model. What cannot be parsed or validated goes
-to the topic's `.dlq` twin with the reason in headers, and the partition moves on. A transient error
-(database away) is retried with back-off and never skipped. A handler that keeps failing for another
-reason is dead-lettered after `max_attempts`, so one poison message cannot stop a partition forever.
+Each per-event handler is a FastStream Kafka subscriber handler: one subscriber per service (its
+consumer group, over the topics of the event types it handles), one handler per event type selected
+by the envelope's `event_type`, and a catch-all last (without it a message no filter matches raises
+SubscriberNotFound, which under a nack policy is read again forever).
+
+Each message is opened as an Envelope and its event model (by the handler's decoder, upcasting
+included). What cannot be parsed or validated goes to the topic's `.dlq` twin with the reason in
+headers, and the partition moves on. A transient error (database away) is retried with back-off and
+never skipped. A handler that keeps failing for another reason is dead-lettered after `max_attempts`,
+so one poison message cannot stop a partition forever.
+
+Ack policy: NACK_ON_ERROR. The offset is committed (FastStream's ack: the consumer's position, which
+with FastStream's one-record-at-a-time consumer is just past this record) only after the handler has
+returned, which is after its transaction has committed or its dead letter has been sent. Every outcome
+of a message ends in a return; an error that still escapes (a bug in this module) seeks the partition
+back to the message after a back-off, so nothing is skipped and nothing loops tightly. ACK and
+REJECT_ON_ERROR would commit past a message whose handler raised; MANUAL would let the next message's
+commit cover it.
 """
 
 import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faststream import AckPolicy, BaseMiddleware
+from faststream.exceptions import SubscriberNotFound
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.subscriber.usecase import LogicSubscriber
+from faststream.message import StreamMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from zorgstroom_contracts import Envelope, dlq_topic
-from zorgstroom_contracts.envelope import UnknownEventType, open_json
+from zorgstroom_contracts import Envelope, dlq_topic, spec_for
+from zorgstroom_contracts.envelope import UnknownEventType, envelope_model, open_json
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
@@ -31,7 +53,8 @@ from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[UnitOfWork, Envelope, Any], Awaitable[None]]
+E = TypeVar("E", bound=Event)
+Handler = Callable[[UnitOfWork, Envelope, E], Awaitable[None]]
 
 
 class Rejected(Exception):
@@ -39,12 +62,37 @@ class Rejected(Exception):
 
 
 @dataclass(frozen=True)
+class On(Generic[E]):
+    """One handler of one event class: `On(ClientRegistered, on_client_registered)`; the handler's event
+    parameter is checked against the class. Several handlers of one event run in one transaction, in
+    the order registered."""
+
+    event: type[E]
+    handler: Handler[E]
+
+    @property
+    def event_type(self) -> str:
+        return spec_for(self.event).event_type
+
+
+def handlers_by_type(handlers: Sequence[On[Any]]) -> dict[str, list[Handler[Any]]]:
+    by_type: dict[str, list[Handler[Any]]] = {}
+    for on in handlers:
+        by_type.setdefault(on.event_type, []).append(on.handler)
+    return by_type
+
+
+@dataclass(frozen=True)
 class Subscription:
-    """A consumer group's topics and the handler for each event type it applies."""
+    """A consumer group's topics and the handlers of the event types it applies."""
 
     group_id: str
     topics: list[str]
-    handlers: dict[str, Handler]
+    handlers: Sequence[On[Any]] = ()
+    by_type: Mapping[str, list[Handler[Any]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_type", handlers_by_type(self.handlers))
 
 
 class DeadLetter(Exception):
@@ -101,7 +149,20 @@ async def send_dead_letter(dlq: Any, record: ConsumerRecord, dead: DeadLetter, g
     metrics.DEAD_LETTERS.labels(service, record.topic).inc()
 
 
+def kafka_security(kafka: KafkaConnection) -> BaseSecurity | None:
+    """FastStream's security object for a connection (SASL SCRAM or PLAIN, with or without TLS)."""
+    options = kafka.options()
+    ssl_context = options.get("ssl_context")
+    use_ssl = kafka.security_protocol.endswith("SSL")
+    if not kafka.security_protocol.startswith("SASL"):
+        return BaseSecurity(ssl_context=ssl_context, use_ssl=True) if use_ssl else None
+    kind = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+    return kind[kafka.sasl_mechanism](kafka.username or "", kafka.password or "", ssl_context=ssl_context, use_ssl=use_ssl)
+
+
 class IdempotentConsumer:
+    """The per-event handlers of one service as one FastStream subscriber; see the module's docstring."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -117,84 +178,116 @@ class IdempotentConsumer:
         self.pool, self.outbox, self.kafka, self.subscription = pool, outbox, kafka, subscription
         self.max_attempts, self.retry_base_seconds = max_attempts, retry_base_seconds
         self.service = outbox.producer
-        self.last_error: str | None = None  # set while the consume loop is paused by an error
+        self.last_error: str | None = None  # set while consuming is paused by an error
+        self._failures = 0  # consecutive errors that escaped a handler (back-off before the re-read)
+        self._dlq: Any = None
+        self.broker = self.build_broker()
+
+    # -- the FastStream broker: built here (the service's composition root builds this object), never at import
+
+    def build_broker(self) -> KafkaBroker:
+        """A consumer-only broker (no default acks=1 producer: dead letters go through the runtime's
+        acks=all idempotent producer) with the service's one subscriber and its handlers."""
+        broker = KafkaBroker(
+            self.kafka.bootstrap,
+            security=kafka_security(self.kafka),
+            client_id=f"{self.service}-consumer",
+            consumer_only=True,  # no producer, no admin client: topics are created by the deploy, ACLs stay narrow
+            allow_auto_create_topics=False,
+            acks="all",  # should a producer ever be made from this broker, it is a safe one
+            enable_idempotence=True,
+            middlewares=(KafkaTelemetryMiddleware(), self._guard),
+            graceful_timeout=15.0,
+            description=f"The events {self.service} consumes, one handler per event type.",
+            logger=log,
+        )
+        subscriber = broker.subscriber(
+            *self.subscription.topics,
+            group_id=self.subscription.group_id,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            max_poll_records=200,
+            no_reply=True,  # a `reply_to` header of a producer must not make us publish anything
+            title=f"{self.subscription.group_id}:consume",
+            description=f"Consumer group {self.subscription.group_id}: each event applied once, in one transaction.",
+        )
+        for event_type in self.subscription.by_type:
+            self._subscribe(subscriber, event_type)
+        subscriber(self._other, decoder=_raw_body)  # catch-all, last: nothing raises SubscriberNotFound
+        return broker
+
+    def _subscribe(self, subscriber: LogicSubscriber[Any], event_type: str) -> None:
+        model = envelope_model(event_type)
+
+        async def decode(message: StreamMessage[Any]) -> Envelope:
+            """The message as the current version's typed envelope (an older version upcast), or DeadLetter."""
+            envelope, event = open_record(message.raw_message, lambda _: True, one_pass=True)
+            if isinstance(envelope, model):
+                return envelope
+            assert event is not None
+            return model.model_validate({**dict(envelope), "schema_version": spec_for(event).schema_version, "data": event})
+
+        async def handle(envelope: Envelope, message: KafkaMessage) -> str:
+            return await self._apply_opened(message.raw_message, envelope, envelope.data, self.subscription.by_type[event_type])
+
+        handle.__annotations__["envelope"] = model  # the subscriber's pydantic type: documents and validates
+        handle.__name__ = handle.__qualname__ = event_type
+        handle.__doc__ = f"Apply {event_type} once per event_id, in one transaction with the handlers' writes."
+        subscriber(handle, filter=_is_type(event_type), decoder=decode)
+
+    async def _other(self, message: KafkaMessage) -> str:
+        """Everything no event-type filter took: not an envelope (dead-lettered with the reason), or an event
+        type of another consumer on a shared topic (ignored)."""
+        return await self._apply(message.raw_message)
+
+    def _guard(self, msg: Any, /, *, context: Any) -> "_Guard":
+        return _Guard(msg, context=context, consumer=self)
 
     async def run(self) -> None:
+        """Start the broker (retried with back-off while Kafka is away) and keep it running until cancelled."""
         backoff = 0.5
         while True:
             try:
-                await self._consume()
+                await self.broker.start()
+                break
             except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
                 raise
             except Exception as error:
-                if self.last_error is None:  # it had been polling fine: a new outage starts from short waits
-                    backoff = 0.5
-                log.warning("consumer %s paused: %r; retrying in %.1fs", self.subscription.group_id, error, backoff)
+                log.warning("consumer %s not started: %r; retrying in %.1fs", self.subscription.group_id, error, backoff)
                 self.last_error = repr(error)
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            *self.subscription.topics,
-            **self.kafka.options(),
-            group_id=self.subscription.group_id,
-            client_id=f"{self.service}-consumer",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=200,
-        )
-        dlq = new_producer(self.kafka, f"{self.service}-dlq")
-        await consumer.start()
+        self.last_error = None
         try:
-            await dlq.start()
-            while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=200)
-                self.last_error = None
-                for tp, records in batches.items():
-                    for record in records:
-                        await self._handle_record(record, dlq)
-                    await consumer.commit({tp: records[-1].offset + 1})
-                    self._report_lag(consumer, tp, records[-1].offset + 1)
+            await asyncio.Event().wait()
         finally:
-            await consumer.stop()
-            await dlq.stop()
+            await self.broker.stop()
+            await self._close_dlq()
 
-    def _report_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> None:
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(0, highwater - position))
+    # -- what happens to one record
 
-    async def _handle_record(self, record: ConsumerRecord, dlq: Any) -> None:
-        with tracer().start_as_current_span(
-            f"{record.topic} process",
-            context=context_from_headers(record.headers),
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.consumer.group.name": self.subscription.group_id,
-                "messaging.kafka.offset": record.offset,
-                "messaging.destination.partition.id": str(record.partition),
-            },
-        ) as span:
-            try:
-                outcome = await self._apply(record)
-            except DeadLetter as dead:
-                span.set_attribute("zorgstroom.dead_letter_reason", dead.reason)
-                await self._dead_letter(record, dlq, dead)
-                outcome = "dead_lettered"
-            metrics.EVENTS_CONSUMED.labels(self.service, record.topic, outcome).inc()
+    def _open(self, record: ConsumerRecord) -> tuple[Envelope, Event | None, list[Handler[Any]] | None]:
+        envelope, event = open_record(record, self.subscription.by_type.__contains__)
+        return envelope, event, self.subscription.by_type.get(envelope.event_type) if event is not None else None
 
     async def _apply(self, record: ConsumerRecord) -> str:
-        envelope, event, handler = self._open(record)
-        if handler is None:
+        envelope, event, handlers = self._open(record)
+        if handlers is None or event is None:
             return "ignored"
+        return await self._apply_opened(record, envelope, event, handlers)
+
+    async def _apply_opened(
+        self, record: ConsumerRecord, envelope: Envelope, event: Event, handlers: Sequence[Handler[Any]]
+    ) -> str:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._apply_once(record, envelope, event, handler)
+                return await self._apply_once(record, envelope, event, handlers)
             except TRANSIENT_DB_ERRORS as error:
                 delay = min(self.retry_base_seconds * 2 ** min(attempt, 8), 30.0)
                 log.warning("transient error applying %s, retry in %.1fs: %r", envelope.event_id, delay, error)
@@ -209,12 +302,8 @@ class IdempotentConsumer:
                 log.exception("handler failed for %s (attempt %d)", envelope.event_id, attempt)
                 await asyncio.sleep(self.retry_base_seconds * 2**attempt)
 
-    def _open(self, record: ConsumerRecord) -> tuple[Envelope, Event | None, Handler | None]:
-        envelope, event = open_record(record, lambda event_type: event_type in self.subscription.handlers)
-        return envelope, event, self.subscription.handlers.get(envelope.event_type) if event is not None else None
-
     async def _apply_once(
-        self, record: ConsumerRecord, envelope: Envelope, event: Event | None, handler: Handler
+        self, record: ConsumerRecord, envelope: Envelope, event: Event, handlers: Sequence[Handler[Any]]
     ) -> str:
         async with self.pool.acquire() as conn, conn.transaction():
             first = await conn.fetchval(
@@ -233,12 +322,126 @@ class IdempotentConsumer:
                 causation_id=str(envelope.event_id),
                 region=self.region,
             )
-            await handler(uow, envelope, event)
+            for handler in handlers:
+                await handler(uow, envelope, event)
             await uow.flush()
         return "applied"
 
-    async def _dead_letter(self, record: ConsumerRecord, dlq: Any, dead: DeadLetter) -> None:
-        await send_dead_letter(dlq, record, dead, self.subscription.group_id, self.service)
+    async def _dead_letter(self, record: ConsumerRecord, dead: DeadLetter) -> None:
+        """Send the dead letter, retried with back-off until it is sent: the offset is committed only after."""
+        backoff = 0.5
+        while True:
+            try:
+                if self._dlq is None:
+                    self._dlq = new_producer(self.kafka, f"{self.service}-dlq")
+                    await self._dlq.start()
+                await send_dead_letter(self._dlq, record, dead, self.subscription.group_id, self.service)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.last_error = repr(error)
+                log.warning("dead letter of %s[%d]@%d not sent: %r; retrying in %.1fs",
+                            record.topic, record.partition, record.offset, error, backoff)
+                await self._close_dlq()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _close_dlq(self) -> None:
+        dlq, self._dlq = self._dlq, None
+        if dlq is not None:
+            with contextlib.suppress(Exception):
+                await dlq.stop()
+
+    def _report_lag(self, consumer: AIOKafkaConsumer | None, record: ConsumerRecord) -> None:
+        if not isinstance(consumer, AIOKafkaConsumer):
+            return
+        tp = TopicPartition(record.topic, record.partition)
+        with contextlib.suppress(Exception):
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - record.offset - 1)
+                )
+
+    async def _pause(self, error: BaseException) -> None:
+        """Wait before an escaped error lets the message be read again (never a tight re-seek loop)."""
+        self._failures += 1
+        self.last_error = repr(error)
+        delay = min(0.5 * 2 ** min(self._failures - 1, 5), 10.0)
+        log.error("consumer %s: %r; the message is read again in %.1fs", self.subscription.group_id, error, delay)
+        await asyncio.sleep(delay)
+
+
+class _Guard(BaseMiddleware):
+    """The runtime's own broker middleware, innermost (inside FastStream's telemetry span).
+
+    consume_scope: dead letters (raised by a handler's decoder or by the handler), the outcome metric,
+    the lag. after_processed: what never reached consume_scope, a parser or filter error (FastStream
+    hands those to middlewares only here), is dead-lettered, and a SubscriberNotFound is acked as
+    ignored (the catch-all makes it impossible; this is the second line); anything else escapes to the
+    nack after a back-off.
+    """
+
+    def __init__(self, msg: Any, /, *, context: Any, consumer: IdempotentConsumer) -> None:
+        super().__init__(msg, context=context)
+        self.consumer = consumer
+        self.reached = False
+
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
+        self.reached = True
+        consumer, record = self.consumer, msg.raw_message
+        span = trace.get_current_span()
+        span.set_attribute("messaging.consumer.group.name", consumer.subscription.group_id)
+        try:
+            outcome = await call_next(msg)
+        except DeadLetter as dead:
+            span.set_attribute("zorgstroom.dead_letter_reason", dead.reason)
+            await consumer._dead_letter(record, dead)
+            outcome = "dead_lettered"
+        metrics.EVENTS_CONSUMED.labels(consumer.service, record.topic, str(outcome)).inc()
+        consumer._report_lag(getattr(msg, "consumer", None), record)
+        consumer.last_error, consumer._failures = None, 0
+        return None
+
+    async def after_processed(
+        self, exc_type: type[BaseException] | None = None, exc_val: BaseException | None = None, exc_tb: Any = None
+    ) -> bool | None:
+        if exc_val is None or isinstance(exc_val, asyncio.CancelledError) or not isinstance(exc_val, Exception):
+            return False
+        record = self.msg
+        if isinstance(exc_val, SubscriberNotFound):
+            log.warning("no handler for %s[%d]@%d: ignored", record.topic, record.partition, record.offset)
+            metrics.EVENTS_CONSUMED.labels(self.consumer.service, record.topic, "ignored").inc()
+            return True
+        if not self.reached and isinstance(record, ConsumerRecord):
+            dead = DeadLetter(f"unreadable message: {type(exc_val).__name__}: {exc_val}", "Unparsable")
+            await self.consumer._dead_letter(record, dead)
+            metrics.EVENTS_CONSUMED.labels(self.consumer.service, record.topic, "dead_lettered").inc()
+            return True
+        await self.consumer._pause(exc_val)
+        return False
+
+
+def _is_type(event_type: str) -> Callable[[StreamMessage[Any]], Awaitable[bool]]:
+    async def matches(message: StreamMessage[Any]) -> bool:
+        return _event_type_of(message.body) == event_type
+
+    return matches
+
+
+def _event_type_of(body: bytes) -> str | None:
+    """The envelope's event_type, or None for anything that is not a JSON object naming one (never raises)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, TypeError):
+        return None
+    event_type = value.get("event_type") if isinstance(value, dict) else None
+    return event_type if isinstance(event_type, str) else None
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    return bytes(message.body)
 
 
 def _describe(error: ValidationError) -> str:
