@@ -152,3 +152,30 @@ def test_the_parser_check_reports_a_broken_document(tmp_path: Path) -> None:
     report = parse_with_asyncapi_parser(document, tmp_path)
     assert any(d["severity"] == 0 for d in report["diagnostics"])
     assert not report["document"]
+
+
+@pytest.mark.parametrize("service", ["placement", "housing"])
+def test_each_services_subscriber_asyncapi_passes_the_official_parser(service: str, tmp_path: Path) -> None:
+    """FastStream's document of one service's subscriber (/asyncapi/service.json): valid, with the typed
+    envelope of each event type the service handles."""
+    import importlib
+
+    from zorgstroom_runtime.app import service_asyncapi
+    from zorgstroom_runtime.consumer import IdempotentConsumer
+    from zorgstroom_runtime.kafka import KafkaConnection
+    from zorgstroom_runtime.outbox import Outbox
+
+    definition = importlib.import_module(f"zorgstroom_{service}.bootstrap").DEFINITION
+    consumer = IdempotentConsumer(
+        None,  # type: ignore[arg-type]
+        Outbox(service, "flevoland", "", service),
+        KafkaConnection("127.0.0.1:1"),
+        definition.subscription(""),
+    )
+    document = json.loads(service_asyncapi(consumer, definition.title))
+    schemas = set(document["components"]["schemas"])
+    assert {f"{event_type}Envelope" for event_type in definition.consumed_event_types()} <= schemas
+    report = parse_with_asyncapi_parser(document, tmp_path)
+    errors = [d for d in report["diagnostics"] if d["severity"] == 0]
+    assert not errors, json.dumps(errors, indent=2)
+    assert report["document"], "the parser returned no document"

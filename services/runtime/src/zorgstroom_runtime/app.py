@@ -223,18 +223,23 @@ SERVICE_ASYNCAPI_PATH = "/asyncapi/service.json"
 
 def _subscribers_router(title: str) -> APIRouter:
     """FastStream's AsyncAPI document of this service's own subscribers, beside the contract-wide /asyncapi.json."""
-    from faststream.specification import AsyncAPI
-
     router = APIRouter(include_in_schema=False)
 
     @router.get(SERVICE_ASYNCAPI_PATH)
-    async def service_asyncapi(context: ContextDep) -> Response:
+    async def subscribers_asyncapi(context: ContextDep) -> Response:
         if not isinstance(context.consumer, IdempotentConsumer):
             return problem_response(404, "Not found", "this service has no subscribers", kind="not-found")
-        document = AsyncAPI(context.consumer.broker, title=f"{title} - subscribers", version="1")
-        return Response(document.to_specification().to_json(), media_type="application/json")
+        return Response(service_asyncapi(context.consumer, title), media_type="application/json")
 
     return router
+
+
+def service_asyncapi(consumer: IdempotentConsumer, title: str) -> str:
+    """The AsyncAPI 3.0 document (JSON) FastStream makes of a service's subscriber."""
+    from faststream.specification import AsyncAPI
+
+    document = AsyncAPI(consumer.broker, title=f"{title} - subscribers", version="1")
+    return document.to_specification().to_json()
 
 
 def _operational_router() -> APIRouter:

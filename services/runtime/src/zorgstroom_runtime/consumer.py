@@ -26,7 +26,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -49,7 +49,6 @@ from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
 from zorgstroom_runtime.region import Region
-from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +156,9 @@ def kafka_security(kafka: KafkaConnection) -> BaseSecurity | None:
     if not kafka.security_protocol.startswith("SASL"):
         return BaseSecurity(ssl_context=ssl_context, use_ssl=True) if use_ssl else None
     kind = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
-    return kind[kafka.sasl_mechanism](kafka.username or "", kafka.password or "", ssl_context=ssl_context, use_ssl=use_ssl)
+    return kind[kafka.sasl_mechanism](
+        kafka.username or "", kafka.password or "", ssl_context=ssl_context, use_ssl=use_ssl
+    )
 
 
 class IdempotentConsumer:
@@ -225,10 +226,13 @@ class IdempotentConsumer:
             if isinstance(envelope, model):
                 return envelope
             assert event is not None
-            return model.model_validate({**dict(envelope), "schema_version": spec_for(event).schema_version, "data": event})
+            return model.model_validate(
+                {**dict(envelope), "schema_version": spec_for(event).schema_version, "data": event}
+            )
 
         async def handle(envelope: Envelope, message: KafkaMessage) -> str:
-            return await self._apply_opened(message.raw_message, envelope, envelope.data, self.subscription.by_type[event_type])
+            event = cast("Event", envelope.data)  # a typed envelope's data is its event model (see decode)
+            return await self._apply_opened(message.raw_message, envelope, event, self.subscription.by_type[event_type])
 
         handle.__annotations__["envelope"] = model  # the subscriber's pydantic type: documents and validates
         handle.__name__ = handle.__qualname__ = event_type
@@ -255,7 +259,9 @@ class IdempotentConsumer:
                     await self.broker.stop()
                 raise
             except Exception as error:
-                log.warning("consumer %s not started: %r; retrying in %.1fs", self.subscription.group_id, error, backoff)
+                log.warning(
+                    "consumer %s not started: %r; retrying in %.1fs", self.subscription.group_id, error, backoff
+                )
                 self.last_error = repr(error)
                 with contextlib.suppress(Exception):
                     await self.broker.stop()
@@ -341,8 +347,14 @@ class IdempotentConsumer:
                 raise
             except Exception as error:
                 self.last_error = repr(error)
-                log.warning("dead letter of %s[%d]@%d not sent: %r; retrying in %.1fs",
-                            record.topic, record.partition, record.offset, error, backoff)
+                log.warning(
+                    "dead letter of %s[%d]@%d not sent: %r; retrying in %.1fs",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    error,
+                    backoff,
+                )
                 await self._close_dlq()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -409,12 +421,14 @@ class _Guard(BaseMiddleware):
     ) -> bool | None:
         if exc_val is None or isinstance(exc_val, asyncio.CancelledError) or not isinstance(exc_val, Exception):
             return False
-        record = self.msg
+        record = self.msg if isinstance(self.msg, ConsumerRecord) else None
+        if record is None:
+            return False
         if isinstance(exc_val, SubscriberNotFound):
             log.warning("no handler for %s[%d]@%d: ignored", record.topic, record.partition, record.offset)
             metrics.EVENTS_CONSUMED.labels(self.consumer.service, record.topic, "ignored").inc()
             return True
-        if not self.reached and isinstance(record, ConsumerRecord):
+        if not self.reached:
             dead = DeadLetter(f"unreadable message: {type(exc_val).__name__}: {exc_val}", "Unparsable")
             await self.consumer._dead_letter(record, dead)
             metrics.EVENTS_CONSUMED.labels(self.consumer.service, record.topic, "dead_lettered").inc()
