@@ -3,6 +3,7 @@ what, and what is dead-lettered with which reason. They prove handlers and valid
 (offsets, Kafka, PostgreSQL: tests/integration)."""
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -13,7 +14,7 @@ from faststream.kafka import TestKafkaBroker
 from faststream.specification import AsyncAPI
 
 from tests.unit.test_consumer_dead_letters import waitlisted
-from tests.unit.test_consumer_retries import FlakyPool
+from tests.unit.test_consumer_retries import FakeConnection, FlakyPool
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.envelope import envelope_model
 from zorgstroom_contracts.events import ClientRegistered, ClientWaitlisted
@@ -197,3 +198,40 @@ def test_the_asyncapi_document_shows_each_handled_event_types_envelope() -> None
     assert {"ClientWaitlistedEnvelope", "ClientRegisteredEnvelope"} <= set(schemas)
     assert schemas["ClientWaitlistedEnvelope"]["properties"]["event_type"]["const"] == "ClientWaitlisted"
     assert envelope_model("ClientWaitlisted").__name__ == "ClientWaitlistedEnvelope"
+
+
+async def test_placements_own_subscriber_rejects_an_acceptance_by_a_client_without_a_place() -> None:
+    """Placement's real definition on TestKafkaBroker: the acceptance reaches on_housing_offer_accepted
+    typed, the decline on the same topic is ignored, and the handler's Rejected becomes a dead letter."""
+    from datetime import date
+
+    from zorgstroom_contracts.events import HousingOfferAccepted, HousingOfferDeclined
+    from zorgstroom_placement.bootstrap import DEFINITION
+
+    class NoPlaces(FakeConnection):
+        async def fetchrow(self, *_: object) -> None:
+            return None  # no open placement for anyone
+
+    class Pool:
+        @contextlib.asynccontextmanager
+        async def acquire(self):  # type: ignore[no-untyped-def]
+            yield NoPlaces()
+
+    subscription = DEFINITION.subscription("")
+    dead: list[tuple[str, str]] = []
+    consumer = IdempotentConsumer(Pool(), Outbox("placement", "r", "", "s"), KafkaConnection("x"), subscription)  # type: ignore[arg-type]
+
+    async def dead_letter(record: ConsumerRecord, letter: DeadLetter) -> None:
+        dead.append((record.topic, letter.reason))
+
+    consumer._dead_letter = dead_letter  # type: ignore[method-assign]
+    ref, answered = "ab" * 32, date(2027, 5, 1)
+    accepted = HousingOfferAccepted(offer_id="o-1", unit_id="u-1", client_ref=ref, answered_on=answered)
+    declined = HousingOfferDeclined(offer_id="o-2", unit_id="u-1", client_ref=ref, answered_on=answered, reason="other")
+    topic = "wmo.housing-offer-answered.v1"
+    async with TestKafkaBroker(consumer.broker) as broker:
+        for event in (declined, accepted):
+            await broker.publish(
+                Envelope.wrap(event, producer="housing", region="flevoland").model_dump_json(), topic=topic
+            )
+    assert dead == [(topic, "rejected by placement: offer o-1 was accepted by a client who holds no place")]

@@ -226,9 +226,14 @@ class IdempotentConsumer:
             if isinstance(envelope, model):
                 return envelope
             assert event is not None
-            return model.model_validate(
-                {**dict(envelope), "schema_version": spec_for(event).schema_version, "data": event}
-            )
+            try:
+                return model.model_validate(
+                    {**dict(envelope), "schema_version": spec_for(event).schema_version, "data": event}
+                )
+            except ValidationError as error:  # an upcaster's output its model refuses: poison, not a bug loop
+                raise DeadLetter(
+                    f"{envelope.event_type} v{envelope.schema_version} data invalid: {_describe(error)}", "InvalidEvent"
+                ) from error
 
         async def handle(envelope: Envelope, message: KafkaMessage) -> str:
             event = cast("Event", envelope.data)  # a typed envelope's data is its event model (see decode)
