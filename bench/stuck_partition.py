@@ -30,7 +30,7 @@ async def one_poll(poison: str | None) -> tuple[float, int]:
         KafkaConnection("127.0.0.1:1"),
         projection,
         group_id="bench",
-        topics=[],
+        topics=["bench"],
         service="bench",
         max_attempts=attempts,
     )

@@ -104,6 +104,28 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_applied(
     assert dict(dead[0].headers)["dlq-source-topic"].decode() == topic
 
 
+async def test_a_header_that_is_not_utf8_neither_stalls_the_poll_nor_is_lost(ns: Namespace) -> None:
+    """FastStream's batch parser decodes every header as text; reporting's consumer must not stall on one
+    that is not, and a dead letter keeps the record's own headers, byte for byte."""
+    topic = ns.topic("wmo.client-registered.v1")
+    odd = registered_envelope(municipality="0303", registered_on="2027-07-01")
+    after = registered_envelope(municipality="0303", registered_on="2027-07-02")
+    key = odd.data["client_ref"].encode()
+    await produce(
+        ns.infra.kafka_bootstrap,
+        topic,
+        [
+            (key, odd.model_dump_json().encode(), [("x-legacy", b"\xff\xfe latin-1 \xe9")]),
+            (key, b"not json either", [("x-legacy", b"\xff")]),
+            message(after),
+        ],
+    )
+    async with running(build_reporting(ns.settings("reporting")), "reporting") as reporting:
+        await eventually(lambda: registrations(reporting, ns, "0303", "2027-07"), until=lambda n: n == 2)
+        (dead,) = await read_topic(ns.infra.kafka_bootstrap, topic + ".dlq", at_least=1)
+    assert dead.value == b"not json either" and dict(dead.headers)["x-legacy"] == b"\xff"
+
+
 async def test_one_intake_is_one_trace_from_http_to_the_reporting_consumer(ns: Namespace) -> None:
     SPANS.clear()
     async with (

@@ -119,8 +119,32 @@ async def test_a_clean_batch_is_one_transaction() -> None:
         KafkaConnection("127.0.0.1:1"),
         projection,
         group_id="g",
-        topics=[],
+        topics=["t"],
         service="test",  # type: ignore[arg-type]
     )
     await consumer.handle([record(p, o, waitlisted(r)) for p, o, r in [(0, 1, "a"), (1, 1, "b"), (0, 2, "c")]], None)
     assert projection.transactions == 1 and len(projection.committed) == 3
+
+
+async def test_the_batch_subscriber_applies_what_the_broker_delivers_and_dead_letters_the_rest() -> None:
+    """FastStream's in-memory broker: the subscriber's wiring (parser, decoder, manual ack), not delivery."""
+    from faststream.kafka import TestKafkaBroker
+
+    projection = FailsOn(poison_ref="c")
+    consumer = BatchConsumer(
+        Pool(),  # type: ignore[arg-type]
+        KafkaConnection("127.0.0.1:1"),
+        projection,
+        group_id="g",
+        topics=["wmo.client-waitlisted.v1"],
+        service="test",
+        max_attempts=1,
+        retry_base_seconds=0.0,
+    )
+    consumer._dlq = dead_letters = DeadLetters()
+    async with TestKafkaBroker(consumer.broker) as broker:
+        await broker.publish(waitlisted("a"), "wmo.client-waitlisted.v1", headers={"x-legacy": "ok"})
+        await broker.publish(b"{not json", "wmo.client-waitlisted.v1")
+        await broker.publish(waitlisted("c"), "wmo.client-waitlisted.v1")
+    assert projection.committed == ["a" * 64]
+    assert [h["dlq-error-type"] for _, _, h in dead_letters.sent] == [b"InvalidEnvelope", b"ValueError"]

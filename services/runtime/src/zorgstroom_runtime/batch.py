@@ -12,23 +12,33 @@ the batch is written. If the batch's transaction fails for a reason that is not 
 applied again one event per transaction, so the one bad event is dead-lettered alone and its neighbours,
 of whichever partition, are applied. A transient error (database away) retries the whole batch with
 back-off and never skips it.
+
+The consumer is a FastStream batch subscriber (`batch=True`) with manual acknowledgement: a poll mixes
+partitions, and FastStream's nack would seek back only the first record's partition, so the runtime
+commits the whole poll itself after the transaction, or seeks every partition of the poll back.
 """
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from opentelemetry import trace
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
-from zorgstroom_runtime.consumer import DeadLetter, Rejected, open_record, send_dead_letter
+from zorgstroom_runtime.consumer import DeadLetter, Rejected, kafka_security, open_record, send_dead_letter
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer
 from zorgstroom_runtime.telemetry import context_from_headers, tracer
@@ -120,52 +130,129 @@ class BatchConsumer:
         self.pool, self.kafka, self.projection = pool, kafka, projection
         self.group_id, self.topics, self.service = group_id, list(topics), service
         self.max_records, self.max_attempts, self.retry_base_seconds = max_records, max_attempts, retry_base_seconds
-        self.last_error: str | None = None  # set while the consume loop is paused by an error
+        self.last_error: str | None = None  # set while consuming is paused by an error
+        self._failures = 0  # consecutive errors (the back-off before the poll is read again)
+
+        self._dlq: Any = None
+        self._originals: dict[tuple[str, int, int], ConsumerRecord] = {}
+        self.broker = self.build_broker()
+
+    # -- the FastStream broker: built by the composition root's call, never at import
+
+    def build_broker(self) -> KafkaBroker:
+        """A consumer-only broker with one batch subscriber: what one poll returns, of every partition.
+
+        Ack policy MANUAL: the batch's offsets are committed (FastStream's ack commits the consumer's
+        position, just past what the poll returned, for each partition) only after the batch's
+        transaction has committed and its dead letters were sent. Should anything still escape, each
+        partition of the batch is sought back to its first record of the batch after a back-off:
+        FastStream's own nack would seek only the first record's partition.
+        """
+        broker = KafkaBroker(
+            self.kafka.bootstrap,
+            security=kafka_security(self.kafka),
+            client_id=f"{self.service}-consumer",
+            consumer_only=True,  # dead letters go through the runtime's acks=all idempotent producer
+            allow_auto_create_topics=False,
+            graceful_timeout=15.0,
+            description=f"The events {self.service}'s projection reads, a poll at a time.",
+            logger=log,
+        )
+        subscriber = broker.subscriber(
+            *self.topics,
+            group_id=self.group_id,
+            batch=True,
+            max_records=self.max_records,
+            batch_timeout_ms=500,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            no_reply=True,
+            parser=self._parse,
+            decoder=_bodies,
+            title=f"{self.group_id}:project",
+            description=f"Consumer group {self.group_id}: a poll applied in one transaction, each event once.",
+        )
+        subscriber(self._apply_poll)
+        return broker
+
+    async def _parse(self, raw: tuple[ConsumerRecord, ...], original: Callable[[Any], Awaitable[Any]]) -> Any:
+        """FastStream's batch parser decodes every header as UTF-8; one header that is not would fail the
+        whole poll again and again. Such a header is left out of what FastStream sees; the record itself,
+        headers and all, is what the batch is applied (or dead-lettered) from."""
+        self._originals = {(r.topic, r.partition, r.offset): r for r in raw}
+        readable = tuple(
+            r
+            if all(_utf8(v) for _, v in (r.headers or ()))
+            else dataclasses.replace(r, headers=[(k, v) for k, v in r.headers if _utf8(v)])
+            for r in raw
+        )
+        return await original(readable)
+
+    async def _apply_poll(self, bodies: list[bytes], message: KafkaMessage) -> None:
+        """One poll: applied (or dead-lettered) in full, then its offsets committed."""
+        records = [self._originals.get((r.topic, r.partition, r.offset), r) for r in message.raw_message]
+        try:
+            await self.handle(records, await self._dead_letters())
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # Kafka away while dead-lettering, or a bug: read the poll again, later
+            self.last_error = repr(error)
+            log.warning("batch consumer %s: %r; the poll is read again", self.group_id, error)
+            await self._close_dlq()
+            await asyncio.sleep(self._backoff())
+            self._seek_back(message.consumer, records)
+            return
+        await message.ack()
+        self.last_error, self._failures = None, 0
+        self._report_lag(message.consumer, records)
 
     async def run(self) -> None:
-        backoff = 0.5
+        """Start the broker (retried with back-off while Kafka is away) and keep it running until cancelled."""
         while True:
             try:
-                await self._consume()
+                await self.broker.start()
+                break
             except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
                 raise
             except Exception as error:
-                if self.last_error is None:
-                    backoff = 0.5
-                log.warning("batch consumer %s paused: %r; retrying in %.1fs", self.group_id, error, backoff)
                 self.last_error = repr(error)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            *self.topics,
-            **self.kafka.options(),
-            group_id=self.group_id,
-            client_id=f"{self.service}-consumer",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.max_records,
-        )
-        dlq = new_producer(self.kafka, f"{self.service}-dlq")
-        await consumer.start()
+                delay = self._backoff()
+                log.warning("batch consumer %s not started: %r; retrying in %.1fs", self.group_id, error, delay)
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+        self.last_error, self._failures = None, 0
         try:
-            await dlq.start()
-            while True:
-                polled = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
-                self.last_error = None
-                if not polled:
-                    await self._report_idle_lag(consumer)
-                    continue
-                records = [record for batch in polled.values() for record in batch]
-                await self.handle(records, dlq)
-                positions = {tp: batch[-1].offset + 1 for tp, batch in polled.items()}
-                await consumer.commit(positions)
-                for tp, position in positions.items():
-                    self._report_lag(consumer, tp, position)
+            await asyncio.Event().wait()
         finally:
-            await consumer.stop()
-            await dlq.stop()
+            await self.broker.stop()
+            await self._close_dlq()
+
+    def _backoff(self) -> float:
+        self._failures += 1
+        return float(min(0.5 * 2 ** min(self._failures - 1, 5), 10.0))
+
+    def _seek_back(self, consumer: Any, records: Sequence[ConsumerRecord]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        for tp, offset in first.items():
+            consumer.seek(tp, offset)
+
+    async def _dead_letters(self) -> Any:
+        if self._dlq is None:
+            self._dlq = new_producer(self.kafka, f"{self.service}-dlq")
+            await self._dlq.start()
+        return self._dlq
+
+    async def _close_dlq(self) -> None:
+        dlq, self._dlq = self._dlq, None
+        if dlq is not None:
+            with contextlib.suppress(Exception):
+                await dlq.stop()
 
     async def handle(self, records: Sequence[ConsumerRecord], dlq: Any) -> None:
         """Apply one poll's records: the batch in one transaction, or one by one if it fails."""
@@ -245,18 +332,34 @@ class BatchConsumer:
     def _count(self, topic: str, outcome: str) -> None:
         metrics.EVENTS_CONSUMED.labels(self.service, topic, outcome).inc()
 
-    async def _report_idle_lag(self, consumer: AIOKafkaConsumer) -> None:
-        """Lag on quiet polls too, so a stalled partition does not keep showing its last figure."""
-        for tp in consumer.assignment():
-            self._report_lag(consumer, tp, await consumer.position(tp))
-
-    def _report_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> None:
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(0, highwater - position))
+    def _report_lag(self, consumer: Any, records: Sequence[ConsumerRecord]) -> None:
+        if not isinstance(consumer, AIOKafkaConsumer):
+            return  # FastStream's test broker has no positions
+        last: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            last[tp] = max(last.get(tp, r.offset), r.offset)
+        for tp, offset in last.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - offset - 1)
+                )
 
 
 class _BatchFailed(Exception):
     def __init__(self, dead_letter: DeadLetter) -> None:
         super().__init__(dead_letter.reason)
         self.dead_letter = dead_letter
+
+
+def _utf8(value: bytes | None) -> bool:
+    try:
+        (value or b"").decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def _bodies(message: StreamMessage[Any]) -> list[bytes]:
+    return [bytes(body) for body in message.body]

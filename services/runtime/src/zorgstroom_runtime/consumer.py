@@ -225,7 +225,8 @@ class IdempotentConsumer:
             envelope, event = open_record(message.raw_message, lambda _: True, one_pass=True)
             if isinstance(envelope, model):
                 return envelope
-            assert event is not None
+            if event is None:  # cannot happen (this decoder handles every type): never apply a message half-read
+                raise DeadLetter(f"{envelope.event_type} could not be opened", "UnknownEventType")
             try:
                 return model.model_validate(
                     {**dict(envelope), "schema_version": spec_for(event).schema_version, "data": event}
