@@ -14,7 +14,8 @@ from zorgstroom_contracts.topics import Topic
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.migrations import migrate
-from zorgstroom_runtime.outbox import Outbox, OutboxRelay, unit_of_work
+from zorgstroom_runtime.outbox import Outbox, unit_of_work
+from zorgstroom_runtime.relay import OutboxRelay
 
 KEY = "ab" * 32
 

@@ -30,9 +30,10 @@ from zorgstroom_runtime.consumer import IdempotentConsumer, On, Subscription, ha
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.migrations import migrate
-from zorgstroom_runtime.outbox import Outbox, OutboxRelay, UnitOfWork, unit_of_work
+from zorgstroom_runtime.outbox import Outbox, UnitOfWork, unit_of_work
 from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
 from zorgstroom_runtime.region import Region, load_region
+from zorgstroom_runtime.relay import OutboxRelay
 from zorgstroom_runtime.settings import ServiceSettings
 from zorgstroom_runtime.telemetry import setup_logging, setup_telemetry
 
