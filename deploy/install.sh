@@ -29,5 +29,6 @@ if [ ! -f tools/web/node_modules/.package-lock.json ] || [ tools/web/package-loc
   (cd tools/web && npm ci --no-audit --no-fund --ignore-scripts --silent)
 fi
 
+echo "[install] Python packages from uv.lock (uv sync)"
 uv sync --frozen --quiet
 deploy/kafka.sh install

@@ -64,3 +64,34 @@ def test_an_event_type_this_consumer_does_not_handle_is_ignored() -> None:
     ignored = IdempotentConsumer(None, Outbox("s", "r", "", "s"), KafkaConnection("x"), other)  # type: ignore[arg-type]
     assert ignored._open(record(waitlisted()))[2] is None  # type: ignore[arg-type]
     assert envelope.event_type == "ClientWaitlisted"
+
+
+def test_an_old_version_whose_upcaster_fails_is_dead_lettered_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zorgstroom_contracts import upcasting
+    from zorgstroom_contracts.envelope import _one_pass, _typed_envelopes
+
+    def rebuilt() -> None:  # the one-pass models follow the specs of the moment
+        _typed_envelopes.cache_clear()
+        _one_pass.cache_clear()
+
+    from zorgstroom_contracts.events import EVENT_TYPES, EventSpec
+    from zorgstroom_runtime.consumer import open_record
+
+    old = record(waitlisted())  # written as version 1, before version 2 exists
+    spec = EVENT_TYPES["ClientWaitlisted"]
+    monkeypatch.setitem(
+        EVENT_TYPES, "ClientWaitlisted", EventSpec(spec.event_type, spec.model, 2, spec.topic, spec.key_field)
+    )
+
+    def broken_step(data: dict) -> dict:  # type: ignore[type-arg]
+        return {**data, "urgency": data["priority"]}  # v1 has no such field: KeyError
+
+    monkeypatch.setitem(upcasting.UPCASTERS, ("ClientWaitlisted", 1), broken_step)
+    rebuilt()
+    try:
+        with pytest.raises(DeadLetter) as dead:
+            open_record(old, lambda _: True, one_pass=True)  # type: ignore[arg-type]
+    finally:
+        monkeypatch.undo()
+        rebuilt()
+    assert dead.value.error_type == "UpcastFailed" and "could not be upcast: KeyError" in dead.value.reason

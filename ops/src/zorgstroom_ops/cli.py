@@ -186,7 +186,7 @@ def status() -> None:
         readiness = {True: "[green]ready[/green]", False: f"[red]{state.detail}[/red]", None: "[red]down[/red]"}
         services.add_row(state.name, "running" if pids[state.name] else "stopped", readiness[state.ready], state.url)
     console.print(services)
-    database_url = f"postgresql://zorgstroom@127.0.0.1:{config().pg_port}/zorgstroom"
+    database_url = os.environ.get("ZS_DATABASE_URL", config().database_url)
     try:
         outboxes = asyncio.run(probe.outbox_states(database_url, list(urls)))
         table = Table("service", "unpublished", "oldest (s)", title="Outbox")

@@ -57,6 +57,13 @@ def _pairs(counts: object) -> str:
     return ";".join(f"{k}={v}" for k, v in counts.items()) if isinstance(counts, dict) else ""
 
 
+def _breakdown(counts: dict[str, int], threshold: int, *, exact: bool) -> dict[str, Any] | None:
+    """A breakdown of a total that is shown: withheld (None) when any part would be masked, since the
+    masked part could be worked out by subtracting the others from the total."""
+    shown = disclose_counts(counts, counts, threshold, exact=exact)
+    return None if any(isinstance(v, str) for v in shown.values()) else shown
+
+
 async def municipality_flows(
     pool: asyncpg.Pool, region: Region, principal: Principal, code: str, first: Month, last: Month
 ) -> Report:
@@ -69,14 +76,14 @@ async def municipality_flows(
     by_reason = other_endings_by_reason(facts, code, first, last)
     months = [
         disclose_counts(row, SHOWN_COUNTS, threshold, exact=exact)
-        | {"ended_other_by_reason": disclose_counts(by_reason[month], by_reason[month], threshold, exact=exact)}
+        | {"ended_other_by_reason": _breakdown(by_reason[month], threshold, exact=exact)}
         for month, row in zip(sorted(by_reason), report.rows(), strict=True)
     ]
     summed: Counter[str] = Counter()
     for reasons in by_reason.values():
         summed.update(reasons)
     totals = disclose_counts(report.totals, SHOWN_COUNTS, threshold, exact=exact) | {
-        "ended_other_by_reason": disclose_counts(dict(sorted(summed.items())), summed, threshold, exact=exact)
+        "ended_other_by_reason": _breakdown(dict(sorted(summed.items())), threshold, exact=exact)
     }
     rows = [{"municipality": code, **m, "ended_other_by_reason": _pairs(m["ended_other_by_reason"])} for m in months]
     return Report(report.as_json() | {"months": months, "totals": totals}, rows, f"flows-{code}-{first}-{last}.csv")

@@ -269,13 +269,15 @@ class BatchConsumer:
             applied = await self._with_retries(deliveries, attempts=1)
         except _BatchFailed as failure:
             log.warning("batch of %d failed (%s); applying its events one by one", len(deliveries), failure)
-            applied = []
+            applied, kept = [], []
             for delivery in deliveries:
                 try:
                     applied.extend(await self._with_retries([delivery], attempts=self.max_attempts))
+                    kept.append(delivery)
                 except _BatchFailed as single:
                     await send_dead_letter(dlq, delivery.record, single.dead_letter, self.group_id, self.service)
                     self._count(delivery.record.topic, "dead_lettered")
+            deliveries = kept  # what was dead-lettered is counted once, as dead-lettered
         self._after_commit(deliveries, applied, started)
 
     async def _with_retries(self, deliveries: Sequence[Delivery], *, attempts: int) -> Sequence[Delivery]:

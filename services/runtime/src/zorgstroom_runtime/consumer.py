@@ -112,7 +112,7 @@ def open_record(
     below, which gives the precise dead-letter reason.
     """
     if one_pass:
-        with contextlib.suppress(ValidationError, UnknownEventType):
+        with contextlib.suppress(Exception):  # anything it refuses is opened again below, reason and all
             envelope, event = open_json(record.value or b"")
             return (envelope, event) if handles(envelope.event_type) else (envelope, None)
     try:
@@ -128,6 +128,11 @@ def open_record(
     except ValidationError as error:
         raise DeadLetter(
             f"{envelope.event_type} v{envelope.schema_version} data invalid: {_describe(error)}", "InvalidEvent"
+        ) from error
+    except Exception as error:  # an upcaster that fails on an old message: that message is poison, not a bug loop
+        raise DeadLetter(
+            f"{envelope.event_type} v{envelope.schema_version} could not be upcast: {type(error).__name__}",
+            "UpcastFailed",
         ) from error
 
 

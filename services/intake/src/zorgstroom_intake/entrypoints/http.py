@@ -39,7 +39,8 @@ async def register_intake(
         units_of_work(context), context.region, secret, principal, intake, idempotency_key, current_trace_id()
     )
     # The request's span carries the intake id, so an operator finds the trace by it (zorgstroom trace).
-    tag_current_span("zorgstroom.intake_id", str(registration.accepted.intake_id))
+    if not registration.replayed:  # a replay's trace has no downstream spans: `zorgstroom trace` must not find it
+        tag_current_span("zorgstroom.intake_id", str(registration.accepted.intake_id))
     response.headers["Location"] = f"/v1/intakes/{registration.accepted.intake_id}"
     if registration.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -47,7 +47,8 @@ def _files(root: Path) -> dict[str, tuple[Path, str]]:
     served: dict[str, tuple[Path, str]] = {}
     for path in sorted(root.rglob("*")):
         media_type = CONTENT_TYPES.get(path.suffix)
-        if path.is_file() and media_type and not any(part.startswith(".") for part in path.parts):
+        hidden = any(part.startswith(".") for part in path.relative_to(root).parts)  # not the install's own path
+        if path.is_file() and media_type and not hidden:
             served[path.relative_to(root).as_posix()] = (path, media_type)
     return served
 

@@ -37,14 +37,12 @@ class Rows:
     """One batch's rows, per table and kind of fact, keyed so that each key occurs once per statement."""
 
     registrations: dict[str, Row] = field(default_factory=dict)  # first wins (DO NOTHING)
-    placements_started: dict[str, Row] = field(default_factory=dict)  # last wins (DO UPDATE)
-    placements_ended: dict[str, Row] = field(default_factory=dict)  # last wins
+    placements: dict[str, Row] = field(default_factory=dict)  # a start and an end merged (PLACEMENT_COLUMNS)
     outflows: dict[str, Row] = field(default_factory=dict)  # first wins
     assessments: dict[UUID, Row] = field(default_factory=dict)  # one per event
     transfers: dict[UUID, Row] = field(default_factory=dict)  # one per event
     facilities: dict[str, Row] = field(default_factory=dict)  # newest occurred_at wins
-    offers_made: dict[str, Row] = field(default_factory=dict)  # last wins
-    offers_answered: dict[str, Row] = field(default_factory=dict)  # last wins
+    offers: dict[str, Row] = field(default_factory=dict)  # an offer and its answer merged (OFFER_COLUMNS)
     contingents: dict[tuple[str, str, int], Row] = field(default_factory=dict)  # newest occurred_at wins
     positions: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # events applied, newest
 
@@ -70,8 +68,27 @@ def client_registered(rows: Rows, envelope: Envelope, event: ClientRegistered) -
     rows.advance("flows", envelope)
 
 
+PLACEMENT_COLUMNS = (
+    "placement_id", "intake_id", "client_ref", "responsible_municipality", "facility_id",
+    "facility_municipality", "wijk", "care_form", "start_date", "waited_days", "end_date", "end_reason",
+)  # fmt: skip
+_STARTED, _ENDED = slice(1, 10), slice(10, 12)  # what a PlacementMade says, what a PlacementEnded says
+
+
+def _merge(known: Row | None, new: Row, part: slice, *, base: slice | None = None) -> Row:
+    """One row per key for a batch: `new`'s part over what the batch knew of the key, the rest kept; `base`
+    (the key's identifying columns) is taken from `new` only where nothing was known yet."""
+    if known is None:
+        return new
+    merged = list(known)
+    merged[part] = new[part]
+    if base is not None and all(v is None for v in known[base]):
+        merged[base] = new[base]
+    return tuple(merged)
+
+
 def placement_made(rows: Rows, envelope: Envelope, event: PlacementMade) -> None:
-    rows.placements_started[event.placement_id] = (
+    row = (
         event.placement_id,
         event.intake_id,
         event.client_ref,
@@ -82,19 +99,30 @@ def placement_made(rows: Rows, envelope: Envelope, event: PlacementMade) -> None
         event.care_form.value,
         event.start_date,
         event.waited_days,
+        None,
+        None,
     )
+    rows.placements[event.placement_id] = _merge(rows.placements.get(event.placement_id), row, _STARTED)
     rows.advance("flows", envelope)
 
 
 def placement_ended(rows: Rows, envelope: Envelope, event: PlacementEnded) -> None:
-    rows.placements_ended[event.placement_id] = (
+    row = (
         event.placement_id,
+        None,
         event.client_ref,
         event.responsible_municipality,
         event.facility_id,
+        None,
+        None,
+        None,
+        None,
+        None,
         event.end_date,
         event.reason.value,
     )
+    known = rows.placements.get(event.placement_id)
+    rows.placements[event.placement_id] = _merge(known, row, _ENDED, base=slice(2, 5)) if known else row
     rows.advance("flows", envelope)
 
 
@@ -154,20 +182,39 @@ def facility_registered(rows: Rows, envelope: Envelope, event: FacilityRegistere
     rows.advance("places", envelope)
 
 
+OFFER_COLUMNS = (
+    "offer_id",
+    "corporation_id",
+    "municipality",
+    "wijk",
+    "quota_year",
+    "offered_on",
+    "status",
+    "answered_on",
+    "reason",
+)
+_MADE, _ANSWERED = slice(1, 6), slice(6, 9)
+
+
 def housing_offer_made(rows: Rows, envelope: Envelope, event: HousingOfferMade) -> None:
-    rows.offers_made[event.offer_id] = (
+    row = (
         event.offer_id,
         event.corporation_id,
         event.municipality,
         event.wijk,
         event.quota_year or event.offered_on.year,
         event.offered_on,
+        None,
+        None,
+        None,
     )
+    rows.offers[event.offer_id] = _merge(rows.offers.get(event.offer_id), row, _MADE)
     rows.advance("places", envelope)
 
 
 def _answered(rows: Rows, envelope: Envelope, offer_id: str, status: str, on: date, reason: str | None) -> None:
-    rows.offers_answered[offer_id] = (offer_id, status, on, reason)
+    row = (offer_id, None, None, None, None, None, status, on, reason)
+    rows.offers[offer_id] = _merge(rows.offers.get(offer_id), row, _ANSWERED)
     rows.advance("places", envelope)
 
 

@@ -26,21 +26,28 @@ _WRITES: list[tuple[str, str]] = [
         " $7::uuid[], $8::timestamptz[]) ON CONFLICT (intake_id) DO NOTHING",
     ),
     (
-        "placements_started",
+        # A start and an end of one placement in one row: the start's columns are taken where the row
+        # says the start (start_date), the end's where it says the end (end_date), the rest kept.
+        "placements",
         "INSERT INTO placements (placement_id, intake_id, client_ref, responsible_municipality, facility_id,"
-        " facility_municipality, wijk, care_form, start_date, waited_days)"
+        " facility_municipality, wijk, care_form, start_date, waited_days, end_date, end_reason)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-        " $7::text[], $8::text[], $9::date[], $10::int[])"
-        " ON CONFLICT (placement_id) DO UPDATE SET intake_id = excluded.intake_id,"
-        " responsible_municipality = excluded.responsible_municipality,"
-        " facility_municipality = excluded.facility_municipality, wijk = excluded.wijk,"
-        " care_form = excluded.care_form, start_date = excluded.start_date, waited_days = excluded.waited_days",
-    ),
-    (
-        "placements_ended",
-        "INSERT INTO placements (placement_id, client_ref, responsible_municipality, facility_id, end_date,"
-        " end_reason) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[])"
-        " ON CONFLICT (placement_id) DO UPDATE SET end_date = excluded.end_date, end_reason = excluded.end_reason",
+        " $7::text[], $8::text[], $9::date[], $10::int[], $11::date[], $12::text[])"
+        " ON CONFLICT (placement_id) DO UPDATE SET"
+        + ",".join(
+            f" {c} = CASE WHEN excluded.start_date IS NULL THEN placements.{c} ELSE excluded.{c} END"
+            for c in (
+                "intake_id",
+                "responsible_municipality",
+                "facility_municipality",
+                "wijk",
+                "care_form",
+                "start_date",
+                "waited_days",
+            )
+        )
+        + ", end_date = coalesce(excluded.end_date, placements.end_date),"
+        " end_reason = CASE WHEN excluded.end_date IS NULL THEN placements.end_reason ELSE excluded.end_reason END",
     ),
     (
         "outflows",
@@ -70,19 +77,21 @@ _WRITES: list[tuple[str, str]] = [
         " WHERE facilities.occurred_at <= excluded.occurred_at",
     ),
     (
-        "offers_made",
-        "INSERT INTO offers (offer_id, corporation_id, municipality, wijk, quota_year, offered_on)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::date[])"
-        " ON CONFLICT (offer_id) DO UPDATE SET corporation_id = excluded.corporation_id,"
-        " municipality = excluded.municipality, wijk = excluded.wijk, quota_year = excluded.quota_year,"
-        " offered_on = excluded.offered_on",
-    ),
-    (
-        "offers_answered",
-        "INSERT INTO offers (offer_id, status, answered_on, reason)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[])"
-        " ON CONFLICT (offer_id) DO UPDATE SET status = excluded.status, answered_on = excluded.answered_on,"
-        " reason = excluded.reason",
+        # An offer and its answer in one row, in either order: as for placements.
+        "offers",
+        "INSERT INTO offers (offer_id, corporation_id, municipality, wijk, quota_year, offered_on, status,"
+        " answered_on, reason) SELECT o, c, m, w, q, d, coalesce(s, 'open'), a, r FROM unnest($1::text[],"
+        " $2::text[], $3::text[], $4::text[], $5::int[], $6::date[], $7::text[], $8::date[], $9::text[])"
+        " AS u(o, c, m, w, q, d, s, a, r) ON CONFLICT (offer_id) DO UPDATE SET"
+        + ",".join(
+            f" {c} = CASE WHEN excluded.offered_on IS NULL THEN offers.{c} ELSE excluded.{c} END"
+            for c in ("corporation_id", "municipality", "wijk", "quota_year", "offered_on")
+        )
+        + ","
+        + ",".join(
+            f" {c} = CASE WHEN excluded.answered_on IS NULL THEN offers.{c} ELSE excluded.{c} END"
+            for c in ("status", "answered_on", "reason")
+        ),
     ),
     (
         "contingents",
@@ -128,7 +137,10 @@ class ReportingProjection:
 
     name: str = "reporting"
     event_types: frozenset[str] = frozenset(spec_for(cls).event_type for cls in MAPPERS)
+    # The ledger first: a rebuild's switch locks the live tables in this order, and the live writer
+    # touches the ledger first too (claim_new), so the two never wait for each other in a circle.
     tables: Sequence[str] = (
+        LEDGER,
         "registrations",
         "placements",
         "outflows",
@@ -138,7 +150,6 @@ class ReportingProjection:
         "offers",
         "contingents",
         "projection_position",
-        LEDGER,
     )
 
     async def apply(self, conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
