@@ -41,6 +41,7 @@ from zorgstroom_runtime import metrics
 from zorgstroom_runtime.consumer import DeadLetter, Rejected, kafka_security, open_record, send_dead_letter
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer
+from zorgstroom_runtime.lag import report_lag
 from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ class BatchConsumer:
             description=f"The events {self.service}'s projection reads, a poll at a time.",
             logger=log,
         )
-        subscriber = broker.subscriber(
+        subscriber = self.subscriber = broker.subscriber(
             *self.topics,
             group_id=self.group_id,
             batch=True,
@@ -224,9 +225,11 @@ class BatchConsumer:
                     await self.broker.stop()
                 await asyncio.sleep(delay)
         self.last_error, self._failures = None, 0
+        lag = asyncio.create_task(report_lag(lambda: self.subscriber.consumer, self.service))
         try:
             await asyncio.Event().wait()
         finally:
+            lag.cancel()
             await self.broker.stop()
             await self._close_dlq()
 

@@ -47,6 +47,7 @@ from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer
+from zorgstroom_runtime.lag import report_lag
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
 from zorgstroom_runtime.region import Region
 
@@ -207,7 +208,7 @@ class IdempotentConsumer:
             description=f"The events {self.service} consumes, one handler per event type.",
             logger=log,
         )
-        subscriber = broker.subscriber(
+        subscriber = self.subscriber = broker.subscriber(
             *self.subscription.topics,
             group_id=self.subscription.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -279,9 +280,11 @@ class IdempotentConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
         self.last_error = None
+        lag = asyncio.create_task(report_lag(lambda: self.subscriber.consumer, self.service))
         try:
             await asyncio.Event().wait()
         finally:
+            lag.cancel()
             await self.broker.stop()
             await self._close_dlq()
 
