@@ -38,10 +38,16 @@ from opentelemetry import trace
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
-from zorgstroom_runtime.consumer import DeadLetter, Rejected, kafka_security, open_record, send_dead_letter
+from zorgstroom_runtime.consumer import (
+    DeadLetter,
+    Rejected,
+    kafka_security,
+    open_record,
+    send_dead_letter,
+    serve_broker,
+)
 from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer
-from zorgstroom_runtime.lag import report_lag
 from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -208,30 +214,12 @@ class BatchConsumer:
         self._report_lag(message.consumer, records)
 
     async def run(self) -> None:
-        """Start the broker (retried with back-off while Kafka is away) and keep it running until cancelled."""
-        while True:
-            try:
-                await self.broker.start()
-                break
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await self.broker.stop()
-                raise
-            except Exception as error:
-                self.last_error = repr(error)
-                delay = self._backoff()
-                log.warning("batch consumer %s not started: %r; retrying in %.1fs", self.group_id, error, delay)
-                with contextlib.suppress(Exception):
-                    await self.broker.stop()
-                await asyncio.sleep(delay)
-        self.last_error, self._failures = None, 0
-        lag = asyncio.create_task(report_lag(lambda: self.subscriber.consumer, self.service))
-        try:
-            await asyncio.Event().wait()
-        finally:
-            lag.cancel()
-            await self.broker.stop()
-            await self._close_dlq()
+        await serve_broker(self.broker, self.subscriber, self.service, self._set_error, self._close_dlq)
+
+    def _set_error(self, error: str | None) -> None:
+        self.last_error = error
+        if error is None:
+            self._failures = 0
 
     def _backoff(self) -> float:
         self._failures += 1

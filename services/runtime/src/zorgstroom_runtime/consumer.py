@@ -167,6 +167,41 @@ def kafka_security(kafka: KafkaConnection) -> BaseSecurity | None:
     )
 
 
+async def serve_broker(
+    broker: KafkaBroker,
+    subscriber: Any,
+    service: str,
+    set_error: Callable[[str | None], None],
+    close: Callable[[], Awaitable[None]],
+) -> None:
+    """Start a consumer's broker (retried with back-off while Kafka is away), report its lag on a timer,
+    and keep it running until cancelled; then stop it and `close` what the consumer holds."""
+    backoff = 0.5
+    while True:
+        try:
+            await broker.start()
+            break
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            raise
+        except Exception as error:
+            log.warning("%s consumer not started: %r; retrying in %.1fs", service, error, backoff)
+            set_error(repr(error))
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+    set_error(None)
+    lag = asyncio.create_task(report_lag(lambda: subscriber.consumer, service))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        lag.cancel()
+        await broker.stop()
+        await close()
+
+
 class IdempotentConsumer:
     """The per-event handlers of one service as one FastStream subscriber; see the module's docstring."""
 
@@ -260,33 +295,10 @@ class IdempotentConsumer:
         return _Guard(msg, context=context, consumer=self)
 
     async def run(self) -> None:
-        """Start the broker (retried with back-off while Kafka is away) and keep it running until cancelled."""
-        backoff = 0.5
-        while True:
-            try:
-                await self.broker.start()
-                break
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await self.broker.stop()
-                raise
-            except Exception as error:
-                log.warning(
-                    "consumer %s not started: %r; retrying in %.1fs", self.subscription.group_id, error, backoff
-                )
-                self.last_error = repr(error)
-                with contextlib.suppress(Exception):
-                    await self.broker.stop()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-        self.last_error = None
-        lag = asyncio.create_task(report_lag(lambda: self.subscriber.consumer, self.service))
-        try:
-            await asyncio.Event().wait()
-        finally:
-            lag.cancel()
-            await self.broker.stop()
-            await self._close_dlq()
+        await serve_broker(self.broker, self.subscriber, self.service, self._set_error, self._close_dlq)
+
+    def _set_error(self, error: str | None) -> None:
+        self.last_error = error
 
     # -- what happens to one record
 
