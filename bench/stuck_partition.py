@@ -16,24 +16,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.unit.test_batch_consumer import DeadLetters, FailsOn, Pool, record, waitlisted  # noqa: E402
-from zorgstroom_runtime.batch import BatchConsumer  # noqa: E402
-from zorgstroom_runtime.kafka import KafkaConnection  # noqa: E402
+from tests.unit.test_batch_consumer import DeadLetters, FailsOn, batch_consumer, record, waitlisted  # noqa: E402
 from zorgstroom_runtime.settings import ServiceSettings  # noqa: E402
 
 
 async def one_poll(poison: str | None) -> tuple[float, int]:
     projection = FailsOn(poison_ref=poison or "-")
     attempts = ServiceSettings.model_fields["consumer_max_attempts"].default
-    consumer = BatchConsumer(
-        Pool(),  # type: ignore[arg-type]
-        KafkaConnection("127.0.0.1:1"),
-        projection,
-        group_id="bench",
-        topics=["bench"],
-        service="bench",
-        max_attempts=attempts,
-    )
+    consumer = batch_consumer(projection, max_attempts=attempts)
     refs = "0123456789abcde"  # the failing event is the only one of client "f"
     poll = [record(i % 6, i, waitlisted(refs[i % 15] if i != 300 else (poison or "0"))) for i in range(600)]
     started = time.perf_counter()

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.integration.test_delivery import message, registered_envelope
-from tests.support.infra import native_env, run_deploy
+from tests.support.infra import broker_of_its_own, run_deploy
 from tests.support.kafka import eventually, produce
 from tests.support.stack import Namespace, running
 from zorgstroom_placement.bootstrap import build
@@ -20,12 +20,8 @@ LATE_PORT = int(os.environ.get("ZS_TEST_LATE_KAFKA_PORT", "19392"))
 
 @pytest.fixture
 def late_kafka(infra):  # type: ignore[no-untyped-def]
-    if infra.how != "native":
-        pytest.skip("starting a broker of its own needs the native start-up")
-    env = native_env("test-late", LATE_PORT, 0)
-    run_deploy("kafka.sh", "stop", env)  # one left over by an aborted run
-    yield env, f"127.0.0.1:{LATE_PORT}"
-    run_deploy("kafka.sh", "stop", env)
+    with broker_of_its_own(infra, "test-late", LATE_PORT, started=False) as kafka:
+        yield kafka
 
 
 async def test_placement_started_before_kafka_consumes_once_kafka_is_up(ns: Namespace, late_kafka) -> None:

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests.support.builders import intake_body
-from tests.support.infra import native_env, run_deploy
+from tests.support.infra import broker_of_its_own, run_deploy
 from tests.support.kafka import eventually, read_topic
 from tests.support.stack import Namespace, running
 from zorgstroom_intake.bootstrap import build
@@ -20,12 +20,8 @@ OUTAGE_PORT = int(os.environ.get("ZS_TEST_OUTAGE_KAFKA_PORT", "19292"))
 
 @pytest.fixture
 def own_kafka(infra):  # type: ignore[no-untyped-def]
-    if infra.how != "native":
-        pytest.skip("stopping and starting a broker of its own needs the native start-up")
-    env = native_env("test-outage", OUTAGE_PORT, 0)
-    run_deploy("kafka.sh", "start", env)
-    yield env, f"127.0.0.1:{OUTAGE_PORT}"
-    run_deploy("kafka.sh", "stop", env)
+    with broker_of_its_own(infra, "test-outage", OUTAGE_PORT) as kafka:
+        yield kafka
 
 
 async def test_intake_accepted_while_kafka_is_down_is_published_when_it_returns(ns: Namespace, own_kafka) -> None:

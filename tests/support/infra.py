@@ -4,8 +4,10 @@ In order: ZS_TEST_KAFKA_BOOTSTRAP and ZS_TEST_DATABASE_URL if set; testcontainer
 daemon answers; else the project's native start-up (deploy/*.sh) on test ports of its own.
 """
 
+import contextlib
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,3 +78,21 @@ def start_infra() -> Infra:
         else [lambda: run_deploy("kafka.sh", "stop", env), lambda: run_deploy("postgres.sh", "stop", env)]
     )
     return Infra(f"127.0.0.1:{kafka_port}", f"postgresql://zorgstroom@127.0.0.1:{pg_port}/zorgstroom", "native", stops)
+
+
+@contextlib.contextmanager
+def broker_of_its_own(
+    infra: Infra, instance: str, port: int, *, started: bool = True
+) -> Iterator[tuple[dict[str, str], str]]:
+    """A native Kafka on a port of its own that a test may stop and start (skipped where the brokers are not
+    native); stopped afterwards, and stopped first in case an aborted run left it behind."""
+    if infra.how != "native":
+        import pytest
+
+        pytest.skip("a broker of its own needs the native start-up")
+    env = native_env(instance, port, 0)
+    run_deploy("kafka.sh", "start" if started else "stop", env)
+    try:
+        yield env, f"127.0.0.1:{port}"
+    finally:
+        run_deploy("kafka.sh", "stop", env)

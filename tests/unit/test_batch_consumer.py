@@ -79,18 +79,22 @@ def record(partition: int, offset: int, value: bytes) -> SimpleNamespace:
     )
 
 
-async def test_a_failure_in_the_middle_of_a_mixed_batch_dead_letters_that_event_alone() -> None:
-    projection = FailsOn(poison_ref="c")
-    consumer = BatchConsumer(
+def batch_consumer(projection: FailsOn, **policy: Any) -> BatchConsumer:
+    """A batch consumer of the waitlist topic on the in-memory pool; no Kafka is reached while building it."""
+    return BatchConsumer(
         Pool(),  # type: ignore[arg-type]
         KafkaConnection("127.0.0.1:1"),
         projection,
         group_id="g",
         topics=["wmo.client-waitlisted.v1"],
         service="test",
-        max_attempts=2,
-        retry_base_seconds=0.0,
+        **policy,
     )
+
+
+async def test_a_failure_in_the_middle_of_a_mixed_batch_dead_letters_that_event_alone() -> None:
+    projection = FailsOn(poison_ref="c")
+    consumer = batch_consumer(projection, max_attempts=2, retry_base_seconds=0.0)
     dlq = DeadLetters()
     poll = [
         record(0, 10, waitlisted("a")),
@@ -114,14 +118,7 @@ async def test_a_failure_in_the_middle_of_a_mixed_batch_dead_letters_that_event_
 
 async def test_a_clean_batch_is_one_transaction() -> None:
     projection = FailsOn(poison_ref="z")
-    consumer = BatchConsumer(
-        Pool(),
-        KafkaConnection("127.0.0.1:1"),
-        projection,
-        group_id="g",
-        topics=["t"],
-        service="test",  # type: ignore[arg-type]
-    )
+    consumer = batch_consumer(projection)
     await consumer.handle([record(p, o, waitlisted(r)) for p, o, r in [(0, 1, "a"), (1, 1, "b"), (0, 2, "c")]], None)
     assert projection.transactions == 1 and len(projection.committed) == 3
 
@@ -131,16 +128,7 @@ async def test_the_batch_subscriber_applies_what_the_broker_delivers_and_dead_le
     from faststream.kafka import TestKafkaBroker
 
     projection = FailsOn(poison_ref="c")
-    consumer = BatchConsumer(
-        Pool(),  # type: ignore[arg-type]
-        KafkaConnection("127.0.0.1:1"),
-        projection,
-        group_id="g",
-        topics=["wmo.client-waitlisted.v1"],
-        service="test",
-        max_attempts=1,
-        retry_base_seconds=0.0,
-    )
+    consumer = batch_consumer(projection, max_attempts=1, retry_base_seconds=0.0)
     consumer._dlq = dead_letters = DeadLetters()
     async with TestKafkaBroker(consumer.broker) as broker:
         await broker.publish(waitlisted("a"), "wmo.client-waitlisted.v1", headers={"x-legacy": "ok"})
