@@ -38,7 +38,9 @@ class Unit(StrEnum):
 
 
 class CareForm(StrEnum):
-    """Care forms of the reference regions; each maps to a WMO020 product category."""
+    """The standard care forms, each with its WMO020 product category. Care forms are region data
+    (zorgstroom_contracts.region.CareFormSpec): events carry a CareFormCode, which may name a form a
+    region added; these are the codes every region starts with."""
 
     BW_24H = "BW_24H"
     BW_HOME = "BW_HOME"
@@ -123,4 +125,23 @@ class TransferReason(StrEnum):
     ORIGIN = "origin"  # return to the municipality of origin (the region's MO access programme)
     SOCIAL_NETWORK = "social_network"  # the client's network lives there: best chance of success
     CARE_AVAILABLE = "care_available"  # the care the client needs is available there
+    OTHER = "other"
+
+
+class WithdrawalReason(StrEnum):
+    """Why a registration leaves the waiting list unplaced (DOMAIN.md rule 11; ours, iWmo has no list)."""
+
+    DUPLICATE = "duplicate"
+    MOVED_AWAY = "moved_away"
+    OTHER_SOLUTION = "other_solution"
+    DECEASED = "deceased"
+    NO_LONGER_NEEDED = "no_longer_needed"
+
+
+class TransferDeclineReason(StrEnum):
+    """Why a receiving municipality declines a proposed transfer (DOMAIN.md rule 9; ours)."""
+
+    NO_TIES = "no_ties"  # the client has no ties here that make the chances better
+    CARE_NOT_AVAILABLE = "care_not_available"
+    NOT_RESPONSIBLE = "not_responsible"  # the law puts the client elsewhere
     OTHER = "other"

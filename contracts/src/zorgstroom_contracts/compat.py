@@ -3,9 +3,11 @@
 Compatibility is full: old events on a `.v1` topic must still validate (a replay rebuilds the
 projections from them) and old consumers must still read new events. So a field may be added only
 as optional; removing a field, changing its type, tightening its pattern, removing an enum value
-or making a field required is breaking and belongs on a `.v2` topic.
+or making a field required is breaking (opening a code list
+to a pattern all its codes match is the one widening allowed, for region data) and belongs on a `.v2` topic.
 """
 
+import re
 from typing import Any
 
 from zorgstroom_contracts.events import EventSpec
@@ -43,6 +45,16 @@ def _types(node: Schema, defs: dict[str, Schema]) -> set[str]:
     return set(kind) if isinstance(kind, list) else {kind}
 
 
+def _enum_opened_to_pattern(old: Schema, new: Schema) -> bool:
+    """A closed list of codes opened to a pattern that every old code matches: old events still validate,
+    and new codes are region data that consumers look up (CareFormCode). Allowed on purpose."""
+    values = old.get("enum")
+    pattern = new.get("pattern")
+    return bool(values) and "pattern" not in old and pattern is not None and "enum" not in new and all(
+        re.fullmatch(pattern, str(v)) for v in values
+    )
+
+
 def _compare(
     old: Schema,
     new: Schema,
@@ -56,10 +68,12 @@ def _compare(
         problems.append(f"{path}: type changed from {sorted(_types(old, old_defs))} to {sorted(_types(new, new_defs))}")
         return
     for constraint in ("pattern", "format"):
+        if constraint == "pattern" and _enum_opened_to_pattern(old, new):
+            continue
         if old.get(constraint) != new.get(constraint):
             problems.append(f"{path}: {constraint} changed from {old.get(constraint)!r} to {new.get(constraint)!r}")
     old_values = {str(v) for v in old.get("enum") or []}
-    removed_values = old_values - {str(v) for v in new.get("enum") or old_values}
+    removed_values = set() if _enum_opened_to_pattern(old, new) else old_values - {str(v) for v in new.get("enum") or old_values}
     if removed_values:
         problems.append(f"{path}: enum values removed: {sorted(removed_values)}")
     old_props, new_props = old.get("properties", {}), new.get("properties", {})

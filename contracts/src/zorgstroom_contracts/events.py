@@ -7,18 +7,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from zorgstroom_contracts.codes import (
-    CareForm,
     EndReason,
     Need,
     OfferDeclineReason,
     ProductCategory,
+    TransferDeclineReason,
     TransferReason,
     Unit,
     Urgency,
+    WithdrawalReason,
     ZrmDomain,
 )
 from zorgstroom_contracts.topics import Topic
-from zorgstroom_contracts.types import AgbCode, ClientRef, Identifier, MunicipalityCode, WijkCode
+from zorgstroom_contracts.types import AgbCode, CareFormCode, ClientRef, Identifier, MunicipalityCode, WijkCode
 
 
 class Event(BaseModel):
@@ -44,7 +45,7 @@ class ClientRegistered(Event):
     responsibility_rule: str = Field(description="Which rule decided the responsible municipality.")
     residence_municipality: MunicipalityCode | None = Field(description="None when homeless.")
     birth_year: int = Field(ge=1900, le=2100, description="Birth year only; never a date of birth.")
-    care_form: CareForm
+    care_form: CareFormCode
     needs: list[Need]
     urgency: Urgency
     household: Household
@@ -60,7 +61,7 @@ class ClientWaitlisted(Event):
     """Placement put a registered client on the regional waiting list."""
 
     client_ref: ClientRef
-    care_form: CareForm
+    care_form: CareFormCode
     responsible_municipality: MunicipalityCode
     urgency: Urgency
     waiting_since: date
@@ -76,7 +77,7 @@ class FacilityRegistered(Event):
     wijk: WijkCode | None = Field(
         description="CBS wijk of the building; None for an ambulant team (BW_HOME), which has no building."
     )
-    care_form: CareForm
+    care_form: CareFormCode
     capacity: int = Field(ge=0, le=10_000, description="Places, or the caseload of an ambulant team.")
     supported_needs: list[Need]
 
@@ -91,7 +92,7 @@ class PlacementMade(Event):
     facility_municipality: MunicipalityCode
     wijk: WijkCode | None = Field(description="The facility's wijk; None for care at home (BW_HOME).")
     responsible_municipality: MunicipalityCode
-    care_form: CareForm
+    care_form: CareFormCode
     start_date: date
     waited_days: int = Field(ge=0)
     product_category: ProductCategory | None = Field(
@@ -99,6 +100,9 @@ class PlacementMade(Event):
     )
     unit: Unit | None = Field(default=None, description="iWmo WJ756 unit in which the care is counted: 14 etmaal.")
     intake_id: Identifier | None = Field(default=None, description="The intake this placement answers.")
+    doorstroom_from: Identifier | None = Field(
+        default=None, description="The placement this one follows on the same day (doorstroom), if any."
+    )
 
 
 class PlacementEnded(Event):
@@ -111,6 +115,14 @@ class PlacementEnded(Event):
     responsible_municipality: MunicipalityCode
     reason: EndReason
     end_date: date
+    care_form: CareFormCode | None = Field(default=None, description="The care form of the placement that ended.")
+    intake_id: Identifier | None = Field(default=None, description="The intake (registration) the placement answered.")
+    doorstroom_to: CareFormCode | None = Field(
+        default=None,
+        description="Set when the client moved on the same day to a place of this care form (doorstroom);"
+        " the reason is then 37 (change request).",
+    )
+    next_placement_id: Identifier | None = Field(default=None, description="The placement of the doorstroom.")
 
 
 class OutflowReadinessAssessed(Event):
@@ -213,6 +225,65 @@ class ResponsibilityTransferred(Event):
     to_in_region: bool = Field(description="Whether the receiving municipality belongs to this region.")
     reason: TransferReason
     effective_on: date = Field(description="From this date the new municipality is responsible.")
+    transfer_id: Identifier | None = Field(default=None, description="The accepted proposal.")
+    intake_ids: list[Identifier] | None = Field(
+        default=None,
+        description="The registrations (episode) the transfer applies to; a later registration starts fresh."
+        " None on events before proposals existed: then it applies to the client's registrations up to it.",
+    )
+    accepted_on: date | None = Field(default=None, description="When the receiving municipality accepted.")
+
+
+class ResponsibilityTransferProposed(Event):
+    """The responsible municipality proposes, with a reason, that another municipality takes over a client's
+    current episode (DOMAIN.md rule 9). It takes effect only when accepted (ResponsibilityTransferred)."""
+
+    transfer_id: Identifier
+    client_ref: ClientRef
+    intake_ids: list[Identifier] = Field(description="The registrations (episode) the transfer would apply to.")
+    from_municipality: MunicipalityCode
+    to_municipality: MunicipalityCode
+    to_in_region: bool
+    reason: TransferReason
+    effective_on: date
+    proposed_on: date
+
+
+class ResponsibilityTransferDeclined(Event):
+    """The receiving municipality declined a proposed transfer, with a reason; nothing changes."""
+
+    transfer_id: Identifier
+    client_ref: ClientRef
+    from_municipality: MunicipalityCode
+    to_municipality: MunicipalityCode
+    reason: TransferDeclineReason
+    declined_on: date
+
+
+class RegistrationUpdated(Event):
+    """The responsible municipality changed a waiting registration (DOMAIN.md rule 11): the values as they
+    now stand."""
+
+    intake_id: Identifier
+    client_ref: ClientRef
+    responsible_municipality: MunicipalityCode
+    care_form: CareFormCode
+    needs: list[Need]
+    urgency: Urgency
+    household: Household
+    preferred_municipalities: list[MunicipalityCode]
+    updated_on: date
+
+
+class RegistrationWithdrawn(Event):
+    """A registration left the waiting list unplaced, with a reason (DOMAIN.md rule 11)."""
+
+    intake_id: Identifier
+    client_ref: ClientRef
+    responsible_municipality: MunicipalityCode
+    care_form: CareFormCode
+    reason: WithdrawalReason
+    withdrawn_on: date
 
 
 class HousingContingentAgreed(Event):
@@ -264,6 +335,22 @@ _SPECS = [
         Topic.RESPONSIBILITY_TRANSFERRED,
         "client_ref",
     ),
+    EventSpec(
+        "ResponsibilityTransferProposed",
+        ResponsibilityTransferProposed,
+        1,
+        Topic.RESPONSIBILITY_TRANSFER_PROPOSALS,
+        "client_ref",
+    ),
+    EventSpec(
+        "ResponsibilityTransferDeclined",
+        ResponsibilityTransferDeclined,
+        1,
+        Topic.RESPONSIBILITY_TRANSFER_PROPOSALS,
+        "client_ref",
+    ),
+    EventSpec("RegistrationUpdated", RegistrationUpdated, 1, Topic.REGISTRATION_CHANGED, "client_ref"),
+    EventSpec("RegistrationWithdrawn", RegistrationWithdrawn, 1, Topic.REGISTRATION_CHANGED, "client_ref"),
 ]
 
 EVENT_TYPES: dict[str, EventSpec] = {spec.event_type: spec for spec in _SPECS}

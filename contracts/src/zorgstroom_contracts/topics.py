@@ -16,6 +16,8 @@ class Topic(StrEnum):
     OUTFLOW_COMPLETED = "wmo.outflow-completed.v1"
     RESPONSIBILITY_TRANSFERRED = "wmo.responsibility-transferred.v1"
     HOUSING_CONTINGENT_AGREED = "wmo.housing-contingent-agreed.v1"
+    REGISTRATION_CHANGED = "wmo.registration-changed.v1"
+    RESPONSIBILITY_TRANSFER_PROPOSALS = "wmo.responsibility-transfer-proposals.v1"
 
 
 TOPICS: tuple[Topic, ...] = tuple(Topic)
@@ -34,6 +36,8 @@ PRODUCER_OF: dict[Topic, str] = {
     Topic.OUTFLOW_COMPLETED: "placement",
     Topic.RESPONSIBILITY_TRANSFERRED: "placement",
     Topic.HOUSING_CONTINGENT_AGREED: "housing",
+    Topic.REGISTRATION_CHANGED: "placement",
+    Topic.RESPONSIBILITY_TRANSFER_PROPOSALS: "placement",
 }
 PROVIDER_TOPICS_PRODUCER = "placement"
 DLQ_SUFFIX = ".dlq"

@@ -32,6 +32,15 @@ RegionCode = Annotated[
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$"),
     Field(description="Code of the region in which the event happened.", examples=["flevoland"]),
 ]
+CareFormCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,39}$"),
+    Field(
+        description="A care form of the region (region data): the standard ones are BW_24H, BW_HOME, MO_NIGHT,"
+        " MO_24H and MO_EMERGENCY; a region may add its own, each with its iWmo product category.",
+        examples=["BW_24H"],
+    ),
+]
 Identifier = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
