@@ -61,7 +61,7 @@ def test_an_unknown_event_type_cannot_be_opened() -> None:
         ("registering_municipality", "34"),
         ("client_ref", "not-a-ref"),
         ("birth_year", 1800),
-        ("care_form", "BW"),
+        ("care_form", "bw_24h"),
         ("needs", ["sad"]),
     ],
 )

@@ -64,8 +64,8 @@ def test_adding_an_optional_field_is_compatible(published: dict) -> None:
 
 def test_removing_a_code_from_a_code_list_is_breaking(published: dict) -> None:
     changed = copy.deepcopy(published)
-    changed["$defs"]["CareForm"]["enum"].remove("MO_NIGHT")
-    assert breaking_changes(published, changed) == ["data.care_form: enum values removed: ['MO_NIGHT']"]
+    changed["$defs"]["Urgency"]["enum"].remove("high")
+    assert breaking_changes(published, changed) == ["data.urgency: enum values removed: ['high']"]
 
 
 def test_a_nested_field_removed_is_breaking(published: dict) -> None:
