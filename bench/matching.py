@@ -1,4 +1,4 @@
-"""Benchmark: one matching pass (DOMAIN.md rule 3) for 1,000, 10,000 and 100,000 waiting clients over
+"""Benchmark: one matching pass (docs/domain.md rule 3) for 1,000, 10,000 and 100,000 waiting clients over
 1,000 facilities, against a plain O(clients x facilities) reference measured in the same run.
 
 Run with `make bench-matching` (or `uv run --frozen python bench/matching.py`). Prints figures; not a test.

@@ -129,7 +129,7 @@ class TransferReason(StrEnum):
 
 
 class WithdrawalReason(StrEnum):
-    """Why a registration leaves the waiting list unplaced (DOMAIN.md rule 11; ours, iWmo has no list)."""
+    """Why a registration leaves the waiting list unplaced (docs/domain.md rule 11; ours, iWmo has no list)."""
 
     DUPLICATE = "duplicate"
     MOVED_AWAY = "moved_away"
@@ -139,7 +139,7 @@ class WithdrawalReason(StrEnum):
 
 
 class TransferDeclineReason(StrEnum):
-    """Why a receiving municipality declines a proposed transfer (DOMAIN.md rule 9; ours)."""
+    """Why a receiving municipality declines a proposed transfer (docs/domain.md rule 9; ours)."""
 
     NO_TIES = "no_ties"  # the client has no ties here that make the chances better
     CARE_NOT_AVAILABLE = "care_not_available"

@@ -48,10 +48,14 @@ def _types(node: Schema, defs: dict[str, Schema]) -> set[str]:
 def _enum_opened_to_pattern(old: Schema, new: Schema) -> bool:
     """A closed list of codes opened to a pattern that every old code matches: old events still validate,
     and new codes are region data that consumers look up (CareFormCode). Allowed on purpose."""
-    values = old.get("enum")
+    values = old.get("enum") or []
     pattern = new.get("pattern")
-    return bool(values) and "pattern" not in old and pattern is not None and "enum" not in new and all(
-        re.fullmatch(pattern, str(v)) for v in values
+    return (
+        bool(values)
+        and "pattern" not in old
+        and pattern is not None
+        and "enum" not in new
+        and all(re.fullmatch(pattern, str(v)) for v in values)
     )
 
 
@@ -73,7 +77,8 @@ def _compare(
         if old.get(constraint) != new.get(constraint):
             problems.append(f"{path}: {constraint} changed from {old.get(constraint)!r} to {new.get(constraint)!r}")
     old_values = {str(v) for v in old.get("enum") or []}
-    removed_values = set() if _enum_opened_to_pattern(old, new) else old_values - {str(v) for v in new.get("enum") or old_values}
+    new_values = old_values if _enum_opened_to_pattern(old, new) else {str(v) for v in new.get("enum") or old_values}
+    removed_values = old_values - new_values
     if removed_values:
         problems.append(f"{path}: enum values removed: {sorted(removed_values)}")
     old_props, new_props = old.get("properties", {}), new.get("properties", {})

@@ -1,4 +1,4 @@
-"""Every event in DESIGN.md's topic table: frozen, past tense, versioned, with its topic and key."""
+"""Every event in the topic table of docs/events.md: frozen, past tense, versioned, with its topic and key."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -40,7 +40,7 @@ class ClientRegistered(Event):
     client_ref: ClientRef
     registering_municipality: MunicipalityCode
     responsible_municipality: MunicipalityCode = Field(
-        description="Decided by the region's responsibility rule (DOMAIN.md: who is responsible)."
+        description="Decided by the region's responsibility rule (docs/domain.md: who is responsible)."
     )
     responsibility_rule: str = Field(description="Which rule decided the responsible municipality.")
     residence_municipality: MunicipalityCode | None = Field(description="None when homeless.")
@@ -236,7 +236,7 @@ class ResponsibilityTransferred(Event):
 
 class ResponsibilityTransferProposed(Event):
     """The responsible municipality proposes, with a reason, that another municipality takes over a client's
-    current episode (DOMAIN.md rule 9). It takes effect only when accepted (ResponsibilityTransferred)."""
+    current episode (docs/domain.md rule 9). It takes effect only when accepted (ResponsibilityTransferred)."""
 
     transfer_id: Identifier
     client_ref: ClientRef
@@ -261,7 +261,7 @@ class ResponsibilityTransferDeclined(Event):
 
 
 class RegistrationUpdated(Event):
-    """The responsible municipality changed a waiting registration (DOMAIN.md rule 11): the values as they
+    """The responsible municipality changed a waiting registration (docs/domain.md rule 11): the values as they
     now stand."""
 
     intake_id: Identifier
@@ -276,7 +276,7 @@ class RegistrationUpdated(Event):
 
 
 class RegistrationWithdrawn(Event):
-    """A registration left the waiting list unplaced, with a reason (DOMAIN.md rule 11)."""
+    """A registration left the waiting list unplaced, with a reason (docs/domain.md rule 11)."""
 
     intake_id: Identifier
     client_ref: ClientRef

@@ -25,7 +25,7 @@ def add_months(day: date, months: int) -> date:
 
 def within_months_after(earlier: date, later: date, months: int) -> bool:
     """Whether `later` lies within `months` calendar months after `earlier`, the day of `earlier` itself
-    included and the same day `months` months on excluded (DOMAIN.md rule 8: relapse, and intake's
+    included and the same day `months` months on excluded (docs/domain.md rule 8: relapse, and intake's
     12-month BW rule, use this one calendar rule)."""
     return earlier <= later < add_months(earlier, months)
 
@@ -45,7 +45,7 @@ class CareFormGroup(StrEnum):
 
 
 class CareFormSpec(BaseModel):
-    """One care form of the region (DOMAIN.md "Care forms"): its group, iWmo product category and unit.
+    """One care form of the region (docs/domain.md "Care forms"): its group, iWmo product category and unit.
     A region adds its own (an intermediate facility, clustered housing) in its data file, without code."""
 
     model_config = ConfigDict(frozen=True)
@@ -83,7 +83,7 @@ def _standard_care_forms() -> dict[str, CareFormSpec]:
 
 
 class ResponsibilityPolicy(BaseModel):
-    """Who is responsible (DOMAIN.md): current law, and the woonplaatsbeginsel for BW from a date."""
+    """Who is responsible (docs/domain.md): current law, and the woonplaatsbeginsel for BW from a date."""
 
     model_config = ConfigDict(frozen=True)
     bw_residence_principle_from: date | None = Field(
@@ -93,7 +93,7 @@ class ResponsibilityPolicy(BaseModel):
 
 
 class PlacementPolicy(BaseModel):
-    """Placement's policies (DOMAIN.md rules 4, 5 and 10)."""
+    """Placement's policies (docs/domain.md rules 4, 5 and 10)."""
 
     model_config = ConfigDict(frozen=True)
     wijk_place_cap_default: int = Field(default=40, ge=0, description="Facility places a wijk may hold.")
@@ -130,7 +130,7 @@ class PlacementPolicy(BaseModel):
 
 
 class HousingPolicy(BaseModel):
-    """Housing's policies (DOMAIN.md rules 6 and 13)."""
+    """Housing's policies (docs/domain.md rules 6 and 13)."""
 
     model_config = ConfigDict(frozen=True)
     wijk_outflow_cap_default: int = Field(default=12, ge=0, description="Outflow homes a wijk may receive.")
@@ -163,14 +163,14 @@ class BudgetShares(BaseModel):
 
 
 class MoFunding(StrEnum):
-    """Who bears the cost of shelter (MO) in the regional settlement (DOMAIN.md "Money")."""
+    """Who bears the cost of shelter (MO) in the regional settlement (docs/domain.md "Money")."""
 
     CENTRE_MUNICIPALITY = "centre_municipality"  # the centre municipality holds the MO funding (Flevoland, for now)
     SHARES = "shares"  # MO follows the same budget shares as BW
 
 
 class MoneyPolicy(BaseModel):
-    """DOMAIN.md "Money": tariffs, the national budget and each municipality's shares with the phase-in
+    """docs/domain.md "Money": tariffs, the national budget and each municipality's shares with the phase-in
     (ingroeipad)."""
 
     model_config = ConfigDict(frozen=True)
@@ -200,7 +200,7 @@ class ReportingPolicy(BaseModel):
 
 
 class DatePolicy(BaseModel):
-    """How far business dates may lie from today (DOMAIN.md rules 9 and 15): no registration, ending or
+    """How far business dates may lie from today (docs/domain.md rules 9 and 15): no registration, ending or
     transfer in the future beyond a margin, and no transfer that rewrites closed months."""
 
     model_config = ConfigDict(frozen=True)

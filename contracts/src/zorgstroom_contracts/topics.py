@@ -22,7 +22,7 @@ class Topic(StrEnum):
 
 TOPICS: tuple[Topic, ...] = tuple(Topic)
 
-# The one service that may write each topic (DESIGN.md's topic table); Kafka ACLs follow from it.
+# The one service that may write each topic (the topic table of docs/events.md); Kafka ACLs follow from it.
 PRODUCER_OF: dict[Topic, str] = {
     Topic.CLIENT_REGISTERED: "intake",
     Topic.CLIENT_WAITLISTED: "placement",
