@@ -1,17 +1,19 @@
 """Placement over HTTP with intake beside it: facilities, matching by the rules, assessments, endings,
-outflow on an accepted offer, transfers, and every refusal a caller can meet."""
+outflow on an accepted offer, doorstroom, registrations kept, transfers as proposals, and every refusal a
+caller can meet. Business dates lie in the recent past: none may lie beyond today (docs/domain.md, rule 15)."""
 
 import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.builders import intake_body
+from tests.support.builders import intake_body, valid_bsn
 from tests.support.kafka import eventually, produce, read_topic
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope
@@ -22,6 +24,12 @@ from zorgstroom_placement.bootstrap import build as build_placement
 
 ZRM = [d.value for d in ZrmDomain]
 PROVIDER_A, PROVIDER_B = "11111111", "22222222"
+TODAY = date.today()
+
+
+def ago(days: int) -> str:
+    """A business date `days` before today, as sent over HTTP."""
+    return (TODAY - timedelta(days=days)).isoformat()
 
 
 def facility(provider: str, municipality: str, wijk: str | None, capacity: int, **extra: Any) -> dict[str, Any]:
@@ -43,12 +51,16 @@ class Stack:
     placement: httpx.AsyncClient
 
     async def register(self, who: str, **overrides: Any) -> str:
-        body = intake_body(**({"needs": ["psychiatric"], "preferred_municipalities": []} | overrides))
+        return (await self.register_intake(who, **overrides))["client_ref"]
+
+    async def register_intake(self, who: str, **overrides: Any) -> dict[str, str]:
+        defaults = {"needs": ["psychiatric"], "preferred_municipalities": [], "registered_on": ago(30)}
+        body = intake_body(**(defaults | overrides))
         answer = await self.intake.post(
             "/v1/intakes", json=body, headers=self.ns.auth(who) | {"Idempotency-Key": str(uuid.uuid4())}
         )
         assert answer.status_code == 202, answer.text
-        return str(answer.json()["client_ref"])
+        return dict(answer.json())
 
     async def waiting(self, who: str = "region") -> list[dict[str, Any]]:
         answer = await self.placement.get("/v1/waiting-list", headers=self.ns.auth(who))
@@ -78,11 +90,11 @@ async def placed(ns: Namespace) -> AsyncIterator[tuple[Stack, dict[str, str]]]:
     """Six clients on the list before any facility exists, then two facilities: placed by the rules."""
     async with stack(ns) as s:
         refs = {
-            "c1": await s.register("almere", registered_on="2027-03-01"),
-            "c2": await s.register("almere", registered_on="2027-03-02", preferred_municipalities=["0995"]),
-            "c3": await s.register("urk", registering_municipality="0184", registered_on="2027-03-03"),
-            "c4": await s.register("almere", registered_on="2027-03-10", urgency="emergency"),
-            "c5": await s.register("almere", registered_on="2027-03-04", needs=["mild_intellectual_disability"]),
+            "c1": await s.register("almere", registered_on=ago(40)),
+            "c2": await s.register("almere", registered_on=ago(39), preferred_municipalities=["0995"]),
+            "c3": await s.register("urk", registering_municipality="0184", registered_on=ago(38)),
+            "c4": await s.register("almere", registered_on=ago(31), urgency="emergency"),
+            "c5": await s.register("almere", registered_on=ago(37), needs=["mild_intellectual_disability"]),
         }
         await eventually(s.waiting, until=lambda clients: len(clients) == 5)
         assert (await s.put_facility("almere-1", facility(PROVIDER_A, "0034", "WK003401", 2))).status_code == 201
@@ -125,39 +137,40 @@ async def test_facilities_show_occupancy_and_free_places(placed) -> None:  # typ
 async def test_an_ending_frees_a_place_that_the_next_waiting_client_gets(placed) -> None:  # type: ignore[no-untyped-def]
     s, refs = placed
     made = await s.placements(at_least=4)
-    c6 = await s.register("almere", registered_on="2027-03-20")
+    c6 = await s.register("almere", registered_on=ago(12))
     await eventually(s.waiting, until=lambda clients: c6 in [c["client_ref"] for c in clients])
     ending = await s.placement.post(
         f"/v1/placements/{made[refs['c4']]['placement_id']}/end",
-        json={"reason": "21", "end_date": "2027-04-01"},
+        json={"reason": "21", "end_date": ago(0)},
         headers=s.ns.auth("provider-a"),
     )
     assert ending.status_code == 200, ending.text
     again = await s.placement.post(
         f"/v1/placements/{made[refs['c4']]['placement_id']}/end",
-        json={"reason": "21", "end_date": "2027-04-01"},
+        json={"reason": "21", "end_date": ago(0)},
         headers=s.ns.auth("provider-a"),
     )
     assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
     made = await s.placements(at_least=5)
     assert made[c6]["facility_id"] == "almere-1"
-    assert made[c6]["start_date"] == "2027-04-01" and made[c6]["waited_days"] == 12
+    assert made[c6]["start_date"] == ago(0) and made[c6]["waited_days"] == 12
     ended = await s.placements(at_least=1, topic="wmo.placement-ended.v1")
-    assert ended[refs["c4"]]["reason"] == "21"
+    assert ended[refs["c4"]]["reason"] == "21" and ended[refs["c4"]]["care_form"] == "MO_24H"
+    assert ended[refs["c4"]]["intake_id"] == made[refs["c4"]]["intake_id"]
 
 
 async def test_an_assessment_makes_a_client_ready_and_a_later_one_takes_it_back(placed) -> None:  # type: ignore[no-untyped-def]
     s, refs = placed
     placement_id = (await s.placements(at_least=4))[refs["c1"]]["placement_id"]
     path = f"/v1/placements/{placement_id}/assessments"
-    good = {"assessed_on": "2027-06-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True}
+    good = {"assessed_on": ago(0), "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True}
     ready = await s.placement.post(path, json=good, headers=s.ns.auth("provider-a"))
     assert ready.status_code == 201 and ready.json()["ready"] is True and ready.json()["support_at_home"] is False
     unwilling = await s.placement.post(
         path, json=good | {"client_wants_to_move": False}, headers=s.ns.auth("provider-a")
     )
     assert unwilling.json()["ready"] is False  # the client's voice counts
-    acute = good | {"assessed_on": "2027-07-01", "scores": dict.fromkeys(ZRM, 4) | {"justice": 1}}
+    acute = good | {"scores": dict.fromkeys(ZRM, 4) | {"justice": 1}}
     assert (await s.placement.post(path, json=acute, headers=s.ns.auth("provider-a"))).json()["ready"] is False
     events = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.outflow-readiness-assessed.v1"), at_least=3)
     assert [json.loads(r.value)["data"]["ready"] for r in events] == [True, False, False]  # one key: in order
@@ -168,7 +181,7 @@ async def test_assessments_are_refused_with_a_reason(placed) -> None:  # type: i
     s, refs = placed
     placement_id = (await s.placements(at_least=4))[refs["c1"]]["placement_id"]
     path = f"/v1/placements/{placement_id}/assessments"
-    body = {"assessed_on": "2027-06-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True}
+    body = {"assessed_on": ago(0), "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True}
     missing = await s.placement.post(
         path, json=body | {"scores": dict.fromkeys(ZRM[:-1], 4)}, headers=s.ns.auth("provider-a")
     )
@@ -190,7 +203,7 @@ async def test_an_accepted_offer_completes_the_outflow_and_frees_the_place(place
             offer_id="offer-1",
             unit_id="unit-1",
             client_ref=refs["c1"],
-            answered_on="2027-08-01",  # type: ignore[arg-type]
+            answered_on=TODAY,
             corporation_id="woonstad-illustratief",
             municipality="0034",
             wijk="WK003402",
@@ -205,7 +218,7 @@ async def test_an_accepted_offer_completes_the_outflow_and_frees_the_place(place
     )
     outflow = (await s.placements(at_least=1, topic="wmo.outflow-completed.v1"))[refs["c1"]]
     assert outflow["placement_id"] == made[refs["c1"]]["placement_id"]
-    assert (outflow["municipality"], outflow["wijk"], outflow["outflow_date"]) == ("0034", "WK003402", "2027-08-01")
+    assert (outflow["municipality"], outflow["wijk"], outflow["outflow_date"]) == ("0034", "WK003402", ago(0))
     ended = await s.placements(at_least=1, topic="wmo.placement-ended.v1")
     assert ended[refs["c1"]]["reason"] == "19"
     own = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic(f"wmo.provider.{PROVIDER_A}.v1"), at_least=4)
@@ -221,9 +234,11 @@ async def test_facility_changes_that_break_a_rule_are_refused_and_change_nothing
     outside = await s.put_facility("deventer-1", facility(PROVIDER_A, "0150", "WK015001", 5))
     other_provider = await s.put_facility("almere-1", facility(PROVIDER_B, "0034", "WK003401", 3), who="provider-b")
     home_with_wijk = await s.put_facility("team-1", facility(PROVIDER_A, "0034", "WK003401", 5, care_form="BW_HOME"))
+    unknown_form = await s.put_facility("x-1", facility(PROVIDER_A, "0034", "WK003401", 5, care_form="MO_CLUSTERED"))
     assert below.status_code == 409 and below.json()["occupied"] == 2
     assert over_cap.status_code == 409 and over_cap.json()["wijk"] == "WK003401" and over_cap.json()["cap"] == 60
-    assert [r.status_code for r in (wrong_wijk, outside, home_with_wijk)] == [422, 422, 422]
+    assert [r.status_code for r in (wrong_wijk, outside, home_with_wijk, unknown_form)] == [422, 422, 422, 422]
+    assert unknown_form.json()["errors"][0]["field"] == "care_form"
     assert other_provider.status_code == 403
     listed = (await s.placement.get("/v1/facilities", headers=s.ns.auth("region"))).json()["facilities"]
     assert [(f["facility_id"], f["capacity"]) for f in listed] == [("almere-1", 2), ("lelystad-1", 2)]
@@ -231,19 +246,121 @@ async def test_facility_changes_that_break_a_rule_are_refused_and_change_nothing
     assert team.status_code == 201 and team.json()["wijk"] is None
 
 
-async def test_a_transfer_moves_a_client_to_another_municipalitys_list(placed) -> None:  # type: ignore[no-untyped-def]
+async def test_a_proposed_transfer_moves_the_client_to_another_municipalitys_list_once_accepted(placed) -> None:  # type: ignore[no-untyped-def]
     s, refs = placed
     c5 = refs["c5"]
     path = f"/v1/clients/{c5}/transfer"
-    body = {"to_municipality": "0303", "reason": "origin", "effective_on": "2027-05-01"}
+    body = {"to_municipality": "0303", "reason": "origin", "effective_on": ago(0)}
     assert (await s.placement.post(path, json=body, headers=s.ns.auth("urk"))).status_code == 403
-    answer = await s.placement.post(path, json=body, headers=s.ns.auth("almere"))
-    assert answer.status_code == 200, answer.text
+    proposal = await s.placement.post(path, json=body, headers=s.ns.auth("almere"))
+    assert proposal.status_code == 202, proposal.text
+    transfer_id = proposal.json()["transfer_id"]
+    assert proposal.json()["status"] == "proposed" and len(proposal.json()["intake_ids"]) == 1
+    assert c5 in [c["client_ref"] for c in await s.waiting("almere")]  # nothing changes before the answer
+    listed = await s.placement.get("/v1/transfers?status=proposed", headers=s.ns.auth("dronten"))
+    assert [t["transfer_id"] for t in listed.json()["transfers"]] == [transfer_id]
+    answer = f"/v1/transfers/{transfer_id}/accept"
+    assert (await s.placement.post(answer, headers=s.ns.auth("almere"))).status_code == 403
+    accepted = await s.placement.post(answer, headers=s.ns.auth("dronten"))
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
     assert [c["client_ref"] for c in await s.waiting("dronten")] == [c5]
     assert c5 not in [c["client_ref"] for c in await s.waiting("almere")]
     events = await s.placements(at_least=1, topic="wmo.responsibility-transferred.v1")
     assert events[c5]["from_municipality"] == "0034" and events[c5]["to_municipality"] == "0303"
+    assert events[c5]["transfer_id"] == transfer_id and events[c5]["intake_ids"] == proposal.json()["intake_ids"]
+    proposed = await s.placements(at_least=1, topic="wmo.responsibility-transfer-proposals.v1")
+    assert proposed[c5]["transfer_id"] == transfer_id
+    assert (await s.placement.post(answer, headers=s.ns.auth("dronten"))).status_code == 409  # answered
     assert (await s.placement.post(path, json=body, headers=s.ns.auth("almere"))).status_code == 403  # not theirs now
+
+
+async def test_a_declined_transfer_changes_nothing_and_dates_outside_the_window_are_refused(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    path = f"/v1/clients/{refs['c5']}/transfer"
+    late = {"to_municipality": "0303", "reason": "origin", "effective_on": ago(-93)}
+    refused = await s.placement.post(path, json=late, headers=s.ns.auth("almere"))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "effective_on"
+    proposal = await s.placement.post(path, json=late | {"effective_on": ago(5)}, headers=s.ns.auth("almere"))
+    transfer_id = proposal.json()["transfer_id"]
+    declined = await s.placement.post(
+        f"/v1/transfers/{transfer_id}/decline", json={"reason": "no_ties"}, headers=s.ns.auth("dronten")
+    )
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    assert refs["c5"] in [c["client_ref"] for c in await s.waiting("almere")]
+    events = await read_topic(
+        s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.responsibility-transfer-proposals.v1"), at_least=2
+    )
+    assert [json.loads(r.value)["event_type"] for r in events] == [
+        "ResponsibilityTransferProposed",
+        "ResponsibilityTransferDeclined",
+    ]
+
+
+async def test_the_responsible_municipality_updates_and_withdraws_a_waiting_registration(ns: Namespace) -> None:
+    async with stack(ns) as s:
+        first = await s.register_intake("almere", registered_on=ago(20))
+        second = await s.register_intake("almere", registered_on=ago(10))
+        await eventually(s.waiting, until=lambda clients: len(clients) == 2)
+        path = f"/v1/registrations/{second['intake_id']}"
+        assert (await s.placement.patch(path, json={"urgency": "high"}, headers=s.ns.auth("urk"))).status_code == 403
+        ahead = await s.placement.patch(
+            path, json={"urgency": "high", "updated_on": ago(-1)}, headers=s.ns.auth("almere")
+        )
+        assert ahead.status_code == 422 and ahead.json()["errors"][0]["field"] == "updated_on"
+        updated = await s.placement.patch(
+            path, json={"urgency": "high", "household": {"adults": 1, "children": 1}}, headers=s.ns.auth("almere")
+        )
+        assert updated.status_code == 200, updated.text
+        assert (updated.json()["urgency"], updated.json()["household"]) == ("high", {"adults": 1, "children": 1})
+        assert [c["client_ref"] for c in await s.waiting()] == [second["client_ref"], first["client_ref"]]
+        withdraw = f"/v1/registrations/{first['intake_id']}/withdraw"
+        withdrawn = await s.placement.post(withdraw, json={"reason": "duplicate"}, headers=s.ns.auth("almere"))
+        assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
+        again = await s.placement.post(withdraw, json={"reason": "duplicate"}, headers=s.ns.auth("almere"))
+        assert again.status_code == 409 and again.json()["type"].endswith("/registration-not-waiting")
+        assert [c["client_ref"] for c in await s.waiting()] == [second["client_ref"]]
+        assert (await s.put_facility("almere-1", facility(PROVIDER_A, "0034", "WK003401", 5))).status_code == 201
+        made = await s.placements(at_least=1)
+        assert set(made) == {second["client_ref"]}  # the withdrawn registration is never placed
+        changed = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.registration-changed.v1"), at_least=2)
+        by_intake = {json.loads(r.value)["data"]["intake_id"]: json.loads(r.value)["event_type"] for r in changed}
+        assert by_intake == {second["intake_id"]: "RegistrationUpdated", first["intake_id"]: "RegistrationWithdrawn"}
+        unknown = await s.placement.patch(
+            "/v1/registrations/nope", json={"urgency": "high"}, headers=s.ns.auth("almere")
+        )
+        assert unknown.status_code == 404
+
+
+async def test_a_client_in_night_shelter_moves_on_to_24_hour_shelter_the_same_day(ns: Namespace) -> None:
+    async with stack(ns) as s:
+        night = facility(PROVIDER_A, "0034", "WK003401", 1, care_form="MO_NIGHT")
+        assert (await s.put_facility("night-1", night)).status_code == 201
+        bsn = valid_bsn()
+        client = await s.register("almere", bsn=bsn, care_form="MO_NIGHT", registered_on=ago(20))
+        await s.register("almere", bsn=bsn, care_form="MO_24H", registered_on=ago(10))
+        follower = await s.register("almere", care_form="MO_NIGHT", registered_on=ago(9))
+        await eventually(s.waiting, until=lambda clients: len(clients) == 2)
+        assert (await s.put_facility("24h-1", facility(PROVIDER_A, "0034", "WK003402", 1))).status_code == 201
+        records = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.placement-made.v1"), at_least=3)
+        made = [json.loads(r.value)["data"] for r in records]
+        moved = next(m for m in made if m["client_ref"] == client and m["care_form"] == "MO_24H")
+        assert moved["start_date"] == ago(0) and moved["doorstroom_from"] is not None
+        ended = (await s.placements(at_least=1, topic="wmo.placement-ended.v1"))[client]
+        assert (ended["reason"], ended["doorstroom_to"], ended["end_date"]) == ("37", "MO_24H", ago(0))
+        assert ended["next_placement_id"] == moved["placement_id"] and ended["placement_id"] == moved["doorstroom_from"]
+        taken = next(m for m in made if m["client_ref"] == follower)
+        assert taken["facility_id"] == "night-1"  # the freed night place goes to the next client
+
+
+async def test_an_ending_dated_beyond_today_is_refused_naming_end_date(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    made = await s.placements(at_least=4)
+    ending = await s.placement.post(
+        f"/v1/placements/{made[refs['c1']]['placement_id']}/end",
+        json={"reason": "21", "end_date": ago(-1)},
+        headers=s.ns.auth("provider-a"),
+    )
+    assert ending.status_code == 422 and ending.json()["errors"][0]["field"] == "end_date"
 
 
 async def test_a_municipality_sees_only_its_own_clients_on_the_list(placed) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Matching waiting clients to places (DOMAIN.md rule 3): examples, and properties over random regions."""
+"""Matching waiting clients to places (docs/domain.md, rule 3): examples, and properties over random regions."""
 
 import random
 from datetime import date, timedelta

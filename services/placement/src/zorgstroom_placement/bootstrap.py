@@ -5,8 +5,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from zorgstroom_contracts.events import ClientRegistered, HousingOfferAccepted
+from zorgstroom_placement.entrypoints.events import on_client_registered, on_housing_offer_accepted
 from zorgstroom_placement.entrypoints.http import router
-from zorgstroom_placement.service import on_client_registered, on_housing_offer_accepted
 from zorgstroom_runtime.app import ServiceDefinition, create_app
 from zorgstroom_runtime.consumer import On
 from zorgstroom_runtime.settings import ServiceSettings

@@ -1,11 +1,18 @@
-"""HTTP shapes of placement (DESIGN.md): what facilities, providers and municipalities send and read."""
+"""HTTP shapes of placement: what facilities, providers and municipalities send and read."""
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from zorgstroom_contracts.codes import CareForm, EndReason, Need, TransferReason
-from zorgstroom_contracts.types import AgbCode, MunicipalityCode, WijkCode
+from zorgstroom_contracts.codes import (
+    EndReason,
+    Need,
+    TransferDeclineReason,
+    TransferReason,
+    Urgency,
+    WithdrawalReason,
+)
+from zorgstroom_contracts.types import AgbCode, CareFormCode, MunicipalityCode, WijkCode
 from zorgstroom_placement.domain.readiness import missing_or_invalid_domains
 
 
@@ -14,9 +21,9 @@ class FacilityPut(BaseModel):
     provider_agb: AgbCode
     name: str = Field(min_length=1, max_length=200)
     municipality: MunicipalityCode
-    wijk: WijkCode | None = Field(default=None, description="Required for a building; absent for BW_HOME teams.")
-    care_form: CareForm
-    capacity: int = Field(ge=0, le=10_000, description="Places, or the caseload of a BW_HOME team.")
+    wijk: WijkCode | None = Field(default=None, description="Required for a building; absent for an ambulant team.")
+    care_form: CareFormCode = Field(description="A care form of the region (region data).")
+    capacity: int = Field(ge=0, le=10_000, description="Places, or the caseload of an ambulant team.")
     supported_needs: list[Need] = Field(default_factory=list)
 
 
@@ -26,7 +33,7 @@ class FacilityPublic(BaseModel):
     name: str
     municipality: str
     wijk: str | None
-    care_form: CareForm
+    care_form: str
     capacity: int
     occupied: int
     free_places: int
@@ -80,11 +87,58 @@ class PlacementPublic(BaseModel):
     placement_id: str
     client_ref: str
     facility_id: str
-    care_form: CareForm
+    care_form: str
     responsible_municipality: str
     start_date: date
     ready: bool
     support_at_home: bool
+
+
+class HouseholdUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    adults: int = Field(ge=1, le=10)
+    children: int = Field(ge=0, le=15)
+
+
+class RegistrationUpdate(BaseModel):
+    """What the responsible municipality may change on a waiting registration (at least one of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    needs: list[Need] | None = None
+    urgency: Urgency | None = None
+    household: HouseholdUpdate | None = None
+    preferred_municipalities: list[MunicipalityCode] | None = None
+    updated_on: date | None = Field(default=None, description="Business date of the change; today when absent.")
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> "RegistrationUpdate":
+        if all(v is None for v in (self.needs, self.urgency, self.household, self.preferred_municipalities)):
+            raise ValueError("give at least one of needs, urgency, household, preferred_municipalities")
+        return self
+
+
+class RegistrationWithdraw(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: WithdrawalReason
+    withdrawn_on: date | None = Field(default=None, description="Business date of the withdrawal; today when absent.")
+
+
+class HouseholdPublic(BaseModel):
+    adults: int
+    children: int
+
+
+class RegistrationPublic(BaseModel):
+    intake_id: str
+    client_ref: str
+    care_form: str
+    responsible_municipality: str
+    urgency: Urgency
+    needs: list[Need]
+    household: HouseholdPublic
+    preferred_municipalities: list[str]
+    status: str
+    waiting_since: date
 
 
 class TransferCreate(BaseModel):
@@ -94,9 +148,26 @@ class TransferCreate(BaseModel):
     effective_on: date
 
 
+class TransferAccept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accepted_on: date | None = Field(default=None, description="When the receiver accepted; today when absent.")
+
+
+class TransferDecline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: TransferDeclineReason
+
+
 class TransferPublic(BaseModel):
+    transfer_id: str
+    status: str
     client_ref: str
+    intake_ids: list[str]
     from_municipality: str
     to_municipality: str
+    to_in_region: bool
+    reason: TransferReason
     effective_on: date
-    event_id: str
+    proposed_on: date
+    answered_on: date | None
+    decline_reason: TransferDeclineReason | None

@@ -1,1 +1,1 @@
-"""Placement's domain: waiting-list priority (matching, capacity and caps follow). No I/O."""
+"""Placement's domain: the waiting list, matching, facilities and caps, readiness, doorstroom, transfers. No I/O."""

@@ -1,9 +1,9 @@
-"""Matching waiting clients to free places (DOMAIN.md rule 3, policy): pure, deterministic, near-linear."""
+"""Matching waiting clients to free places (docs/domain.md, rule 3, policy): pure, deterministic, near-linear."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from zorgstroom_contracts.codes import CareForm, Need
+from zorgstroom_contracts.codes import Need
 from zorgstroom_placement.domain.waiting_list import WaitingClient, in_priority_order
 
 
@@ -11,7 +11,7 @@ from zorgstroom_placement.domain.waiting_list import WaitingClient, in_priority_
 class FacilityPlaces:
     facility_id: str
     municipality: str
-    care_form: CareForm
+    care_form: str
     supported_needs: frozenset[Need]
     free_places: int
 
@@ -47,17 +47,17 @@ def match_waiting_clients(clients: Sequence[WaitingClient], facilities: Sequence
     then the lowest facility id in the region. A client who fits nowhere is passed over."""
     free = {f.facility_id: f.free_places for f in facilities if f.free_places > 0}
     usable = [f for f in facilities if f.facility_id in free]
-    free_by_form: dict[CareForm, int] = {}
+    free_by_form: dict[str, int] = {}
     for f in usable:
         free_by_form[f.care_form] = free_by_form.get(f.care_form, 0) + f.free_places
     # Buckets per (care form, needs the client has) are built on first use: at most 16 needs sets a form.
-    by_municipality: dict[tuple[CareForm, frozenset[Need]], dict[str, _Bucket]] = {}
-    regional: dict[tuple[CareForm, frozenset[Need]], _Bucket] = {}
+    by_municipality: dict[tuple[str, frozenset[Need]], dict[str, _Bucket]] = {}
+    regional: dict[tuple[str, frozenset[Need]], _Bucket] = {}
 
-    def buckets(form: CareForm, needs: frozenset[Need]) -> tuple[dict[str, _Bucket], _Bucket]:
+    def buckets(form: str, needs: frozenset[Need]) -> tuple[dict[str, _Bucket], _Bucket]:
         key = (form, needs)
         if key not in regional:
-            fitting = [f for f in usable if f.care_form is form and needs <= f.supported_needs]
+            fitting = [f for f in usable if f.care_form == form and needs <= f.supported_needs]
             grouped: dict[str, list[FacilityPlaces]] = {}
             for f in fitting:
                 grouped.setdefault(f.municipality, []).append(f)

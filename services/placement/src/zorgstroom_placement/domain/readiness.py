@@ -1,45 +1,21 @@
-"""Outflow readiness and support at home (DOMAIN.md rule 5, policy): pure, with the thresholds as data."""
+"""Outflow readiness and support at home (docs/domain.md, rule 5): pure, with the region's PlacementPolicy."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from zorgstroom_contracts.codes import ZrmDomain
-
-ILLUSTRATIVE_REQUIRED_DOMAINS = frozenset(
-    {
-        ZrmDomain.FINANCES,
-        ZrmDomain.HOUSING,
-        ZrmDomain.MENTAL_HEALTH,
-        ZrmDomain.ADDICTION,
-        ZrmDomain.SELF_CARE,
-        ZrmDomain.DAILY_ACTIVITIES,
-    }
-)
+from zorgstroom_contracts.region import PlacementPolicy
 
 
-@dataclass(frozen=True)
-class ReadinessPolicy:
-    """The defaults are illustrative; a region sets its own in its data file."""
-
-    threshold: int = 3
-    required_domains: frozenset[ZrmDomain] = ILLUSTRATIVE_REQUIRED_DOMAINS
-
-
-@dataclass(frozen=True)
-class SupportPolicy:
-    below: int = 4  # a move comes with support at home (BW_HOME) when any domain scores below this
-
-
-def is_ready_for_outflow(scores: Mapping[ZrmDomain, int], client_wants_to_move: bool, policy: ReadinessPolicy) -> bool:
+def outflow_ready(scores: Mapping[ZrmDomain, int], client_wants_to_move: bool, policy: PlacementPolicy) -> bool:
     """No domain acute (1), the domains independent living needs at the threshold, and the client's wish."""
     if not client_wants_to_move or any(score <= 1 for score in scores.values()):
         return False
-    return all(scores.get(domain, 0) >= policy.threshold for domain in policy.required_domains)
+    return all(scores.get(domain, 0) >= policy.readiness_threshold for domain in policy.readiness_required_domains)
 
 
-def needs_support_at_home(scores: Mapping[ZrmDomain, int], policy: SupportPolicy) -> bool:
+def needs_support_at_home(scores: Mapping[ZrmDomain, int], policy: PlacementPolicy) -> bool:
     """Support at home (BW_HOME) comes with the move when any domain is still below the region's level."""
-    return any(score < policy.below for score in scores.values())
+    return any(score < policy.support_at_home_below for score in scores.values())
 
 
 def missing_or_invalid_domains(scores: Mapping[str, int]) -> list[str]:

@@ -1,4 +1,4 @@
-"""HTTP routes of placement: translate requests into service calls and answers into responses."""
+"""HTTP routes of placement: translate requests into use cases and answers into responses."""
 
 from dataclasses import asdict
 from datetime import date
@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from zorgstroom_contracts.codes import CareForm
-from zorgstroom_placement import service
-from zorgstroom_placement.adapters.repository import Facility
+from zorgstroom_placement.adapters.unit_of_work import units_of_work
+from zorgstroom_placement.domain.facilities import Facility
+from zorgstroom_placement.domain.transfers import Transfer, TransferStatus
 from zorgstroom_placement.schemas import (
     AssessmentCreate,
     AssessmentRecorded,
@@ -17,9 +17,15 @@ from zorgstroom_placement.schemas import (
     PlacementEnd,
     PlacementEndedPublic,
     PlacementPublic,
+    RegistrationPublic,
+    RegistrationUpdate,
+    RegistrationWithdraw,
+    TransferAccept,
     TransferCreate,
+    TransferDecline,
     TransferPublic,
 )
+from zorgstroom_placement.service_layer import facilities, placements, transfers, waiting_list
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.telemetry import current_trace_id
@@ -27,35 +33,79 @@ from zorgstroom_runtime.telemetry import current_trace_id
 router = APIRouter(prefix="/v1")
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 MunicipalityQuery = Annotated[str | None, Query(pattern=r"^\d{4}$")]
+CareFormQuery = Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{1,39}$", description="A care form code.")]
 
 
 def _public(f: Facility) -> FacilityPublic:
     return FacilityPublic(**asdict(f), free_places=f.free_places)
 
 
+def _transfer(t: Transfer) -> TransferPublic:
+    return TransferPublic(**{k: v for k, v in asdict(t).items() if k != "applied"})
+
+
 @router.get("/waiting-list", tags=["waiting list"], summary="The regional waiting list in priority order")
-async def waiting_list(
+async def waiting_list_read(
     principal: CurrentPrincipal,
     context: ContextDep,
-    care_form: CareForm | None = None,
+    care_form: CareFormQuery = None,
     municipality: MunicipalityQuery = None,
 ) -> dict[str, Any]:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        clients = await service.read_waiting_list(uow, principal, care_form, municipality, date.today())
+    clients = await waiting_list.read_waiting_list(
+        units_of_work(context), principal, care_form, municipality, date.today(), current_trace_id()
+    )
     return {"care_form": care_form, "municipality": municipality, "clients": clients}
+
+
+@router.patch(
+    "/registrations/{intake_id}",
+    tags=["waiting list"],
+    summary="Update a waiting registration (the responsible municipality)",
+    responses={409: {"description": "The registration is no longer waiting"}},
+)
+async def update_registration(
+    intake_id: IdPath, body: RegistrationUpdate, principal: CurrentPrincipal, context: ContextDep
+) -> RegistrationPublic:
+    registration = await waiting_list.update_registration(
+        units_of_work(context), context.region, principal, intake_id, body, date.today(), current_trace_id()
+    )
+    return RegistrationPublic.model_validate(registration)
+
+
+@router.post(
+    "/registrations/{intake_id}/withdraw",
+    tags=["waiting list"],
+    summary="Withdraw a waiting registration with a reason (the responsible municipality)",
+    responses={409: {"description": "The registration is no longer waiting"}},
+)
+async def withdraw_registration(
+    intake_id: IdPath, body: RegistrationWithdraw, principal: CurrentPrincipal, context: ContextDep
+) -> RegistrationPublic:
+    registration = await waiting_list.withdraw_registration(
+        units_of_work(context),
+        context.region,
+        principal,
+        intake_id,
+        body.reason,
+        body.withdrawn_on,
+        date.today(),
+        current_trace_id(),
+    )
+    return RegistrationPublic.model_validate(registration)
 
 
 @router.put(
     "/facilities/{facility_id}",
     tags=["facilities"],
-    summary="Register or change a facility (or a BW_HOME team)",
+    summary="Register or change a facility (or an ambulant team)",
     responses={201: {"description": "Registered"}, 409: {"description": "Over the wijk cap or below occupancy"}},
 )
 async def put_facility(
     facility_id: IdPath, body: FacilityPut, principal: CurrentPrincipal, context: ContextDep, response: Response
 ) -> FacilityPublic:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        facility, created = await service.put_facility(uow, context.region, principal, facility_id, body)
+    facility, created = await facilities.put_facility(
+        units_of_work(context), context.region, principal, facility_id, body, date.today(), current_trace_id()
+    )
     if created:
         response.status_code = 201
     response.headers["Location"] = f"/v1/facilities/{facility_id}"
@@ -66,11 +116,10 @@ async def put_facility(
 async def list_facilities(
     principal: CurrentPrincipal,
     context: ContextDep,
-    care_form: CareForm | None = None,
+    care_form: CareFormQuery = None,
     municipality: MunicipalityQuery = None,
 ) -> dict[str, list[FacilityPublic]]:
-    async with context.unit_of_work() as uow:
-        found = await service.list_facilities(uow, principal, care_form, municipality)
+    found = await facilities.list_facilities(units_of_work(context), care_form, municipality)
     return {"facilities": [_public(f) for f in found]}
 
 
@@ -83,8 +132,9 @@ async def list_facilities(
 async def assess(
     placement_id: IdPath, body: AssessmentCreate, principal: CurrentPrincipal, context: ContextDep
 ) -> AssessmentRecorded:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        event, envelope = await service.assess(uow, context.region, principal, placement_id, body)
+    event, envelope = await placements.assess(
+        units_of_work(context), context.region, principal, placement_id, body, current_trace_id()
+    )
     return AssessmentRecorded(
         placement_id=placement_id,
         ready=event.ready,
@@ -97,8 +147,9 @@ async def assess(
 async def end_placement(
     placement_id: IdPath, body: PlacementEnd, principal: CurrentPrincipal, context: ContextDep
 ) -> PlacementEndedPublic:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        event, envelope = await service.end(uow, principal, placement_id, body)
+    event, envelope = await placements.end(
+        units_of_work(context), context.region, principal, placement_id, body, date.today(), current_trace_id()
+    )
     return PlacementEndedPublic(
         placement_id=placement_id, reason=event.reason, end_date=event.end_date, event_id=str(envelope.event_id)
     )
@@ -112,42 +163,79 @@ async def end_placement(
 async def provider_placements(
     provider_agb: Annotated[str, Path(pattern=r"^\d{8}$")], principal: CurrentPrincipal, context: ContextDep
 ) -> dict[str, list[PlacementPublic]]:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        found = await service.provider_placements(uow, principal, provider_agb)
+    found = await placements.provider_placements(units_of_work(context), principal, provider_agb, date.today())
     return {
         "placements": [
-            PlacementPublic(
-                placement_id=p.placement_id,
-                client_ref=p.client_ref,
-                facility_id=p.facility_id,
-                care_form=p.care_form,
-                responsible_municipality=p.responsible_municipality,
-                start_date=p.start_date,
-                ready=p.ready,
-                support_at_home=p.support_at_home,
-            )
-            for p in found
+            PlacementPublic(**{k: v for k, v in asdict(p).items() if k in PlacementPublic.model_fields}) for p in found
         ]
     }
 
 
 @router.post(
     "/clients/{client_ref}/transfer",
-    tags=["clients"],
-    summary="Transfer responsibility for a client to another municipality, with a reason",
+    status_code=202,
+    tags=["transfers"],
+    summary="Propose that another municipality takes over a client's episode, with a reason",
 )
-async def transfer(
+async def propose_transfer(
     client_ref: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     body: TransferCreate,
     principal: CurrentPrincipal,
     context: ContextDep,
 ) -> TransferPublic:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        event, envelope = await service.transfer(uow, context.region, principal, client_ref, body)
-    return TransferPublic(
-        client_ref=client_ref,
-        from_municipality=event.from_municipality,
-        to_municipality=event.to_municipality,
-        effective_on=event.effective_on,
-        event_id=str(envelope.event_id),
+    transfer = await transfers.propose(
+        units_of_work(context),
+        context.region,
+        principal,
+        client_ref,
+        body.to_municipality,
+        body.reason,
+        body.effective_on,
+        date.today(),
+        current_trace_id(),
     )
+    return _transfer(transfer)
+
+
+@router.post(
+    "/transfers/{transfer_id}/accept",
+    tags=["transfers"],
+    summary="Accept a proposed transfer (the receiving municipality)",
+    responses={409: {"description": "Answered before"}},
+)
+async def accept_transfer(
+    transfer_id: IdPath, principal: CurrentPrincipal, context: ContextDep, body: TransferAccept | None = None
+) -> TransferPublic:
+    transfer = await transfers.accept(
+        units_of_work(context),
+        context.region,
+        principal,
+        transfer_id,
+        body.accepted_on if body else None,
+        date.today(),
+        current_trace_id(),
+    )
+    return _transfer(transfer)
+
+
+@router.post(
+    "/transfers/{transfer_id}/decline",
+    tags=["transfers"],
+    summary="Decline a proposed transfer with a reason (the receiving municipality)",
+    responses={409: {"description": "Answered before"}},
+)
+async def decline_transfer(
+    transfer_id: IdPath, body: TransferDecline, principal: CurrentPrincipal, context: ContextDep
+) -> TransferPublic:
+    transfer = await transfers.decline(
+        units_of_work(context), context.region, principal, transfer_id, body.reason, date.today(), current_trace_id()
+    )
+    return _transfer(transfer)
+
+
+@router.get("/transfers", tags=["transfers"], summary="The caller's proposed transfers, in and out")
+async def list_transfers(
+    principal: CurrentPrincipal, context: ContextDep, status: TransferStatus | None = None
+) -> dict[str, list[TransferPublic]]:
+    found = await transfers.list_transfers(units_of_work(context), context.region, principal, status, date.today())
+    return {"transfers": [_transfer(t) for t in found]}

@@ -1,0 +1,68 @@
+"""A placement (a client in a facility) and the events that record its start and end."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from zorgstroom_contracts.codes import EndReason
+from zorgstroom_contracts.events import PlacementEnded, PlacementMade
+from zorgstroom_contracts.region import CareFormSpec
+from zorgstroom_placement.domain.facilities import Facility
+
+
+@dataclass(frozen=True)
+class Placement:
+    placement_id: str
+    intake_id: str
+    client_ref: str
+    facility_id: str
+    provider_agb: str
+    responsible_municipality: str
+    care_form: str
+    start_date: date
+    end_date: date | None
+    ready: bool
+    support_at_home: bool
+
+
+def placement_made(
+    placement: Placement, facility: Facility, care_form: CareFormSpec, waiting_since: date, doorstroom_from: str | None
+) -> PlacementMade:
+    return PlacementMade(
+        placement_id=placement.placement_id,
+        client_ref=placement.client_ref,
+        facility_id=facility.facility_id,
+        provider_agb=facility.provider_agb,
+        facility_municipality=facility.municipality,
+        wijk=facility.wijk,
+        responsible_municipality=placement.responsible_municipality,
+        care_form=placement.care_form,
+        start_date=placement.start_date,
+        waited_days=max(0, (placement.start_date - waiting_since).days),
+        product_category=care_form.product_category,
+        unit=care_form.unit,
+        intake_id=placement.intake_id,
+        doorstroom_from=doorstroom_from,
+    )
+
+
+def placement_ended(
+    placement: Placement,
+    reason: EndReason,
+    end_date: date,
+    *,
+    doorstroom_to: str | None = None,
+    next_placement_id: str | None = None,
+) -> PlacementEnded:
+    return PlacementEnded(
+        placement_id=placement.placement_id,
+        client_ref=placement.client_ref,
+        facility_id=placement.facility_id,
+        provider_agb=placement.provider_agb,
+        responsible_municipality=placement.responsible_municipality,
+        reason=reason,
+        end_date=end_date,
+        care_form=placement.care_form,
+        intake_id=placement.intake_id,
+        doorstroom_to=doorstroom_to,
+        next_placement_id=next_placement_id,
+    )

@@ -1,0 +1,26 @@
+"""Who may do what in placement: the predicates the use cases share."""
+
+from datetime import date
+
+from zorgstroom_placement.domain.dates import beyond_latest_allowed
+from zorgstroom_runtime.auth import OrganisationKind, Principal
+from zorgstroom_runtime.errors import InvalidField
+from zorgstroom_runtime.region import Region
+
+
+def is_provider(principal: Principal, provider_agb: str) -> bool:
+    return principal.organisation_kind is OrganisationKind.PROVIDER and principal.organisation_id == provider_agb
+
+
+def is_municipality(principal: Principal, municipality: str) -> bool:
+    return principal.organisation_kind is OrganisationKind.MUNICIPALITY and principal.organisation_id == municipality
+
+
+def is_region_staff(principal: Principal, region: Region) -> bool:
+    return principal.organisation_kind is OrganisationKind.REGION and principal.organisation_id == region.code
+
+
+def check_not_ahead(field: str, day: date, today: date, region: Region) -> None:
+    """docs/domain.md, rule 15: a business date beyond today plus the region's margin is refused (422)."""
+    if beyond_latest_allowed(day, today, region.dates):
+        raise InvalidField(field, f"{day} lies beyond {region.dates.latest_allowed(today)}, the latest date allowed")

@@ -1,0 +1,93 @@
+"""Facilities and their places (docs/domain.md, rules 3 and 4): registered or changed by region staff or
+their own provider, never over the wijk's cap on places nor below the places in use."""
+
+from datetime import date
+
+from zorgstroom_contracts.events import FacilityRegistered
+from zorgstroom_contracts.region import Region
+from zorgstroom_placement.domain.facilities import Facility, WijkCapExceeded, site_problem, wijk_place_changes
+from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
+from zorgstroom_placement.schemas import FacilityPut
+from zorgstroom_placement.service_layer.matching import place_waiting_clients
+from zorgstroom_placement.service_layer.transfers import apply_due_transfers
+from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
+from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField
+
+
+def _authorise(principal: Principal, provider_agb: str, existing: Facility | None) -> None:
+    principal.require(Role.FACILITIES_WRITE)
+    if principal.organisation_kind is OrganisationKind.REGION:
+        return
+    if principal.organisation_kind is not OrganisationKind.PROVIDER:
+        raise Forbidden("facilities are registered by region staff or by their own provider")
+    owners = {provider_agb} | ({existing.provider_agb} if existing else set())
+    if owners != {principal.organisation_id}:
+        raise Forbidden("a provider registers and changes only its own facilities")
+
+
+def _check(region: Region, body: FacilityPut) -> None:
+    if not region.in_region(body.municipality):
+        raise InvalidField("municipality", f"{body.municipality} is not in region {region.code}")
+    if not region.has_care_form(body.care_form):
+        raise InvalidField("care_form", f"{body.care_form} is not a care form of region {region.code}")
+    problem = site_problem(region.care_form(body.care_form), body.municipality, body.wijk)
+    if problem is not None:
+        raise InvalidField("wijk", problem)
+
+
+async def put_facility(
+    units: UnitsOfWork,
+    region: Region,
+    principal: Principal,
+    facility_id: str,
+    body: FacilityPut,
+    today: date,
+    correlation_id: str | None = None,
+) -> tuple[Facility, bool]:
+    """Register or change a facility; returns it and whether it is new. Refuses (409) a capacity below
+    the places in use or over the wijk's cap on places (rule 4, held by the database)."""
+    _check(region, body)
+    async with units(correlation_id=correlation_id) as uow:
+        await apply_due_transfers(uow, today)
+        existing = await uow.facilities.get(facility_id)  # no row lock yet: matching's turn comes first
+        _authorise(principal, body.provider_agb, existing)
+        for care_form in sorted({body.care_form} | ({existing.care_form} if existing else set())):
+            await uow.facilities.take_turn(care_form)
+        existing = await uow.facilities.get_for_update(facility_id)  # as it is now that we hold the turn
+        facility = _changed(facility_id, existing, body)
+        if existing == facility:
+            return facility, False
+        await _move_wijk_places(uow, region, existing, facility)
+        await uow.facilities.save(facility)
+        await uow.emit(FacilityRegistered(facility_id=facility_id, **body.model_dump()))
+        await uow.audit_as(principal, "facility.put", subject=facility_id)
+        if existing is None or facility.free_places > existing.free_places or existing.care_form != facility.care_form:
+            await place_waiting_clients(uow, region, facility.care_form, on=today)
+    return facility, existing is None
+
+
+def _changed(facility_id: str, existing: Facility | None, body: FacilityPut) -> Facility:
+    occupied = existing.occupied if existing else 0
+    if existing and occupied and existing.care_form != body.care_form:
+        raise Conflict(f"facility {facility_id} has clients in place; its care form cannot change", kind="in-use")
+    if body.capacity < occupied:
+        raise Conflict(
+            f"facility {facility_id} has {occupied} clients in place; capacity cannot drop below that",
+            kind="capacity-below-occupancy",
+            occupied=occupied,
+        )
+    return Facility(facility_id=facility_id, occupied=occupied, **body.model_dump())
+
+
+async def _move_wijk_places(uow: PlacementUnitOfWork, region: Region, old: Facility | None, new: Facility) -> None:
+    for wijk, delta in wijk_place_changes(old, new).items():
+        cap = region.placement.wijk_place_cap(wijk)
+        try:
+            await uow.facilities.add_wijk_places(wijk, delta, cap)
+        except WijkCapExceeded as refused:
+            raise Conflict(str(refused), kind="wijk-cap-exceeded", wijk=wijk, cap=cap) from refused
+
+
+async def list_facilities(units: UnitsOfWork, care_form: str | None, municipality: str | None) -> list[Facility]:
+    async with units() as uow:
+        return await uow.facilities.find(care_form, municipality)
