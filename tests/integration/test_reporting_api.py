@@ -45,18 +45,26 @@ async def test_a_municipality_sees_its_registrations_per_month(reporting, ns: Na
         ("2027-02", 0),
         ("2027-03", 1),
     ]
-    assert body["totals"] == {
+    hand = {
         "registrations": 2,
         "inflow": 0,
+        "doorstroom": 0,
         "outflow": 0,
         "ended_other": 0,
         "relapses": 0,
+        "withdrawals": 0,
         "transfers_in": 0,
         "transfers_out": 0,
         "waiting_at_end": 2,  # nobody placed yet: both still on the list at the end of March
         "ready_not_housed_at_end": 0,
         "ended_other_by_reason": {},
+        "doorstroom_by_pair": {},
     }
+    assert {k: body["totals"][k] for k in hand} == hand
+    assert set(body["totals"]["by_group"]) == {"BW", "MO"}
+    assert set(body["totals"]["by_care_form"]) == {"BW_24H", "BW_HOME", "MO_24H", "MO_NIGHT", "MO_EMERGENCY"}
+    march = body["months"][-1]
+    assert (march["waiting_now_days_median"], march["waiting_now_days_p90"]) == (44.5, 59.0)  # 59 and 30 days
 
 
 async def test_the_region_sees_every_municipality_by_name(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +99,15 @@ async def test_every_report_is_also_csv_with_the_same_columns(reporting, ns: Nam
         ("2027-01", "1", "1"),
         ("2027-02", "0", "1"),
     ]
-    assert set(rows[0]) == {"municipality", *as_json["months"][0]}  # the same columns as the JSON months
+    month = as_json["months"][0]
+    flattened = {k for k in month if k not in ("by_group", "by_care_form")} | {
+        f"{key}.{column}"
+        for split in ("by_group", "by_care_form")
+        for key, row in month[split].items()
+        for column in row
+    }
+    assert set(rows[0]) == {"municipality", *flattened}  # the JSON months' figures, the splits as `BW.inflow`
+    assert rows[0]["BW.registrations"] == str(month["by_group"]["BW"]["registrations"])
     region = await reporting.get("/v1/region/flows?from=2027-01&to=2027-12&format=csv", headers=ns.auth("region"))
     rows = list(csv.DictReader(io.StringIO(region.text)))
     assert len(rows) == 6 and {"municipality", "name", "from", "to", "registrations", "inflow"} <= set(rows[0])

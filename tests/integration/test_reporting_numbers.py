@@ -22,6 +22,7 @@ from zorgstroom_contracts.events import (
     OutflowReadinessAssessed,
     PlacementEnded,
     PlacementMade,
+    RegistrationWithdrawn,
     ResponsibilityTransferred,
 )
 from zorgstroom_reporting.bootstrap import build
@@ -104,11 +105,16 @@ async def test_the_flows_are_the_numbers_worked_out_by_hand(reporting, ns: Names
     body = (
         await reporting.get("/v1/municipalities/0034/flows?from=2027-01&to=2027-06", headers=ns.auth("almere"))
     ).json()
-    assert body["totals"] == {
-        "registrations": 4, "inflow": 2, "outflow": 1, "ended_other": 1, "relapses": 1,
-        "transfers_in": 0, "transfers_out": 0, "waiting_at_end": 2, "ready_not_housed_at_end": 0,
-        "ended_other_by_reason": {"21": 1},
+    hand = {
+        "registrations": 4, "inflow": 2, "doorstroom": 0, "outflow": 1, "ended_other": 1, "relapses": 1,
+        "withdrawals": 0, "transfers_in": 0, "transfers_out": 0, "waiting_at_end": 2, "ready_not_housed_at_end": 0,
+        "ended_other_by_reason": {"21": 1}, "doorstroom_by_pair": {},
     }  # fmt: skip
+    assert {k: body["totals"][k] for k in hand} == hand
+    bw, mo = body["totals"]["by_group"]["BW"], body["totals"]["by_group"]["MO"]
+    assert (bw["registrations"], bw["inflow"], bw["outflow"], bw["relapses"]) == (4, 1, 1, 1)  # every intake is BW
+    assert (mo["inflow"], mo["ended_other"]) == (1, 1)  # p2 was a place in MO_24H
+    assert body["totals"]["by_care_form"]["MO_24H"]["inflow"] == 1
     months = {m["month"]: m for m in body["months"]}
     assert [months[m]["waiting_at_end"] for m in sorted(months)] == [1, 1, 1, 1, 1, 2]
     assert (
@@ -160,10 +166,12 @@ async def test_region_staff_see_small_numbers_masked(reporting, ns: Namespace) -
     assert body["totals"]["registrations"] == "<5" and body["totals"]["ready_not_housed_at_end"] == 0
     assert body["totals"]["ended_other_by_reason"] is None  # a part would be "<5": withheld, not derivable
     matrix = (await reporting.get("/v1/region/matrix?from=2027-01&to=2027-12", headers=ns.auth("region"))).json()
-    assert matrix["cells"] == [
-        {"responsible": ALMERE, "facility_municipality": ALMERE, "clients": "<5"},
-        {"responsible": ALMERE, "facility_municipality": "0995", "clients": "<5"},
-    ]
+    assert matrix["cells"] == [  # client-days of p1 (75 nights) and p2 (28)
+        {"responsible": ALMERE, "facility_municipality": ALMERE, "clients": "<5", "client_days": 75,
+         "responsible_elsewhere": False},
+        {"responsible": ALMERE, "facility_municipality": "0995", "clients": "<5", "client_days": 28,
+         "responsible_elsewhere": False},
+    ]  # fmt: skip
 
 
 async def test_the_budget_year_is_client_days_times_tariff_against_the_phased_in_share(
@@ -172,6 +180,8 @@ async def test_the_budget_year_is_client_days_times_tariff_against_the_phased_in
     own = (await reporting.get("/v1/municipalities/0034/budget?year=2027", headers=ns.auth("almere"))).json()
     assert own["client_days"] == {"BW_24H": 75, "MO_24H": 28}
     assert own["cost_eur"] == 75 * 185.0 + 28 * 125.0  # tariffs of flevoland.toml (illustrative)
+    assert (own["cost_realised_eur"], own["cost_projected_eur"]) == (own["cost_eur"], 0.0)  # both stays ended
+    assert own["illustrative"] is True and own["mo_funding"] == "centre_municipality"
     share = 0.0120 + (0.0105 - 0.0120) * 1 / 10  # first year of a ten-year ingroeipad
     assert own["share"] == pytest.approx(share) and own["budget_eur"] == pytest.approx(share * 700_000_000, abs=0.01)
     region = (await reporting.get("/v1/region/budget?year=2027", headers=ns.auth("region"))).json()
@@ -183,6 +193,16 @@ async def test_the_budget_year_is_client_days_times_tariff_against_the_phased_in
         own["budget_eur"] - own["cost_eur"] - surplus * share / 0.021, abs=0.05
     )
     assert (await reporting.get("/v1/municipalities/0034/budget?year=2027", headers=ns.auth("urk"))).status_code == 403
+
+
+async def test_a_year_without_budget_data_is_a_problem_naming_the_year(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    for path, who in (
+        ("/v1/region/budget?year=2031", "region"),
+        ("/v1/municipalities/0034/budget?year=2031", "almere"),
+    ):
+        answer = await reporting.get(path, headers=ns.auth(who))
+        assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["errors"][0]["field"] == "year" and "2031" in answer.json()["detail"]
 
 
 async def test_wijken_and_housing_against_their_caps(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
@@ -207,3 +227,109 @@ async def test_what_is_left_of_a_quota_counts_every_acceptance_of_its_year(repor
         {"corporation_id": "woonstad-illustratief", "municipality": ALMERE, "quota_year": 2027, "quota": 3,
          "offers_made": 0, "accepted": 0, "declined": 0, "lapsed": 0, "open": 0, "quota_left": 2},
     ]  # fmt: skip  # the March acceptance still uses the 2027 quota
+
+
+# Dronten's episodes: D1 moves from emergency shelter to BW the same day (doorstroom); D2's duplicate
+# registration is withdrawn; D3 is transferred to Urk for one episode and registers again later (fresh);
+# Amsterdam's client A1 is placed in Dronten (responsible elsewhere).
+DRONTEN, AMSTERDAM = "0303", "0363"
+D1, D2, D3, A1 = "d" * 64, "e" * 64, "f" * 64, "a" * 64
+
+
+def dronten_registered(intake: str, ref: str, on: str, form: str, responsible: str = DRONTEN) -> ClientRegistered:
+    return registered(intake, ref, on).model_copy(
+        update={"registering_municipality": DRONTEN, "responsible_municipality": responsible, "care_form": form}
+    )
+
+
+def dronten_made(pid: str, ref: str, intake: str, facility: str, form: str, start: str, **extra: Any) -> PlacementMade:
+    made_ = made(pid, ref, intake, facility, DRONTEN, form, start, 0)
+    return made_.model_copy(update={"responsible_municipality": extra.pop("responsible", DRONTEN), **extra})
+
+
+EPISODES: list[Event] = [
+    FacilityRegistered(facility_id="fac-c", provider_agb="11111111", name="C (illustrative)", municipality=DRONTEN,
+                       wijk="WK030301", care_form="MO_EMERGENCY", capacity=4, supported_needs=["psychiatric"]),  # type: ignore[arg-type]
+    dronten_registered("i-d1", D1, "2027-01-04", "MO_EMERGENCY"),
+    dronten_made("p-d1", D1, "i-d1", "fac-c", "MO_EMERGENCY", "2027-01-04"),
+    dronten_registered("i-d2", D1, "2027-01-20", "BW_24H"),  # waits for BW while in emergency shelter
+    PlacementEnded(placement_id="p-d1", client_ref=D1, facility_id="fac-c", provider_agb="11111111",
+                   responsible_municipality=DRONTEN, reason="37", end_date="2027-03-01", care_form="MO_EMERGENCY",
+                   intake_id="i-d1", doorstroom_to="BW_24H", next_placement_id="p-d2"),  # type: ignore[arg-type]
+    dronten_made("p-d2", D1, "i-d2", "fac-a", "BW_24H", "2027-03-01", doorstroom_from="p-d1"),
+    dronten_registered("i-d3", D2, "2027-02-01", "BW_24H"),
+    RegistrationWithdrawn(intake_id="i-d3", client_ref=D2, responsible_municipality=DRONTEN, care_form="BW_24H",
+                          reason="duplicate", withdrawn_on="2027-04-15"),  # type: ignore[arg-type]
+    dronten_registered("i-d4", D3, "2027-01-10", "MO_24H"),
+    ResponsibilityTransferred(client_ref=D3, from_municipality=DRONTEN, to_municipality="0184", to_in_region=True,
+                              reason="origin", effective_on="2027-02-01", transfer_id="t-d3", intake_ids=["i-d4"],
+                              accepted_on="2027-01-25"),  # type: ignore[arg-type]
+    dronten_registered("i-d5", D3, "2027-05-03", "MO_24H"),  # a later registration starts fresh: Dronten's
+    dronten_registered("i-a1", A1, "2027-02-10", "MO_EMERGENCY", responsible=AMSTERDAM),
+    dronten_made("p-a1", A1, "i-a1", "fac-c", "MO_EMERGENCY", "2027-02-10", responsible=AMSTERDAM),
+    PlacementEnded(placement_id="p-a1", client_ref=A1, facility_id="fac-c", provider_agb="11111111",
+                   responsible_municipality=AMSTERDAM, reason="21", end_date="2027-02-20", care_form="MO_EMERGENCY",
+                   intake_id="i-a1"),  # type: ignore[arg-type]
+]  # fmt: skip
+
+
+@pytest.fixture
+async def episodes(ns: Namespace):  # type: ignore[no-untyped-def]
+    await publish_events(ns.infra.kafka_bootstrap, ns.prefix, EPISODES)
+    async with running(build(ns.settings("reporting")), "reporting") as client:
+
+        async def caught_up() -> bool:
+            return await episodes_applied(client, ns)
+
+        await eventually(caught_up, timeout=60)
+        yield client
+
+
+async def episodes_applied(client: Any, ns: Namespace) -> bool:
+    body = (
+        await client.get("/v1/municipalities/0303/flows?from=2027-01&to=2027-06", headers=ns.auth("dronten"))
+    ).json()
+    region = (await client.get("/v1/region/flows?from=2027-01&to=2027-06", headers=ns.auth("region"))).json()
+    t = body["totals"]
+    applied = (t["doorstroom"], t["withdrawals"], t["registrations"], t["transfers_out"]) == (1, 1, 5, 1)
+    return applied and bool(region["responsible_elsewhere"])
+
+
+async def test_doorstroom_and_withdrawals_are_counted_apart(episodes, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        await episodes.get("/v1/municipalities/0303/flows?from=2027-01&to=2027-06", headers=ns.auth("dronten"))
+    ).json()
+    t = body["totals"]
+    # Five registrations are Dronten's (i-d4 was registered on 10 January, before its transfer took effect);
+    # p-d2 follows p-d1 the same day: doorstroom, not a second inflow, and not an other ending.
+    assert t["registrations"] == 5 and (
+        t["inflow"],
+        t["doorstroom"],
+        t["ended_other"],
+        t["outflow"],
+        t["withdrawals"],
+    ) == (1, 1, 0, 0, 1)
+    assert t["doorstroom_by_pair"] == {"MO_EMERGENCY->BW_24H": 1}
+    assert t["transfers_out"] == 1 and t["by_group"]["MO"]["transfers_out"] == 1
+    assert t["waiting_at_end"] == 1  # only i-d5: i-d2 was placed, i-d3 withdrawn, i-d4 is Urk's
+    months = {m["month"]: m for m in body["months"]}
+    # Jan: i-d2, i-d4; Feb: i-d2, i-d3 (i-d4 is Urk's); Mar: i-d3; Apr: none (withdrawn 15 April); May, Jun: i-d5
+    assert [months[m]["waiting_at_end"] for m in sorted(months)] == [2, 2, 1, 0, 1, 1]
+    assert months["2027-02"]["by_group"]["BW"]["waiting_now_days_median"] == 33.0  # i-d2 (39 days), i-d3 (27)
+    assert months["2027-02"]["by_group"]["MO"]["waiting_now_days_median"] is None
+    urk = (await episodes.get("/v1/municipalities/0184/flows?from=2027-05&to=2027-05", headers=ns.auth("urk"))).json()
+    assert urk["totals"]["waiting_at_end"] == 1  # i-d4 only, not D3's later registration
+
+
+async def test_a_client_responsible_elsewhere_shows_with_that_municipalitys_code(episodes, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    region = (await episodes.get("/v1/region/flows?from=2027-01&to=2027-06", headers=ns.auth("region"))).json()
+    (amsterdam,) = region["responsible_elsewhere"]
+    assert (amsterdam["municipality"], amsterdam["name"], amsterdam["client_days"]) == (AMSTERDAM, "Amsterdam", 10)
+    assert amsterdam["totals"]["registrations"] == "<5" and amsterdam["totals"]["by_group"]["MO"]["inflow"] == "<5"
+    matrix = (await episodes.get("/v1/region/matrix?from=2027-01&to=2027-06", headers=ns.auth("region"))).json()
+    cell = next(c for c in matrix["cells"] if c["responsible"] == AMSTERDAM)
+    assert (cell["facility_municipality"], cell["client_days"], cell["responsible_elsewhere"]) == (DRONTEN, 10, True)
+    budget = (await episodes.get("/v1/region/budget?year=2027", headers=ns.auth("region"))).json()
+    (recover,) = budget["responsible_elsewhere"]
+    assert (recover["municipality"], recover["cost_eur"]) == (AMSTERDAM, 10 * 150.0)  # MO_EMERGENCY tariff
+    assert budget["totals"]["cost_to_recover_eur"] == 1_500.0 and budget["totals"]["settlement_eur"] == 0.0

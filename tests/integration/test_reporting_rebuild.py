@@ -5,7 +5,7 @@ tables, and what it reads again is not counted twice."""
 import asyncpg
 import pytest
 
-from tests.integration.test_reporting_numbers import EVENTS, registered
+from tests.integration.test_reporting_numbers import EPISODES, EVENTS, episodes_applied, registered
 from tests.support.kafka import eventually, produce, publish_events
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope, spec_for, topic_name
@@ -18,6 +18,8 @@ from zorgstroom_runtime.kafka import KafkaConnection
 REPORTS = [
     ("almere", "/v1/municipalities/0034/flows?from=2027-01&to=2027-12"),
     ("region", "/v1/municipalities/0034/flows?from=2027-01&to=2027-12"),
+    ("dronten", "/v1/municipalities/0303/flows?from=2027-01&to=2027-12"),  # doorstroom, withdrawal, an episode
+    ("urk", "/v1/municipalities/0184/flows?from=2027-01&to=2027-12"),
     ("region", "/v1/region/flows?from=2027-01&to=2027-12"),
     ("region", "/v1/region/matrix?from=2027-01&to=2027-12"),
     ("almere", "/v1/municipalities/0034/budget?year=2027"),
@@ -45,7 +47,7 @@ async def tables(database_url: str, schema: str) -> dict[str, list[tuple[object,
 
 @pytest.mark.timeout(180)
 async def test_a_rebuild_gives_the_live_numbers_and_the_live_consumer_goes_on(ns: Namespace) -> None:
-    await publish(ns, EVENTS)
+    await publish(ns, EVENTS + EPISODES)
     poison_topic = topic_name(spec_for(EVENTS[2]).topic, ns.prefix)
     await produce(ns.infra.kafka_bootstrap, poison_topic, [(b"k", b"{not an envelope", [])])
     settings = ns.settings("reporting")
@@ -57,7 +59,7 @@ async def test_a_rebuild_gives_the_live_numbers_and_the_live_consumer_goes_on(ns
         async def caught_up() -> bool:
             flows = (await client.get(REPORTS[0][1], headers=ns.auth("almere"))).json()
             housing = (await client.get(REPORTS[-1][1], headers=ns.auth("region"))).json()
-            return flows["totals"]["relapses"] == 1 and bool(housing["offers"])
+            return flows["totals"]["relapses"] == 1 and bool(housing["offers"]) and await episodes_applied(client, ns)
 
         await eventually(caught_up, timeout=60)
         live_answers = await answers()
@@ -76,11 +78,12 @@ async def test_a_rebuild_gives_the_live_numbers_and_the_live_consumer_goes_on(ns
             ns.prefix,
             batch_size=4,  # several transactions, so a batch boundary falls inside the replay
         )
-        assert (result.applied, result.skipped) == (len(EVENTS), 1)
+        assert (result.applied, result.skipped) == (len(EVENTS) + len(EPISODES), 1)
         assert await answers() == live_answers
         assert await tables(settings.database_url, settings.schema_name) == live_tables
         previous = await tables(settings.database_url, result.previous_schema)
-        assert [r[0] for r in previous["registrations"]] == ["i1", "i2", "i4"]  # the damaged tables, kept aside
+        kept_aside = {r[0] for r in previous["registrations"]}  # the damaged tables, kept aside
+        assert "i3" not in kept_aside and {"i1", "i2", "i4", "i-d1"} <= kept_aside
 
         # After the switch: a new registration lands in the rebuilt tables; an event read again does not count.
         (again,) = await publish(ns, [registered("i9", "9" * 64, "2027-08-01")])

@@ -1,53 +1,55 @@
 """Monthly flows worked out by hand from a few facts, including ones that arrived out of order."""
 
 from datetime import date
+from pathlib import Path
 
-from zorgstroom_reporting.domain.flows import (
+from zorgstroom_reporting.domain.facts import (
     Assessment,
     Facts,
     Outflow,
     PlacementFact,
     Registration,
     Transfer,
-    monthly_flows,
-    region_matrix,
-    totals,
+    Withdrawal,
 )
-from zorgstroom_reporting.queries.months import Month
+from zorgstroom_reporting.domain.flows import Flows, monthly_flows, totals
+from zorgstroom_reporting.domain.months import Month
+from zorgstroom_reporting.domain.solidarity import region_matrix
+from zorgstroom_runtime.region import load_region
 
-ALMERE, URK = "0034", "0184"
+ROOT = Path(__file__).resolve().parents[2]
+REGION = load_region(ROOT / "data/regions/flevoland.toml", ROOT / "data/municipalities-nl.csv")
+ALMERE, URK, LELYSTAD = "0034", "0184", "0995"
 
 
-def reg(n: int, on: str, who: str = ALMERE) -> Registration:
-    return Registration(f"i{n}", f"c{n}", who, date.fromisoformat(on))
+def reg(n: int, on: str, who: str = ALMERE, form: str = "BW_24H") -> Registration:
+    return Registration(f"i{n}", f"c{n}", who, date.fromisoformat(on), form)
 
 
-def placed(n: int, start: str, waited: int, end: str | None = None, reason: str | None = None) -> PlacementFact:
+def placed(
+    n: int, start: str, waited: int, end: str | None = None, reason: str | None = None, form: str = "BW_24H"
+) -> PlacementFact:
     return PlacementFact(
-        f"p{n}",
-        f"i{n}",
-        f"c{n}",
-        ALMERE,
-        "0995",
-        date.fromisoformat(start),
-        waited,
-        date.fromisoformat(end) if end else None,
-        reason,
-    )
+        f"p{n}", f"i{n}", f"c{n}", ALMERE, LELYSTAD, date.fromisoformat(start), waited,
+        date.fromisoformat(end) if end else None, reason, form,
+    )  # fmt: skip
 
 
 def facts() -> Facts:
-    """c1 placed in Jan and housed in Mar; c2 placed in Feb and left in Mar (reason 21); c3 still waits;
-    c1 registers again in Jun (a relapse); c4 is Urk's."""
+    """c1 placed (BW) in Jan and housed in Mar; c2 placed (MO_24H) in Feb and left in Mar (reason 21); c3
+    still waits; c1 registers again in Jun (a relapse); c4 is Urk's."""
     return Facts(
         registrations=[
             reg(1, "2027-01-05"),
-            reg(2, "2027-01-10"),
+            reg(2, "2027-01-10", form="MO_24H"),
             reg(3, "2027-02-01"),
             reg(4, "2027-01-20", URK),
-            Registration("i5", "c1", ALMERE, date(2027, 6, 1)),
+            Registration("i5", "c1", ALMERE, date(2027, 6, 1), "BW_24H"),
         ],
-        placements=[placed(1, "2027-01-15", 10, "2027-03-31", "19"), placed(2, "2027-02-10", 31, "2027-03-10", "21")],
+        placements=[
+            placed(1, "2027-01-15", 10, "2027-03-31", "19"),
+            placed(2, "2027-02-10", 31, "2027-03-10", "21", form="MO_24H"),
+        ],
         outflows=[Outflow("p1", "c1", ALMERE, date(2027, 3, 31))],
         assessments=[
             Assessment("p1", date(2027, 2, 1), False),
@@ -57,12 +59,16 @@ def facts() -> Facts:
     )
 
 
-def column(months: dict[Month, dict[str, float | int | None]], name: str) -> list[float | int | None]:
-    return [months[m][name] for m in sorted(months)]
+def column(months: dict[Month, Flows], name: str, group: str | None = None) -> list[float | int | None]:
+    return [(months[m].by_group[group] if group else months[m].total)[name] for m in sorted(months)]
+
+
+def flows(f: Facts, who: str, start: Month, end: Month) -> dict[Month, Flows]:
+    return monthly_flows(f, who, start, end, REGION)
 
 
 def test_every_flow_is_counted_in_the_month_of_its_business_date() -> None:
-    months = monthly_flows(facts(), ALMERE, Month(2027, 1), Month(2027, 6))
+    months = flows(facts(), ALMERE, Month(2027, 1), Month(2027, 6))
     assert column(months, "registrations") == [2, 1, 0, 0, 0, 1]
     assert column(months, "inflow") == [1, 1, 0, 0, 0, 0]
     assert column(months, "outflow") == [0, 0, 1, 0, 0, 0]
@@ -73,34 +79,84 @@ def test_every_flow_is_counted_in_the_month_of_its_business_date() -> None:
     assert column(months, "stay_days_median") == [None, None, 51.5, None, None, None]  # 75 and 28 days
 
 
+def test_bw_and_mo_are_counted_apart_and_add_up_to_the_total() -> None:
+    months = flows(facts(), ALMERE, Month(2027, 1), Month(2027, 3))
+    assert column(months, "registrations", "BW") == [1, 1, 0] and column(months, "registrations", "MO") == [1, 0, 0]
+    assert column(months, "inflow", "BW") == [1, 0, 0] and column(months, "inflow", "MO") == [0, 1, 0]
+    assert column(months, "waiting_days_median", "MO") == [None, 31.0, None]  # not mixed with BW's 10 days
+    assert column(months, "ended_other", "MO") == [0, 0, 1] and column(months, "outflow", "BW") == [0, 0, 1]
+    march = months[Month(2027, 3)]
+    assert march.by_care_form["MO_24H"]["ended_other"] == 1 and march.by_care_form["BW_HOME"]["ended_other"] == 0
+
+
+def test_the_wait_of_those_still_waiting_at_month_end_is_measured_too() -> None:
+    months = flows(facts(), ALMERE, Month(2027, 1), Month(2027, 6))
+    # Jan: c2 waits since 10 Jan (21 days on 31 Jan); Feb: c3 since 1 Feb (27); Jun: c3 (149) and c1 (29)
+    assert column(months, "waiting_now_days_median") == [21.0, 27.0, 58.0, 88.0, 119.0, 89.0]
+    assert months[Month(2027, 6)].total["waiting_now_days_p90"] == 149.0
+
+
 def test_ready_but_not_housed_is_a_state_at_month_end_with_its_duration() -> None:
-    months = monthly_flows(facts(), ALMERE, Month(2027, 1), Month(2027, 3))
+    months = flows(facts(), ALMERE, Month(2027, 1), Month(2027, 3))
     assert column(months, "ready_not_housed_at_end") == [0, 1, 0]  # housed on the last day of March
-    assert months[Month(2027, 2)]["ready_not_housed_days_median"] == 8.0  # ready since 20 Feb
+    assert months[Month(2027, 2)].total["ready_not_housed_days_median"] == 8.0  # ready since 20 Feb
 
 
 def test_totals_add_counts_and_take_states_at_the_end() -> None:
-    total = totals(monthly_flows(facts(), ALMERE, Month(2027, 1), Month(2027, 6)))
-    assert total == {
-        "registrations": 4,
-        "inflow": 2,
-        "outflow": 1,
-        "ended_other": 1,
-        "relapses": 1,
-        "transfers_in": 0,
-        "transfers_out": 0,
-        "waiting_at_end": 2,
-        "ready_not_housed_at_end": 0,
-    }
+    total = totals(flows(facts(), ALMERE, Month(2027, 1), Month(2027, 6)))
+    assert total.total == {
+        "registrations": 4, "inflow": 2, "doorstroom": 0, "outflow": 1, "ended_other": 1, "relapses": 1,
+        "withdrawals": 0, "transfers_in": 0, "transfers_out": 0, "waiting_at_end": 2, "ready_not_housed_at_end": 0,
+    }  # fmt: skip
+    assert total.by_group["MO"]["registrations"] == 1 and total.ended_other_by_reason == {"21": 1}
+
+
+def test_a_withdrawn_registration_leaves_the_waiting_list_from_its_withdrawal_date() -> None:
+    f = facts()
+    f.withdrawals.append(Withdrawal("i3", "c3", ALMERE, date(2027, 4, 30), "duplicate", "BW_24H"))
+    months = flows(f, ALMERE, Month(2027, 3), Month(2027, 5))
+    assert column(months, "withdrawals") == [0, 1, 0]
+    assert column(months, "waiting_at_end") == [1, 0, 0]  # withdrawn on the last day of April: gone at its end
+
+
+def test_doorstroom_is_counted_per_pair_apart_from_inflow_outflow_and_other_endings() -> None:
+    shelter = PlacementFact("p8", "i8", "c8", ALMERE, ALMERE, date(2027, 1, 3), 0, date(2027, 2, 14), "37",
+                            "MO_EMERGENCY", doorstroom_to="BW_24H")  # fmt: skip
+    housing = PlacementFact("p9", "i9", "c8", ALMERE, LELYSTAD, date(2027, 2, 14), 30, None, None, "BW_24H",
+                            doorstroom_from="p8")  # fmt: skip
+    f = Facts(
+        registrations=[
+            reg(8, "2027-01-03", form="MO_EMERGENCY"),
+            Registration("i9", "c8", ALMERE, date(2027, 1, 15), "BW_24H"),
+        ],
+        placements=[shelter, housing],
+    )  # fmt: skip
+    months = flows(f, ALMERE, Month(2027, 1), Month(2027, 2))
+    assert column(months, "inflow") == [1, 0]  # the move to BW is doorstroom, not a second inflow
+    assert column(months, "doorstroom") == [0, 1] and column(months, "ended_other") == [0, 0]
+    assert months[Month(2027, 2)].doorstroom_by_pair == {"MO_EMERGENCY->BW_24H": 1}
+    assert column(months, "doorstroom", "MO") == [0, 1] and column(months, "waiting_at_end") == [1, 0]
 
 
 def test_a_transfer_moves_a_waiting_client_to_the_new_municipality_from_its_date() -> None:
     moved = facts()
-    moved.transfers.append(Transfer("c3", URK, date(2027, 4, 15)))
-    almere = monthly_flows(moved, ALMERE, Month(2027, 3), Month(2027, 4))
-    urk = monthly_flows(moved, URK, Month(2027, 3), Month(2027, 4))
-    assert column(almere, "waiting_at_end") == [1, 0]
-    assert column(urk, "waiting_at_end") == [1, 2]  # c4, and c3 from 15 April
+    moved.transfers.append(Transfer("c3", URK, date(2027, 4, 15), ALMERE))
+    almere = flows(moved, ALMERE, Month(2027, 3), Month(2027, 4))
+    urk = flows(moved, URK, Month(2027, 3), Month(2027, 4))
+    assert column(almere, "waiting_at_end") == [1, 0] and column(almere, "transfers_out") == [0, 1]
+    assert column(urk, "waiting_at_end") == [1, 2] and column(urk, "transfers_in", "BW") == [0, 1]
+
+
+def test_a_transfer_applies_to_its_episode_and_a_later_registration_starts_fresh() -> None:
+    f = Facts(
+        registrations=[reg(3, "2027-02-01"), Registration("i6", "c3", ALMERE, date(2027, 6, 1), "MO_24H")],
+        transfers=[Transfer("c3", URK, date(2027, 4, 15), ALMERE, ("i3",))],
+    )
+    june = Month(2027, 6)
+    assert flows(f, ALMERE, june, june)[june].total["waiting_at_end"] == 1  # i6 is Almere's again
+    assert flows(f, URK, june, june)[june].total["waiting_at_end"] == 1  # i3 stays Urk's
+    older = Facts(registrations=f.registrations, transfers=[Transfer("c3", URK, date(2027, 4, 15), ALMERE)])
+    assert flows(older, ALMERE, june, june)[june].total["waiting_at_end"] == 1  # an older transfer: up to its date
 
 
 def test_an_ending_that_arrived_before_its_placement_counts_once_the_placement_is_known() -> None:
@@ -108,12 +164,20 @@ def test_an_ending_that_arrived_before_its_placement_counts_once_the_placement_i
         registrations=[reg(7, "2027-01-02")],
         placements=[PlacementFact("p7", None, "c7", ALMERE, None, None, None, date(2027, 2, 1), "22")],
     )
-    months = monthly_flows(early, ALMERE, Month(2027, 1), Month(2027, 2))
+    months = flows(early, ALMERE, Month(2027, 1), Month(2027, 2))
     assert column(months, "inflow") == [0, 0] and column(months, "ended_other") == [0, 1]
+    assert column(months, "ended_other", "BW") == [0, 0]  # its care form is not known yet: in the total only
     complete = Facts(registrations=early.registrations, placements=[placed(7, "2027-01-03", 1, "2027-02-01", "22")])
-    months = monthly_flows(complete, ALMERE, Month(2027, 1), Month(2027, 2))
+    months = flows(complete, ALMERE, Month(2027, 1), Month(2027, 2))
     assert column(months, "inflow") == [1, 0] and column(months, "ended_other") == [0, 1]
 
 
-def test_the_matrix_counts_placements_by_responsible_and_facility_municipality() -> None:
-    assert region_matrix(facts(), Month(2027, 1), Month(2027, 12)) == {(ALMERE, "0995"): 2}
+def test_the_matrix_counts_placements_and_client_days_by_responsible_and_facility_municipality() -> None:
+    cells = region_matrix(facts(), Month(2027, 1), Month(2027, 12), until=date(2027, 12, 31))
+    assert [(k, c.placements, c.client_days) for k, c in cells.items()] == [((ALMERE, LELYSTAD), 2, 75 + 28)]
+
+
+def test_the_matrix_counts_an_open_stay_only_to_the_report_date_and_shows_clients_from_elsewhere() -> None:
+    f = Facts(placements=[PlacementFact("p1", "i1", "c1", "0363", ALMERE, date(2027, 3, 1), 0, None, None, "MO_24H")])
+    cells = region_matrix(f, Month(2027, 1), Month(2027, 12), until=date(2027, 3, 11))
+    assert {k: (c.placements, c.client_days) for k, c in cells.items()} == {("0363", ALMERE): (1, 10)}  # Amsterdam

@@ -2,7 +2,7 @@
 
 import pytest
 
-from zorgstroom_reporting.queries.months import Month, months_between
+from zorgstroom_reporting.domain.months import Month, months_between
 
 
 def test_a_period_lists_every_month_across_a_year_end() -> None:

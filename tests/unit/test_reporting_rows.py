@@ -5,7 +5,13 @@ import datetime as dt
 
 from tests.integration.test_reporting_numbers import C2, ended, made
 from zorgstroom_contracts import Envelope
-from zorgstroom_contracts.events import Event, HousingOfferAccepted, HousingOfferMade
+from zorgstroom_contracts.events import (
+    Event,
+    HousingOfferAccepted,
+    HousingOfferMade,
+    RegistrationWithdrawn,
+    ResponsibilityTransferred,
+)
 from zorgstroom_reporting.projections.rows import OFFER_COLUMNS, PLACEMENT_COLUMNS, fold
 
 
@@ -40,3 +46,37 @@ def test_an_answer_before_its_offer_is_one_row_with_both() -> None:
     assert (row["corporation_id"], row["quota_year"], row["status"], row["answered_on"]) == (
         "c", 2027, "accepted", dt.date(2027, 3, 25),
     )  # fmt: skip
+
+
+def test_an_ending_first_says_the_care_form_and_intake_and_the_start_keeps_them() -> None:
+    end = ended("p3", C2, "fac-b", "37", "2027-03-10").model_copy(
+        update={"care_form": "MO_EMERGENCY", "intake_id": "i3", "doorstroom_to": "BW_24H"}
+    )
+    start = made("p3", C2, "i3", "fac-b", "0995", "MO_EMERGENCY", "2027-02-10", 0).model_copy(
+        update={"intake_id": None}
+    )
+    for order in ((start, end), (end, start)):
+        row = as_dict(PLACEMENT_COLUMNS, fold(enveloped(*order)).placements["p3"])
+        assert (row["intake_id"], row["care_form"], row["doorstroom_to"]) == ("i3", "MO_EMERGENCY", "BW_24H")
+        assert row["start_date"] == dt.date(2027, 2, 10)
+
+
+def test_a_withdrawal_is_a_row_of_its_own_whenever_it_arrives() -> None:
+    withdrawn = RegistrationWithdrawn(intake_id="i1", client_ref=C2, responsible_municipality="0034",
+                                      care_form="BW_24H", reason="duplicate", withdrawn_on="2027-04-01")  # type: ignore[arg-type]  # fmt: skip
+    assert fold(enveloped(withdrawn)).withdrawals["i1"] == (
+        "i1",
+        C2,
+        "0034",
+        "BW_24H",
+        "duplicate",
+        dt.date(2027, 4, 1),
+    )
+
+
+def test_an_accepted_transfer_keeps_its_episode() -> None:
+    moved = ResponsibilityTransferred(client_ref=C2, from_municipality="0034", to_municipality="0363",
+                                      to_in_region=False, reason="origin", effective_on="2027-05-01", transfer_id="t1",
+                                      intake_ids=["i2", "i1"], accepted_on="2027-04-28")  # type: ignore[arg-type]  # fmt: skip
+    (row,) = fold(enveloped(moved)).transfers.values()
+    assert row[-3:] == ("t1", '["i1", "i2"]', dt.date(2027, 4, 28))

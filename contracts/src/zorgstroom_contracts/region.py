@@ -6,6 +6,7 @@ Every default below is ILLUSTRATIVE: a region sets its own values in its data fi
 """
 
 import calendar
+import math
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -155,6 +156,19 @@ class HousingPolicy(BaseModel):
     def wijk_outflow_cap(self, wijk: str) -> int:
         return self.wijk_outflow_caps.get(wijk, self.wijk_outflow_cap_default)
 
+    def rooms_needed(self, adults: int, children: int) -> int:
+        """The fewest rooms a household of `adults` and `children` may be offered."""
+        if adults < 1 or children < 0:
+            raise ValueError("a household has at least one adult (the client) and no negative children")
+        size, table = adults + children, self.rooms_by_household_size
+        if size in table:
+            return table[size]
+        largest = max(table)
+        if size < largest:
+            # A size the region did not list gets what the next listed size up gets: never too small a home.
+            return min(rooms for listed, rooms in table.items() if listed >= size)
+        return table[largest] + math.ceil((size - largest) / 2)  # a room per two persons more
+
 
 class BudgetShares(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -189,6 +203,24 @@ class MoneyPolicy(BaseModel):
     shares: dict[str, BudgetShares] = Field(default_factory=dict, description="Per municipality code.")
     mo_funding: MoFunding = Field(default=MoFunding.SHARES, description="Who bears MO cost in the settlement.")
     illustrative: bool = Field(default=True, description="The figures are made up: the dashboard says so.")
+
+    def has_budget(self, year: int) -> bool:
+        return year in self.national_budget_eur
+
+    def share(self, municipality: str, year: int) -> float:
+        """The ingroeipad: share(y) = h + (o - h) x min(1, max(0, (y - Y + 1) / N)). KeyError without shares."""
+        s = self.shares[municipality]
+        progress = min(1.0, max(0.0, (year - self.phase_in_start_year + 1) / self.phase_in_years))
+        return s.historical + (s.objective - s.historical) * progress
+
+    def budget(self, municipality: str, year: int) -> float:
+        """The municipality's share of the year's national budget; KeyError for a year without budget data
+        (never a silent zero: docs/domain.md "Money")."""
+        return self.share(municipality, year) * self.national_budget_eur[year]
+
+    def tariff(self, care_form: str) -> float:
+        """EUR per etmaal; a care form without a tariff costs nothing (the region's data says so)."""
+        return self.tariffs_eur_per_day.get(care_form, 0.0)
 
 
 class ReportingPolicy(BaseModel):

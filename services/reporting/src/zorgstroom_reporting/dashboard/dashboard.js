@@ -485,7 +485,26 @@
     });
   }
 
-  function budget(rows, totals, place, year) {
+  // Which money figures are real and which are not: the region's data says whether they are illustrative,
+  // up to which day cost is realised, from which day it is a projection, and who bears MO cost.
+  function moneyNote(doc) {
+    const parts = [];
+    if (doc.illustrative) {
+      parts.push('Illustratief: tarieven, landelijk budget en aandelen zijn verzonnen om het model te tonen, geen echte bedragen.');
+    }
+    if (doc.realised_up_to) {
+      parts.push(`Kosten tot ${doc.realised_up_to} zijn gerealiseerd; open plaatsingen daarna zijn een projectie tot ${doc.projected_to}.`);
+    }
+    if (doc.mo_funding === 'centre_municipality') parts.push('De centrumgemeente draagt de kosten van maatschappelijke opvang in de verevening.');
+    if ((doc.responsible_elsewhere || []).length) {
+      const recover = doc.responsible_elsewhere.map((r) => `${r.name} ${money(r.cost_eur)}`).join(', ');
+      parts.push(`Te verhalen op gemeenten buiten de regio: ${recover}.`);
+    }
+    document.getElementById('n-budget').textContent = parts.join(' ');
+  }
+
+  function budget(rows, totals, place, year, doc) {
+    moneyNote(doc || {});
     const columns = [
       { label: 'Gemeente', value: (r) => nameOf(r.municipality) },
       { label: 'Aandeel', numeric: true, value: (r) => share(r.share) },
@@ -606,7 +625,7 @@
       tasks.push(part('ready', async () => { const b = await flows; if (current()) readyOfMunicipality(b, place, period); }));
       tasks.push(part('budget', async () => {
         const b = await api(`/v1/municipalities/${encodeURIComponent(code)}/budget?year=${encodeURIComponent(year)}`);
-        if (current()) budget([b], null, place, year);
+        if (current()) budget([b], null, place, year, b);
       }));
     } else {
       const flows = api(`/v1/region/flows?${months}`);
@@ -620,7 +639,7 @@
       }));
       tasks.push(part('budget', async () => {
         const b = await api(`/v1/region/budget?year=${encodeURIComponent(year)}`);
-        if (current()) budget(b.municipalities, b.totals, place, year);
+        if (current()) budget(b.municipalities, b.totals, place, year, b);
       }));
     }
     tasks.push(part('occupancy', async () => { const b = await api(`/v1/region/occupancy?${months}`); if (current()) occupancy(b, code, place); }));

@@ -1,81 +1,58 @@
-"""Monthly flows of one municipality from the facts of the flow (DOMAIN.md "What the region wants to see").
+"""Monthly flows of one municipality from the facts of the flow (docs/domain.md, "What the region wants
+to see"), in total, per care-form group (BW, MO) and per care form.
 
-Events count in the month of their business date; `*_at_end` are states on the last day of a month.
-The responsible municipality of a fact is the one recorded on it, unless a transfer took effect on or
-before the day that counts (DOMAIN.md rule 9: reports follow the new municipality from that date).
+Each fact becomes a tally: counted in one column, on its business date, under its care form. Events count
+in the month of that date; `*_at_end` are states on the last day of a month. The responsible municipality
+of a fact is the one recorded on it unless a transfer of its episode took effect on or before the day that
+counts. Doorstroom (rule 10) is counted apart from inflow, outflow and other endings.
 """
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from zorgstroom_reporting.queries.months import Month, months_between
+from zorgstroom_contracts.region import Region
+from zorgstroom_reporting.domain.facts import Assessment, Facts, Transfer
+from zorgstroom_reporting.domain.months import Month, months_between
+from zorgstroom_reporting.domain.relapse import relapses
+from zorgstroom_reporting.domain.responsibility import Responsibility
 
-COUNT_COLUMNS = ("registrations", "inflow", "outflow", "ended_other", "relapses", "transfers_in", "transfers_out")
+COUNT_COLUMNS = (
+    "registrations", "inflow", "doorstroom", "outflow", "ended_other", "relapses", "withdrawals",
+    "transfers_in", "transfers_out",
+)  # fmt: skip
 STATE_COLUMNS = ("waiting_at_end", "ready_not_housed_at_end")
-MEASURE_COLUMNS = ("waiting_days_median", "waiting_days_p90", "stay_days_median", "ready_not_housed_days_median")
-FLOW_COLUMNS = COUNT_COLUMNS + STATE_COLUMNS + MEASURE_COLUMNS
+MEASURE_COLUMNS = (
+    "waiting_days_median", "waiting_days_p90", "waiting_now_days_median", "waiting_now_days_p90",
+    "stay_days_median", "ready_not_housed_days_median",
+)  # fmt: skip
+
+Row = dict[str, float | int | None]
 
 
 @dataclass(frozen=True)
-class Registration:
-    intake_id: str
-    client_ref: str
-    responsible: str
-    registered_on: date
+class Tally:
+    """One fact of a municipality's report: its column, the day it counts, its care form, and for a measure
+    the days; `detail` is the WMO588 reason of an other ending or the care-form pair of a doorstroom."""
 
-
-@dataclass(frozen=True)
-class PlacementFact:
-    placement_id: str
-    intake_id: str | None
-    client_ref: str
-    responsible: str
-    facility_municipality: str | None
-    start_date: date | None  # None while only the ending has arrived
-    waited_days: int | None
-    end_date: date | None
-    end_reason: str | None
-    care_form: str | None = None
-
-
-@dataclass(frozen=True)
-class Outflow:
-    placement_id: str
-    client_ref: str
-    responsible: str
-    outflow_date: date
-
-
-@dataclass(frozen=True)
-class Assessment:
-    placement_id: str
-    assessed_on: date
-    ready: bool
-
-
-@dataclass(frozen=True)
-class Transfer:
-    client_ref: str
-    to_municipality: str
-    effective_on: date
-    from_municipality: str = ""
+    column: str
+    on: date
+    care_form: str | None
+    days: int | None = None
+    detail: str | None = None
 
 
 @dataclass
-class Facts:
-    registrations: list[Registration] = field(default_factory=list)
-    placements: list[PlacementFact] = field(default_factory=list)
-    outflows: list[Outflow] = field(default_factory=list)
-    assessments: list[Assessment] = field(default_factory=list)
-    transfers: list[Transfer] = field(default_factory=list)
+class Flows:
+    """One month's (or a period's) figures: in total, per group and care form, and two breakdowns."""
 
-
-@dataclass(frozen=True)
-class FlowPolicy:
-    relapse_months: int = 12  # policy (DOMAIN.md rule 8)
+    total: Row
+    by_group: dict[str, Row] = field(default_factory=dict)
+    by_care_form: dict[str, Row] = field(default_factory=dict)
+    ended_other_by_reason: dict[str, int] = field(default_factory=dict)
+    doorstroom_by_pair: dict[str, int] = field(default_factory=dict)
 
 
 def _median(values: list[int]) -> float | None:
@@ -89,142 +66,6 @@ def _p90(values: list[int]) -> float | None:
     return float(ordered[min(len(ordered) - 1, max(0, -(-9 * len(ordered) // 10) - 1))])  # nearest rank
 
 
-def _months_back(day: date, months: int) -> date:
-    total = day.year * 12 + day.month - 1 - months
-    year, month = divmod(total, 12)
-    return date(year, month + 1, min(day.day, 28))
-
-
-class Responsibility:
-    """Who is responsible for a client on a day: the recorded municipality, until a transfer takes effect."""
-
-    def __init__(self, transfers: Iterable[Transfer]) -> None:
-        self._by_client: dict[str, list[Transfer]] = defaultdict(list)
-        for t in sorted(transfers, key=lambda t: t.effective_on):
-            self._by_client[t.client_ref].append(t)
-
-    def changes_after(self, client_ref: str, day: date) -> list[date]:
-        """The dates after `day` on which this client's responsible municipality changes."""
-        return [t.effective_on for t in self._by_client.get(client_ref, ()) if t.effective_on > day]
-
-    def on(self, client_ref: str, recorded: str, day: date) -> str:
-        responsible = recorded
-        for transfer in self._by_client.get(client_ref, ()):
-            if transfer.effective_on <= day:
-                responsible = transfer.to_municipality
-        return responsible
-
-
-def monthly_flows(
-    facts: Facts, municipality: str, start: Month, end: Month, policy: FlowPolicy = FlowPolicy()
-) -> dict[Month, dict[str, float | int | None]]:
-    """Every column of the flow report for each month of the period."""
-    who = Responsibility(facts.transfers)
-    out_by_placement = {o.placement_id: o for o in facts.outflows}
-    started_by_intake = {p.intake_id: p.start_date for p in facts.placements if p.intake_id and p.start_date}
-    outflow_days_by_client: dict[str, list[date]] = defaultdict(list)
-    for o in facts.outflows:
-        outflow_days_by_client[o.client_ref].append(o.outflow_date)
-    assessments_by_placement: dict[str, list[Assessment]] = defaultdict(list)
-    for a in sorted(facts.assessments, key=lambda a: a.assessed_on):
-        assessments_by_placement[a.placement_id].append(a)
-
-    result: dict[Month, dict[str, float | int | None]] = {}
-    for month in months_between(start, end):
-        first, last = month.first_day(), month.next().first_day()
-        month_end = date.fromordinal(last.toordinal() - 1)
-
-        def ours(client_ref: str, recorded: str, day: date) -> bool:
-            return who.on(client_ref, recorded, day) == municipality
-
-        registrations = [
-            r
-            for r in facts.registrations
-            if first <= r.registered_on < last and ours(r.client_ref, r.responsible, r.registered_on)
-        ]
-        started = [
-            p
-            for p in facts.placements
-            if p.start_date and first <= p.start_date < last and ours(p.client_ref, p.responsible, p.start_date)
-        ]
-        ended = [
-            p
-            for p in facts.placements
-            if p.end_date and first <= p.end_date < last and ours(p.client_ref, p.responsible, p.end_date)
-        ]
-        outflows = [
-            o
-            for o in facts.outflows
-            if first <= o.outflow_date < last and ours(o.client_ref, o.responsible, o.outflow_date)
-        ]
-        relapses = [
-            r
-            for r in registrations
-            if any(
-                _months_back(r.registered_on, policy.relapse_months) <= d < r.registered_on
-                for d in outflow_days_by_client.get(r.client_ref, ())
-            )
-        ]
-        waiting = [
-            r
-            for r in facts.registrations
-            if r.registered_on <= month_end
-            and ours(r.client_ref, r.responsible, month_end)
-            and not _placed_by(started_by_intake.get(r.intake_id), month_end)
-        ]
-        ready_days = []
-        for p in facts.placements:
-            open_at_end = p.start_date and p.start_date <= month_end and (p.end_date is None or p.end_date > month_end)
-            if not open_at_end or not ours(p.client_ref, p.responsible, month_end):
-                continue
-            ready_since = _ready_since(assessments_by_placement.get(p.placement_id, []), month_end)
-            if ready_since is not None:
-                ready_days.append((month_end - ready_since).days)
-        transfers = [t for t in facts.transfers if first <= t.effective_on < last]
-        result[month] = {
-            "registrations": len(registrations),
-            "inflow": len(started),
-            "outflow": len(outflows),
-            "ended_other": len([p for p in ended if p.placement_id not in out_by_placement]),
-            "relapses": len(relapses),
-            "transfers_in": len([t for t in transfers if t.to_municipality == municipality]),
-            "transfers_out": len([t for t in transfers if t.from_municipality == municipality]),
-            "waiting_at_end": len(waiting),
-            "ready_not_housed_at_end": len(ready_days),
-            "waiting_days_median": _median([p.waited_days for p in started if p.waited_days is not None]),
-            "waiting_days_p90": _p90([p.waited_days for p in started if p.waited_days is not None]),
-            "stay_days_median": _median(
-                [(p.end_date - p.start_date).days for p in ended if p.start_date and p.end_date]
-            ),
-            "ready_not_housed_days_median": _median(ready_days),
-        }
-    return result
-
-
-def other_endings_by_reason(facts: Facts, municipality: str, start: Month, end: Month) -> dict[Month, dict[str, int]]:
-    """Placements of the municipality's clients that ended without an outflow home, per month and WMO588
-    reason code (the `ended_other` column, broken down)."""
-    who = Responsibility(facts.transfers)
-    housed = {o.placement_id for o in facts.outflows}
-    result: dict[Month, dict[str, int]] = {}
-    for month in months_between(start, end):
-        first, last = month.first_day(), month.next().first_day()
-        reasons = Counter(
-            p.end_reason or "unknown"
-            for p in facts.placements
-            if p.end_date
-            and first <= p.end_date < last
-            and p.placement_id not in housed
-            and who.on(p.client_ref, p.responsible, p.end_date) == municipality
-        )
-        result[month] = dict(sorted(reasons.items()))
-    return result
-
-
-def _placed_by(start: date | None, day: date) -> bool:
-    return start is not None and start <= day
-
-
 def _ready_since(assessments: list[Assessment], day: date) -> date | None:
     """The first day of the unbroken run of ready assessments that holds on `day`; None if not ready then."""
     since = None
@@ -235,21 +76,158 @@ def _ready_since(assessments: list[Assessment], day: date) -> date | None:
     return since
 
 
-def totals(months: dict[Month, dict[str, float | int | None]]) -> dict[str, int]:
-    """Counts add up over the period; states are those at its end."""
-    if not months:
-        return dict.fromkeys(COUNT_COLUMNS + STATE_COLUMNS, 0)
-    last = months[max(months)]
-    summed = {c: int(sum(m[c] or 0 for m in months.values())) for c in COUNT_COLUMNS}
-    return summed | {c: int(last[c] or 0) for c in STATE_COLUMNS}
+class _Ledger:
+    """The facts of one municipality's report as tallies, with what the states at a month's end need."""
+
+    def __init__(self, facts: Facts, municipality: str, relapse_months: int) -> None:
+        self.facts, self.municipality = facts, municipality
+        self.who = Responsibility(facts.transfers, facts.registrations)
+        self.started_by_intake = {p.intake_id: p.start_date for p in facts.placements if p.intake_id and p.start_date}
+        self.withdrawn_on = {w.intake_id: w.withdrawn_on for w in facts.withdrawals}
+        self.registrations_of: dict[str, list[tuple[date, str, str | None]]] = defaultdict(list)
+        for r in sorted(facts.registrations, key=lambda r: (r.registered_on, r.intake_id)):
+            self.registrations_of[r.client_ref].append((r.registered_on, r.intake_id, r.care_form))
+        self.assessments: dict[str, list[Assessment]] = defaultdict(list)
+        for a in sorted(facts.assessments, key=lambda a: a.assessed_on):
+            self.assessments[a.placement_id].append(a)
+        self.dated = self._dated(relapse_months)
+
+    def ours(self, client_ref: str, intake_id: str | None, recorded: str, day: date) -> bool:
+        return self.who.on(client_ref, intake_id, recorded, day) == self.municipality
+
+    def _dated(self, relapse_months: int) -> list[Tally]:
+        f, ours = self.facts, self.ours
+        tallies = [Tally("registrations", r.registered_on, r.care_form) for r in f.registrations
+                   if ours(r.client_ref, r.intake_id, r.responsible, r.registered_on)]  # fmt: skip
+        tallies += [Tally("withdrawals", w.withdrawn_on, w.care_form) for w in f.withdrawals
+                    if ours(w.client_ref, w.intake_id, w.responsible, w.withdrawn_on)]  # fmt: skip
+        housed = {o.placement_id for o in f.outflows}
+        placements = {p.placement_id: p for p in f.placements}
+        for p in f.placements:
+            if p.start_date and ours(p.client_ref, p.intake_id, p.responsible, p.start_date):
+                if p.doorstroom_from is None:
+                    tallies.append(Tally("inflow", p.start_date, p.care_form))
+                tallies.append(Tally("waiting_days", p.start_date, p.care_form, days=p.waited_days))
+            if p.end_date and ours(p.client_ref, p.intake_id, p.responsible, p.end_date):
+                if p.doorstroom_to:
+                    pair = f"{p.care_form or 'unknown'}->{p.doorstroom_to}"
+                    tallies.append(Tally("doorstroom", p.end_date, p.care_form, detail=pair))
+                elif p.placement_id not in housed:
+                    tallies.append(Tally("ended_other", p.end_date, p.care_form, detail=p.end_reason or "unknown"))
+                stay = (p.end_date - p.start_date).days if p.start_date else None
+                tallies.append(Tally("stay_days", p.end_date, p.care_form, days=stay))
+        for o in f.outflows:
+            placement = placements.get(o.placement_id)
+            intake, form = (placement.intake_id, placement.care_form) if placement else (None, None)
+            if ours(o.client_ref, intake, o.responsible, o.outflow_date):
+                tallies.append(Tally("outflow", o.outflow_date, form))
+        tallies += [Tally("relapses", r.registration.registered_on, r.registration.care_form)
+                    for r in relapses(f, relapse_months, self.who) if r.municipality == self.municipality]  # fmt: skip
+        for t in f.transfers:
+            form = self._episode_care_form(t)
+            if t.to_municipality == self.municipality:
+                tallies.append(Tally("transfers_in", t.effective_on, form))
+            if t.from_municipality == self.municipality:
+                tallies.append(Tally("transfers_out", t.effective_on, form))
+        return tallies
+
+    def _episode_care_form(self, t: Transfer) -> str | None:
+        """A transfer counts under the care form of the first registration of its episode."""
+        episode = [
+            form for _, intake, form in self.registrations_of.get(t.client_ref, ()) if self.who.applies(t, intake)
+        ]
+        return episode[0] if episode else None
+
+    def states(self, day: date) -> list[Tally]:
+        """Who waits, and who is ready but not housed, at the end of `day`, with for how long."""
+        tallies = []
+        for r in self.facts.registrations:
+            placed, withdrawn = self.started_by_intake.get(r.intake_id), self.withdrawn_on.get(r.intake_id)
+            if (
+                r.registered_on <= day
+                and (placed is None or placed > day)
+                and (withdrawn is None or withdrawn > day)
+                and self.ours(r.client_ref, r.intake_id, r.responsible, day)
+            ):
+                tallies.append(Tally("waiting_at_end", day, r.care_form, days=(day - r.registered_on).days))
+        for p in self.facts.placements:
+            open_at_end = p.start_date and p.start_date <= day and (p.end_date is None or p.end_date > day)
+            if not open_at_end or not self.ours(p.client_ref, p.intake_id, p.responsible, day):
+                continue
+            ready_since = _ready_since(self.assessments.get(p.placement_id, []), day)
+            if ready_since is not None:
+                tallies.append(Tally("ready_not_housed_at_end", day, p.care_form, days=(day - ready_since).days))
+        return tallies
 
 
-def region_matrix(facts: Facts, start: Month, end: Month) -> dict[tuple[str, str], int]:
-    """Placements started in the period: responsible municipality x municipality of the facility."""
-    who = Responsibility(facts.transfers)
-    first, last = start.first_day(), end.next().first_day()
-    cells: dict[tuple[str, str], int] = defaultdict(int)
-    for p in facts.placements:
-        if p.start_date and first <= p.start_date < last and p.facility_municipality:
-            cells[(who.on(p.client_ref, p.responsible, p.start_date), p.facility_municipality)] += 1
-    return dict(cells)
+def _row(tallies: list[Tally]) -> Row:
+    counted = Counter(t.column for t in tallies)
+
+    def days(column: str) -> list[int]:
+        return [t.days for t in tallies if t.column == column and t.days is not None]
+
+    return {c: counted[c] for c in COUNT_COLUMNS + STATE_COLUMNS} | {
+        "waiting_days_median": _median(days("waiting_days")),
+        "waiting_days_p90": _p90(days("waiting_days")),
+        "waiting_now_days_median": _median(days("waiting_at_end")),
+        "waiting_now_days_p90": _p90(days("waiting_at_end")),
+        "stay_days_median": _median(days("stay_days")),
+        "ready_not_housed_days_median": _median(days("ready_not_housed_at_end")),
+    }
+
+
+def _details(tallies: list[Tally], column: str) -> dict[str, int]:
+    return dict(sorted(Counter(t.detail or "unknown" for t in tallies if t.column == column).items()))
+
+
+def split(tallies: list[Tally], region: Region) -> Flows:
+    """The figures of some tallies: in total, per care-form group and per care form of the region. A fact
+    whose care form is unknown (an ending that arrived before its placement) counts in the total only."""
+    in_group: Callable[[str | None, str], bool] = lambda form, group: (  # noqa: E731
+        form is not None and region.has_care_form(form) and region.care_form(form).group == group
+    )
+    return Flows(
+        total=_row(tallies),
+        by_group={g: _row([t for t in tallies if in_group(t.care_form, g)]) for g in ("BW", "MO")},
+        by_care_form={c: _row([t for t in tallies if t.care_form == c]) for c in region.care_forms},
+        ended_other_by_reason=_details(tallies, "ended_other"),
+        doorstroom_by_pair=_details(tallies, "doorstroom"),
+    )
+
+
+def monthly_flows(facts: Facts, municipality: str, start: Month, end: Month, region: Region) -> dict[Month, Flows]:
+    """Every figure of the flow report for each month of the period."""
+    ledger = _Ledger(facts, municipality, region.reporting.relapse_months)
+    result = {}
+    for month in months_between(start, end):
+        first, last = month.first_day(), month.last_day()
+        dated = [t for t in ledger.dated if first <= t.on <= last]
+        result[month] = split(dated + ledger.states(last), region)
+    return result
+
+
+def _sum(rows: list[Row]) -> Row:
+    """Counts add up over the period; states are those at its end; measures are monthly only."""
+    if not rows:
+        return {c: 0 for c in COUNT_COLUMNS + STATE_COLUMNS}
+    summed: Row = {c: int(sum(r[c] or 0 for r in rows)) for c in COUNT_COLUMNS}
+    return summed | {c: int(rows[-1][c] or 0) for c in STATE_COLUMNS}
+
+
+def totals(months: dict[Month, Flows]) -> Flows:
+    ordered = [months[m] for m in sorted(months)]
+
+    def summed(pick: Callable[[Flows], dict[str, int]]) -> dict[str, int]:
+        counter: Counter[str] = Counter()
+        for f in ordered:
+            counter.update(pick(f))
+        return dict(sorted(counter.items()))
+
+    keys = ordered[0] if ordered else Flows(total={})
+    return Flows(
+        total=_sum([f.total for f in ordered]),
+        by_group={g: _sum([f.by_group[g] for f in ordered]) for g in keys.by_group},
+        by_care_form={c: _sum([f.by_care_form[c] for f in ordered]) for c in keys.by_care_form},
+        ended_other_by_reason=summed(lambda f: f.ended_other_by_reason),
+        doorstroom_by_pair=summed(lambda f: f.doorstroom_by_pair),
+    )

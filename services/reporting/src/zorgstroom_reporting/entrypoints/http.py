@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from zorgstroom_reporting import service
-from zorgstroom_reporting.queries.months import Month
+from zorgstroom_reporting.domain.months import Month
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.errors import InvalidField

@@ -5,8 +5,12 @@ order the topics deliver their events in (an ending before its placement, an ans
 offer, an outflow before its assessment). A batch of events is first folded here into at most one
 row per table and key, with the same rule the upsert applies, so that one statement per table can
 write the whole batch (`writer.py`).
+
+Only accepted transfers (ResponsibilityTransferred) change a report; proposals and declines do not, and a
+RegistrationUpdated changes nothing reported (its care form stays that of the registration).
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,6 +30,7 @@ from zorgstroom_contracts.events import (
     OutflowReadinessAssessed,
     PlacementEnded,
     PlacementMade,
+    RegistrationWithdrawn,
     ResponsibilityTransferred,
 )
 
@@ -41,6 +46,7 @@ class Rows:
     outflows: dict[str, Row] = field(default_factory=dict)  # first wins
     assessments: dict[UUID, Row] = field(default_factory=dict)  # one per event
     transfers: dict[UUID, Row] = field(default_factory=dict)  # one per event
+    withdrawals: dict[str, Row] = field(default_factory=dict)  # first wins
     facilities: dict[str, Row] = field(default_factory=dict)  # newest occurred_at wins
     offers: dict[str, Row] = field(default_factory=dict)  # an offer and its answer merged (OFFER_COLUMNS)
     contingents: dict[tuple[str, str, int], Row] = field(default_factory=dict)  # newest occurred_at wins
@@ -59,7 +65,7 @@ def client_registered(rows: Rows, envelope: Envelope, event: ClientRegistered) -
             event.client_ref,
             event.registering_municipality,
             event.responsible_municipality,
-            event.care_form.value,
+            event.care_form,
             event.registered_on,
             envelope.event_id,
             envelope.occurred_at,
@@ -70,20 +76,26 @@ def client_registered(rows: Rows, envelope: Envelope, event: ClientRegistered) -
 
 PLACEMENT_COLUMNS = (
     "placement_id", "intake_id", "client_ref", "responsible_municipality", "facility_id",
-    "facility_municipality", "wijk", "care_form", "start_date", "waited_days", "end_date", "end_reason",
+    "facility_municipality", "wijk", "care_form", "start_date", "waited_days", "doorstroom_from",
+    "end_date", "end_reason", "doorstroom_to",
 )  # fmt: skip
-_STARTED, _ENDED = slice(1, 10), slice(10, 12)  # what a PlacementMade says, what a PlacementEnded says
+_STARTED, _ENDED = slice(1, 11), slice(11, 14)  # what a PlacementMade says, what a PlacementEnded says
+_EITHER = (1, 7)  # intake_id and care_form: both events may say them; the start's word wins, else the end's
 
 
-def _merge(known: Row | None, new: Row, part: slice, *, base: slice | None = None) -> Row:
+def _merge(known: Row | None, new: Row, part: slice, *, base: slice | None = None, either: tuple[int, ...] = ()) -> Row:
     """One row per key for a batch: `new`'s part over what the batch knew of the key, the rest kept; `base`
-    (the key's identifying columns) is taken from `new` only where nothing was known yet."""
+    (the key's identifying columns) is taken from `new` only where nothing was known yet; a column of
+    `either` left empty is filled from whichever event said it."""
     if known is None:
         return new
     merged = list(known)
     merged[part] = new[part]
     if base is not None and all(v is None for v in known[base]):
         merged[base] = new[base]
+    for i in either:
+        if merged[i] is None:
+            merged[i] = known[i] if known[i] is not None else new[i]
     return tuple(merged)
 
 
@@ -96,33 +108,37 @@ def placement_made(rows: Rows, envelope: Envelope, event: PlacementMade) -> None
         event.facility_id,
         event.facility_municipality,
         event.wijk,
-        event.care_form.value,
+        event.care_form,
         event.start_date,
         event.waited_days,
+        event.doorstroom_from,
+        None,
         None,
         None,
     )
-    rows.placements[event.placement_id] = _merge(rows.placements.get(event.placement_id), row, _STARTED)
+    rows.placements[event.placement_id] = _merge(rows.placements.get(event.placement_id), row, _STARTED, either=_EITHER)
     rows.advance("flows", envelope)
 
 
 def placement_ended(rows: Rows, envelope: Envelope, event: PlacementEnded) -> None:
     row = (
         event.placement_id,
-        None,
+        event.intake_id,
         event.client_ref,
         event.responsible_municipality,
         event.facility_id,
         None,
         None,
+        event.care_form,
         None,
         None,
         None,
         event.end_date,
         event.reason.value,
+        event.doorstroom_to,
     )
     known = rows.placements.get(event.placement_id)
-    rows.placements[event.placement_id] = _merge(known, row, _ENDED, base=slice(2, 5)) if known else row
+    rows.placements[event.placement_id] = _merge(known, row, _ENDED, base=slice(2, 5), either=_EITHER)
     rows.advance("flows", envelope)
 
 
@@ -162,6 +178,24 @@ def responsibility_transferred(rows: Rows, envelope: Envelope, event: Responsibi
         event.to_municipality,
         event.reason.value,
         event.effective_on,
+        event.transfer_id,
+        None if event.intake_ids is None else json.dumps(sorted(event.intake_ids)),
+        event.accepted_on,
+    )
+    rows.advance("flows", envelope)
+
+
+def registration_withdrawn(rows: Rows, envelope: Envelope, event: RegistrationWithdrawn) -> None:
+    rows.withdrawals.setdefault(
+        event.intake_id,
+        (
+            event.intake_id,
+            event.client_ref,
+            event.responsible_municipality,
+            event.care_form,
+            event.reason.value,
+            event.withdrawn_on,
+        ),
     )
     rows.advance("flows", envelope)
 
@@ -172,7 +206,7 @@ def facility_registered(rows: Rows, envelope: Envelope, event: FacilityRegistere
         event.provider_agb,
         event.municipality,
         event.wijk,
-        event.care_form.value,
+        event.care_form,
         event.capacity,
         envelope.occurred_at,
     )
@@ -245,6 +279,7 @@ MAPPERS: dict[type[Event], list[RowMapper]] = {
     OutflowCompleted: [outflow_completed],
     OutflowReadinessAssessed: [outflow_readiness_assessed],
     ResponsibilityTransferred: [responsibility_transferred],
+    RegistrationWithdrawn: [registration_withdrawn],
     FacilityRegistered: [facility_registered],
     HousingOfferMade: [housing_offer_made],
     HousingOfferAccepted: [housing_offer_accepted],

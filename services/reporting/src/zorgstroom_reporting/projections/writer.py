@@ -27,27 +27,36 @@ _WRITES: list[tuple[str, str]] = [
     ),
     (
         # A start and an end of one placement in one row: the start's columns are taken where the row
-        # says the start (start_date), the end's where it says the end (end_date), the rest kept.
+        # says the start (start_date), the end's where it says the end (end_date), the rest kept; both say
+        # intake_id and care_form, and the start's word wins where it has one.
         "placements",
         "INSERT INTO placements (placement_id, intake_id, client_ref, responsible_municipality, facility_id,"
-        " facility_municipality, wijk, care_form, start_date, waited_days, end_date, end_reason)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-        " $7::text[], $8::text[], $9::date[], $10::int[], $11::date[], $12::text[])"
-        " ON CONFLICT (placement_id) DO UPDATE SET"
+        " facility_municipality, wijk, care_form, start_date, waited_days, doorstroom_from, end_date, end_reason,"
+        " doorstroom_to) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+        " $6::text[], $7::text[], $8::text[], $9::date[], $10::int[], $11::text[], $12::date[], $13::text[],"
+        " $14::text[]) ON CONFLICT (placement_id) DO UPDATE SET"
+        + ",".join(
+            f" {c} = CASE WHEN excluded.start_date IS NULL THEN coalesce(placements.{c}, excluded.{c})"
+            f" ELSE coalesce(excluded.{c}, placements.{c}) END"
+            for c in ("intake_id", "care_form")
+        )
+        + ","
         + ",".join(
             f" {c} = CASE WHEN excluded.start_date IS NULL THEN placements.{c} ELSE excluded.{c} END"
             for c in (
-                "intake_id",
                 "responsible_municipality",
                 "facility_municipality",
                 "wijk",
-                "care_form",
                 "start_date",
                 "waited_days",
+                "doorstroom_from",
             )
         )
         + ", end_date = coalesce(excluded.end_date, placements.end_date),"
-        " end_reason = CASE WHEN excluded.end_date IS NULL THEN placements.end_reason ELSE excluded.end_reason END",
+        + ",".join(
+            f" {c} = CASE WHEN excluded.end_date IS NULL THEN placements.{c} ELSE excluded.{c} END"
+            for c in ("end_reason", "doorstroom_to")
+        ),
     ),
     (
         "outflows",
@@ -63,9 +72,15 @@ _WRITES: list[tuple[str, str]] = [
     ),
     (
         "transfers",
-        "INSERT INTO transfers (event_id, client_ref, from_municipality, to_municipality, reason, effective_on)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[])"
-        " ON CONFLICT (event_id) DO NOTHING",
+        "INSERT INTO transfers (event_id, client_ref, from_municipality, to_municipality, reason, effective_on,"
+        " transfer_id, intake_ids, accepted_on) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[],"
+        " $4::text[], $5::text[], $6::date[], $7::text[], $8::text[], $9::date[]) ON CONFLICT (event_id) DO NOTHING",
+    ),
+    (
+        "withdrawals",
+        "INSERT INTO withdrawals (intake_id, client_ref, responsible_municipality, care_form, reason, withdrawn_on)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[])"
+        " ON CONFLICT (intake_id) DO NOTHING",
     ),
     (
         "facilities",
@@ -146,6 +161,7 @@ class ReportingProjection:
         "outflows",
         "assessments",
         "transfers",
+        "withdrawals",
         "facilities",
         "offers",
         "contingents",

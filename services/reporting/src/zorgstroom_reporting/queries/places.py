@@ -1,30 +1,31 @@
-"""Places and outflow homes per wijk against their caps, offers and quota use, and the money: facts read
-from reporting's own tables, numbers worked out here or by the domain."""
+"""Places and outflow homes per wijk against their caps, occupancy, offers and quota use: read from
+reporting's own tables."""
 
+from collections import Counter
 from datetime import date
 from typing import Any
 
 import asyncpg
 
-from zorgstroom_reporting.domain.flows import Facts
-from zorgstroom_reporting.domain.money import MoneyPolicy, MunicipalityMoney, Shares, settle
-from zorgstroom_runtime.region import Region
+from zorgstroom_contracts.region import Region, within_months_after
 
 
 async def wijken(pool: asyncpg.Pool, region: Region, until: date) -> list[dict[str, Any]]:
-    """Every wijk with facility places or outflow homes: places now, homes moved into up to `until`."""
+    """Every wijk with facility places or outflow homes: places now, and homes moved into within the cap's
+    rolling window up to `until` (docs/domain.md, rule 13: a home frees its slot when the window passes)."""
     places = await pool.fetch(
         "SELECT wijk, sum(capacity)::int AS places FROM facilities WHERE wijk IS NOT NULL GROUP BY wijk"
     )
-    homes = await pool.fetch(
-        "SELECT wijk, count(*)::int AS homes FROM outflows WHERE wijk IS NOT NULL AND outflow_date <= $1 GROUP BY wijk",
-        until,
+    moved_in = await pool.fetch(
+        "SELECT wijk, outflow_date FROM outflows WHERE wijk IS NOT NULL AND outflow_date <= $1", until
     )
+    window = region.housing.wijk_outflow_window_months
+    homes = Counter(r["wijk"] for r in moved_in if within_months_after(r["outflow_date"], until, window))
     by_wijk: dict[str, dict[str, int]] = {}
     for r in places:
         by_wijk.setdefault(r["wijk"], {})["places"] = r["places"]
-    for r in homes:
-        by_wijk.setdefault(r["wijk"], {})["outflow_homes"] = r["homes"]
+    for wijk, n in homes.items():
+        by_wijk.setdefault(wijk, {})["outflow_homes"] = n
     return [
         {
             "wijk": wijk,
@@ -78,16 +79,3 @@ async def offers(pool: asyncpg.Pool, first: date, after: date) -> list[dict[str,
         after,
     )
     return [dict(r) for r in rows]
-
-
-def money(region: Region, facts: Facts, year: int) -> list[MunicipalityMoney]:
-    policy = region.money
-    domain_policy = MoneyPolicy(
-        tariffs=policy.tariffs_eur_per_day,
-        national_budget=policy.national_budget_eur,
-        shares={m: Shares(s.historical, s.objective) for m, s in policy.shares.items()},
-        phase_in_start=policy.phase_in_start_year,
-        phase_in_years=policy.phase_in_years,
-    )
-    known = [m for m in region.municipalities if m in policy.shares]
-    return settle(domain_policy, known, facts, year)

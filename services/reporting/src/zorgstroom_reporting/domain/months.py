@@ -1,6 +1,6 @@
-"""Month arithmetic and the shape of a flow report; no I/O."""
+"""Months: the period unit of every report; pure calendar arithmetic."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 
@@ -23,6 +23,9 @@ class Month:
     def first_day(self) -> date:
         return date(self.year, self.month, 1)
 
+    def last_day(self) -> date:
+        return date.fromordinal(self.next().first_day().toordinal() - 1)
+
     def next(self) -> "Month":
         return Month(self.year + self.month // 12, self.month % 12 + 1)
 
@@ -36,30 +39,3 @@ def months_between(start: Month, end: Month) -> list[Month]:
         months.append(current)
         current = current.next()
     return months
-
-
-Value = float | int | None
-
-
-@dataclass
-class FlowReport:
-    """One municipality's months (every column of DESIGN.md's report shape) and the period's totals."""
-
-    municipality: str
-    start: Month
-    end: Month
-    months: dict[Month, dict[str, Value]] = field(default_factory=dict)
-    totals: dict[str, int] = field(default_factory=dict)
-
-    def rows(self) -> list[dict[str, str | Value]]:
-        """One row per month of the period: the JSON `months` and the CSV lines."""
-        return [{"month": str(m), **self.months.get(m, {})} for m in months_between(self.start, self.end)]
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "municipality": self.municipality,
-            "from": str(self.start),
-            "to": str(self.end),
-            "months": self.rows(),
-            "totals": self.totals,
-        }

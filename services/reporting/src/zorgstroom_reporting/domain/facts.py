@@ -1,0 +1,78 @@
+"""The facts of the flow that reporting keeps, one dataclass per kind, as read from its own tables."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Registration:
+    intake_id: str
+    client_ref: str
+    responsible: str
+    registered_on: date
+    care_form: str | None = None
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A registration that left the waiting list unplaced (RegistrationWithdrawn)."""
+
+    intake_id: str
+    client_ref: str
+    responsible: str
+    withdrawn_on: date
+    reason: str
+    care_form: str | None = None
+
+
+@dataclass(frozen=True)
+class PlacementFact:
+    placement_id: str
+    intake_id: str | None
+    client_ref: str
+    responsible: str
+    facility_municipality: str | None
+    start_date: date | None  # None while only the ending has arrived
+    waited_days: int | None
+    end_date: date | None
+    end_reason: str | None
+    care_form: str | None = None
+    doorstroom_to: str | None = None  # the care form the client moved on to the same day
+    doorstroom_from: str | None = None  # the placement this one follows (doorstroom)
+
+
+@dataclass(frozen=True)
+class Outflow:
+    placement_id: str
+    client_ref: str
+    responsible: str
+    outflow_date: date
+
+
+@dataclass(frozen=True)
+class Assessment:
+    placement_id: str
+    assessed_on: date
+    ready: bool
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """An accepted transfer: the registrations `intake_ids` (the episode) belong to `to_municipality` from
+    `effective_on`. None for events from before episodes: the client's registrations up to that date."""
+
+    client_ref: str
+    to_municipality: str
+    effective_on: date
+    from_municipality: str = ""
+    intake_ids: tuple[str, ...] | None = None
+
+
+@dataclass
+class Facts:
+    registrations: list[Registration] = field(default_factory=list)
+    placements: list[PlacementFact] = field(default_factory=list)
+    outflows: list[Outflow] = field(default_factory=list)
+    assessments: list[Assessment] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
+    withdrawals: list[Withdrawal] = field(default_factory=list)

@@ -1,0 +1,33 @@
+"""Regional solidarity: whose clients are placed in which municipality's facilities, as placements started
+and as client-days (docs/domain.md, goal 2: "the solidarity matrix in client-days")."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from zorgstroom_reporting.domain.facts import Facts
+from zorgstroom_reporting.domain.months import Month
+from zorgstroom_reporting.domain.responsibility import Responsibility
+
+
+@dataclass
+class Cell:
+    placements: int = 0  # started in the period
+    client_days: int = 0  # nights in a place in the period; an open stay's up to the day before `until`
+
+
+def region_matrix(facts: Facts, start: Month, end: Month, until: date) -> dict[tuple[str, str], Cell]:
+    """Per responsible municipality (in the region or elsewhere) x facility municipality. Client-days of an
+    open stay count only the nights before `until`: the matrix shows what happened, not a projection."""
+    who = Responsibility(facts.transfers, facts.registrations)
+    first, after = start.first_day(), end.next().first_day()
+    cells: dict[tuple[str, str], Cell] = {}
+    for p in facts.placements:
+        if not p.facility_municipality or p.start_date is None:
+            continue
+        if first <= p.start_date < after:
+            at_start = who.on(p.client_ref, p.intake_id, p.responsible, p.start_date)
+            cells.setdefault((at_start, p.facility_municipality), Cell()).placements += 1
+        counted_to = after if p.end_date else min(after, until)  # an open stay: the nights passed so far
+        for municipality, nights in who.runs(p, first, counted_to):
+            cells.setdefault((municipality, p.facility_municipality), Cell()).client_days += nights
+    return dict(sorted(cells.items()))
