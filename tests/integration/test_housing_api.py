@@ -1,10 +1,22 @@
-"""Housing over HTTP: a corporation offers units and sets its quotas, for itself only."""
+"""Housing over HTTP and on its own tables: a corporation offers units and sets its quotas, for itself only;
+who a home goes to follows transfers per episode and doorstroom."""
 
 import json
+from datetime import date
 
 from tests.support.kafka import read_topic
 from tests.support.stack import Namespace, running
+from zorgstroom_contracts import Envelope
+from zorgstroom_contracts.codes import EndReason, TransferReason, ZrmDomain
+from zorgstroom_contracts.events import (
+    Event,
+    OutflowReadinessAssessed,
+    PlacementEnded,
+    PlacementMade,
+    ResponsibilityTransferred,
+)
 from zorgstroom_housing.bootstrap import build
+from zorgstroom_housing.entrypoints.events import HANDLERS
 
 UNIT = {
     "corporation_id": "woonstad-illustratief",
@@ -68,3 +80,105 @@ async def test_a_quota_is_set_and_changed_per_corporation_municipality_and_year(
     }
     assert changed.json()["units"] == 30
     assert negative.status_code == 422 and outside.status_code == 422
+
+
+async def test_transfers_count_per_episode_from_their_date_and_a_doorstroom_withdraws_the_open_offer(
+    ns: Namespace,
+) -> None:
+    """Housing's own tables on real Postgres, fed the events placement would send: a transferred client is
+    Lelystad's from the transfer's date, so an Almere home goes to the next client; a doorstroom's new placement,
+    arriving before the old one's end, withdraws the open offer once."""
+    a, b = "a" * 64, "b" * 64
+    async with running(build(ns.settings("housing")), "housing") as housing:
+        context = housing._transport.app.state.context  # type: ignore[attr-defined]
+
+        async def deliver(*events: Event) -> None:
+            for event in events:
+                async with context.unit_of_work() as uow:
+                    handler = next(on.handler for on in HANDLERS if isinstance(event, on.event))
+                    await handler(uow, Envelope.wrap(event, producer="placement", region="flevoland"), event)
+
+        await deliver(
+            placed(a, "p-a", "i1"),
+            assessed(a, "p-a", "2027-02-01"),
+            placed(b, "p-b", "i2"),
+            assessed(b, "p-b", "2027-02-10"),
+            ResponsibilityTransferred(
+                client_ref=a,
+                from_municipality="0034",
+                to_municipality="0995",
+                to_in_region=True,
+                reason=TransferReason.SOCIAL_NETWORK,
+                effective_on=date(2027, 5, 1),
+                transfer_id="t-1",
+                intake_ids=["i1"],
+            ),
+        )
+        auth = ns.auth("corporation")
+        for municipality in ("0034", "0995"):
+            path = f"/v1/contingents/{UNIT['corporation_id']}/{municipality}/2027"
+            assert (await housing.put(path, json={"units": 5}, headers=auth)).status_code == 200
+        almere = UNIT | {
+            "unit_id": "almere-1",
+            "municipality": "0034",
+            "wijk": "WK003402",
+            "available_from": "2027-05-02",
+        }
+        lelystad = UNIT | {"unit_id": "lelystad-1", "available_from": "2027-05-02"}
+        for body in (almere, lelystad):
+            assert (await housing.post("/v1/housing-units", json=body, headers=auth)).status_code == 202
+        offers = "SELECT unit_id, client_ref, responsible_municipality, status FROM offers ORDER BY unit_id"
+        assert [tuple(r) for r in await context.pool.fetch(offers)] == [
+            ("almere-1", b, "0034", "open"),
+            ("lelystad-1", a, "0995", "open"),
+        ]
+        await deliver(placed(a, "p-a2", "i3"))  # doorstroom: the new placement first, the old one's end after
+        await deliver(ended(a, "p-a", EndReason.CHANGE_REQUEST))
+        assert [tuple(r) for r in await context.pool.fetch(offers)] == [
+            ("almere-1", b, "0034", "open"),
+            ("lelystad-1", a, "0995", "declined"),
+        ]
+        units = (await housing.get(f"/v1/corporations/{UNIT['corporation_id']}/units", headers=auth)).json()
+        assert {u["unit_id"]: u["waiting_reason"] for u in units["units"]}["lelystad-1"] == "no_fitting_client"
+
+
+def placed(client_ref: str, placement_id: str, intake_id: str) -> PlacementMade:
+    return PlacementMade(
+        placement_id=placement_id,
+        client_ref=client_ref,
+        facility_id="bw-almere",
+        provider_agb="11111111",
+        facility_municipality="0034",
+        wijk="WK003401",
+        responsible_municipality="0034",
+        care_form="BW_24H",
+        start_date=date(2027, 1, 6),
+        waited_days=0,
+        intake_id=intake_id,
+    )
+
+
+def assessed(client_ref: str, placement_id: str, on: str) -> OutflowReadinessAssessed:
+    return OutflowReadinessAssessed(
+        placement_id=placement_id,
+        client_ref=client_ref,
+        provider_agb="11111111",
+        responsible_municipality="0034",
+        assessed_on=date.fromisoformat(on),
+        scores=dict.fromkeys(ZrmDomain, 4),
+        ready=True,
+        client_wants_to_move=True,
+    )
+
+
+def ended(client_ref: str, placement_id: str, reason: EndReason) -> PlacementEnded:
+    return PlacementEnded(
+        placement_id=placement_id,
+        client_ref=client_ref,
+        facility_id="bw-almere",
+        provider_agb="11111111",
+        responsible_municipality="0034",
+        reason=reason,
+        end_date=date(2027, 6, 1),
+        doorstroom_to="BW_24H",
+    )

@@ -23,13 +23,17 @@ from zorgstroom_placement.bootstrap import build as build_placement
 
 CORPORATION = "woonstad-illustratief"
 FULL_WIJK = "WK003409"  # its cap on outflow homes is set to 0 in this test's region file
+ONE_HOME_WIJK = "WK003408"  # and this one's to 1 (over the region's rolling window of 12 months)
 
 
 def region_file(tmp: Path) -> Path:
+    """Flevoland with a wijk closed to outflow, one that takes a single home per window, and business dates that
+    may lie ahead of the clock: the flow runs in 2027 and 2028, whenever the test runs."""
     path = tmp / "region.toml"
-    path.write_text(
-        (ROOT / "data/regions/flevoland.toml").read_text() + f"\n[housing.wijk_outflow_caps]\n{FULL_WIJK} = 0\n"
-    )
+    text = (ROOT / "data/regions/flevoland.toml").read_text()
+    ahead = "max_days_ahead = 1500\n"
+    text = text.replace("\n[dates]\n", f"\n[dates]\n{ahead}") if "\n[dates]\n" in text else f"{text}\n[dates]\n{ahead}"
+    path.write_text(text + f"\n[housing.wijk_outflow_caps]\n{FULL_WIJK} = 0\n{ONE_HOME_WIJK} = 1\n")
     return path
 
 
@@ -185,6 +189,40 @@ async def test_a_unit_in_a_wijk_at_its_cap_is_not_offered(ns: Namespace, tmp_pat
         assert (
             await f.housing.get(f"/v1/corporations/{CORPORATION}/offers", headers=f.ns.auth("corporation"))
         ).json() == {"offers": []}
+
+
+async def test_a_wijk_at_its_cap_opens_again_once_the_window_has_passed(ns: Namespace, tmp_path: Path) -> None:
+    """One home per 12 months in ONE_HOME_WIJK: the home let on 10 April 2027 holds the slot until 10 April 2028."""
+    async with flow(ns, tmp_path) as f:
+        refs = f.refs  # type: ignore[attr-defined]
+        await f.assess("c1", "2027-02-01")
+        await f.assess("c2", "2027-02-05")
+        await f.quota(5)
+        next_year = await f.housing.put(
+            f"/v1/contingents/{CORPORATION}/0034/2028", json={"units": 5}, headers=f.ns.auth("corporation")
+        )
+        assert next_year.status_code == 200
+        await eventually(lambda: _ready_count(f), until=lambda n: n == 2)
+        auth = f.ns.auth("corporation")
+        await f.housing.post("/v1/housing-units", json=unit("first", wijk=ONE_HOME_WIJK), headers=auth)
+        [first] = await f.offers()
+        accepted = await f.housing.post(
+            f"/v1/offers/{first['offer_id']}/accept", json={"answered_on": "2027-04-10"}, headers=auth
+        )
+        assert accepted.status_code == 200
+        soon = unit("too-soon", wijk=ONE_HOME_WIJK, available_from="2028-04-09")
+        await f.housing.post("/v1/housing-units", json=soon, headers=auth)
+        assert (await f.units())["too-soon"]["waiting_reason"] == "wijk_at_cap"
+        in_time = unit("in-time", wijk=ONE_HOME_WIJK, available_from="2028-04-10")
+        await f.housing.post("/v1/housing-units", json=in_time, headers=auth)
+        # The slot frees on 10 April 2028: the unit that waited longest goes first, the other waits again.
+        offers = await f.offers(until=lambda o: len(o) == 2)
+        assert [(o["unit_id"], o["offered_on"], o["quota_year"]) for o in offers] == [
+            ("first", "2027-04-01", 2027),
+            ("too-soon", "2028-04-10", 2028),
+        ]
+        assert (await f.offered_to(2))[offers[1]["offer_id"]] == refs["c2"]
+        assert (await f.units())["in-time"]["waiting_reason"] == "wijk_at_cap"
 
 
 async def test_a_declined_unit_passes_on_and_an_unanswered_offer_lapses(ns: Namespace, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Which ready client a home goes to (DOMAIN.md rule 6): examples, and properties over random markets."""
+"""Which ready client a home goes to (docs/domain.md, "A home"): examples, and properties over random
+markets."""
 
 import copy
 import random
@@ -10,20 +11,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zorgstroom_contracts.region import HousingPolicy, add_months
+from zorgstroom_housing.domain.model import Transfer
 from zorgstroom_housing.domain.offers import (
     AvailableUnit,
     Capacity,
     Offer,
     ReadyClient,
     Refusal,
-    RoomsPolicy,
     choose_client,
     match_units,
 )
+from zorgstroom_housing.domain.wijk_cap import WijkOutflow
 
 ALMERE, LELYSTAD, URK = "0034", "0995", "0184"
 WIJK = "WK003401"
-ROOMS = RoomsPolicy.default()
+POLICY = HousingPolicy(wijk_outflow_cap_default=5)
 ON = date(2027, 4, 1)
 
 
@@ -52,21 +55,33 @@ def unit(
     return AvailableUnit(uid, corporation, municipality, wijk, rooms, available_from)
 
 
-def quota(n: int, municipality: str = ALMERE, year: int = 2027, wijk_left: int = 5) -> Capacity:
-    return Capacity({("corp", municipality, year): n}, {}, default_wijk_left=wijk_left)
+def quota(n: int, municipality: str = ALMERE, year: int = 2027) -> Capacity:
+    return Capacity({("corp", municipality, year): n})
+
+
+def capped(default: int = 5, **caps: int) -> HousingPolicy:
+    return HousingPolicy(wijk_outflow_cap_default=default, wijk_outflow_caps=caps)
 
 
 def offered(
-    units: list[AvailableUnit], clients: list[ReadyClient], capacity: Capacity, on: date = ON
+    units: list[AvailableUnit],
+    clients: list[ReadyClient],
+    capacity: Capacity,
+    on: date = ON,
+    policy: HousingPolicy = POLICY,
 ) -> dict[str, str]:
-    offers, _ = match_units(units, clients, capacity, ROOMS, on)
+    offers, _ = match_units(units, clients, capacity, policy, on)
     return {o.unit.unit_id: o.client.client_ref for o in offers}
 
 
 def refused(
-    units: list[AvailableUnit], clients: list[ReadyClient], capacity: Capacity, on: date = ON
+    units: list[AvailableUnit],
+    clients: list[ReadyClient],
+    capacity: Capacity,
+    on: date = ON,
+    policy: HousingPolicy = POLICY,
 ) -> dict[str, Refusal]:
-    return match_units(units, clients, capacity, ROOMS, on)[1]
+    return match_units(units, clients, capacity, policy, on)[1]
 
 
 # --- who gets the unit -----------------------------------------------------------------------------
@@ -82,7 +97,7 @@ def test_clients_ready_on_the_same_day_go_by_client_ref() -> None:
 
 def test_units_are_offered_in_order_of_availability() -> None:
     early, late = unit("z-early", available_from=ON), unit("a-late", available_from=ON + timedelta(days=3))
-    offers, refusals = match_units([late, early], [ready("only")], quota(3), ROOMS, ON)
+    offers, refusals = match_units([late, early], [ready("only")], quota(3), POLICY, ON)
     assert [(o.unit.unit_id, o.client.client_ref) for o in offers] == [("z-early", "only")]
     assert refusals == {"a-late": Refusal.NO_FITTING_CLIENT}
 
@@ -128,26 +143,26 @@ def test_client_with_an_open_offer_is_not_offered_another() -> None:
 
 
 def test_client_gets_one_offer_per_pass() -> None:
-    offers, refusals = match_units([unit("u1"), unit("u2")], [ready("only")], quota(3), ROOMS, ON)
+    offers, refusals = match_units([unit("u1"), unit("u2")], [ready("only")], quota(3), POLICY, ON)
     assert [o.unit.unit_id for o in offers] == ["u1"] and refusals == {"u2": Refusal.NO_FITTING_CLIENT}
 
 
 def test_choose_client_picks_the_longest_ready_eligible_client() -> None:
     clients = [ready("late", 9), ready("declined", 1, declined=frozenset({"u1"})), ready("early", 3)]
-    chosen = choose_client(unit(), clients, ROOMS)
+    chosen = choose_client(unit(), clients, POLICY, ON)
     assert chosen is not None and chosen.client_ref == "early"
 
 
 def test_choose_client_returns_none_when_nobody_fits() -> None:
-    assert choose_client(unit(), [ready("urk", 1, URK), ready("open", 1, has_open_offer=True)], ROOMS) is None
-    assert choose_client(unit(), [], ROOMS) is None
+    assert choose_client(unit(), [ready("urk", 1, URK), ready("open", 1, has_open_offer=True)], POLICY, ON) is None
+    assert choose_client(unit(), [], POLICY, ON) is None
 
 
 # --- quotas and wijk caps --------------------------------------------------------------------------
 
 
 def test_unit_is_not_offered_beyond_the_quota() -> None:
-    offers, refusals = match_units([unit("u1"), unit("u2")], [ready("a"), ready("b")], quota(1), ROOMS, ON)
+    offers, refusals = match_units([unit("u1"), unit("u2")], [ready("a"), ready("b")], quota(1), POLICY, ON)
     assert [o.unit.unit_id for o in offers] == ["u1"] and refusals == {"u2": Refusal.QUOTA_USED_UP}
 
 
@@ -162,81 +177,91 @@ def test_quota_of_another_corporation_does_not_count() -> None:
 def test_quota_year_is_the_year_the_unit_becomes_available() -> None:
     december, january = date(2027, 12, 20), unit(available_from=date(2028, 1, 5))
     assert refused([january], [ready("a")], quota(3, year=2027), on=december) == {"u1": Refusal.QUOTA_USED_UP}
-    offers, _ = match_units([january], [ready("a")], quota(3, year=2028), ROOMS, december)
+    offers, _ = match_units([january], [ready("a")], quota(3, year=2028), POLICY, december)
     assert [o.quota_year for o in offers] == [2028]
 
 
 def test_unit_available_already_uses_the_quota_of_this_year() -> None:
-    offers, _ = match_units([unit(available_from=date(2026, 11, 1))], [ready("a")], quota(3, year=2027), ROOMS, ON)
+    offers, _ = match_units([unit(available_from=date(2026, 11, 1))], [ready("a")], quota(3, year=2027), POLICY, ON)
     assert [o.quota_year for o in offers] == [2027]
 
 
 def test_unit_in_a_wijk_at_its_cap_is_not_offered() -> None:
-    capacity = Capacity({("corp", ALMERE, 2027): 5}, {WIJK: 0}, default_wijk_left=5)
-    assert refused([unit()], [ready("a")], capacity) == {"u1": Refusal.WIJK_AT_CAP}
+    assert refused([unit()], [ready("a")], quota(5), policy=capped(**{WIJK: 0})) == {"u1": Refusal.WIJK_AT_CAP}
 
 
-def test_each_offer_takes_a_place_in_its_wijk() -> None:
-    capacity = Capacity({("corp", ALMERE, 2027): 5}, {WIJK: 1}, default_wijk_left=5)
+def test_each_offer_takes_a_slot_in_its_wijk() -> None:
     units = [unit("u1"), unit("u2"), unit("u3", wijk="WK003402")]
-    offers, refusals = match_units(units, [ready("a"), ready("b"), ready("c")], capacity, ROOMS, ON)
+    offers, refusals = match_units(units, [ready("a"), ready("b"), ready("c")], quota(5), capped(**{WIJK: 1}), ON)
     assert [o.unit.unit_id for o in offers] == ["u1", "u3"] and refusals == {"u2": Refusal.WIJK_AT_CAP}
 
 
 def test_wijk_without_a_cap_of_its_own_uses_the_default() -> None:
-    assert refused([unit()], [ready("a")], quota(3, wijk_left=0)) == {"u1": Refusal.WIJK_AT_CAP}
-    assert offered([unit("u1"), unit("u2")], [ready("a"), ready("b")], quota(3, wijk_left=1)) == {"u1": "a"}
+    assert refused([unit()], [ready("a")], quota(3), policy=capped(0)) == {"u1": Refusal.WIJK_AT_CAP}
+    assert offered([unit("u1"), unit("u2")], [ready("a"), ready("b")], quota(3), policy=capped(1)) == {"u1": "a"}
+
+
+def test_open_offers_and_homes_let_within_the_window_fill_the_wijk() -> None:
+    # cap 3: one open offer and two homes let in the last 12 months leave no slot on 1 April 2027
+    homes = WijkOutflow(let_on=(date(2026, 4, 2), date(2027, 1, 10)), open_offers=1)
+    capacity = Capacity({("corp", ALMERE, 2027): 5}, {WIJK: homes})
+    assert refused([unit()], [ready("a")], capacity, policy=capped(3)) == {"u1": Refusal.WIJK_AT_CAP}
+
+
+def test_a_home_let_a_window_ago_frees_its_slot_for_a_unit_available_from_then() -> None:
+    # cap 1, a home let on 10 April 2026: a unit available on 9 April 2027 waits, one on 10 April 2027 is offered
+    capacity = Capacity({("corp", ALMERE, 2027): 5}, {WIJK: WijkOutflow(let_on=(date(2026, 4, 10),))})
+    early, late = unit("early", available_from=date(2027, 4, 9)), unit("late", available_from=date(2027, 4, 10))
+    offers, refusals = match_units([early, late], [ready("a"), ready("b")], capacity, capped(1), ON)
+    assert [(o.unit.unit_id, o.offered_on) for o in offers] == [("late", date(2027, 4, 10))]
+    assert refusals == {"early": Refusal.WIJK_AT_CAP}
 
 
 def test_quota_used_up_is_reported_before_wijk_at_cap() -> None:
-    capacity = Capacity({("corp", ALMERE, 2027): 0}, {WIJK: 0})
-    assert refused([unit()], [], capacity) == {"u1": Refusal.QUOTA_USED_UP}
+    assert refused([unit()], [], quota(0), policy=capped(0)) == {"u1": Refusal.QUOTA_USED_UP}
 
 
 def test_wijk_at_cap_is_reported_before_no_fitting_client() -> None:
-    assert refused([unit()], [], quota(3, wijk_left=0)) == {"u1": Refusal.WIJK_AT_CAP}
+    assert refused([unit()], [], quota(3), policy=capped(0)) == {"u1": Refusal.WIJK_AT_CAP}
 
 
 def test_unit_without_a_fitting_client_leaves_quota_and_wijk_to_the_next_unit() -> None:
-    capacity = Capacity({("corp", ALMERE, 2027): 1}, {WIJK: 1})
     family = ready("family", 1, adults=2, children=2)
-    offers, refusals = match_units([unit("u1", rooms=1), unit("u2", rooms=3)], [family], capacity, ROOMS, ON)
+    units = [unit("u1", rooms=1), unit("u2", rooms=3)]
+    offers, refusals = match_units(units, [family], quota(1), capped(**{WIJK: 1}), ON)
     assert [(o.unit.unit_id, o.client.client_ref) for o in offers] == [("u2", "family")]
     assert refusals == {"u1": Refusal.NO_FITTING_CLIENT}
 
 
 def test_duplicate_refs_are_refused() -> None:
     with pytest.raises(ValueError, match="unit_id"):
-        match_units([unit("u1"), unit("u1", rooms=3)], [], quota(3), ROOMS, ON)
+        match_units([unit("u1"), unit("u1", rooms=3)], [], quota(3), POLICY, ON)
     with pytest.raises(ValueError, match="client_ref"):
-        match_units([], [ready("a", 1), ready("a", 2)], quota(3), ROOMS, ON)
+        match_units([], [ready("a", 1), ready("a", 2)], quota(3), POLICY, ON)
 
 
-# --- rooms -----------------------------------------------------------------------------------------
+# --- responsibility on the day of the offer --------------------------------------------------------
 
 
-def test_rooms_needed_follow_the_region_table() -> None:
-    assert [ROOMS.rooms_needed(a, c) for a, c in [(1, 0), (2, 0), (1, 2), (2, 2), (1, 4), (2, 4)]] == [1, 2, 2, 3, 3, 4]
+def transfer(to: str, effective_on: date, intake_ids: frozenset[str] | None = frozenset({"i1"})) -> Transfer:
+    return Transfer(f"t-{to}-{effective_on}", "moved", to, effective_on, intake_ids)
 
 
-def test_rooms_needed_grow_past_the_largest_listed_household() -> None:
-    # one room per two extra persons, rounded up: 7 and 8 persons need 5, 9 and 10 need 6
-    assert [ROOMS.rooms_needed(2, c) for c in (5, 6, 7, 8)] == [5, 5, 6, 6]
+def test_a_transfer_counts_from_its_effective_date() -> None:
+    # Almere until 10 April 2027, Lelystad from then: an Almere unit on 1 April, a Lelystad unit on 10 April
+    moved = replace(ready("moved"), intake_id="i1", transfers=(transfer(LELYSTAD, date(2027, 4, 10)),))
+    assert offered([unit("a", ALMERE)], [moved], quota(3)) == {"a": "moved"}
+    assert refused([unit("a", ALMERE, available_from=date(2027, 4, 10))], [moved], quota(3)) == {
+        "a": Refusal.NO_FITTING_CLIENT
+    }
+    lelystad = Capacity({("corp", LELYSTAD, 2027): 3})
+    assert refused([unit("l", LELYSTAD)], [moved], lelystad) == {"l": Refusal.NO_FITTING_CLIENT}
+    assert offered([unit("l", LELYSTAD, available_from=date(2027, 4, 10))], [moved], lelystad) == {"l": "moved"}
 
 
-def test_unlisted_household_size_gets_the_rooms_of_the_next_listed_size() -> None:
-    assert RoomsPolicy({1: 1, 4: 3}).rooms_needed(2, 0) == 3
-
-
-def test_rooms_policy_refuses_an_unusable_table() -> None:
-    for table in ({}, {0: 1}, {1: 0}):
-        with pytest.raises(ValueError):
-            RoomsPolicy(table)
-
-
-def test_rooms_needed_refuse_a_household_without_an_adult() -> None:
-    with pytest.raises(ValueError):
-        ROOMS.rooms_needed(0, 1)
+def test_a_transfer_of_another_episode_does_not_count() -> None:
+    later_episode = replace(ready("again"), intake_id="i2", transfers=(transfer(LELYSTAD, date(2027, 1, 1)),))
+    assert offered([unit("a", ALMERE)], [later_episode], quota(3)) == {"a": "again"}
 
 
 # --- properties over small random markets ----------------------------------------------------------
@@ -248,7 +273,8 @@ UNIT_IDS = [f"u{i}" for i in range(8)]
 YEAR_END = date(2027, 12, 28)  # units straddle the new year, so two quota years are in play
 ROOMS_NEEDED = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4}  # the default table, written out as the reference
 
-Market = tuple[list[AvailableUnit], list[ReadyClient], Capacity]
+WINDOW = 12
+Market = tuple[list[AvailableUnit], list[ReadyClient], Capacity, HousingPolicy]
 
 
 SIZES = st.sampled_from(range(9))  # 0-8 clients and units, about evenly (integers() favours 0)
@@ -287,13 +313,35 @@ def markets(draw: st.DrawFn) -> Market:
     clients = [replace(draw(any_client), client_ref=ref) for ref in client_refs]
     units = [replace(draw(any_unit), unit_id=uid) for uid in unit_ids]
     quotas = draw(st.lists(left, min_size=len(QUOTA_KEYS), max_size=len(QUOTA_KEYS)))
-    wijken = draw(st.lists(left, min_size=len(WIJKEN), max_size=len(WIJKEN)))
+    caps = draw(st.lists(left, min_size=len(WIJKEN), max_size=len(WIJKEN)))
     capacity = Capacity(
         quota_left={key: n for key, n in zip(QUOTA_KEYS, quotas, strict=True) if n is not None},
-        wijk_left={wijk: n for wijk, n in zip(WIJKEN, wijken, strict=True) if n is not None},
-        default_wijk_left=draw(st.integers(0, 3)),
+        wijk_homes={wijk: draw(wijk_outflow) for wijk in WIJKEN if draw(st.booleans())},
     )
-    return units, clients, capacity
+    policy = HousingPolicy(
+        wijk_outflow_cap_default=draw(st.integers(0, 3)),
+        wijk_outflow_caps={wijk: n for wijk, n in zip(WIJKEN, caps, strict=True) if n is not None},
+        wijk_outflow_window_months=WINDOW,
+    )
+    return units, clients, capacity, policy
+
+
+# Homes let about a window before the units' days: some still hold their slot on a unit's day, some free it.
+wijk_outflow = st.builds(
+    WijkOutflow,
+    let_on=st.lists(
+        st.integers(-20, 5).map(lambda d: add_months(YEAR_END, -WINDOW) + timedelta(days=d)), max_size=3
+    ).map(tuple),
+    open_offers=st.integers(0, 1),
+)
+
+
+def slots_left(market: Market, wijk: str, day: date) -> int:
+    """The rule, written out again: the cap less the open offers and the homes let less than a window before."""
+    _, _, capacity, policy = market
+    homes = capacity.wijk_homes.get(wijk, WijkOutflow())
+    let = [d for d in homes.let_on if day < add_months(d, WINDOW)]
+    return policy.wijk_outflow_caps.get(wijk, policy.wijk_outflow_cap_default) - homes.open_offers - len(let)
 
 
 def may_be_offered(unit: AvailableUnit, client: ReadyClient) -> bool:
@@ -311,26 +359,27 @@ def readiness(client: ReadyClient) -> tuple[date, str]:
 
 
 def match(market: Market) -> tuple[list[Offer], dict[str, Refusal]]:
-    units, clients, capacity = market
-    return match_units(units, clients, capacity, ROOMS, YEAR_END)
+    units, clients, capacity, policy = market
+    return match_units(units, clients, capacity, policy, YEAR_END)
 
 
 @settings(max_examples=150, deadline=None)
 @given(markets())
 def test_offers_never_exceed_a_quota_or_a_wijk_cap(market: Market) -> None:
-    _, _, capacity = market
+    _, _, capacity, _ = market
     offers, _ = match(market)
     per_quota = Counter((o.unit.corporation_id, o.unit.municipality, o.quota_year) for o in offers)
     per_wijk = Counter(o.unit.wijk for o in offers)
+    last_day = {o.unit.wijk: max(YEAR_END, o.unit.available_from) for o in offers}  # offers go in order of days
     assert all(n <= capacity.quota_left.get(key, 0) for key, n in per_quota.items())
-    assert all(n <= capacity.wijk_left.get(wijk, capacity.default_wijk_left) for wijk, n in per_wijk.items())
+    assert all(n <= slots_left(market, wijk, last_day[wijk]) for wijk, n in per_wijk.items())
     assert all(o.quota_year == max(YEAR_END, o.unit.available_from).year for o in offers)
 
 
 @settings(max_examples=150, deadline=None)
 @given(markets())
 def test_no_client_and_no_unit_gets_two_offers_and_every_other_unit_has_a_reason(market: Market) -> None:
-    units, _, _ = market
+    units, _, _, _ = market
     offers, refusals = match(market)
     assert len({o.client.client_ref for o in offers}) == len(offers)
     assert len({o.unit.unit_id for o in offers}) == len(offers)
@@ -341,7 +390,7 @@ def test_no_client_and_no_unit_gets_two_offers_and_every_other_unit_has_a_reason
 @settings(max_examples=150, deadline=None)
 @given(markets())
 def test_every_offer_goes_to_an_eligible_client(market: Market) -> None:
-    units, clients, _ = market
+    units, clients, _, _ = market
     offers, _ = match(market)
     for o in offers:
         assert o.unit in units and o.client in clients
@@ -351,7 +400,7 @@ def test_every_offer_goes_to_an_eligible_client(market: Market) -> None:
 @settings(max_examples=150, deadline=None)
 @given(markets())
 def test_no_eligible_client_left_without_an_offer_was_ready_earlier(market: Market) -> None:
-    _, clients, _ = market
+    _, clients, _, _ = market
     offers, _ = match(market)
     offered_refs = {o.client.client_ref for o in offers}
     for o in offers:
@@ -364,7 +413,7 @@ def test_no_eligible_client_left_without_an_offer_was_ready_earlier(market: Mark
 @given(markets())
 def test_each_unit_in_turn_goes_to_the_longest_ready_free_client_or_has_a_true_reason(market: Market) -> None:
     """A plain walk over the units in order of availability, replaying what the offers used up."""
-    units, clients, capacity = market
+    units, clients, capacity, _ = market
     offers, refusals = match(market)
     by_unit = {o.unit.unit_id: o for o in offers}
     in_order = sorted(units, key=lambda u: (u.available_from, u.unit_id))
@@ -373,9 +422,10 @@ def test_each_unit_in_turn_goes_to_the_longest_ready_free_client_or_has_a_true_r
     wijk_used: Counter[str] = Counter()
     taken: set[str] = set()
     for u in in_order:
-        key = (u.corporation_id, u.municipality, max(YEAR_END, u.available_from).year)
+        day = max(YEAR_END, u.available_from)
+        key = (u.corporation_id, u.municipality, day.year)
         quota_lasts = capacity.quota_left.get(key, 0) - quota_used[key] > 0
-        wijk_holds = capacity.wijk_left.get(u.wijk, capacity.default_wijk_left) - wijk_used[u.wijk] > 0
+        wijk_holds = slots_left(market, u.wijk, day) - wijk_used[u.wijk] > 0
         candidates = [c for c in clients if c.client_ref not in taken and may_be_offered(u, c)]
         if u.unit_id in by_unit:
             chosen = by_unit[u.unit_id].client
@@ -395,15 +445,15 @@ def test_each_unit_in_turn_goes_to_the_longest_ready_free_client_or_has_a_true_r
 @settings(max_examples=100, deadline=None)
 @given(markets(), st.randoms(use_true_random=False))
 def test_offers_do_not_depend_on_input_order(market: Market, rng: random.Random) -> None:
-    units, clients, capacity = market
+    units, clients, capacity, policy = market
     shuffled_units, shuffled_clients = list(units), list(clients)
-    quota_items, wijk_items = list(capacity.quota_left.items()), list(capacity.wijk_left.items())
+    quota_items, wijk_items = list(capacity.quota_left.items()), list(capacity.wijk_homes.items())
     rng.shuffle(shuffled_units)
     rng.shuffle(shuffled_clients)
     rng.shuffle(quota_items)
     rng.shuffle(wijk_items)
-    shuffled_capacity = Capacity(dict(quota_items), dict(wijk_items), capacity.default_wijk_left)
-    assert match(market) == match((shuffled_units, shuffled_clients, shuffled_capacity))
+    shuffled_capacity = Capacity(dict(quota_items), dict(wijk_items))
+    assert match(market) == match((shuffled_units, shuffled_clients, shuffled_capacity, policy))
 
 
 @settings(max_examples=100, deadline=None)

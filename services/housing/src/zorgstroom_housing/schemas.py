@@ -1,4 +1,4 @@
-"""HTTP shapes of housing (DESIGN.md)."""
+"""HTTP shapes of housing: what corporations send and see."""
 
 from datetime import date
 from typing import Literal

@@ -1,350 +1,235 @@
-"""SQL on housing's own schema: units, quotas, the wijk cap on outflow homes, its view of clients, offers."""
+"""SQL on housing's units, quotas and offers: the repositories a unit of work carries (`uow.units`, ...).
+Each runs on the unit of work's connection, so what it writes commits or rolls back with the events and the
+audit line. Quotas are held again by CHECK constraints; their refusals come out as domain errors."""
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, timedelta
 
 import asyncpg
 
-from zorgstroom_contracts.events import ClientRegistered, OutflowReadinessAssessed
-from zorgstroom_housing.domain.offers import AvailableUnit, ReadyClient
-from zorgstroom_housing.schemas import HousingUnitCreate
-
-# --- clients, from events ------------------------------------------------------------------------
-
-
-async def client_registered(conn: asyncpg.Connection, event: ClientRegistered) -> None:
-    await conn.execute(
-        "INSERT INTO clients (client_ref, responsible_municipality, preferred_municipalities, adults, children)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_ref) DO UPDATE SET"
-        " responsible_municipality = excluded.responsible_municipality,"
-        " preferred_municipalities = excluded.preferred_municipalities,"
-        " adults = excluded.adults, children = excluded.children",
-        event.client_ref,
-        event.responsible_municipality,
-        event.preferred_municipalities,
-        event.household.adults,
-        event.household.children,
-    )
+from zorgstroom_housing.domain.errors import ContingentBelowUse, HousingRefusal, QuotaExhausted
+from zorgstroom_housing.domain.model import Contingent, HousingUnit, OfferRow, OfferStatus, QuotaKey, UnitStatus
+from zorgstroom_housing.domain.offers import AvailableUnit, Refusal
+from zorgstroom_housing.domain.wijk_cap import WijkOutflow
 
 
-async def placement_made(conn: asyncpg.Connection, client_ref: str, placement_id: str, responsible: str) -> None:
-    """A new placement starts with nobody ready yet (unless its assessment overtook it on another topic)."""
-    await conn.execute(
-        "INSERT INTO clients (client_ref, responsible_municipality, placement_id) VALUES ($1, $2, $3)"
-        " ON CONFLICT (client_ref) DO UPDATE SET placement_id = excluded.placement_id, housed_on = NULL,"
-        " ready_since = CASE WHEN clients.placement_id = excluded.placement_id THEN clients.ready_since END"
-        " WHERE NOT EXISTS (SELECT 1 FROM ended_placements e WHERE e.placement_id = excluded.placement_id)",
-        client_ref,
-        responsible,
-        placement_id,
-    )
+@contextlib.asynccontextmanager
+async def _refused_as(conn: asyncpg.Connection, refusal: HousingRefusal) -> AsyncIterator[None]:
+    """A CHECK the statement breaks becomes `refusal`; the savepoint keeps the unit of work usable after it."""
+    try:
+        async with conn.transaction():
+            yield
+    except asyncpg.CheckViolationError as error:
+        raise refusal from error
 
 
-async def placement_ended(conn: asyncpg.Connection, client_ref: str, placement_id: str) -> None:
-    await conn.execute("INSERT INTO ended_placements VALUES ($1) ON CONFLICT DO NOTHING", placement_id)
-    await conn.execute(
-        "UPDATE clients SET placement_id = NULL, ready_since = NULL WHERE client_ref = $1 AND placement_id = $2",
-        client_ref,
-        placement_id,
-    )
+_UNIT_COLUMNS = (
+    "unit_id, corporation_id, municipality, wijk, rooms, rent_eur::float8 AS rent_eur, available_from, accessible,"
+    " status, waiting_reason, event_id"
+)
 
 
-async def assessed(conn: asyncpg.Connection, e: OutflowReadinessAssessed) -> bool:
-    """Readiness of the client's current placement; True when the client became ready now. Ready-since is
-    kept across later ready assessments, because the longest-ready go first."""
-    if await conn.fetchval("SELECT true FROM ended_placements WHERE placement_id = $1", e.placement_id):
-        return False
-    before = await conn.fetchval(
-        "SELECT ready_since FROM clients WHERE client_ref = $1 AND placement_id = $2", e.client_ref, e.placement_id
-    )
-    preferred = e.preferred_municipalities
-    await conn.execute(
-        "INSERT INTO clients (client_ref, responsible_municipality, placement_id, ready_since, support_at_home,"
-        " preferred_municipalities) VALUES ($1, $2, $3, $4, $5, coalesce($6, '{}'::text[]))"
-        " ON CONFLICT (client_ref) DO UPDATE SET placement_id = excluded.placement_id,"
-        " ready_since = CASE WHEN $7 THEN coalesce(clients.ready_since, excluded.ready_since) END,"
-        " support_at_home = excluded.support_at_home,"
-        " preferred_municipalities = coalesce($6, clients.preferred_municipalities)",
-        e.client_ref,
-        e.responsible_municipality,
-        e.placement_id,
-        e.assessed_on if e.ready else None,
-        bool(e.support_at_home),
-        preferred,
-        e.ready,
-    )
-    return e.ready and before is None
+def _unit(r: asyncpg.Record) -> HousingUnit:
+    return HousingUnit(**{**dict(r), "status": UnitStatus(r["status"])})
 
 
-async def transferred(conn: asyncpg.Connection, client_ref: str, to: str) -> None:
-    await conn.execute("UPDATE clients SET responsible_municipality = $2 WHERE client_ref = $1", client_ref, to)
+class PostgresUnits:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
+    async def get(self, unit_id: str) -> HousingUnit | None:
+        r = await self.conn.fetchrow(f"SELECT {_UNIT_COLUMNS} FROM housing_units WHERE unit_id = $1", unit_id)
+        return _unit(r) if r else None
 
-async def ready_clients(conn: asyncpg.Connection) -> list[ReadyClient]:
-    rows = await conn.fetch(
-        "SELECT c.client_ref, c.responsible_municipality, c.preferred_municipalities, c.adults, c.children,"
-        " c.ready_since, EXISTS (SELECT 1 FROM offers o WHERE o.client_ref = c.client_ref AND o.status = 'open')"
-        " AS has_open_offer, ARRAY(SELECT o.unit_id FROM offers o WHERE o.client_ref = c.client_ref"
-        " AND o.status IN ('declined', 'lapsed')) AS declined_units FROM clients c"
-        " WHERE c.ready_since IS NOT NULL AND c.placement_id IS NOT NULL AND c.housed_on IS NULL"
-        " AND c.responsible_municipality IS NOT NULL"
-    )
-    return [
-        ReadyClient(
-            client_ref=r["client_ref"],
-            responsible_municipality=r["responsible_municipality"],
-            preferred_municipalities=tuple(r["preferred_municipalities"]),
-            adults=r["adults"],
-            children=r["children"],
-            ready_since=r["ready_since"],
-            declined_units=frozenset(r["declined_units"]),
-            has_open_offer=r["has_open_offer"],
+    async def add(self, unit: HousingUnit) -> None:
+        await self.conn.execute(
+            "INSERT INTO housing_units (unit_id, corporation_id, municipality, wijk, rooms, rent_eur, available_from,"
+            " accessible, status, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            *unit.content(),
+            unit.status.value,
+            unit.event_id,
         )
-        for r in rows
-    ]
+
+    async def available(self) -> list[AvailableUnit]:
+        rows = await self.conn.fetch(
+            "SELECT unit_id, corporation_id, municipality, wijk, rooms, available_from FROM housing_units"
+            " WHERE status = 'available'"
+        )
+        return [AvailableUnit(**dict(r)) for r in rows]
+
+    async def set_status(self, unit_id: str, status: UnitStatus) -> None:
+        # A unit that leaves the market no longer waits for anything.
+        await self.conn.execute(
+            "UPDATE housing_units SET status = $2,"
+            " waiting_reason = CASE WHEN $2 = 'available' THEN waiting_reason END WHERE unit_id = $1",
+            unit_id,
+            status.value,
+        )
+
+    async def set_waiting_reasons(self, reasons: Mapping[str, Refusal]) -> None:
+        await self.conn.executemany(
+            "UPDATE housing_units SET waiting_reason = $2 WHERE unit_id = $1 AND status = 'available'",
+            [(unit_id, reason.value) for unit_id, reason in reasons.items()],
+        )
+
+    async def of_corporation(self, corporation_id: str) -> list[HousingUnit]:
+        rows = await self.conn.fetch(
+            f"SELECT {_UNIT_COLUMNS} FROM housing_units WHERE corporation_id = $1 ORDER BY unit_id", corporation_id
+        )
+        return [_unit(r) for r in rows]
 
 
-async def client_support(conn: asyncpg.Connection, client_ref: str) -> bool:
-    return bool(await conn.fetchval("SELECT support_at_home FROM clients WHERE client_ref = $1", client_ref))
+_CONTINGENT_COLUMNS = "corporation_id, municipality, year, units, used, reserved"
 
 
-async def mark_housed(conn: asyncpg.Connection, client_ref: str, on: date) -> None:
-    await conn.execute("UPDATE clients SET housed_on = $2 WHERE client_ref = $1", client_ref, on)
+class PostgresContingents:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
+    async def agree(self, corporation_id: str, municipality: str, year: int, units: int) -> Contingent:
+        async with _refused_as(self.conn, ContingentBelowUse(f"{corporation_id}/{municipality}/{year}")):
+            r = await self.conn.fetchrow(
+                "INSERT INTO contingents (corporation_id, municipality, year, units) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (corporation_id, municipality, year) DO UPDATE SET units = excluded.units"
+                f" RETURNING {_CONTINGENT_COLUMNS}",
+                corporation_id,
+                municipality,
+                year,
+                units,
+            )
+        return Contingent(**dict(r))
 
-# --- units, quotas and caps ----------------------------------------------------------------------
+    async def get(self, key: QuotaKey) -> Contingent | None:
+        r = await self.conn.fetchrow(
+            f"SELECT {_CONTINGENT_COLUMNS} FROM contingents WHERE corporation_id = $1 AND municipality = $2"
+            " AND year = $3",
+            *key,
+        )
+        return Contingent(**dict(r)) if r else None
 
+    async def left(self) -> dict[QuotaKey, int]:
+        rows = await self.conn.fetch(
+            "SELECT corporation_id, municipality, year, units - used - reserved AS left FROM contingents"
+        )
+        return {(r["corporation_id"], r["municipality"], r["year"]): r["left"] for r in rows}
 
-async def unit(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT unit_id, corporation_id, municipality, wijk, rooms, rent_eur::float8 AS rent_eur, available_from,"
-        " accessible, status, waiting_reason, event_id FROM housing_units WHERE unit_id = $1",
-        unit_id,
-    )
+    async def hold(self, key: QuotaKey) -> None:
+        async with _refused_as(self.conn, QuotaExhausted(f"{key}")):
+            held = await self.conn.execute(
+                "UPDATE contingents SET reserved = reserved + 1"
+                " WHERE corporation_id = $1 AND municipality = $2 AND year = $3",
+                *key,
+            )
+        if held != "UPDATE 1":
+            raise QuotaExhausted(f"no quota {key}")
 
+    async def use(self, key: QuotaKey) -> None:
+        await self.conn.execute(
+            "UPDATE contingents SET reserved = reserved - 1, used = used + 1"
+            " WHERE corporation_id = $1 AND municipality = $2 AND year = $3",
+            *key,
+        )
 
-async def add_unit(conn: asyncpg.Connection, unit: HousingUnitCreate, event_id: object) -> bool:
-    added = await conn.fetchval(
-        "INSERT INTO housing_units (unit_id, corporation_id, municipality, wijk, rooms, rent_eur, available_from,"
-        " accessible, event_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (unit_id) DO NOTHING RETURNING true",
-        unit.unit_id,
-        unit.corporation_id,
-        unit.municipality,
-        unit.wijk,
-        unit.rooms,
-        unit.rent_eur,
-        unit.available_from,
-        unit.accessible,
-        event_id,
-    )
-    return bool(added)
+    async def release(self, key: QuotaKey) -> None:
+        await self.conn.execute(
+            "UPDATE contingents SET reserved = reserved - 1 WHERE corporation_id = $1 AND municipality = $2"
+            " AND year = $3",
+            *key,
+        )
 
-
-async def available_units(conn: asyncpg.Connection) -> list[AvailableUnit]:
-    rows = await conn.fetch(
-        "SELECT unit_id, corporation_id, municipality, wijk, rooms, available_from FROM housing_units"
-        " WHERE status = 'available'"
-    )
-    return [AvailableUnit(**dict(r)) for r in rows]
-
-
-async def quota_left(conn: asyncpg.Connection) -> dict[tuple[str, str, int], int]:
-    rows = await conn.fetch(
-        "SELECT corporation_id, municipality, year, units - used - reserved AS left FROM contingents"
-    )
-    return {(r["corporation_id"], r["municipality"], r["year"]): r["left"] for r in rows}
-
-
-async def wijk_homes(conn: asyncpg.Connection, wijken: list[str]) -> dict[str, int]:
-    rows = await conn.fetch("SELECT wijk, homes FROM wijk_homes WHERE wijk = ANY($1::text[])", wijken)
-    return {r["wijk"]: r["homes"] for r in rows}
-
-
-async def set_contingent(
-    conn: asyncpg.Connection, corporation_id: str, municipality: str, year: int, units: int
-) -> asyncpg.Record:
-    """Raises asyncpg.CheckViolationError when the quota would drop below what is used or promised."""
-    return await conn.fetchrow(
-        "INSERT INTO contingents (corporation_id, municipality, year, units) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (corporation_id, municipality, year) DO UPDATE SET units = excluded.units"
-        " RETURNING corporation_id, municipality, year, units, used, reserved",
-        corporation_id,
-        municipality,
-        year,
-        units,
-    )
-
-
-async def contingent(conn: asyncpg.Connection, corporation_id: str, municipality: str, year: int) -> asyncpg.Record:
-    return await conn.fetchrow(
-        "SELECT corporation_id, municipality, year, units, used, reserved FROM contingents"
-        " WHERE corporation_id = $1 AND municipality = $2 AND year = $3",
-        corporation_id,
-        municipality,
-        year,
-    )
-
-
-async def lock_matching(conn: asyncpg.Connection) -> None:
-    """Matchers take turns (across processes) until their transaction ends: one offer per unit at a time."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('housing-match'))")
-
-
-async def set_waiting_reasons(conn: asyncpg.Connection, reasons: dict[str, str]) -> None:
-    await conn.executemany(
-        "UPDATE housing_units SET waiting_reason = $2 WHERE unit_id = $1 AND status = 'available'",
-        list(reasons.items()),
-    )
-
-
-# --- offers --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OfferRow:
-    offer_id: str
-    unit_id: str
-    corporation_id: str
-    client_ref: str
-    municipality: str
-    wijk: str
-    responsible_municipality: str
-    quota_year: int
-    household_size: int
-    rooms_needed: int
-    support_at_home: bool
-    offered_on: date
-    answer_by: date
-    status: str = "open"
-    answered_on: date | None = None
-    decline_reason: str | None = None
-
-
-async def add_offer(conn: asyncpg.Connection, offer: OfferRow, wijk_cap: int) -> None:
-    """The offer, the unit taken off the market, a quota unit held and a home counted in the wijk.
-    The CHECKs on contingents and wijk_homes refuse what would pass a quota or a cap."""
-    await conn.execute(
-        "INSERT INTO offers (offer_id, unit_id, corporation_id, client_ref, municipality, wijk,"
-        " responsible_municipality, quota_year, household_size, rooms_needed, support_at_home, offered_on,"
-        " answer_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        offer.offer_id,
-        offer.unit_id,
-        offer.corporation_id,
-        offer.client_ref,
-        offer.municipality,
-        offer.wijk,
-        offer.responsible_municipality,
-        offer.quota_year,
-        offer.household_size,
-        offer.rooms_needed,
-        offer.support_at_home,
-        offer.offered_on,
-        offer.answer_by,
-    )
-    await conn.execute(
-        "UPDATE housing_units SET status = 'offered', waiting_reason = NULL WHERE unit_id = $1", offer.unit_id
-    )
-    held = await conn.execute(
-        "UPDATE contingents SET reserved = reserved + 1 WHERE corporation_id = $1 AND municipality = $2 AND year = $3",
-        offer.corporation_id,
-        offer.municipality,
-        offer.quota_year,
-    )
-    if held != "UPDATE 1":
-        raise asyncpg.CheckViolationError("no quota for this corporation, municipality and year")
-    await conn.execute(
-        "INSERT INTO wijk_homes (wijk, homes, cap) VALUES ($1, 1, $2)"
-        " ON CONFLICT (wijk) DO UPDATE SET homes = wijk_homes.homes + 1, cap = $2",
-        offer.wijk,
-        wijk_cap,
-    )
+    async def of_corporation(self, corporation_id: str) -> list[Contingent]:
+        rows = await self.conn.fetch(
+            f"SELECT {_CONTINGENT_COLUMNS} FROM contingents WHERE corporation_id = $1 ORDER BY year, municipality",
+            corporation_id,
+        )
+        return [Contingent(**dict(r)) for r in rows]
 
 
 _OFFER_COLUMNS = (
     "offer_id, unit_id, corporation_id, client_ref, municipality, wijk, responsible_municipality, quota_year,"
-    " household_size, rooms_needed, support_at_home, offered_on, answer_by, status, answered_on, decline_reason"
+    " household_size, rooms_needed, support_at_home, offered_on, answer_by, status, answered_on, decline_reason,"
+    " placement_id"
 )
 
 
-async def offer_for_update(conn: asyncpg.Connection, offer_id: str) -> OfferRow | None:
-    row = await conn.fetchrow(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offer_id = $1 FOR UPDATE", offer_id)
-    return OfferRow(**dict(row)) if row else None
+def _offer(r: asyncpg.Record) -> OfferRow:
+    return OfferRow(**{**dict(r), "status": OfferStatus(r["status"])})
 
 
-async def open_offer_of(conn: asyncpg.Connection, client_ref: str) -> OfferRow | None:
-    row = await conn.fetchrow(
-        f"SELECT {_OFFER_COLUMNS} FROM offers WHERE client_ref = $1 AND status = 'open' FOR UPDATE", client_ref
-    )
-    return OfferRow(**dict(row)) if row else None
+class PostgresOffers:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, offer: OfferRow) -> None:
+        await self.conn.execute(
+            "INSERT INTO offers (offer_id, unit_id, corporation_id, client_ref, municipality, wijk,"
+            " responsible_municipality, quota_year, household_size, rooms_needed, support_at_home, offered_on,"
+            " answer_by, placement_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            offer.offer_id,
+            offer.unit_id,
+            offer.corporation_id,
+            offer.client_ref,
+            offer.municipality,
+            offer.wijk,
+            offer.responsible_municipality,
+            offer.quota_year,
+            offer.household_size,
+            offer.rooms_needed,
+            offer.support_at_home,
+            offer.offered_on,
+            offer.answer_by,
+            offer.placement_id,
+        )
+
+    async def get(self, offer_id: str) -> OfferRow | None:
+        r = await self.conn.fetchrow(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offer_id = $1 FOR UPDATE", offer_id)
+        return _offer(r) if r else None
+
+    async def open_offer_of(self, client_ref: str) -> OfferRow | None:
+        r = await self.conn.fetchrow(
+            f"SELECT {_OFFER_COLUMNS} FROM offers WHERE client_ref = $1 AND status = 'open' FOR UPDATE", client_ref
+        )
+        return _offer(r) if r else None
+
+    async def answer(self, offer_id: str, status: OfferStatus, on: date, reason: str | None = None) -> None:
+        await self.conn.execute(
+            "UPDATE offers SET status = $2, answered_on = $3, decline_reason = $4 WHERE offer_id = $1",
+            offer_id,
+            status.value,
+            on,
+            reason,
+        )
+
+    async def due(self, after: timedelta, limit: int = 100) -> list[OfferRow]:
+        rows = await self.conn.fetch(
+            f"SELECT {_OFFER_COLUMNS} FROM offers WHERE status = 'open' AND created_at + $1::interval <= now()"
+            " ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            after,
+            limit,
+        )
+        return [_offer(r) for r in rows]
+
+    async def of_corporation(self, corporation_id: str) -> list[OfferRow]:
+        rows = await self.conn.fetch(
+            f"SELECT {_OFFER_COLUMNS} FROM offers WHERE corporation_id = $1 ORDER BY created_at, offer_id",
+            corporation_id,
+        )
+        return [_offer(r) for r in rows]
 
 
-async def accept_offer(conn: asyncpg.Connection, offer: OfferRow, on: date) -> None:
-    await conn.execute(
-        "UPDATE offers SET status = 'accepted', answered_on = $2 WHERE offer_id = $1", offer.offer_id, on
-    )
-    await conn.execute("UPDATE housing_units SET status = 'let' WHERE unit_id = $1", offer.unit_id)
-    await conn.execute(
-        "UPDATE contingents SET reserved = reserved - 1, used = used + 1"
-        " WHERE corporation_id = $1 AND municipality = $2 AND year = $3",
-        offer.corporation_id,
-        offer.municipality,
-        offer.quota_year,
-    )
-    await mark_housed(conn, offer.client_ref, on)
+class PostgresWijkHomes:
+    """Counted from the offers themselves (let homes by their answer date, open offers), under the matching lock."""
 
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
-async def release_offer(conn: asyncpg.Connection, offer: OfferRow, status: str, reason: str, on: date) -> None:
-    """A declined or lapsed offer gives the unit, the quota unit and the wijk's home back."""
-    await conn.execute(
-        "UPDATE offers SET status = $2, answered_on = $3, decline_reason = $4 WHERE offer_id = $1",
-        offer.offer_id,
-        status,
-        on,
-        reason,
-    )
-    await conn.execute("UPDATE housing_units SET status = 'available' WHERE unit_id = $1", offer.unit_id)
-    await conn.execute(
-        "UPDATE contingents SET reserved = reserved - 1 WHERE corporation_id = $1 AND municipality = $2 AND year = $3",
-        offer.corporation_id,
-        offer.municipality,
-        offer.quota_year,
-    )
-    await conn.execute("UPDATE wijk_homes SET homes = homes - 1 WHERE wijk = $1", offer.wijk)
-
-
-async def lapsing_offers(conn: asyncpg.Connection, after: timedelta, limit: int = 100) -> list[OfferRow]:
-    rows = await conn.fetch(
-        f"SELECT {_OFFER_COLUMNS} FROM offers WHERE status = 'open' AND created_at + $1::interval <= now()"
-        " ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-        after,
-        limit,
-    )
-    return [OfferRow(**dict(r)) for r in rows]
-
-
-# --- a corporation's own view --------------------------------------------------------------------
-
-
-async def corporation_offers(conn: asyncpg.Connection, corporation_id: str) -> list[OfferRow]:
-    rows = await conn.fetch(
-        f"SELECT {_OFFER_COLUMNS} FROM offers WHERE corporation_id = $1 ORDER BY created_at, offer_id", corporation_id
-    )
-    return [OfferRow(**dict(r)) for r in rows]
-
-
-async def corporation_contingents(conn: asyncpg.Connection, corporation_id: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT corporation_id, municipality, year, units, used, reserved FROM contingents"
-        " WHERE corporation_id = $1 ORDER BY year, municipality",
-        corporation_id,
-    )
-    return rows
-
-
-async def corporation_units(conn: asyncpg.Connection, corporation_id: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT unit_id, corporation_id, municipality, wijk, rooms, rent_eur::float8 AS rent_eur, available_from,"
-        " accessible, status, waiting_reason FROM housing_units WHERE corporation_id = $1 ORDER BY unit_id",
-        corporation_id,
-    )
-    return rows
+    async def counted(self, wijken: Sequence[str], let_since: date) -> dict[str, WijkOutflow]:
+        rows = await self.conn.fetch(
+            "SELECT wijk, array_agg(answered_on ORDER BY answered_on) FILTER (WHERE status = 'accepted') AS let_on,"
+            " count(*) FILTER (WHERE status = 'open') AS open_offers FROM offers WHERE wijk = ANY($1::text[])"
+            " AND (status = 'open' OR (status = 'accepted' AND answered_on >= $2)) GROUP BY wijk",
+            list(wijken),
+            let_since,
+        )
+        return {r["wijk"]: WijkOutflow(tuple(r["let_on"] or ()), r["open_offers"]) for r in rows}

@@ -1,1 +1,1 @@
-"""Housing's domain: which ready client an offered unit goes to, within quotas and wijk caps. No I/O."""
+"""Housing's domain: who a home goes to, quotas, the wijk cap over a window, and its view of clients (pure)."""

@@ -1,52 +1,33 @@
-"""Which ready client an outflow home goes to (DOMAIN.md rule 6, policy): pure and deterministic."""
+"""Which ready client an outflow home goes to (docs/domain.md, "A home", policy): pure and
+deterministic. A unit goes to the longest-ready client whose responsible municipality (on the day of the
+offer) or preference matches the unit's, whose household fits, while the quota lasts and the wijk has room."""
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-
-@dataclass(frozen=True)
-class RoomsPolicy:
-    """Minimum rooms per household size (persons); illustrative defaults, a region sets its own."""
-
-    by_household_size: Mapping[int, int]
-
-    def __post_init__(self) -> None:
-        # Region data: a bad table should fail where it is read, not as a KeyError deep in a matching pass.
-        if not self.by_household_size:
-            raise ValueError("rooms policy needs at least one household size")
-        if any(size < 1 or rooms < 1 for size, rooms in self.by_household_size.items()):
-            raise ValueError("household sizes and rooms must be at least 1")
-
-    @classmethod
-    def default(cls) -> "RoomsPolicy":
-        return cls({1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4})
-
-    def rooms_needed(self, adults: int, children: int) -> int:
-        if adults < 1 or children < 0:
-            raise ValueError("a household has at least one adult (the client) and no negative children")
-        size = adults + children
-        if size in self.by_household_size:
-            return self.by_household_size[size]
-        largest = max(self.by_household_size)
-        if size < largest:
-            # A size the region did not list gets what the next listed size up gets: never too small a home.
-            return min(rooms for listed, rooms in self.by_household_size.items() if listed >= size)
-        return self.by_household_size[largest] + math.ceil((size - largest) / 2)
+from zorgstroom_contracts.region import HousingPolicy
+from zorgstroom_housing.domain.clients import responsible_on
+from zorgstroom_housing.domain.model import QuotaKey, Transfer
+from zorgstroom_housing.domain.wijk_cap import WijkOutflow, wijk_has_room
 
 
 @dataclass(frozen=True)
 class ReadyClient:
     client_ref: str
-    responsible_municipality: str
+    responsible_municipality: str  # at the start of the episode; see responsible_on
     preferred_municipalities: tuple[str, ...]
     adults: int
     children: int
     ready_since: date
     declined_units: frozenset[str] = frozenset()
     has_open_offer: bool = False
+    intake_id: str | None = None
+    transfers: tuple[Transfer, ...] = ()
+
+    def responsible_on(self, day: date) -> str:
+        return responsible_on(day, self.responsible_municipality, self.intake_id, self.transfers)
 
 
 @dataclass(frozen=True)
@@ -64,6 +45,7 @@ class Offer:
     unit: AvailableUnit
     client: ReadyClient
     quota_year: int
+    offered_on: date
 
 
 class Refusal(StrEnum):
@@ -76,22 +58,38 @@ class Refusal(StrEnum):
 
 @dataclass
 class Capacity:
-    """What is left to offer. A missing quota key means no quota (0); a missing wijk uses the region's default."""
+    """What is left to offer. A missing quota key means no quota (0); a wijk missing has no homes counted yet."""
 
-    quota_left: dict[tuple[str, str, int], int]  # (corporation, municipality, year) -> homes still to offer
-    wijk_left: dict[str, int] = field(default_factory=dict)  # wijk -> outflow homes still allowed
-    default_wijk_left: int = 0
+    quota_left: dict[QuotaKey, int]  # (corporation, municipality, year) -> homes still to offer
+    wijk_homes: dict[str, WijkOutflow] = field(default_factory=dict)
 
 
-def eligible(unit: AvailableUnit, client: ReadyClient, rooms: RoomsPolicy) -> bool:
-    """The client may be offered this unit: right municipality, household fits, not declined, no open offer."""
+def unit_day(on: date, unit: AvailableUnit) -> date:
+    """The day a unit can be let: the matching day, or later when the unit becomes available later."""
+    return max(on, unit.available_from)
+
+
+def offer_date(on: date, unit: AvailableUnit, client: ReadyClient) -> date:
+    """An offer is dated when both the unit is available and the client is ready."""
+    return max(unit_day(on, unit), client.ready_since)
+
+
+def quota_lasts(quota_left: Mapping[QuotaKey, int], key: QuotaKey) -> bool:
+    """The corporation may still offer a home under this quota (a quota not agreed is none)."""
+    return quota_left.get(key, 0) > 0
+
+
+def eligible(unit: AvailableUnit, client: ReadyClient, policy: HousingPolicy, on: date) -> bool:
+    """The client may be offered this unit: the unit lies in the municipality responsible for them on the day
+    of the offer (or one they prefer), the household fits, they did not decline it and hold no open offer."""
     municipality = unit.municipality
-    wanted = municipality == client.responsible_municipality or municipality in client.preferred_municipalities
+    responsible = client.responsible_on(offer_date(on, unit, client))
+    wanted = municipality == responsible or municipality in client.preferred_municipalities
     return (
         wanted
         and not client.has_open_offer
         and unit.unit_id not in client.declined_units
-        and unit.rooms >= rooms.rooms_needed(client.adults, client.children)
+        and unit.rooms >= policy.rooms_needed(client.adults, client.children)
     )
 
 
@@ -103,9 +101,11 @@ def _in_order_of_availability(unit: AvailableUnit) -> tuple[date, str]:
     return (unit.available_from, unit.unit_id)
 
 
-def choose_client(unit: AvailableUnit, clients: Sequence[ReadyClient], rooms: RoomsPolicy) -> ReadyClient | None:
+def choose_client(
+    unit: AvailableUnit, clients: Sequence[ReadyClient], policy: HousingPolicy, on: date
+) -> ReadyClient | None:
     """The longest-ready eligible client (ties by client_ref), or None. Client refs are assumed unique."""
-    fitting = [c for c in clients if eligible(unit, c, rooms)]
+    fitting = [c for c in clients if eligible(unit, c, policy, on)]
     return min(fitting, key=_longest_ready) if fitting else None
 
 
@@ -119,37 +119,34 @@ def _require_unique(keys: Iterable[str], what: str) -> None:
 
 
 def match_units(
-    units: Sequence[AvailableUnit], clients: Sequence[ReadyClient], capacity: Capacity, rooms: RoomsPolicy, on: date
+    units: Sequence[AvailableUnit], clients: Sequence[ReadyClient], capacity: Capacity, policy: HousingPolicy, on: date
 ) -> tuple[list[Offer], dict[str, Refusal]]:
     """Offer units in order of (available_from, unit_id); each offer holds one quota unit (of the year the unit
-    can be let: max(on, available_from)) and one place of its wijk, and takes its client out of this pass.
+    can be let) and one slot of its wijk (judged on that day), and takes its client out of this pass.
     Returns the offers in that order and, per unit not offered, the reason: quota before wijk before client.
     Units under an open offer are not passed in; clients with one are passed in and skipped."""
     _require_unique((u.unit_id for u in units), "unit_id")
     _require_unique((c.client_ref for c in clients), "client_ref")
-    # Copies: the caller's capacity must still describe the database until the offers are stored.
+    # Copies: the caller's capacity must still describe the store until the offers are kept.
     quota = dict(capacity.quota_left)
-    wijk_left = dict(capacity.wijk_left)
+    homes = dict(capacity.wijk_homes)
     free = sorted(clients, key=_longest_ready)
     offers: list[Offer] = []
     refusals: dict[str, Refusal] = {}
     for unit in sorted(units, key=_in_order_of_availability):
-        year = max(on, unit.available_from).year
-        key = (unit.corporation_id, unit.municipality, year)
-        if quota.get(key, 0) <= 0:
+        day = unit_day(on, unit)
+        key = (unit.corporation_id, unit.municipality, day.year)
+        in_wijk = homes.get(unit.wijk, WijkOutflow())
+        if not quota_lasts(quota, key):
             refusals[unit.unit_id] = Refusal.QUOTA_USED_UP
-            continue
-        places = wijk_left.get(unit.wijk, capacity.default_wijk_left)
-        if places <= 0:
+        elif not wijk_has_room(policy.wijk_outflow_cap(unit.wijk), in_wijk, day, policy.wijk_outflow_window_months):
             refusals[unit.unit_id] = Refusal.WIJK_AT_CAP
-            continue
-        client = choose_client(unit, free, rooms)
-        if client is None:
+        elif (client := choose_client(unit, free, policy, on)) is None:
             refusals[unit.unit_id] = Refusal.NO_FITTING_CLIENT
-            continue
-        quota[key] -= 1
-        wijk_left[unit.wijk] = places - 1
-        # One open offer per client: once offered, the client waits for their answer, not for a second home.
-        free = [c for c in free if c.client_ref != client.client_ref]
-        offers.append(Offer(unit, client, year))
+        else:
+            quota[key] -= 1
+            homes[unit.wijk] = in_wijk.with_offer()
+            # One open offer per client: once offered, the client waits for their answer, not for a second home.
+            free = [c for c in free if c.client_ref != client.client_ref]
+            offers.append(Offer(unit, client, day.year, offer_date(on, unit, client)))
     return offers, refusals

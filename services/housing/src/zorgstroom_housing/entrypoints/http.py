@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response
 
-from zorgstroom_housing import service
-from zorgstroom_housing.adapters.repository import OfferRow
+from zorgstroom_contracts.codes import OfferDeclineReason
+from zorgstroom_housing.adapters.unit_of_work import units_of_work
+from zorgstroom_housing.domain.model import Contingent, HousingUnit, OfferRow
 from zorgstroom_housing.schemas import (
     ContingentPublic,
     ContingentPut,
@@ -17,6 +18,7 @@ from zorgstroom_housing.schemas import (
     OfferPublic,
     UnitPublic,
 )
+from zorgstroom_housing.service_layer import corporations, offers
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.telemetry import current_trace_id
@@ -31,12 +33,22 @@ def _public(offer: OfferRow) -> OfferPublic:
     return OfferPublic(**{name: row[name] for name in OfferPublic.model_fields})
 
 
+def _contingent(c: Contingent) -> ContingentPublic:
+    return ContingentPublic(**asdict(c), left=c.left)
+
+
+def _unit(u: HousingUnit) -> UnitPublic:
+    row = asdict(u)
+    return UnitPublic(**{name: row[name] for name in UnitPublic.model_fields})
+
+
 @router.post("/housing-units", status_code=202, summary="A corporation offers a unit for outflow")
 async def offer_unit(
     unit: HousingUnitCreate, principal: CurrentPrincipal, context: ContextDep, response: Response
 ) -> dict[str, str]:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        event_id, new = await service.offer_unit(uow, principal, unit, date.today())
+    event_id, new = await corporations.offer_unit(
+        units_of_work(context), context.region, principal, unit, date.today(), current_trace_id()
+    )
     if not new:
         response.headers["Idempotent-Replayed"] = "true"
     return {"unit_id": unit.unit_id, "event_id": event_id}
@@ -51,8 +63,11 @@ async def put_contingent(
     principal: CurrentPrincipal,
     context: ContextDep,
 ) -> ContingentPublic:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        return await service.set_contingent(uow, principal, corporation_id, municipality, year, body.units)
+    key = (corporation_id, municipality, year)
+    agreed = await corporations.set_contingent(
+        units_of_work(context), context.region, principal, key, body.units, current_trace_id()
+    )
+    return _contingent(agreed)
 
 
 @router.post("/offers/{offer_id}/accept", summary="The client accepts an offer (answered by the corporation)")
@@ -63,39 +78,44 @@ async def accept_offer(
     body: Annotated[OfferAnswer | None, Body()] = None,
 ) -> OfferPublic:
     on = (body.answered_on if body else None) or date.today()
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        return _public(await service.accept(uow, principal, offer_id, on))
+    return _public(await offers.accept(units_of_work(context), principal, offer_id, on, current_trace_id()))
 
 
 @router.post("/offers/{offer_id}/decline", summary="The client declines an offer, with a reason")
 async def decline_offer(
     offer_id: IdPath, body: OfferDecline, principal: CurrentPrincipal, context: ContextDep
 ) -> OfferPublic:
-    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
-        return _public(await service.decline(uow, principal, offer_id, body, date.today()))
+    declined = await offers.decline(
+        units_of_work(context),
+        context.region.housing,
+        principal,
+        offer_id,
+        OfferDeclineReason(body.reason),
+        body.answered_on or date.today(),
+        current_trace_id(),
+    )
+    return _public(declined)
 
 
 @router.get("/corporations/{corporation_id}/offers", summary="A corporation's offers and their answers")
 async def corporation_offers(
     corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep
 ) -> dict[str, list[OfferPublic]]:
-    async with context.unit_of_work() as uow:
-        offers = await service.corporation_offers(uow, principal, corporation_id)
-    return {"offers": [_public(o) for o in offers]}
+    found = await offers.corporation_offers(units_of_work(context), principal, corporation_id)
+    return {"offers": [_public(o) for o in found]}
 
 
 @router.get("/corporations/{corporation_id}/contingents", summary="A corporation's quotas and their use")
 async def corporation_contingents(
     corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep
 ) -> dict[str, list[ContingentPublic]]:
-    async with context.unit_of_work() as uow:
-        return {"contingents": await service.corporation_contingents(uow, principal, corporation_id)}
+    found = await corporations.corporation_contingents(units_of_work(context), principal, corporation_id)
+    return {"contingents": [_contingent(c) for c in found]}
 
 
 @router.get("/corporations/{corporation_id}/units", summary="A corporation's units, and why one is not offered")
 async def corporation_units(
     corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep
 ) -> dict[str, list[UnitPublic]]:
-    async with context.unit_of_work() as uow:
-        rows = await service.corporation_units(uow, principal, corporation_id)
-    return {"units": [UnitPublic(**dict(r)) for r in rows]}
+    found = await corporations.corporation_units(units_of_work(context), principal, corporation_id)
+    return {"units": [_unit(u) for u in found]}

@@ -1,0 +1,107 @@
+"""Who waits for a home, learnt from events: registrations, placements and their ends, readiness, transfers.
+Events of one client arrive on several topics, so each use case holds whatever order they come in."""
+
+from zorgstroom_contracts.codes import OfferDeclineReason
+from zorgstroom_contracts.events import (
+    ClientRegistered,
+    OutflowReadinessAssessed,
+    PlacementEnded,
+    PlacementMade,
+    ResponsibilityTransferred,
+)
+from zorgstroom_contracts.region import HousingPolicy
+from zorgstroom_housing.domain import clients
+from zorgstroom_housing.domain.model import OfferStatus, Transfer
+from zorgstroom_housing.ports import HousingUnitOfWork
+from zorgstroom_housing.service_layer.offers import make_offers, release
+
+
+async def client_registered(uow: HousingUnitOfWork, event: ClientRegistered) -> None:
+    known = await uow.clients.get(event.client_ref)
+    household = event.household
+    await uow.clients.save(
+        clients.registered(
+            known,
+            event.client_ref,
+            event.intake_id,
+            event.responsible_municipality,
+            event.preferred_municipalities,
+            household.adults,
+            household.children,
+        )
+    )
+
+
+async def placement_made(uow: HousingUnitOfWork, policy: HousingPolicy, event: PlacementMade) -> None:
+    """A new placement is a new episode. An offer made in another placement no longer stands: after a
+    doorstroom the old placement's end may come later, on its own topic, and must find nothing to withdraw."""
+    if await uow.clients.placement_has_ended(event.placement_id):
+        return  # its end overtook it on the other topic
+    await uow.take_matching_turn()  # before the client's row: matchers hold the turn, then rows
+    known = await uow.clients.get(event.client_ref)
+    await uow.clients.save(
+        clients.placed(known, event.client_ref, event.placement_id, event.intake_id, event.responsible_municipality)
+    )
+    offer = await uow.offers.open_offer_of(event.client_ref)
+    if offer is not None and offer.placement_id not in (None, event.placement_id):
+        await release(uow, offer, OfferDeclineReason.NOT_READY, event.start_date, OfferStatus.DECLINED)
+        await make_offers(uow, policy, on=event.start_date)
+
+
+async def placement_ended(uow: HousingUnitOfWork, policy: HousingPolicy, event: PlacementEnded) -> None:
+    """A client who leaves the place drops out until assessed ready in a next one; unless they leave for the
+    home we offered, an open offer made in this placement is withdrawn so the unit goes to the next client."""
+    await uow.take_matching_turn()
+    await uow.clients.record_ending(event.placement_id)
+    known = await uow.clients.get(event.client_ref)
+    if known is not None:
+        await uow.clients.save(clients.left_placement(known, event.placement_id))
+    if not clients.ending_withdraws_offer(event.reason):
+        return
+    offer = await uow.offers.open_offer_of(event.client_ref)
+    if offer is not None and clients.offer_made_in(offer, event.placement_id):
+        await release(uow, offer, OfferDeclineReason.NOT_READY, event.end_date, OfferStatus.DECLINED)
+        await make_offers(uow, policy, on=event.end_date)
+
+
+async def readiness_assessed(uow: HousingUnitOfWork, policy: HousingPolicy, event: OutflowReadinessAssessed) -> None:
+    """An assessment of a placement that ended changes nothing; one that makes the client ready may bring an offer."""
+    if await uow.clients.placement_has_ended(event.placement_id):
+        return
+    await uow.take_matching_turn()
+    known = await uow.clients.get(event.client_ref)
+    updated, became_ready = clients.assessed(
+        known,
+        event.client_ref,
+        event.placement_id,
+        event.responsible_municipality,
+        event.assessed_on,
+        ready=event.ready,
+        support_at_home=bool(event.support_at_home),
+        preferred=event.preferred_municipalities,
+    )
+    await uow.clients.save(updated)
+    if became_ready:
+        await make_offers(uow, policy, on=event.assessed_on)
+
+
+async def responsibility_transferred(
+    uow: HousingUnitOfWork, policy: HousingPolicy, event: ResponsibilityTransferred, transfer_id: str
+) -> None:
+    """Kept for its episode and applied from its effective date. An older event without its episode belongs to
+    the client's episode now: a later registration starts fresh. From its date, a waiting unit may now fit."""
+    await uow.take_matching_turn()
+    intake_ids = event.intake_ids
+    if intake_ids is None:
+        known = await uow.clients.get(event.client_ref)
+        intake_ids = [known.intake_id] if known is not None and known.intake_id is not None else None
+    await uow.transfers.add(
+        Transfer(
+            transfer_id=transfer_id,
+            client_ref=event.client_ref,
+            to_municipality=event.to_municipality,
+            effective_on=event.effective_on,
+            intake_ids=frozenset(intake_ids) if intake_ids is not None else None,
+        )
+    )
+    await make_offers(uow, policy, on=event.effective_on)

@@ -1,0 +1,130 @@
+"""Housing's view of a client (pure): episodes, readiness per placement, who is responsible on a day, and which
+endings withdraw an open offer."""
+
+from dataclasses import replace
+from datetime import date
+
+from zorgstroom_contracts.codes import EndReason
+from zorgstroom_housing.domain.clients import (
+    assessed,
+    ending_withdraws_offer,
+    left_placement,
+    offer_made_in,
+    placed,
+    registered,
+    responsible_on,
+)
+from zorgstroom_housing.domain.model import HousingClient, OfferRow, Transfer
+
+ALMERE, LELYSTAD, DRONTEN, ZWOLLE = "0034", "0995", "0303", "0193"
+
+
+def transfer(to: str, effective_on: date, intake_ids: set[str] | None, received: int = 0) -> Transfer:
+    return Transfer(
+        f"t{received}", "c", to, effective_on, frozenset(intake_ids) if intake_ids is not None else None, received
+    )
+
+
+def test_before_its_effective_date_a_transfer_does_not_count() -> None:
+    moved = [transfer(LELYSTAD, date(2027, 5, 1), {"i1"})]
+    assert responsible_on(date(2027, 4, 30), ALMERE, "i1", moved) == ALMERE
+    assert responsible_on(date(2027, 5, 1), ALMERE, "i1", moved) == LELYSTAD
+
+
+def test_the_latest_transfer_in_force_holds_and_of_one_day_the_later_received() -> None:
+    moves = [
+        transfer(LELYSTAD, date(2027, 5, 1), {"i1"}, 1),
+        transfer(DRONTEN, date(2027, 6, 1), {"i1"}, 2),
+        transfer(ZWOLLE, date(2027, 6, 1), {"i1"}, 3),
+    ]
+    assert responsible_on(date(2027, 5, 31), ALMERE, "i1", moves) == LELYSTAD
+    assert responsible_on(date(2027, 6, 1), ALMERE, "i1", moves) == ZWOLLE
+
+
+def test_a_later_registration_starts_fresh() -> None:
+    moved = [transfer(LELYSTAD, date(2027, 5, 1), {"i1"})]
+    assert responsible_on(date(2027, 9, 1), DRONTEN, "i2", moved) == DRONTEN
+
+
+def test_a_transfer_without_an_episode_holds_only_where_none_is_known() -> None:
+    old = [transfer(LELYSTAD, date(2027, 5, 1), None)]
+    assert responsible_on(date(2027, 6, 1), ALMERE, None, old) == LELYSTAD
+    assert responsible_on(date(2027, 6, 1), ALMERE, "i2", old) == ALMERE
+
+
+def test_a_new_placement_starts_unready_with_its_own_episode() -> None:
+    ready = HousingClient("c", ALMERE, placement_id="p1", intake_id="i1", ready_since=date(2027, 3, 1))
+    moved_on = placed(ready, "c", "p2", "i2", DRONTEN)
+    assert (moved_on.placement_id, moved_on.intake_id, moved_on.responsible_municipality) == ("p2", "i2", DRONTEN)
+    assert moved_on.ready_since is None
+
+
+def test_a_placement_whose_assessment_came_first_keeps_its_readiness() -> None:
+    early, _ = assessed(None, "c", "p1", ALMERE, date(2027, 3, 1), ready=True, support_at_home=False, preferred=None)
+    assert placed(early, "c", "p1", "i1", ALMERE).ready_since == date(2027, 3, 1)
+
+
+def test_ready_since_is_kept_across_later_ready_assessments_of_the_same_placement() -> None:
+    first, became = assessed(
+        None, "c", "p1", ALMERE, date(2027, 3, 1), ready=True, support_at_home=False, preferred=None
+    )
+    again, again_became = assessed(
+        first, "c", "p1", ALMERE, date(2027, 4, 1), ready=True, support_at_home=True, preferred=[LELYSTAD]
+    )
+    assert became and not again_became
+    assert (again.ready_since, again.support_at_home, again.preferred_municipalities) == (
+        date(2027, 3, 1),
+        True,
+        (LELYSTAD,),
+    )
+
+
+def test_readiness_of_an_earlier_placement_does_not_carry_over() -> None:
+    old = HousingClient("c", ALMERE, placement_id="p1", ready_since=date(2027, 1, 1))
+    new, became = assessed(old, "c", "p2", ALMERE, date(2027, 6, 1), ready=True, support_at_home=False, preferred=None)
+    assert became and new.ready_since == date(2027, 6, 1)
+
+
+def test_the_end_of_an_earlier_placement_leaves_the_current_one() -> None:
+    current = HousingClient("c", ALMERE, placement_id="p2", ready_since=date(2027, 6, 1))
+    assert left_placement(current, "p1") == current
+    assert left_placement(current, "p2").placement_id is None and left_placement(current, "p2").ready_since is None
+
+
+def test_a_registration_while_placed_keeps_the_placements_episode() -> None:
+    in_shelter = HousingClient("c", ALMERE, placement_id="p1", intake_id="i1")
+    waiting_for_bw = registered(in_shelter, "c", "i2", DRONTEN, [LELYSTAD], 2, 1)
+    assert (waiting_for_bw.responsible_municipality, waiting_for_bw.intake_id) == (ALMERE, "i1")
+    assert (waiting_for_bw.adults, waiting_for_bw.children, waiting_for_bw.preferred_municipalities) == (
+        2,
+        1,
+        (LELYSTAD,),
+    )
+    assert registered(None, "c", "i3", DRONTEN, [], 1, 0).responsible_municipality == DRONTEN
+
+
+def test_only_an_ending_as_planned_keeps_an_open_offer() -> None:
+    assert not ending_withdraws_offer(EndReason.ENDED_AS_PLANNED)
+    assert ending_withdraws_offer(EndReason.CHANGE_REQUEST)  # doorstroom to another care form
+    assert all(ending_withdraws_offer(r) for r in EndReason if r != EndReason.ENDED_AS_PLANNED)
+
+
+def test_an_offer_belongs_to_the_placement_it_was_made_in() -> None:
+    offer = OfferRow(
+        "o",
+        "u",
+        "corp",
+        "c",
+        ALMERE,
+        "WK003401",
+        ALMERE,
+        2027,
+        1,
+        1,
+        False,
+        date(2027, 4, 1),
+        date(2027, 4, 15),
+        placement_id="p1",
+    )
+    assert offer_made_in(offer, "p1") and not offer_made_in(offer, "p2")
+    assert offer_made_in(replace(offer, placement_id=None), "p2")  # from before offers knew their placement

@@ -1,0 +1,285 @@
+"""Housing's service layer on the in-memory unit of work: what a corporation's request leads to (the events
+emitted, the audit line, the answer) and how offers are made, answered and lapse. No HTTP, no database."""
+
+from datetime import date, timedelta
+
+import pytest
+
+from tests.support.fake_housing import (
+    ALMERE,
+    CORPORATION_ID,
+    FakeUnits,
+    assessed,
+    corporation,
+    placement_made,
+    ref,
+    unit_create,
+)
+from tests.support.infra import ROOT
+from zorgstroom_contracts.codes import OfferDeclineReason
+from zorgstroom_contracts.region import HousingPolicy
+from zorgstroom_housing.domain.model import HousingUnit, OfferStatus, UnitStatus
+from zorgstroom_housing.service_layer import clients, corporations, offers
+from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFound
+from zorgstroom_runtime.region import load_region
+
+FLEVOLAND = load_region(ROOT / "data/regions/flevoland.toml", ROOT / "data/municipalities-nl.csv")
+CAPPED_WIJK = "WK003405"
+REGION = FLEVOLAND.model_copy(
+    update={"housing": HousingPolicy(wijk_outflow_caps={CAPPED_WIJK: 1}, wijk_outflow_window_months=12)}
+)
+POLICY = REGION.housing
+TODAY = date(2027, 1, 4)
+
+
+async def ready(units: FakeUnits, name: str, on: date) -> None:
+    """As the events tell it: the client was placed, then assessed ready on `on`."""
+    async with units() as uow:
+        await clients.placement_made(uow, POLICY, placement_made(name, f"p-{name}", date(2026, 12, 1)))
+        await clients.readiness_assessed(uow, POLICY, assessed(name, f"p-{name}", on))
+
+
+async def quota(units: FakeUnits, homes: int, year: int = 2027) -> None:
+    await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, year), homes)
+
+
+async def offer(units: FakeUnits, unit_id: str, available_from: date, **extra: object) -> tuple[str, bool]:
+    return await corporations.offer_unit(
+        units, REGION, corporation(), unit_create(unit_id, available_from, **extra), TODAY, "corr-1"
+    )
+
+
+def made(units: FakeUnits) -> list[tuple[str, str, str]]:
+    """(unit, client, offered_on) of every offer made, in order."""
+    return [(e["unit_id"], e["client_ref"], e["offered_on"]) for e in units.store.events("HousingOfferMade")]
+
+
+# --- a corporation offers units ----------------------------------------------------------------------
+
+
+async def test_an_offered_unit_is_emitted_once_audited_and_answered_the_same_again() -> None:
+    units = FakeUnits(REGION)
+    event_id, new = await offer(units, "u1", date(2027, 4, 1))
+    again, again_new = await offer(units, "u1", date(2027, 4, 1))
+    assert (new, again_new, again) == (True, False, event_id)
+    [envelope] = units.store.emitted
+    assert envelope.event_type == "HousingUnitOffered" and str(envelope.event_id) == event_id
+    assert envelope.correlation_id == "corr-1" and envelope.data["wijk"] == "WK003402"
+    assert [a["action"] for a in units.store.audit] == ["housing.offer_unit"]
+
+
+async def test_a_unit_offered_again_with_other_content_is_a_conflict() -> None:
+    units = FakeUnits(REGION)
+    await offer(units, "u1", date(2027, 4, 1))
+    with pytest.raises(Conflict) as refused:
+        await offer(units, "u1", date(2027, 4, 1), rooms=3)
+    assert refused.value.kind == "unit-exists" and len(units.store.emitted) == 1
+
+
+async def test_a_corporation_offers_only_its_own_units_in_the_region_and_not_in_the_past() -> None:
+    units = FakeUnits(REGION)
+    with pytest.raises(Forbidden):
+        await offer(units, "u1", date(2027, 4, 1), corporation_id="another")
+    with pytest.raises(InvalidField) as outside:
+        await offer(units, "u2", date(2027, 4, 1), municipality="0150", wijk="WK015001")
+    with pytest.raises(InvalidField) as past:
+        await offer(units, "u3", TODAY - timedelta(days=1))
+    assert (outside.value.field, past.value.field) == ("municipality", "available_from")
+    assert units.store.emitted == [] and units.store.units == {}
+
+
+async def test_an_offered_unit_goes_at_once_to_the_longest_ready_client_who_fits() -> None:
+    units = FakeUnits(REGION)
+    await ready(units, "later", date(2027, 2, 5))
+    await ready(units, "first", date(2027, 2, 1))
+    await quota(units, 5)
+    await offer(units, "u1", date(2027, 4, 1))
+    assert made(units) == [("u1", ref("first"), "2027-04-01")]
+    [row] = units.store.offers.values()
+    assert (row.placement_id, row.responsible_municipality, row.answer_by) == ("p-first", ALMERE, date(2027, 4, 15))
+    assert units.store.units["u1"].status is UnitStatus.OFFERED
+    assert units.store.contingents[(CORPORATION_ID, ALMERE, 2027)].reserved == 1
+
+
+async def test_making_offers_offers_what_it_can_and_says_why_each_other_unit_waits() -> None:
+    units = FakeUnits(REGION)
+    await ready(units, "a", date(2027, 2, 1))
+    await quota(units, 5)
+    listed = {
+        "fits": HousingUnit("fits", CORPORATION_ID, ALMERE, "WK003402", 2, 640.0, date(2027, 4, 1)),
+        "closed-wijk": HousingUnit("closed-wijk", CORPORATION_ID, ALMERE, "WK003409", 2, 640.0, date(2027, 3, 1)),
+        "no-quota": HousingUnit("no-quota", CORPORATION_ID, "0995", "WK099501", 2, 640.0, date(2027, 3, 1)),
+    }
+    units.store.units.update(listed)
+    policy = HousingPolicy(wijk_outflow_caps={"WK003409": 0})
+    async with units() as uow:
+        events = await offers.make_offers(uow, policy, on=date(2027, 3, 15))
+    assert [(e.unit_id, e.client_ref, e.offered_on) for e in events] == [("fits", ref("a"), date(2027, 4, 1))]
+    assert {u: units.store.units[u].waiting_reason for u in listed} == {
+        "fits": None,
+        "closed-wijk": "wijk_at_cap",
+        "no-quota": "quota_used_up",
+    }
+
+
+# --- quotas --------------------------------------------------------------------------------------------
+
+
+async def test_a_quota_is_agreed_emitted_and_audited() -> None:
+    units = FakeUnits(REGION)
+    agreed = await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, 2027), 25)
+    assert (agreed.units, agreed.used, agreed.reserved, agreed.left) == (25, 0, 0, 25)
+    assert units.store.events("HousingContingentAgreed") == [
+        {"corporation_id": CORPORATION_ID, "municipality": ALMERE, "year": 2027, "homes": 25}
+    ]
+    assert [a["subject"] for a in units.store.audit] == [f"{CORPORATION_ID}/{ALMERE}/2027=25"]
+
+
+async def test_a_quota_cannot_drop_below_the_homes_promised_and_nothing_is_kept() -> None:
+    units = FakeUnits(REGION)
+    await ready(units, "a", date(2027, 2, 1))
+    await quota(units, 1)
+    await offer(units, "u1", date(2027, 4, 1))
+    emitted = len(units.store.emitted)
+    with pytest.raises(Conflict) as refused:
+        await quota(units, 0)
+    assert refused.value.kind == "contingent-below-use"
+    assert units.store.contingents[(CORPORATION_ID, ALMERE, 2027)].units == 1 and len(units.store.emitted) == emitted
+
+
+async def test_a_unit_waits_for_quota_says_why_and_is_offered_when_the_quota_is_raised() -> None:
+    units = FakeUnits(REGION)
+    await ready(units, "a", date(2027, 2, 1))
+    await offer(units, "u1", date(2027, 4, 1))
+    assert units.store.units["u1"].waiting_reason == "quota_used_up" and made(units) == []
+    await quota(units, 1)
+    assert made(units) == [("u1", ref("a"), "2027-04-01")]
+    assert units.store.units["u1"].waiting_reason is None
+
+
+async def test_another_corporation_sees_and_sets_nothing_of_ours() -> None:
+    units = FakeUnits(REGION)
+    with pytest.raises(Forbidden):
+        await corporations.set_contingent(units, REGION, corporation("other"), (CORPORATION_ID, ALMERE, 2027), 5)
+    for view in (offers.corporation_offers, corporations.corporation_contingents, corporations.corporation_units):
+        with pytest.raises(Forbidden):
+            await view(units, corporation("other"), CORPORATION_ID)
+
+
+async def test_a_corporation_sees_its_own_offers_quotas_and_units() -> None:
+    units = FakeUnits(REGION)
+    await ready(units, "a", date(2027, 2, 1))
+    await quota(units, 2)
+    await offer(units, "u1", date(2027, 4, 1))
+    await offer(units, "u2", date(2027, 4, 2))
+    seen = await offers.corporation_offers(units, corporation(), CORPORATION_ID)
+    quotas = await corporations.corporation_contingents(units, corporation(), CORPORATION_ID)
+    own = await corporations.corporation_units(units, corporation(), CORPORATION_ID)
+    assert [(o.unit_id, o.status) for o in seen] == [("u1", OfferStatus.OPEN)]
+    assert [(q.year, q.units, q.reserved, q.left) for q in quotas] == [(2027, 2, 1, 1)]
+    assert [(u.unit_id, u.status, u.waiting_reason) for u in own] == [
+        ("u1", UnitStatus.OFFERED, None),
+        ("u2", UnitStatus.AVAILABLE, "no_fitting_client"),
+    ]
+
+
+# --- answers -------------------------------------------------------------------------------------------
+
+
+async def _offered(units: FakeUnits, *names: str) -> str:
+    for i, name in enumerate(names):
+        await ready(units, name, date(2027, 2, 1 + i))
+    await quota(units, 5)
+    await offer(units, "u1", date(2027, 4, 1))
+    return next(iter(units.store.offers))
+
+
+async def test_an_accepted_offer_uses_the_quota_lets_the_unit_and_houses_the_client() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a")
+    answered = await offers.accept(units, corporation(), offer_id, date(2027, 4, 10))
+    assert (answered.status, answered.answered_on) == (OfferStatus.ACCEPTED, date(2027, 4, 10))
+    assert units.store.events("HousingOfferAccepted")[0] == {
+        "offer_id": offer_id,
+        "unit_id": "u1",
+        "client_ref": ref("a"),
+        "answered_on": "2027-04-10",
+        "corporation_id": CORPORATION_ID,
+        "municipality": ALMERE,
+        "wijk": "WK003402",
+    }
+    contingent = units.store.contingents[(CORPORATION_ID, ALMERE, 2027)]
+    assert (contingent.used, contingent.reserved) == (1, 0)
+    assert units.store.units["u1"].status is UnitStatus.LET
+    assert units.store.clients[ref("a")].housed_on == date(2027, 4, 10)
+    assert units.store.audit[-1]["action"] == "housing.offer_accepted"
+
+
+async def test_an_answer_before_the_offer_counts_from_the_offer() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a")
+    assert (await offers.accept(units, corporation(), offer_id, date(2027, 3, 1))).answered_on == date(2027, 4, 1)
+
+
+async def test_an_offer_is_answered_once_by_its_own_corporation() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a")
+    with pytest.raises(Forbidden):
+        await offers.accept(units, corporation("other"), offer_id, date(2027, 4, 10))
+    with pytest.raises(NotFound):
+        await offers.accept(units, corporation(), "no-such-offer", date(2027, 4, 10))
+    await offers.accept(units, corporation(), offer_id, date(2027, 4, 10))
+    with pytest.raises(Conflict) as twice:
+        await offers.decline(units, POLICY, corporation(), offer_id, OfferDeclineReason.TOO_FAR, date(2027, 4, 11))
+    assert twice.value.kind == "offer-answered"
+
+
+async def test_a_declined_unit_goes_to_the_next_client_and_not_back_to_the_decliner() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a", "b")
+    declined = await offers.decline(
+        units, POLICY, corporation(), offer_id, OfferDeclineReason.TOO_FAR, date(2027, 4, 3)
+    )
+    assert (declined.status, declined.decline_reason) == (OfferStatus.DECLINED, "too_far")
+    assert [(e["client_ref"], e["reason"]) for e in units.store.events("HousingOfferDeclined")] == [
+        (ref("a"), "too_far")
+    ]
+    assert made(units) == [("u1", ref("a"), "2027-04-01"), ("u1", ref("b"), "2027-04-03")]
+    assert units.store.contingents[(CORPORATION_ID, ALMERE, 2027)].reserved == 1
+
+
+async def test_an_unanswered_offer_lapses_on_its_answer_by_day_and_passes_on() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a", "b")
+    after = timedelta(days=POLICY.offer_answer_days)
+    assert await offers.lapse_due_offers(units, POLICY, after) == 0
+    units.store.now += after
+    assert await offers.lapse_due_offers(units, POLICY, after) == 1
+    lapsed = units.store.offers[offer_id]
+    assert (lapsed.status, lapsed.answered_on, lapsed.decline_reason) == (
+        OfferStatus.LAPSED,
+        date(2027, 4, 15),
+        "lapsed",
+    )
+    assert made(units)[-1] == ("u1", ref("b"), "2027-04-15")
+
+
+# --- the wijk cap over a rolling window -------------------------------------------------------------
+
+
+async def test_a_wijk_at_its_cap_opens_again_a_window_after_its_home_was_let() -> None:
+    # cap 1 in CAPPED_WIJK: a home let on 10 April 2027 holds the slot until 10 April 2028
+    units = FakeUnits(REGION)
+    await ready(units, "a", date(2027, 2, 1))
+    await ready(units, "b", date(2027, 2, 2))
+    await quota(units, 5)
+    await quota(units, 5, year=2028)
+    await offer(units, "first", date(2027, 4, 1), wijk=CAPPED_WIJK)
+    [first] = units.store.offers
+    await offers.accept(units, corporation(), first, date(2027, 4, 10))
+    await offer(units, "too-soon", date(2028, 4, 9), wijk=CAPPED_WIJK)
+    assert units.store.units["too-soon"].waiting_reason == "wijk_at_cap"
+    await offer(units, "in-time", date(2028, 4, 10), wijk=CAPPED_WIJK)
+    # The unit that waited longest goes first, on the day the slot frees; the other waits for the next slot.
+    assert made(units) == [("first", ref("a"), "2027-04-01"), ("too-soon", ref("b"), "2028-04-10")]
+    assert units.store.units["in-time"].waiting_reason == "wijk_at_cap"

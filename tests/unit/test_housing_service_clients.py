@@ -1,0 +1,232 @@
+"""Housing's service layer on the in-memory unit of work, fed by events: registrations, placements and their
+ends (doorstroom included, in either order), readiness, and transfers per episode from their effective date."""
+
+from datetime import date
+
+from tests.support.fake_housing import (
+    ALMERE,
+    CORPORATION_ID,
+    LELYSTAD,
+    FakeUnits,
+    assessed,
+    client_registered,
+    corporation,
+    placement_ended,
+    placement_made,
+    ref,
+    transferred,
+    unit_create,
+)
+from tests.support.infra import ROOT
+from zorgstroom_contracts.codes import EndReason
+from zorgstroom_contracts.events import (
+    ClientRegistered,
+    Event,
+    OutflowReadinessAssessed,
+    PlacementEnded,
+    PlacementMade,
+    ResponsibilityTransferred,
+)
+from zorgstroom_housing.domain.model import OfferStatus
+from zorgstroom_housing.ports import HousingUnitOfWork
+from zorgstroom_housing.service_layer import clients, corporations
+from zorgstroom_runtime.region import load_region
+
+REGION = load_region(ROOT / "data/regions/flevoland.toml", ROOT / "data/municipalities-nl.csv")
+POLICY = REGION.housing
+TODAY = date(2027, 1, 4)
+
+
+async def deliver(units: FakeUnits, *events: Event) -> None:
+    """Each event in its own unit of work, as the consumer applies them."""
+    for event in events:
+        async with units() as uow:
+            await _handle(uow, event)
+
+
+async def _handle(uow: HousingUnitOfWork, event: Event) -> None:
+    match event:
+        case ClientRegistered():
+            await clients.client_registered(uow, event)
+        case PlacementMade():
+            await clients.placement_made(uow, POLICY, event)
+        case PlacementEnded():
+            await clients.placement_ended(uow, POLICY, event)
+        case OutflowReadinessAssessed():
+            await clients.readiness_assessed(uow, POLICY, event)
+        case ResponsibilityTransferred():
+            await clients.responsibility_transferred(uow, POLICY, event, event.transfer_id or "")
+
+
+async def market(units: FakeUnits, *unit_ids: str, available_from: date = date(2027, 4, 1), **extra: object) -> None:
+    for year in (2027, 2028):
+        for municipality in (ALMERE, LELYSTAD):
+            key = (CORPORATION_ID, municipality, year)
+            if key not in units.store.contingents:
+                await corporations.set_contingent(units, REGION, corporation(), key, 5)
+    for unit_id in unit_ids:
+        await corporations.offer_unit(
+            units, REGION, corporation(), unit_create(unit_id, available_from, **extra), TODAY
+        )
+
+
+def offers_to(units: FakeUnits) -> list[tuple[str, str, str]]:
+    """(unit, client, status) of every offer, in the order made."""
+    return [(o.unit_id, o.client_ref, o.status.value) for o in units.store.offers.values()]
+
+
+def declined(units: FakeUnits) -> list[tuple[str, str, str]]:
+    return [(e["unit_id"], e["reason"], e["answered_on"]) for e in units.store.events("HousingOfferDeclined")]
+
+
+# --- registrations, placements, readiness ------------------------------------------------------------
+
+
+async def test_a_registered_household_waits_for_a_home_with_rooms_enough() -> None:
+    units = FakeUnits(REGION)
+    family = client_registered("family", "i1", date(2027, 1, 5), adults=2, children=2)  # four need three rooms
+    await deliver(units, family, placement_made("family", "p1", date(2027, 1, 6), intake_id="i1"))
+    await deliver(units, assessed("family", "p1", date(2027, 2, 1)))
+    await market(units, "two-rooms")
+    await market(units, "three-rooms", rooms=3)
+    assert offers_to(units) == [("three-rooms", ref("family"), "open")]
+    offer = units.store.offers[next(iter(units.store.offers))]
+    assert (offer.household_size, offer.rooms_needed) == (4, 3)
+
+
+async def test_a_client_assessed_not_ready_or_in_a_placement_that_ended_gets_no_offer() -> None:
+    units = FakeUnits(REGION)
+    await market(units, "u1")
+    await deliver(
+        units, placement_made("a", "pa", date(2027, 1, 6)), assessed("a", "pa", date(2027, 2, 1), ready=False)
+    )
+    ended = placement_ended("b", "pb", date(2027, 2, 1), EndReason.ENDED_BY_CLIENT)
+    await deliver(units, placement_made("b", "pb", date(2027, 1, 6)), ended, assessed("b", "pb", date(2027, 2, 2)))
+    assert offers_to(units) == [] and units.store.units["u1"].waiting_reason == "no_fitting_client"
+
+
+async def test_a_placement_whose_end_came_first_is_not_taken_up() -> None:
+    units = FakeUnits(REGION)
+    await deliver(units, placement_ended("a", "p1", date(2027, 2, 1), EndReason.DEATH))
+    await deliver(units, placement_made("a", "p1", date(2027, 1, 6)), assessed("a", "p1", date(2027, 1, 20)))
+    assert ref("a") not in units.store.clients
+
+
+async def test_leaving_the_place_withdraws_the_open_offer_and_the_unit_passes_on() -> None:
+    units = FakeUnits(REGION)
+    await deliver(units, placement_made("a", "pa", date(2027, 1, 6)), assessed("a", "pa", date(2027, 2, 1)))
+    await deliver(units, placement_made("b", "pb", date(2027, 1, 6)), assessed("b", "pb", date(2027, 2, 5)))
+    await market(units, "u1")
+    await deliver(units, placement_ended("a", "pa", date(2027, 4, 3), EndReason.ENDED_BY_PROVIDER))
+    assert declined(units) == [("u1", "not_ready", "2027-04-03")]
+    assert offers_to(units) == [("u1", ref("a"), "declined"), ("u1", ref("b"), "open")]
+    assert units.store.clients[ref("a")].placement_id is None
+
+
+async def test_an_ending_as_planned_leaves_an_open_offer_standing() -> None:
+    units = FakeUnits(REGION)
+    await deliver(units, placement_made("a", "pa", date(2027, 1, 6)), assessed("a", "pa", date(2027, 2, 1)))
+    await market(units, "u1")
+    await deliver(units, placement_ended("a", "pa", date(2027, 4, 3), EndReason.ENDED_AS_PLANNED))
+    assert declined(units) == [] and offers_to(units) == [("u1", ref("a"), "open")]
+
+
+# --- doorstroom: the old placement ends (37) and a new one starts, in either order --------------------
+
+
+async def _offered_in_shelter(units: FakeUnits) -> None:
+    await deliver(units, placement_made("a", "shelter", date(2027, 1, 6), intake_id="i1", care_form="MO_24H"))
+    await deliver(units, assessed("a", "shelter", date(2027, 2, 1)))
+    await market(units, "u1")
+    assert offers_to(units) == [("u1", ref("a"), "open")]
+
+
+DOORSTROOM_END = placement_ended("a", "shelter", date(2027, 4, 5), EndReason.CHANGE_REQUEST, doorstroom_to="BW_24H")
+BW_START = placement_made("a", "bw", date(2027, 4, 5), intake_id="i2")
+
+
+async def test_doorstroom_withdraws_the_open_offer_when_the_end_comes_first() -> None:
+    units = FakeUnits(REGION)
+    await _offered_in_shelter(units)
+    await deliver(units, DOORSTROOM_END, BW_START)
+    assert declined(units) == [("u1", "not_ready", "2027-04-05")]
+    client = units.store.clients[ref("a")]
+    assert (client.placement_id, client.intake_id, client.ready_since) == ("bw", "i2", None)
+
+
+async def test_doorstroom_withdraws_the_open_offer_when_the_new_placement_comes_first() -> None:
+    units = FakeUnits(REGION)
+    await _offered_in_shelter(units)
+    await deliver(units, BW_START)
+    assert declined(units) == [("u1", "not_ready", "2027-04-05")]  # not left open for the old end to arrive
+    await deliver(units, DOORSTROOM_END)
+    assert declined(units) == [("u1", "not_ready", "2027-04-05")]
+    client = units.store.clients[ref("a")]
+    assert (client.placement_id, client.intake_id, client.ready_since) == ("bw", "i2", None)
+
+
+async def test_after_doorstroom_the_client_is_offered_a_home_once_ready_in_the_new_placement() -> None:
+    units = FakeUnits(REGION)
+    await _offered_in_shelter(units)
+    await deliver(units, BW_START, assessed("a", "bw", date(2027, 5, 1)))
+    await market(units, "u2", available_from=date(2027, 5, 2))
+    await deliver(units, DOORSTROOM_END)  # the old placement's end, late on its topic, leaves the new offer alone
+    assert offers_to(units) == [("u1", ref("a"), "declined"), ("u2", ref("a"), "open")]
+    assert units.store.offers[list(units.store.offers)[-1]].placement_id == "bw"
+
+
+# --- transfers: from their effective date, for their episode --------------------------------------------
+
+
+async def _ready_in_almere(units: FakeUnits, intake_id: str = "i1") -> None:
+    await deliver(units, placement_made("a", "p1", date(2027, 1, 6), intake_id=intake_id))
+    await deliver(units, assessed("a", "p1", date(2027, 2, 1)))
+
+
+async def test_a_transfer_counts_from_its_effective_date() -> None:
+    units = FakeUnits(REGION)
+    await _ready_in_almere(units)
+    await deliver(units, transferred("a", LELYSTAD, date(2027, 5, 1), ["i1"]))
+    await market(units, "lelystad-early", municipality=LELYSTAD, wijk="WK099501", available_from=date(2027, 4, 20))
+    assert offers_to(units) == []  # on 20 April Almere is still responsible
+    await market(units, "almere", available_from=date(2027, 5, 1))
+    # From 1 May Lelystad is: the Lelystad unit that waited goes to the client, the Almere one does not.
+    [offer] = units.store.offers.values()
+    assert (offer.unit_id, offer.offered_on, offer.responsible_municipality) == (
+        "lelystad-early",
+        date(2027, 5, 1),
+        LELYSTAD,
+    )
+    assert units.store.events("HousingOfferMade")[0]["responsible_municipality"] == LELYSTAD
+
+
+async def test_a_transfer_of_another_episode_changes_nothing() -> None:
+    units = FakeUnits(REGION)
+    await _ready_in_almere(units, intake_id="i2")
+    await deliver(units, transferred("a", LELYSTAD, date(2027, 3, 1), ["i1"]))
+    await market(units, "almere")
+    assert offers_to(units) == [("almere", ref("a"), "open")]
+
+
+async def test_a_transfer_that_overtakes_the_placement_applies_once_placed() -> None:
+    units = FakeUnits(REGION)
+    await deliver(units, transferred("a", LELYSTAD, date(2027, 3, 1), ["i1"]))
+    await _ready_in_almere(units)
+    await market(units, "almere")
+    await market(units, "lelystad", municipality=LELYSTAD, wijk="WK099501")
+    assert offers_to(units) == [("lelystad", ref("a"), "open")]
+
+
+async def test_an_older_transfer_without_an_episode_holds_for_the_current_one_and_a_new_episode_starts_fresh() -> None:
+    units = FakeUnits(REGION)
+    await _ready_in_almere(units)
+    await deliver(units, transferred("a", LELYSTAD, date(2027, 3, 1), None))
+    assert units.store.transfers["t1"].intake_ids == frozenset({"i1"})
+    await market(units, "almere")
+    assert offers_to(units) == []
+    await deliver(units, placement_ended("a", "p1", date(2027, 4, 2), EndReason.ENDED_BY_CLIENT))
+    await deliver(
+        units, placement_made("a", "p2", date(2027, 6, 1), intake_id="i2"), assessed("a", "p2", date(2027, 7, 1))
+    )
+    assert offers_to(units) == [("almere", ref("a"), "open")]
+    assert units.store.offers[next(iter(units.store.offers))].status is OfferStatus.OPEN
