@@ -4,6 +4,7 @@ ready, a home offered within quota and accepted, the outflow that frees a place 
 ending, a transfer; and two placement and two housing processes racing without breaking an invariant."""
 
 import asyncio
+from datetime import date
 import json
 import uuid
 from collections import Counter
@@ -131,12 +132,12 @@ async def racing_region(infra: Infra, ns: Namespace, tmp_path: Path) -> AsyncIte
 async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(region: Region) -> None:
     r = region
     refs = {
-        "normal-almere": await r.register("almere", registered_on="2027-03-01"),
-        "prefers-lelystad": await r.register("almere", registered_on="2027-03-02", preferred_municipalities=["0995"]),
-        "urk": await r.register("urk", registering_municipality="0184", registered_on="2027-03-03"),
-        "emergency": await r.register("almere", registered_on="2027-03-10", urgency="emergency"),
-        "high": await r.register("almere", registered_on="2027-03-12", urgency="high"),
-        "unsupported": await r.register("almere", registered_on="2027-03-04", needs=["mild_intellectual_disability"]),
+        "normal-almere": await r.register("almere", registered_on="2026-03-01"),
+        "prefers-lelystad": await r.register("almere", registered_on="2026-03-02", preferred_municipalities=["0995"]),
+        "urk": await r.register("urk", registering_municipality="0184", registered_on="2026-03-03"),
+        "emergency": await r.register("almere", registered_on="2026-03-10", urgency="emergency"),
+        "high": await r.register("almere", registered_on="2026-03-12", urgency="high"),
+        "unsupported": await r.register("almere", registered_on="2026-03-04", needs=["mild_intellectual_disability"]),
     }
     await eventually(r.waiting, until=lambda w: len(w) == 6, timeout=60)
     await r.put_facility("almere-1", PROVIDER_A, "0034", "WK003401", 2)
@@ -157,13 +158,13 @@ async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(regi
     placement_id = made[refs["high"]]["placement_id"]
     assessment = await r.http.post(
         f"{r.url('placement')}/v1/placements/{placement_id}/assessments",
-        json={"assessed_on": "2027-05-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True},
+        json={"assessed_on": "2026-05-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True},
         headers=r.ns.auth("provider-a"),
     )
     assert assessment.json()["ready"] is True
     corporation = r.ns.auth("corporation")
     await r.http.put(
-        f"{r.url('housing')}/v1/contingents/{CORPORATION}/0034/2027", json={"units": 1}, headers=corporation
+        f"{r.url('housing')}/v1/contingents/{CORPORATION}/0034/2026", json={"units": 1}, headers=corporation
     )
     unit = {
         "corporation_id": CORPORATION,
@@ -172,7 +173,7 @@ async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(regi
         "wijk": "WK003406",
         "rooms": 1,
         "rent_eur": 610.0,
-        "available_from": "2027-06-01",
+        "available_from": "2026-06-01",
     }
 
     async def offers() -> list[dict[str, Any]]:
@@ -185,42 +186,47 @@ async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(regi
     assert offered[0]["data"]["client_ref"] == refs["high"] and "client_ref" not in offer
     accepted = await r.http.post(
         f"{r.url('housing')}/v1/offers/{offer['offer_id']}/accept",
-        json={"answered_on": "2027-06-05"},
+        json={"answered_on": "2026-06-05"},
         headers=corporation,
     )
     assert accepted.status_code == 200
 
     outflow = (await r.events("wmo.outflow-completed.v1"))[0]["data"]
-    assert (outflow["client_ref"], outflow["wijk"], outflow["outflow_date"]) == (refs["high"], "WK003406", "2027-06-05")
+    assert (outflow["client_ref"], outflow["wijk"], outflow["outflow_date"]) == (refs["high"], "WK003406", "2026-06-05")
     ended = {e["data"]["client_ref"]: e["data"]["reason"] for e in await r.events("wmo.placement-ended.v1")}
     assert ended[refs["high"]] == "19"
     made = {e["data"]["client_ref"]: e["data"] for e in await r.events("wmo.placement-made.v1", at_least=5)}
-    assert made[refs["urk"]]["facility_id"] == "almere-1" and made[refs["urk"]]["start_date"] == "2027-06-05"
+    assert made[refs["urk"]]["facility_id"] == "almere-1" and made[refs["urk"]]["start_date"] == "2026-06-05"
     quotas = await r.http.get(f"{r.url('housing')}/v1/corporations/{CORPORATION}/contingents", headers=corporation)
     assert [(q["used"], q["left"]) for q in quotas.json()["contingents"]] == [(1, 0)]
 
     # The responsible municipality ends a placement: the place is freed (nobody fitting waits for it).
     ending = await r.http.post(
         f"{r.url('placement')}/v1/placements/{made[refs['emergency']]['placement_id']}/end",
-        json={"reason": "36", "end_date": "2027-07-01"},
+        json={"reason": "36", "end_date": "2026-07-01"},
         headers=r.ns.auth("almere"),
     )
     assert ending.status_code == 200
     facilities = (await r.http.get(r.url("placement") + "/v1/facilities", headers=r.ns.auth("region"))).json()
     assert {f["facility_id"]: f["free_places"] for f in facilities["facilities"]} == {"almere-1": 1, "lelystad-1": 0}
 
-    # A reasoned transfer moves the client who still waits to another municipality's list.
-    transfer = await r.http.post(
+    # A reasoned transfer is proposed; once Dronten accepts, the client who still waits is on its list.
+    proposal = await r.http.post(
         f"{r.url('placement')}/v1/clients/{refs['unsupported']}/transfer",
-        json={"to_municipality": "0303", "reason": "origin", "effective_on": "2027-07-15"},
+        json={"to_municipality": "0303", "reason": "origin", "effective_on": date.today().isoformat()},
         headers=r.ns.auth("almere"),
     )
-    assert transfer.status_code == 200
+    assert proposal.status_code == 202 and proposal.json()["status"] == "proposed"
+    assert await r.waiting("dronten") == [] and await r.waiting("almere") == [refs["unsupported"]]
+    accepted = await r.http.post(
+        f"{r.url('placement')}/v1/transfers/{proposal.json()['transfer_id']}/accept", headers=r.ns.auth("dronten")
+    )
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
     assert await r.waiting("dronten") == [refs["unsupported"]] and await r.waiting("almere") == []
 
     async def reported() -> dict[str, Any]:
         answer = await r.http.get(
-            r.url("reporting") + "/v1/municipalities/0034/flows?from=2027-01&to=2027-12", headers=r.ns.auth("almere")
+            r.url("reporting") + "/v1/municipalities/0034/flows?from=2026-01&to=2026-12", headers=r.ns.auth("almere")
         )
         return dict(answer.json()["totals"])
 
@@ -242,7 +248,7 @@ async def test_two_placement_and_two_housing_processes_never_overfill_or_double_
             r.register(
                 "almere" if n % 2 else "lelystad",
                 registering_municipality="0034" if n % 2 else "0995",
-                registered_on=f"2027-02-{1 + n % 27:02d}",
+                registered_on=f"2026-02-{1 + n % 27:02d}",
             )
             for n in range(40)
         )
@@ -261,7 +267,7 @@ async def test_two_placement_and_two_housing_processes_never_overfill_or_double_
             *(
                 r.http.post(
                     f"{r.url('placement', n)}/v1/placements/{p['placement_id']}/end",
-                    json={"reason": "21", "end_date": "2027-03-01"},
+                    json={"reason": "21", "end_date": "2026-03-01"},
                     headers=r.ns.auth("provider-a"),
                 )
                 for n, p in enumerate(current[:6])
@@ -281,7 +287,7 @@ async def test_two_placement_and_two_housing_processes_never_overfill_or_double_
         *(
             r.http.post(
                 f"{r.url('placement', n)}/v1/placements/{p['placement_id']}/assessments",
-                json={"assessed_on": "2027-04-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True},
+                json={"assessed_on": "2026-04-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True},
                 headers=r.ns.auth("provider-a"),
             )
             for n, p in enumerate(final)
@@ -290,7 +296,7 @@ async def test_two_placement_and_two_housing_processes_never_overfill_or_double_
     corporation = r.ns.auth("corporation")
     for municipality in ("0034", "0995"):
         await r.http.put(
-            f"{r.url('housing')}/v1/contingents/{CORPORATION}/{municipality}/2027",
+            f"{r.url('housing')}/v1/contingents/{CORPORATION}/{municipality}/2026",
             json={"units": 4},
             headers=corporation,
         )
@@ -303,7 +309,7 @@ async def test_two_placement_and_two_housing_processes_never_overfill_or_double_
             "wijk": f"WK{'0034' if n % 2 else '0995'}0{1 + n % 3}",
             "rooms": 2,
             "rent_eur": 600.0,
-            "available_from": "2027-05-01",
+            "available_from": "2026-05-01",
         }
         for n in range(16)
     ]

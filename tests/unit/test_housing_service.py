@@ -83,7 +83,7 @@ async def test_a_corporation_offers_only_its_own_units_in_the_region_and_not_in_
     with pytest.raises(InvalidField) as outside:
         await offer(units, "u2", date(2027, 4, 1), municipality="0150", wijk="WK015001")
     with pytest.raises(InvalidField) as past:
-        await offer(units, "u3", TODAY - timedelta(days=1))
+        await offer(units, "u3", TODAY - timedelta(days=REGION.dates.max_days_back + 1))
     assert (outside.value.field, past.value.field) == ("municipality", "available_from")
     assert units.store.emitted == [] and units.store.units == {}
 

@@ -237,11 +237,19 @@ class DatePolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     max_days_ahead: int = Field(default=0, ge=0, description="A registration or ending may lie this far ahead.")
+    max_days_back: int = Field(
+        default=366,
+        ge=0,
+        description="A home a corporation records may have come free this long ago (records lag behind).",
+    )
     transfer_max_days_back: int = Field(default=31, ge=0, description="A transfer may take effect this long ago.")
     transfer_max_days_ahead: int = Field(default=92, ge=0, description="... or this far ahead.")
 
     def latest_allowed(self, today: date) -> date:
         return today + timedelta(days=self.max_days_ahead)
+
+    def earliest_allowed(self, today: date) -> date:
+        return today - timedelta(days=self.max_days_back)
 
     def transfer_window(self, today: date) -> tuple[date, date]:
         return today - timedelta(days=self.transfer_max_days_back), today + timedelta(days=self.transfer_max_days_ahead)

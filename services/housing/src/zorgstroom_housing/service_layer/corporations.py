@@ -35,8 +35,9 @@ async def offer_unit(
             if existing.content() != unit.content():
                 raise Conflict(f"unit {unit.unit_id} was offered before with other content", kind="unit-exists")
             return str(existing.event_id), False
-        if unit.available_from < today:
-            raise InvalidField("available_from", "a new unit cannot become available in the past")
+        earliest = region.dates.earliest_allowed(today)  # a home may be announced ahead, or recorded late
+        if unit.available_from < earliest:
+            raise InvalidField("available_from", f"a home recorded now came free on {earliest} or later")
         envelope = await uow.emit(HousingUnitOffered(**created.model_dump()))
         await uow.units.add(HousingUnit(**created.model_dump(), event_id=envelope.event_id))
         await uow.audit_as(principal, "housing.offer_unit", subject=unit.unit_id)
