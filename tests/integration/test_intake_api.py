@@ -2,14 +2,39 @@
 
 import json
 import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.support.builders import intake_body, valid_bsn
-from tests.support.kafka import eventually, read_topic
-from tests.support.stack import Namespace, running
+from tests.support import builders
+from tests.support.builders import valid_bsn
+from tests.support.infra import ROOT
+from tests.support.kafka import eventually, publish_events, read_topic
+from tests.support.stack import TEST_SECRET, Namespace, running
+from zorgstroom_contracts.codes import EndReason
+from zorgstroom_contracts.events import PlacementEnded
 from zorgstroom_intake.bootstrap import build
+from zorgstroom_intake.domain.bsn import client_ref_for
+
+# Registrations lie in the past: the service refuses a date after today (DOMAIN.md rule 15).
+DAYS_AGO = date.today() - timedelta(days=20)
+
+
+def intake_body(**overrides: Any) -> dict[str, Any]:
+    return builders.intake_body(**{"registered_on": DAYS_AGO.isoformat(), **overrides})
+
+
+def region_with_residence_principle_from(tmp_path: Path, since: date) -> Path:
+    """Flevoland with the woonplaatsbeginsel already in force (its file sets a date still ahead)."""
+    text = (ROOT / "data/regions/flevoland.toml").read_text()
+    region = tmp_path / "region.toml"
+    region.write_text(
+        text.replace("bw_residence_principle_from = 2027-01-01", f"bw_residence_principle_from = {since}")
+    )
+    return region
 
 
 async def outbox_rows(ns: Namespace) -> int:
@@ -68,19 +93,51 @@ async def test_same_idempotency_key_and_body_returns_the_same_answer_once(ns: Na
     assert await outbox_rows(ns) == 1
 
 
-async def test_bw_follows_the_residence_principle_from_the_regions_date(ns: Namespace) -> None:
-    body = intake_body(care_form="BW_24H", residence_municipality="0995", registered_on="2027-02-01")
+async def test_bw_follows_the_residence_principle_from_the_regions_date(ns: Namespace, tmp_path: Path) -> None:
+    on = DAYS_AGO.isoformat()
+    body = intake_body(care_form="BW_24H", residence_municipality="0995", registered_on=on)
     recent = intake_body(
         care_form="BW_24H",
         residence_municipality="0995",
-        registered_on="2027-02-01",
-        last_bw={"municipality": "0303", "ended_on": "2026-09-01"},
+        registered_on=on,
+        last_bw={"municipality": "0303", "ended_on": (DAYS_AGO - timedelta(days=100)).isoformat()},
     )
-    async with running(build(ns.settings("intake")), "intake") as intake:
+    settings = ns.settings("intake", region_file=region_with_residence_principle_from(tmp_path, date(2025, 1, 1)))
+    async with running(build(settings), "intake") as intake:
         by_residence = (await intake.post("/v1/intakes", json=body, headers=ns.auth("almere") | key())).json()
         by_recent_bw = (await intake.post("/v1/intakes", json=recent, headers=ns.auth("almere") | key())).json()
     assert by_residence["responsible_municipality"] == "0995"
     assert by_recent_bw["responsible_municipality"] == "0303"
+
+
+async def bw_endings(ns: Namespace) -> int:
+    conn = await asyncpg.connect(ns.infra.database_url)
+    try:
+        return await conn.fetchval(f'SELECT count(*) FROM "intake_{ns.suffix}".bw_endings')
+    finally:
+        await conn.close()
+
+
+async def test_a_bw_ending_placement_publishes_keeps_its_municipality_for_the_next_registration(
+    ns: Namespace, tmp_path: Path
+) -> None:
+    bsn, ended_on = valid_bsn(), DAYS_AGO - timedelta(days=200)
+    ended = PlacementEnded(
+        placement_id="p-1", client_ref=client_ref_for(bsn, TEST_SECRET.encode()), facility_id="fac-1",
+        provider_agb="11111111", responsible_municipality="0303", reason=EndReason.ENDED_BY_CLIENT,
+        end_date=ended_on, care_form="BW_24H",
+    )  # fmt: skip
+    settings = ns.settings("intake", region_file=region_with_residence_principle_from(tmp_path, date(2025, 1, 1)))
+    async with running(build(settings), "intake") as intake:
+        await publish_events(ns.infra.kafka_bootstrap, ns.prefix, [ended])
+        assert await eventually(lambda: bw_endings(ns)) == 1
+        body = intake_body(bsn=bsn, care_form="BW_24H", residence_municipality="0995")
+        answer = await intake.post("/v1/intakes", json=body, headers=ns.auth("almere") | key())
+    assert answer.status_code == 202, answer.text
+    assert (answer.json()["responsible_municipality"], answer.json()["responsibility_rule"]) == (
+        "0303",
+        "woonplaatsbeginsel_recent_bw",
+    )
 
 
 def not_bsn() -> str:
@@ -98,6 +155,13 @@ BAD_REQUESTS = [
     pytest.param({"json": intake_body(bsn=not_bsn())}, 422, "bsn", id="bsn-fails-eleven-test"),
     pytest.param(
         {"json": intake_body(residence_municipality="9999")}, 422, "residence_municipality", id="unknown-municipality"
+    ),
+    pytest.param({"json": intake_body(care_form="HOUSING_FIRST")}, 422, "care_form", id="care-form-of-no-region"),
+    pytest.param(
+        {"json": intake_body(registered_on=(date.today() + timedelta(days=1)).isoformat())},
+        422,
+        "registered_on",
+        id="registered-tomorrow",
     ),
     pytest.param({"json": intake_body(registering_municipality="0150")}, 403, None, id="registers-as-another"),
     pytest.param(
@@ -145,7 +209,7 @@ async def test_every_business_endpoint_requires_a_credential(ns: Namespace) -> N
     assert anonymous.status_code == wrong.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
     assert no_role.status_code == 403
-    assert health.status_code == 200 and ready.json()["checks"] == {"postgres": True, "kafka": True}
+    assert health.status_code == 200 and ready.json()["checks"] == {"postgres": True, "kafka": True, "consumer": True}
     assert "/v1/intakes" in openapi.json()["paths"]
 
 

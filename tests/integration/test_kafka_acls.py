@@ -9,6 +9,7 @@ import json
 import os
 import time
 import uuid
+from datetime import date, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -29,6 +30,7 @@ from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_top
 
 PORT = int(os.environ.get("ZS_TEST_SASL_KAFKA_PORT", "19592"))
 PROVIDER, OTHER_PROVIDER = "12345678", "87654321"
+YESTERDAY = date.today() - timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +90,14 @@ async def test_services_do_their_work_as_their_own_principals(ns: Namespace, sec
     ):
         answer = await intake.post(
             "/v1/intakes",
-            json=intake_body(registered_on="2027-09-09"),
+            json=intake_body(registered_on=YESTERDAY.isoformat()),  # no date after today (DOMAIN.md rule 15)
             headers=ns.auth("almere") | {"Idempotency-Key": f"acl-{uuid.uuid4()}"},
         )
         assert answer.status_code == 202
 
         async def counted() -> bool:
             flows = await reporting.get(
-                "/v1/municipalities/0034/flows?from=2027-09&to=2027-09", headers=ns.auth("almere")
+                f"/v1/municipalities/0034/flows?from={YESTERDAY:%Y-%m}&to={YESTERDAY:%Y-%m}", headers=ns.auth("almere")
             )
             return flows.json()["totals"]["registrations"] == 1
 
@@ -203,7 +205,7 @@ async def test_a_provider_reads_its_placements_with_an_outside_client(ns: Namesp
         assert put.status_code == 201, put.text
         answer = await intake.post(
             "/v1/intakes",
-            json=intake_body(care_form="MO_24H", needs=["psychiatric"], registered_on="2027-09-10"),
+            json=intake_body(care_form="MO_24H", needs=["psychiatric"], registered_on=YESTERDAY.isoformat()),
             headers=ns.auth("almere") | {"Idempotency-Key": f"acl-{uuid.uuid4()}"},
         )
         client_ref = answer.json()["client_ref"]

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientRegistered
+from zorgstroom_intake.domain.responsibility import PreviousBw
 from zorgstroom_intake.ports import IntakeRow, KeyedIntake
 
 
@@ -22,6 +23,7 @@ class Store:
     emitted: list[Envelope] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     published: set[UUID] = field(default_factory=set)
+    bw_endings: dict[str, PreviousBw] = field(default_factory=dict)
 
 
 class FakeIntakes:
@@ -47,7 +49,7 @@ class FakeIntakes:
             registering_municipality=event.registering_municipality,
             responsible_municipality=event.responsible_municipality,
             responsibility_rule=event.responsibility_rule,
-            care_form=event.care_form.value,
+            care_form=event.care_form,
             urgency=event.urgency.value,
             registered_on=event.registered_on,
             event_id=event_id,
@@ -57,10 +59,24 @@ class FakeIntakes:
         return self.store.intakes.get(intake_id)
 
 
+class FakeBwEndings:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def record(self, client_ref: str, ending: PreviousBw, placement_id: str) -> None:
+        known = self.store.bw_endings.get(client_ref)
+        if known is None or ending.ended_on >= known.ended_on:
+            self.store.bw_endings[client_ref] = ending
+
+    async def latest(self, client_ref: str) -> PreviousBw | None:
+        return self.store.bw_endings.get(client_ref)
+
+
 class FakeUnitOfWork:
     def __init__(self, store: Store, correlation_id: str | None) -> None:
         self.store, self.correlation_id = store, correlation_id
         self.intakes = FakeIntakes(store)
+        self.bw_endings = FakeBwEndings(store)
 
     async def emit(self, event: ClientRegistered) -> Envelope:
         envelope = Envelope.wrap(event, producer="intake", region="flevoland", correlation_id=self.correlation_id)

@@ -23,3 +23,13 @@ def test_the_environment_decides_where_the_stack_is() -> None:
     assert config.database_url == "postgresql://zorgstroom@127.0.0.1:5433/zorgstroom"
     assert (config.sasl, config.kafka_port, config.prometheus) == (False, 19092, "http://127.0.0.1:9191")
     assert config.default_region == Path("/srv/zs/data/regions/flevoland.toml")
+
+
+def test_the_stacks_acls_let_intake_read_the_bw_endings_it_learns_from() -> None:
+    from zorgstroom_intake.bootstrap import DEFINITION
+    from zorgstroom_runtime.acl import service_grants
+
+    # The stack's plan (kafka_security.stack_grants) is exactly this for each service's definition.
+    grants = {g.role: g for g in service_grants("intake", DEFINITION.consumed_event_types(), "fl.")}
+    assert grants["consumer"].topics == ("fl.wmo.placement-ended.v1",) and grants["consumer"].group == "fl.intake"
+    assert grants["producer"].topics == ("fl.wmo.client-registered.v1", "fl.wmo.placement-ended.v1.dlq")

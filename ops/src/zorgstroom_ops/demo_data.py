@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from zorgstroom_contracts.codes import CareForm, Need
-from zorgstroom_contracts.types import AgbCode, Identifier, MunicipalityCode, WijkCode
+from zorgstroom_contracts.codes import Need
+from zorgstroom_contracts.types import AgbCode, CareFormCode, Identifier, MunicipalityCode, WijkCode
 
 
 class Provider(BaseModel):
@@ -22,7 +22,7 @@ class DemoFacility(BaseModel):
     provider: AgbCode
     municipality: MunicipalityCode
     wijk: WijkCode | None = None
-    care_form: CareForm
+    care_form: CareFormCode = Field(description="A care form of the region's data file.")
     capacity: int = Field(ge=0)
     needs: list[Need]
 
@@ -32,7 +32,7 @@ class DemoFacility(BaseModel):
             "name": f"{names[self.provider]}: {self.id}",
             "municipality": self.municipality,
             "wijk": self.wijk,
-            "care_form": self.care_form.value,
+            "care_form": self.care_form,
             "capacity": self.capacity,
             "supported_needs": [n.value for n in self.needs],
         }

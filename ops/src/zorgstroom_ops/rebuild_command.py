@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from zorgstroom_ops.config import config
+from zorgstroom_ops.stack import secure_kafka
 from zorgstroom_reporting.bootstrap import DEFINITION
 from zorgstroom_runtime.app import projection_topics
 from zorgstroom_runtime.kafka import KafkaConnection
@@ -52,10 +53,8 @@ def rebuild_command(
     batch_size: Annotated[int, typer.Option(help="Events per transaction while replaying.")] = 5000,
 ) -> None:
     """Rebuild reporting's projections from offset zero into fresh tables, then switch them in atomically."""
-    from zorgstroom_ops.cli import _secure_kafka
-
     database_url = os.environ.get("ZS_DATABASE_URL", config().database_url)
-    admin, _ = _secure_kafka()
+    admin, _ = secure_kafka()
     result = asyncio.run(run_rebuild(database_url, schema, admin, topic_prefix, batch_size=batch_size))
     console.print(
         f"rebuilt from {result.records} records in {result.seconds:.1f} s ({result.per_second:,.0f} events/s): "

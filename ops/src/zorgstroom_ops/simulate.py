@@ -1,9 +1,9 @@
-"""A simulated year of intakes for a region, driven through the real intake API.
+"""Simulated intakes for a region, driven through the real intake API.
 
-Deterministic for a seed. The rates are ILLUSTRATIVE, anchored on DOMAIN.md's sizes: MO at 3.3 per
+Deterministic for a seed. The rates are ILLUSTRATIVE, anchored on docs/domain.md's sizes: MO at 3.3 per
 1,000 inhabitants a year in the centre municipality (Almere region, 2023) and 2.0 elsewhere, BW at
-0.6 per 1,000. Every request carries an Idempotency-Key derived from the seed, so driving the same
-year twice registers nobody twice.
+0.6 per 1,000. Every request carries an Idempotency-Key derived from the seed and the dates, so
+driving the same period twice registers nobody twice.
 """
 
 import asyncio
@@ -36,22 +36,30 @@ def valid_bsn(rng: random.Random) -> str:
             return digits
 
 
-def year_of_intakes(region: Region, year: int, seed: int) -> list[SimulatedIntake]:
-    rng = random.Random(f"{seed}-{region.code}-{year}")
+def intakes_between(region: Region, first: date, last: date, seed: int) -> list[SimulatedIntake]:
+    """The registrations of the days `first` to `last`, at the yearly rates above (a year of 365 days)."""
+    rng = random.Random(f"{seed}-{region.code}-{first}-{last}")
     codes = list(region.municipalities)
-    days = (date(year, 12, 31) - date(year, 1, 1)).days + 1
+    days = (last - first).days + 1
     intakes: list[SimulatedIntake] = []
     for code, municipality in region.municipalities.items():
         mo_rate = MO_RATE_CENTRE if code == region.centre_municipality else MO_RATE_OTHER
         for kind, rate in (("MO", mo_rate), ("BW", BW_RATE)):
-            expected = municipality.population / 1000 * rate
+            expected = municipality.population / 1000 * rate * days / 365
             count = int(expected) + (rng.random() < expected - int(expected))
             for _ in range(count):
-                registered_on = date(year, 1, 1) + timedelta(days=rng.randrange(days))
+                registered_on = first + timedelta(days=rng.randrange(days))
                 body = _intake(rng, kind, code, codes, registered_on)
-                intakes.append(SimulatedIntake(f"sim-{seed}-{year}-{len(intakes):05d}", code, body))
+                intakes.append(SimulatedIntake(f"sim-{seed}-{first:%Y%m%d}-{len(intakes):05d}", code, body))
     intakes.sort(key=lambda i: (i.body["registered_on"], i.key))
     return intakes
+
+
+def again(intake: SimulatedIntake, suffix: str, on: date, **changes: Any) -> SimulatedIntake:
+    """The same person registered again (same BSN, so the same client_ref): a relapse or a doorstroom."""
+    body = {**intake.body, "registered_on": on.isoformat(), **changes}
+    body.pop("last_bw", None)
+    return SimulatedIntake(f"{intake.key}-{suffix}", intake.registering, body)
 
 
 def _intake(rng: random.Random, kind: str, code: str, codes: list[str], on: date) -> dict[str, Any]:
@@ -89,7 +97,7 @@ def _intake(rng: random.Random, kind: str, code: str, codes: list[str], on: date
 
 @dataclass
 class DriveResult:
-    accepted: list[dict[str, Any]]
+    accepted: dict[str, dict[str, Any]]  # intake's answer by Idempotency-Key
     statuses: Counter[int]
     responsible: Counter[str]
 
@@ -101,11 +109,12 @@ async def drive(
     *,
     concurrency: int = 16,
     progress: Any = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> DriveResult:
     """POST every intake with its municipality's credential; returns what the API answered."""
-    result = DriveResult([], Counter(), Counter())
+    result = DriveResult({}, Counter(), Counter())
     gate = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=intake_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=intake_url, timeout=30, transport=transport) as client:
 
         async def post(intake: SimulatedIntake) -> None:
             async with gate:
@@ -120,7 +129,7 @@ async def drive(
             result.statuses[answer.status_code] += 1
             if answer.status_code == 202:
                 body = answer.json()
-                result.accepted.append(body)
+                result.accepted[intake.key] = body
                 result.responsible[body["responsible_municipality"]] += 1
             if progress is not None:
                 progress()

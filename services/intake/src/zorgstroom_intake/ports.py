@@ -1,4 +1,4 @@
-"""What intake's service layer needs from the outside world, as interfaces: its repository and its unit
+"""What intake's service layer needs from the outside world, as interfaces: its repositories and its unit
 of work. The Postgres implementations are in adapters/ (and the runtime); tests use in-memory fakes
 (tests/support/fake_intake.py) that follow the same interfaces."""
 
@@ -11,6 +11,7 @@ from uuid import UUID
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientRegistered
+from zorgstroom_intake.domain.responsibility import PreviousBw
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,23 @@ class Intakes(Protocol):
     async def get(self, intake_id: UUID) -> IntakeRow | None: ...
 
 
+class BwEndings(Protocol):
+    """The system's own record of BW endings (from PlacementEnded): the latest per client."""
+
+    async def record(self, client_ref: str, ending: PreviousBw, placement_id: str) -> None:
+        """Keep `ending` when it is the client's latest (an earlier one arriving late changes nothing)."""
+
+    async def latest(self, client_ref: str) -> PreviousBw | None: ...
+
+
 class IntakeUnitOfWork(Protocol):
     """One transaction: the intake's rows, the events it emits and its audit lines, all or nothing."""
 
     @property
     def intakes(self) -> Intakes: ...
+
+    @property
+    def bw_endings(self) -> BwEndings: ...
 
     async def emit(self, event: ClientRegistered) -> Envelope: ...
     async def published(self, event_id: UUID) -> bool: ...

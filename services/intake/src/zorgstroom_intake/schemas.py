@@ -1,12 +1,12 @@
-"""The HTTP shapes of intake (DESIGN.md): what a municipal case system sends and gets back."""
+"""The HTTP shapes of intake (docs/http.md): what a municipal case system sends and gets back."""
 
 from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zorgstroom_contracts.codes import CareForm, Need, Urgency
-from zorgstroom_contracts.types import ClientRef, MunicipalityCode
+from zorgstroom_contracts.codes import Need, Urgency
+from zorgstroom_contracts.types import CareFormCode, ClientRef, MunicipalityCode
 from zorgstroom_intake.domain.bsn import passes_eleven_test
 
 
@@ -47,14 +47,14 @@ class IntakeCreate(BaseModel):
     registering_municipality: MunicipalityCode
     bsn: Annotated[str, Field(description="Checked with the eleven-test, pseudonymised, never stored.")]
     birth_year: int = Field(ge=1900, le=2100)
-    care_form: CareForm
+    care_form: CareFormCode = Field(description="A care form of the region (its data file), e.g. BW_24H.")
     needs: list[Need] = Field(max_length=4)
     urgency: Urgency
     residence_municipality: MunicipalityCode | None = Field(description="null when homeless")
     last_bw: LastBw | None = None
     household: HouseholdIn
     preferred_municipalities: list[MunicipalityCode] = Field(default_factory=list, max_length=20)
-    registered_on: date
+    registered_on: date = Field(description="No later than today plus the region's margin (docs/domain.md, 'Dates').")
     consent_to_share: bool
 
     @field_validator("bsn")
@@ -79,7 +79,7 @@ class IntakePublic(BaseModel):
     status: str = Field(description="registered: stored; published: its event is on Kafka.")
     registering_municipality: MunicipalityCode
     responsible_municipality: MunicipalityCode
-    care_form: CareForm
+    care_form: CareFormCode
     urgency: Urgency
     registered_on: date
     event_id: str

@@ -1,18 +1,21 @@
-"""Intake's service layer: check, pseudonymise, decide responsibility, store and emit in one transaction.
+"""Intake's service layer: check, pseudonymise, decide responsibility, store and emit in one transaction;
+and keep the system's own record of BW endings that the 12-month BW rule reads (docs/domain.md, 'Relapse').
 
-It receives narrow dependencies (a unit-of-work factory, the region, the pseudonymisation secret), raises
-plain application errors (runtime.errors) and knows nothing of HTTP or of the composition root.
+It receives narrow dependencies (a unit-of-work factory, the region, the pseudonymisation secret, today's
+date), raises plain application errors (runtime.errors) and knows nothing of HTTP or of the composition
+root.
 """
 
 import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import date
 from uuid import UUID, uuid4
 
-from zorgstroom_contracts.events import ClientRegistered, Household
+from zorgstroom_contracts.events import ClientRegistered, Household, PlacementEnded
 from zorgstroom_intake.domain.bsn import client_ref_for
-from zorgstroom_intake.domain.responsibility import PreviousBw, Responsibility, responsible_municipality
+from zorgstroom_intake.domain.responsibility import PreviousBw, Responsibility, latest_bw, responsible_municipality
 from zorgstroom_intake.ports import IntakeRow, IntakeUnitOfWork, UnitsOfWork
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
@@ -26,9 +29,14 @@ class Registration:
     replayed: bool
 
 
-def check_codes(intake: IntakeCreate, region: Region) -> None:
-    """Codes the region does not know are refused with the field that holds them."""
+def check_codes(intake: IntakeCreate, region: Region, today: date) -> None:
+    """Codes the region does not know, and dates it does not allow, are refused with the field that holds
+    them (a care form is region data; a registration lies no further ahead than docs/domain.md, 'Dates' allows)."""
     errors = []
+    if not region.has_care_form(intake.care_form):
+        errors.append(("care_form", f"{intake.care_form} is not a care form of region {region.code}"))
+    if intake.registered_on > region.dates.latest_allowed(today):
+        errors.append(("registered_on", f"lies after {region.dates.latest_allowed(today)}, the latest date allowed"))
     if not region.in_region(intake.registering_municipality):
         errors.append(("registering_municipality", f"{intake.registering_municipality} is not in region {region.code}"))
     if intake.residence_municipality is not None and not region.known(intake.residence_municipality):
@@ -60,17 +68,19 @@ async def register_intake(
     intake: IntakeCreate,
     idempotency_key: str,
     correlation_id: str | None = None,
+    *,
+    today: date,
 ) -> Registration:
     authorise_registration(principal, intake)
-    check_codes(intake, region)
+    check_codes(intake, region, today)
     client_ref = client_ref_for(intake.bsn, secret)  # from here on the BSN is not used again
     request_hash = _request_hash(intake, client_ref, secret)
-    event = registered_event(intake, str(uuid4()), client_ref, decide_responsibility(intake, region))
+    intake_id = uuid4()
     async with units(correlation_id=correlation_id) as uow:
-        if not await uow.intakes.claim_key(
-            principal.organisation, idempotency_key, request_hash, UUID(event.intake_id)
-        ):
+        if not await uow.intakes.claim_key(principal.organisation, idempotency_key, request_hash, intake_id):
             return await _replay(uow, principal, idempotency_key, request_hash)
+        decided = decide_responsibility(intake, region, recorded_bw=await uow.bw_endings.latest(client_ref))
+        event = registered_event(intake, str(intake_id), client_ref, decided)
         envelope = await uow.emit(event)
         await uow.intakes.add(event, envelope.event_id)
         await uow.audit(
@@ -95,16 +105,19 @@ def _accepted(
     )
 
 
-def decide_responsibility(intake: IntakeCreate, region: Region) -> Responsibility:
-    policy = region.responsibility
+def decide_responsibility(
+    intake: IntakeCreate, region: Region, *, recorded_bw: PreviousBw | None = None
+) -> Responsibility:
+    """The rule of docs/domain.md 'Who is responsible', with the later of the system's record of the client's
+    last BW ending and the one the caller sends (docs/domain.md, 'Relapse')."""
+    told = PreviousBw(intake.last_bw.municipality, intake.last_bw.ended_on) if intake.last_bw else None
     return responsible_municipality(
-        care_form=intake.care_form,
+        care_form=region.care_form(intake.care_form),
         registering=intake.registering_municipality,
         residence=intake.residence_municipality,
-        last_bw=PreviousBw(intake.last_bw.municipality, intake.last_bw.ended_on) if intake.last_bw else None,
+        last_bw=latest_bw(recorded_bw, told),
         registered_on=intake.registered_on,
-        residence_principle_from=policy.bw_residence_principle_from,
-        recent_bw_months=policy.recent_bw_months,
+        policy=region.responsibility,
     )
 
 
@@ -178,3 +191,18 @@ async def read_intake(units: UnitsOfWork, principal: Principal, intake_id: UUID)
         registered_on=row.registered_on,
         event_id=str(row.event_id),
     )
+
+
+async def record_placement_ended(uow: IntakeUnitOfWork, region: Region, event: PlacementEnded) -> bool:
+    """Keep a BW ending (care-form group BW) as the system's own record for the 12-month BW rule, with the
+    municipality responsible for that BW then. True when it was a BW ending.
+
+    A PlacementEnded without a care form (written before v1 carried one) or with a code the region does
+    not know cannot be told apart from shelter, so it is not kept: the caller's `last_bw` still serves."""
+    if event.care_form is None or not region.has_care_form(event.care_form):
+        return False
+    if not region.care_form(event.care_form).is_sheltered_housing:
+        return False
+    ending = PreviousBw(event.responsible_municipality, event.end_date)
+    await uow.bw_endings.record(event.client_ref, ending, event.placement_id)
+    return True

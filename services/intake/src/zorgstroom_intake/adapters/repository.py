@@ -1,7 +1,8 @@
-"""SQL for intakes and idempotency keys; the only place intake talks to its tables.
+"""SQL for intakes, idempotency keys and BW endings; the only place intake talks to its tables.
 
-`PostgresIntakes` is the repository a unit of work carries (`uow.intakes`); it runs on the unit of
-work's connection, so everything it writes commits or rolls back with the events and the audit line.
+`PostgresIntakes` and `PostgresBwEndings` are the repositories a unit of work carries (`uow.intakes`,
+`uow.bw_endings`); they run on the unit of work's connection, so everything they write commits or rolls
+back with the events and the audit line.
 """
 
 from uuid import UUID
@@ -9,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from zorgstroom_contracts.events import ClientRegistered
+from zorgstroom_intake.domain.responsibility import PreviousBw
 from zorgstroom_intake.ports import IntakeRow, KeyedIntake
 
 
@@ -61,7 +63,7 @@ class PostgresIntakes:
             event.registering_municipality,
             event.responsible_municipality,
             event.responsibility_rule,
-            event.care_form.value,
+            event.care_form,
             event.urgency.value,
             event.registered_on,
             event_id,
@@ -70,3 +72,26 @@ class PostgresIntakes:
     async def get(self, intake_id: UUID) -> IntakeRow | None:
         record = await self.conn.fetchrow("SELECT * FROM intakes WHERE intake_id = $1", intake_id)
         return _row(record) if record else None
+
+
+class PostgresBwEndings:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def record(self, client_ref: str, ending: PreviousBw, placement_id: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO bw_endings (client_ref, ended_on, municipality, placement_id) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (client_ref) DO UPDATE SET ended_on = excluded.ended_on,"
+            " municipality = excluded.municipality, placement_id = excluded.placement_id, recorded_at = now()"
+            " WHERE excluded.ended_on >= bw_endings.ended_on",
+            client_ref,
+            ending.ended_on,
+            ending.municipality,
+            placement_id,
+        )
+
+    async def latest(self, client_ref: str) -> PreviousBw | None:
+        record = await self.conn.fetchrow(
+            "SELECT municipality, ended_on FROM bw_endings WHERE client_ref = $1", client_ref
+        )
+        return PreviousBw(record["municipality"], record["ended_on"]) if record else None

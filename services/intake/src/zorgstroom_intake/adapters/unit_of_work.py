@@ -6,7 +6,7 @@ from uuid import UUID
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientRegistered
-from zorgstroom_intake.adapters.repository import PostgresIntakes
+from zorgstroom_intake.adapters.repository import PostgresBwEndings, PostgresIntakes
 from zorgstroom_intake.ports import UnitsOfWork
 from zorgstroom_runtime.app import ServiceContext
 from zorgstroom_runtime.outbox import UnitOfWork
@@ -16,6 +16,7 @@ class PostgresIntakeUnitOfWork:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
         self.intakes = PostgresIntakes(uow.conn)
+        self.bw_endings = PostgresBwEndings(uow.conn)
 
     async def emit(self, event: ClientRegistered) -> Envelope:
         return await self._uow.emit(event)

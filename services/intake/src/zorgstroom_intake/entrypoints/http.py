@@ -1,5 +1,6 @@
 """HTTP routes of intake: translate requests into service calls and answers into responses."""
 
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -36,7 +37,14 @@ async def register_intake(
 ) -> IntakeAccepted:
     secret = context.settings.client_ref_secret.get_secret_value().encode()
     registration = await service.register_intake(
-        units_of_work(context), context.region, secret, principal, intake, idempotency_key, current_trace_id()
+        units_of_work(context),
+        context.region,
+        secret,
+        principal,
+        intake,
+        idempotency_key,
+        current_trace_id(),
+        today=date.today(),
     )
     # The request's span carries the intake id, so an operator finds the trace by it (zorgstroom trace).
     if not registration.replayed:  # a replay's trace has no downstream spans: `zorgstroom trace` must not find it

@@ -1,0 +1,170 @@
+"""The local stack: Kafka, PostgreSQL, the trace and metrics backends and the four services as processes
+on this machine (`zorgstroom up` and `down`), and what the other commands need of it: the console, the
+region, the demo's credentials and the admin connection to Kafka."""
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from zorgstroom_ops import credentials, kafka_security, processes
+from zorgstroom_ops.config import config
+from zorgstroom_ops.demo_data import DemoData, load_demo_data
+from zorgstroom_runtime.acl import provider_grants
+from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
+from zorgstroom_runtime.region import Region, load_region
+
+console = Console(width=None if sys.stdout.isatty() else 150)
+RegionFile = Annotated[Path | None, typer.Option(help="The region's data file (default: Flevoland's).")]
+
+
+def region_of(region_file: Path | None) -> Region:
+    return load_region(region_file or config().default_region, config().municipalities)
+
+
+def demo_data(region: Region) -> DemoData | None:
+    """The region's illustrative providers, facilities and corporations, where the demo has them."""
+    path = config().root / "data" / "demo" / f"{region.code}.toml"
+    return load_demo_data(path) if path.exists() else None
+
+
+def tokens() -> dict[str, str]:
+    found: dict[str, str] = json.loads((config().run / "tokens.json").read_text())
+    return found
+
+
+def service_urls() -> dict[str, str]:
+    return {s.name: s.url for s in processes.plan(config().run, config().base_port)}
+
+
+def _infra_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "ZS_INSTANCE": "demo",
+        "ZS_KAFKA_PORT": str(config().kafka_port),
+        "ZS_PG_PORT": str(config().pg_port),
+        "ZS_KAFKA_SASL": "1" if config().sasl else "0",
+    }
+
+
+def _deploy(script: str, action: str) -> None:
+    subprocess.run([str(config().root / "deploy" / script), action], env=_infra_env(), check=True)
+
+
+def secure_kafka(region_file: Path | None = None) -> tuple[KafkaConnection, dict[str, str]]:
+    """The admin connection and every service's password; each of the demo's providers a SCRAM user of its
+    own; the ACL plan (services and providers) applied once per change."""
+    bootstrap = f"127.0.0.1:{config().kafka_port}"
+    if not config().sasl:
+        return KafkaConnection(bootstrap), {}
+    demo = demo_data(region_of(region_file))
+    providers = [p.agb for p in demo.providers] if demo else []
+    users = kafka_security.read_users(config().run / "kafka")
+    for agb in providers:
+        if f"provider-{agb}" not in users:
+            subprocess.run(
+                [str(config().root / "deploy" / "kafka.sh"), "add-user", f"provider-{agb}"],
+                env=_infra_env(),
+                check=True,
+            )
+    users = kafka_security.read_users(config().run / "kafka")
+    grants = kafka_security.stack_grants() + [g for agb in providers for g in provider_grants(agb)]
+    applied = kafka_security.apply_grants(
+        grants, config().root, _infra_env(), marker=config().run / "kafka" / "acls.applied"
+    )
+    if applied:
+        console.print(f"kafka: {applied} ACL grants applied (each service may touch only its topics)")
+    return KafkaConnection(bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", "admin", users["admin"]), users
+
+
+def _start_trace_backend() -> bool:
+    """Jaeger when it can be had (it needs Go, and builds once); the stack runs without it too."""
+    if os.environ.get("ZS_TRACES", "1") == "0":
+        return False
+    try:  # a first build takes minutes on two cores: the stack does not wait for it
+        _deploy("jaeger.sh", "start-when-built")
+        return True
+    except subprocess.CalledProcessError:
+        console.print("[yellow]no trace backend: services run without exporting traces[/yellow]")
+        return False
+
+
+def _start_metrics_backend() -> bool:
+    """Prometheus scraping the services and evaluating deploy/prometheus/alerts.yml; the stack runs without it."""
+    if os.environ.get("ZS_METRICS", "1") == "0":
+        return False
+    try:
+        _deploy("prometheus.sh", "start")
+        return True
+    except subprocess.CalledProcessError:
+        console.print("[yellow]no Prometheus: run deploy/install.sh for metrics and alerts[/yellow]")
+        return False
+
+
+def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
+    secret_file = config().run / "client-ref-secret"
+    if not secret_file.exists():  # kept across runs so the same person keeps the same client_ref
+        config().run.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(secrets.token_hex(32))
+        secret_file.chmod(0o600)
+    return {
+        "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{config().pg_port}/zorgstroom",
+        "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{config().kafka_port}",
+        "ZS_REGION_FILE": str(region_file),
+        "ZS_MUNICIPALITIES_FILE": str(config().root / "data/municipalities-nl.csv"),
+        "ZS_CREDENTIALS_FILE": str(credentials_file),
+        "ZS_CLIENT_REF_SECRET": secret_file.read_text().strip(),
+    }
+
+
+def up(region_file: RegionFile = None) -> None:
+    """Start Kafka, PostgreSQL, create the topics, and start every service in the background."""
+    region_file = region_file or config().default_region
+    _deploy("postgres.sh", "start")
+    _deploy("kafka.sh", "start")
+    traces = _start_trace_backend()
+    region = region_of(region_file)
+    demo = demo_data(region)
+    providers = [p.agb for p in demo.providers] if demo else []
+    admin, users = secure_kafka(region_file)
+    created = asyncio.run(ensure_topics(admin, project_topics()))
+    console.print(f"topics: {len(created)} created")
+    credentials_file = config().run / "credentials.json"
+    corporations = [c.id for c in demo.corporations] if demo else []
+    wanted = {f"provider-{agb}" for agb in providers} | {f"corporation-{c}" for c in corporations}
+    if not credentials_file.exists() or not wanted <= set(tokens()):  # new, or issued by an older demo
+        credentials.issue(region, config().run, providers=providers, corporations=corporations)
+    env = _service_env(region_file, credentials_file)
+    # A simulated year runs in about a minute: an unanswered offer lapses after seconds, not 14 days.
+    env["ZS_OFFER_LAPSE_AFTER_SECONDS"] = os.environ.get("ZS_OFFER_LAPSE_AFTER_SECONDS", "4")
+    if traces:
+        # The simulated year is a burst of ~20k spans: the SDK's default queue (2,048) would drop some.
+        env |= {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": config().jaeger_otlp,
+            "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
+            "OTEL_BSP_SCHEDULE_DELAY": "500",
+        }
+    services = processes.plan(config().run, config().base_port)
+    for service in services:
+        processes.start(service, env | (kafka_security.service_kafka_env(service.name, users) if users else {}))
+    for service in services:
+        processes.wait_ready(service)
+        console.print(f"{service.name:<10} ready at {service.url}")
+    _start_metrics_backend()  # deploy/prometheus.sh says where it is
+
+
+def down() -> None:
+    """Stop every service, Kafka and PostgreSQL of the demo."""
+    for service in processes.plan(config().run, config().base_port):
+        processes.stop(service)
+    _deploy("prometheus.sh", "stop")
+    _deploy("jaeger.sh", "stop")
+    _deploy("kafka.sh", "stop")
+    _deploy("postgres.sh", "stop")
