@@ -123,8 +123,8 @@ def main() -> None:
     stack: ProcessStack | None = None
     try:
         stack = asyncio.run(start_stack(run_dir))
-        latency = asyncio.run(latency_run(stack.services, stack.tokens, args.n, "2027-01"))
-        throughput = asyncio.run(throughput_run(stack.services, stack.tokens, args.n, "2027-02"))
+        latency = asyncio.run(latency_run(stack.services, stack.tokens, args.n, "2026-01"))
+        throughput = asyncio.run(throughput_run(stack.services, stack.tokens, args.n, "2026-02"))
     finally:
         if stack is not None:
             stack.stop()

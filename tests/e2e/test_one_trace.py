@@ -129,7 +129,7 @@ async def test_one_intake_is_one_trace_from_its_http_request_to_the_consumers(
                 registering_municipality="0995",
                 residence_municipality="0995",
                 bsn=valid_bsn(),
-                registered_on="2027-04-10",
+                registered_on="2026-04-10",
                 preferred_municipalities=["0995"],
             ),
         )

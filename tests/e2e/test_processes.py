@@ -60,7 +60,7 @@ async def test_an_intake_is_counted_in_reporting_for_its_municipality_and_month(
                 registering_municipality="0995",
                 residence_municipality="0995",
                 bsn=bsn,
-                registered_on="2027-04-10",
+                registered_on="2026-04-10",
                 preferred_municipalities=["0995"],
             ),
         )
@@ -70,7 +70,7 @@ async def test_an_intake_is_counted_in_reporting_for_its_municipality_and_month(
         async def counted() -> dict | None:
             flows = (
                 await http.get(
-                    stack["reporting"].url + "/v1/municipalities/0995/flows?from=2027-03&to=2027-05",
+                    stack["reporting"].url + "/v1/municipalities/0995/flows?from=2026-03&to=2026-05",
                     headers=ns.auth("lelystad"),
                 )
             ).json()

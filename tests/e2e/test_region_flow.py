@@ -4,12 +4,12 @@ ready, a home offered within quota and accepted, the outflow that frees a place 
 ending, a transfer; and two placement and two housing processes racing without breaking an invariant."""
 
 import asyncio
-from datetime import date
 import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,8 @@ async def racing_region(infra: Infra, ns: Namespace, tmp_path: Path) -> AsyncIte
 
 async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(region: Region) -> None:
     r = region
+    # Facilities come after the registrations, so places start today; every later step is dated today.
+    today = date.today().isoformat()
     refs = {
         "normal-almere": await r.register("almere", registered_on="2026-03-01"),
         "prefers-lelystad": await r.register("almere", registered_on="2026-03-02", preferred_municipalities=["0995"]),
@@ -158,13 +160,14 @@ async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(regi
     placement_id = made[refs["high"]]["placement_id"]
     assessment = await r.http.post(
         f"{r.url('placement')}/v1/placements/{placement_id}/assessments",
-        json={"assessed_on": "2026-05-01", "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True},
+        json={"assessed_on": today, "scores": dict.fromkeys(ZRM, 4), "client_wants_to_move": True},
         headers=r.ns.auth("provider-a"),
     )
+    assert assessment.status_code == 201, assessment.text
     assert assessment.json()["ready"] is True
     corporation = r.ns.auth("corporation")
     await r.http.put(
-        f"{r.url('housing')}/v1/contingents/{CORPORATION}/0034/2026", json={"units": 1}, headers=corporation
+        f"{r.url('housing')}/v1/contingents/{CORPORATION}/0034/{today[:4]}", json={"units": 1}, headers=corporation
     )
     unit = {
         "corporation_id": CORPORATION,
@@ -173,7 +176,7 @@ async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(regi
         "wijk": "WK003406",
         "rooms": 1,
         "rent_eur": 610.0,
-        "available_from": "2026-06-01",
+        "available_from": today,
     }
 
     async def offers() -> list[dict[str, Any]]:
@@ -186,24 +189,24 @@ async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(regi
     assert offered[0]["data"]["client_ref"] == refs["high"] and "client_ref" not in offer
     accepted = await r.http.post(
         f"{r.url('housing')}/v1/offers/{offer['offer_id']}/accept",
-        json={"answered_on": "2026-06-05"},
+        json={"answered_on": today},
         headers=corporation,
     )
     assert accepted.status_code == 200
 
     outflow = (await r.events("wmo.outflow-completed.v1"))[0]["data"]
-    assert (outflow["client_ref"], outflow["wijk"], outflow["outflow_date"]) == (refs["high"], "WK003406", "2026-06-05")
+    assert (outflow["client_ref"], outflow["wijk"], outflow["outflow_date"]) == (refs["high"], "WK003406", today)
     ended = {e["data"]["client_ref"]: e["data"]["reason"] for e in await r.events("wmo.placement-ended.v1")}
     assert ended[refs["high"]] == "19"
     made = {e["data"]["client_ref"]: e["data"] for e in await r.events("wmo.placement-made.v1", at_least=5)}
-    assert made[refs["urk"]]["facility_id"] == "almere-1" and made[refs["urk"]]["start_date"] == "2026-06-05"
+    assert made[refs["urk"]]["facility_id"] == "almere-1" and made[refs["urk"]]["start_date"] == today
     quotas = await r.http.get(f"{r.url('housing')}/v1/corporations/{CORPORATION}/contingents", headers=corporation)
     assert [(q["used"], q["left"]) for q in quotas.json()["contingents"]] == [(1, 0)]
 
     # The responsible municipality ends a placement: the place is freed (nobody fitting waits for it).
     ending = await r.http.post(
         f"{r.url('placement')}/v1/placements/{made[refs['emergency']]['placement_id']}/end",
-        json={"reason": "36", "end_date": "2026-07-01"},
+        json={"reason": "36", "end_date": today},
         headers=r.ns.auth("almere"),
     )
     assert ending.status_code == 200
@@ -213,7 +216,7 @@ async def test_a_region_places_houses_and_moves_its_clients_on_by_the_rules(regi
     # A reasoned transfer is proposed; once Dronten accepts, the client who still waits is on its list.
     proposal = await r.http.post(
         f"{r.url('placement')}/v1/clients/{refs['unsupported']}/transfer",
-        json={"to_municipality": "0303", "reason": "origin", "effective_on": date.today().isoformat()},
+        json={"to_municipality": "0303", "reason": "origin", "effective_on": today},
         headers=r.ns.auth("almere"),
     )
     assert proposal.status_code == 202 and proposal.json()["status"] == "proposed"

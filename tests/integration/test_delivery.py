@@ -134,11 +134,11 @@ async def test_one_intake_is_one_trace_from_http_to_the_reporting_consumer(ns: N
     ):
         answer = await intake.post(
             "/v1/intakes",
-            json=intake_body(registered_on="2027-07-07"),
+            json=intake_body(registered_on="2026-07-07"),
             headers=ns.auth("almere") | {"Idempotency-Key": f"trace-{uuid.uuid4()}"},
         )
         assert answer.status_code == 202
-        await eventually(lambda: registrations(reporting, ns, "0034", "2027-07"), until=lambda n: n == 1)
+        await eventually(lambda: registrations(reporting, ns, "0034", "2026-07"), until=lambda n: n == 1)
     topic = ns.topic("wmo.client-registered.v1")
     spans = SPANS.get_finished_spans()
     http = next(s for s in spans if s.kind == trace.SpanKind.SERVER and "/v1/intakes" in s.name)

@@ -5,10 +5,12 @@ from tests.support.stack import Namespace, running
 from zorgstroom_housing.bootstrap import build as build_housing
 from zorgstroom_intake.bootstrap import build as build_intake
 from zorgstroom_placement.bootstrap import build as build_placement
+from zorgstroom_reporting.bootstrap import build as build_reporting
 
 
-async def test_placement_and_housing_document_their_subscribers(ns: Namespace) -> None:
+async def test_intake_placement_and_housing_document_their_subscribers(ns: Namespace) -> None:
     for name, build, events in (
+        ("intake", build_intake, {"PlacementEnded"}),  # BW endings, for the 12-month rule
         ("placement", build_placement, {"ClientRegistered", "HousingOfferAccepted"}),
         ("housing", build_housing, {"ClientRegistered", "PlacementMade", "PlacementEnded"}),
     ):
@@ -23,6 +25,7 @@ async def test_placement_and_housing_document_their_subscribers(ns: Namespace) -
             assert (await service.get("/asyncapi.json")).status_code == 200  # the contract-wide one stays
 
 
-async def test_a_service_without_subscribers_has_no_service_document(ns: Namespace) -> None:
-    async with running(build_intake(ns.settings("intake")), "intake") as intake:
-        assert (await intake.get("/asyncapi/service.json")).status_code == 404
+async def test_a_service_without_per_event_subscribers_has_no_service_document(ns: Namespace) -> None:
+    # Reporting reads its topics in batches (a projection), not through per-event subscribers.
+    async with running(build_reporting(ns.settings("reporting")), "reporting") as reporting:
+        assert (await reporting.get("/asyncapi/service.json")).status_code == 404

@@ -25,7 +25,7 @@ def intake_body(**overrides: Any) -> dict[str, Any]:
         "residence_municipality": "0995",
         "household": {"adults": 1, "children": 0},
         "preferred_municipalities": ["0034"],
-        "registered_on": "2027-03-15",
+        "registered_on": "2026-03-15",
         "consent_to_share": True,
     }
     body.update(overrides)
