@@ -92,3 +92,17 @@ def test_opening_a_code_list_to_a_pattern_its_codes_match_is_compatible_and_narr
     lowercase_only = {"type": "object", "properties": {"c": {"type": "string", "pattern": "^[a-z]+$"}}}
     assert breaking_changes(old, lowercase_only) != []
     assert breaking_changes(opened, old) != []  # closing it again is breaking
+
+
+def test_doorstroom_pairs_may_not_run_in_a_circle() -> None:
+    with pytest.raises(ValidationError, match="cycle: BW_24H -> MO_24H -> BW_24H"):
+        _region(placement=PlacementPolicy(doorstroom={"MO_24H": ("BW_24H",), "BW_24H": ("MO_24H",)}))
+    with pytest.raises(ValidationError, match="cycle"):
+        _region(
+            placement=PlacementPolicy(
+                doorstroom={"MO_NIGHT": ("MO_24H",), "MO_24H": ("BW_24H",), "BW_24H": ("MO_NIGHT",)}
+            )
+        )
+    with pytest.raises(ValidationError, match="cycle: MO_24H -> MO_24H"):
+        _region(placement=PlacementPolicy(doorstroom={"MO_24H": ("MO_24H",)}))
+    assert _region().placement.doorstroom_allowed("MO_EMERGENCY", "MO_NIGHT")  # the default pairs are a chain

@@ -2,6 +2,7 @@
 outflow on an accepted offer, doorstroom, registrations kept, transfers as proposals, and every refusal a
 caller can meet. Business dates lie in the recent past: none may lie beyond today (docs/domain.md, rule 15)."""
 
+import asyncio
 import contextlib
 import json
 import uuid
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -20,6 +22,7 @@ from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_contracts.events import HousingOfferAccepted
 from zorgstroom_intake.bootstrap import build as build_intake
+from zorgstroom_placement.adapters.repository import PostgresWaitingList
 from zorgstroom_placement.bootstrap import build as build_placement
 
 ZRM = [d.value for d in ZrmDomain]
@@ -368,3 +371,87 @@ async def test_a_municipality_sees_only_its_own_clients_on_the_list(placed) -> N
     others = await s.placement.get("/v1/waiting-list?municipality=0184", headers=s.ns.auth("almere"))
     assert others.status_code == 403
     assert {c["responsible_municipality"] for c in await s.waiting("almere")} <= {"0034"}
+
+
+async def test_a_withdrawal_waits_for_the_care_forms_matcher_and_a_withdrawn_registration_stays_withdrawn(
+    ns: Namespace,
+) -> None:
+    async with stack(ns) as s:
+        registered = await s.register_intake("almere", registered_on=ago(20))
+        await eventually(s.waiting, until=lambda clients: len(clients) == 1)
+        assert (await s.waiting())[0]["intake_id"] == registered["intake_id"]  # the list names the intake
+        withdraw = f"/v1/registrations/{registered['intake_id']}/withdraw"
+        matcher = await asyncpg.connect(ns.infra.database_url)
+        try:
+            async with matcher.transaction():  # a matcher of MO_24H holds its turn
+                await matcher.execute("SELECT pg_advisory_xact_lock(hashtext('placement-match:' || 'MO_24H'))")
+                answer = asyncio.create_task(
+                    s.placement.post(withdraw, json={"reason": "duplicate"}, headers=s.ns.auth("almere"))
+                )
+                await asyncio.sleep(1.0)
+                assert not answer.done()  # the withdrawal waits its turn instead of racing the matcher
+            assert (await answer).json()["status"] == "withdrawn"
+            await matcher.execute(f"SET search_path TO placement_{ns.suffix}")
+            placed = await PostgresWaitingList(matcher).mark_placed(registered["intake_id"], "late-placement")
+            status = await matcher.fetchval(
+                "SELECT status FROM waiting_list WHERE intake_id = $1", registered["intake_id"]
+            )
+            assert (placed, status) == (False, "withdrawn")  # a matcher that read it before changes nothing
+        finally:
+            await matcher.close()
+
+
+async def test_after_an_outflow_the_clients_other_waiting_registration_is_withdrawn(ns: Namespace) -> None:
+    async with stack(ns) as s:
+        night = facility(PROVIDER_A, "0034", "WK003401", 1, care_form="MO_NIGHT")
+        assert (await s.put_facility("night-1", night)).status_code == 201
+        bsn = valid_bsn()
+        client = await s.register("almere", bsn=bsn, care_form="MO_NIGHT", registered_on=ago(20))
+        onward = await s.register_intake("almere", bsn=bsn, care_form="MO_24H", registered_on=ago(10))
+        await eventually(s.waiting, until=lambda clients: len(clients) == 1)
+        await s.placements(at_least=1)
+        accepted = HousingOfferAccepted(
+            offer_id="offer-1", unit_id="unit-1", client_ref=client, answered_on=TODAY, municipality="0034"
+        )
+        envelope = Envelope.wrap(accepted, producer="housing", region="flevoland")
+        await produce(
+            s.ns.infra.kafka_bootstrap,
+            s.ns.topic("wmo.housing-offer-answered.v1"),
+            [(client.encode(), envelope.model_dump_json().encode(), [])],
+        )
+        changed = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.registration-changed.v1"), at_least=1)
+        (withdrawn,) = [json.loads(r.value)["data"] for r in changed]
+        assert (withdrawn["intake_id"], withdrawn["reason"]) == (onward["intake_id"], "other_solution")
+        assert await s.waiting() == []
+        assert (await s.put_facility("24h-1", facility(PROVIDER_A, "0034", "WK003402", 1))).status_code == 201
+        made = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.placement-made.v1"), at_least=1)
+        assert [json.loads(r.value)["data"]["care_form"] for r in made] == ["MO_NIGHT"]
+
+
+async def test_a_second_transfer_may_not_predate_an_accepted_one_nor_be_accepted_before_its_proposal(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    path = f"/v1/clients/{refs['c5']}/transfer"
+    first = await s.placement.post(
+        path, json={"to_municipality": "0303", "reason": "origin", "effective_on": ago(5)}, headers=s.ns.auth("almere")
+    )
+    transfer_id = first.json()["transfer_id"]
+    early = await s.placement.post(
+        f"/v1/transfers/{transfer_id}/accept", json={"accepted_on": ago(1)}, headers=s.ns.auth("dronten")
+    )
+    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "accepted_on"
+    accepted = await s.placement.post(f"/v1/transfers/{transfer_id}/accept", headers=s.ns.auth("dronten"))
+    assert accepted.status_code == 200, accepted.text
+    second = {"to_municipality": "0995", "reason": "origin", "effective_on": ago(6)}
+    refused = await s.placement.post(path, json=second, headers=s.ns.auth("dronten"))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "effective_on"
+    later = await s.placement.post(path, json=second | {"effective_on": ago(5)}, headers=s.ns.auth("dronten"))
+    assert later.status_code == 202, later.text
+
+
+async def test_region_staff_answer_a_transfer_out_of_the_region(placed) -> None:  # type: ignore[no-untyped-def]
+    s, refs = placed
+    path = f"/v1/clients/{refs['c5']}/transfer"
+    body = {"to_municipality": "0150", "reason": "origin", "effective_on": ago(0)}
+    transfer_id = (await s.placement.post(path, json=body, headers=s.ns.auth("almere"))).json()["transfer_id"]
+    accepted = await s.placement.post(f"/v1/transfers/{transfer_id}/accept", headers=s.ns.auth("region"))
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"

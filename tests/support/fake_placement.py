@@ -31,6 +31,7 @@ class Store:
     doorstroom_from: dict[str, str | None] = field(default_factory=dict)
     assessments: list[dict[str, Any]] = field(default_factory=list)
     transfers: dict[str, Transfer] = field(default_factory=dict)
+    locks: list[str] = field(default_factory=list)  # "turn MO_24H", "registration i-1": the lock order to check
     emitted: list[tuple[Envelope, tuple[str, ...]]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
 
@@ -77,7 +78,11 @@ class FakeWaitingList:
         )
         return True
 
+    async def get(self, intake_id: str) -> Registration | None:
+        return self.store.registrations.get(intake_id)
+
     async def get_for_update(self, intake_id: str) -> Registration | None:
+        self.store.locks.append(f"registration {intake_id}")
         return self.store.registrations.get(intake_id)
 
     async def save(self, registration: Registration) -> None:
@@ -106,9 +111,15 @@ class FakeWaitingList:
         found = [r for r in self.store.registrations.values() if r.client_ref == client_ref and current(r)]
         return sorted(found, key=lambda r: (r.waiting_since, r.intake_id))
 
-    async def mark_placed(self, intake_id: str, placement_id: str) -> None:
+    async def mark_placed(self, intake_id: str, placement_id: str) -> bool:
         r = self.store.registrations[intake_id]
+        if not r.is_waiting:  # as the UPDATE ... WHERE status = 'waiting' changes nothing
+            return False
         self.store.registrations[intake_id] = replace(r, status=RegistrationStatus.PLACED, placement_id=placement_id)
+        return True
+
+    async def care_forms_of(self, client_ref: str) -> set[str]:
+        return {r.care_form for r in await self.episode_of(client_ref)}
 
     async def set_preferences(self, client_ref: str, preferred: Sequence[str]) -> None:
         for key, r in list(self.store.registrations.items()):
@@ -127,7 +138,7 @@ class FakeFacilities:
         self.store = store
 
     async def take_turn(self, care_form: str) -> None:
-        return None  # one process, one unit at a time: turns are given
+        self.store.locks.append(f"turn {care_form}")  # one process, one unit at a time: turns are given, and logged
 
     async def get(self, facility_id: str) -> Facility | None:
         return self.store.facilities.get(facility_id)
@@ -173,7 +184,11 @@ class FakePlacements:
         self.store.placements[placement.placement_id] = placement
         self.store.doorstroom_from[placement.placement_id] = doorstroom_from
 
+    async def get(self, placement_id: str) -> Placement | None:
+        return self.store.placements.get(placement_id)
+
     async def get_for_update(self, placement_id: str) -> Placement | None:
+        self.store.locks.append(f"placement {placement_id}")
         return self.store.placements.get(placement_id)
 
     async def open_of_client(self, client_ref: str) -> Placement | None:
@@ -228,6 +243,14 @@ class FakeTransfers:
             if set(t.intake_ids) & set(intake_ids)
             and (t.status is TransferStatus.PROPOSED or (t.status is TransferStatus.ACCEPTED and not t.applied))
         ]
+
+    async def latest_accepted_effective_on(self, intake_ids: Sequence[str]) -> date | None:
+        dates = [
+            t.effective_on
+            for t in self.store.transfers.values()
+            if set(t.intake_ids) & set(intake_ids) and t.status is TransferStatus.ACCEPTED
+        ]
+        return max(dates, default=None)
 
     async def due(self, today: date) -> list[Transfer]:
         found = [
@@ -296,7 +319,7 @@ _ROLES = {
         {Role.INTAKE_REGISTER, Role.WAITING_LIST_READ, Role.PLACEMENTS_WRITE, Role.CLIENTS_TRANSFER}
     ),
     "provider": frozenset({Role.FACILITIES_WRITE, Role.PLACEMENTS_WRITE}),
-    "region": frozenset({Role.REPORTS_REGION, Role.WAITING_LIST_READ, Role.FACILITIES_WRITE}),
+    "region": frozenset({Role.REPORTS_REGION, Role.WAITING_LIST_READ, Role.FACILITIES_WRITE, Role.CLIENTS_TRANSFER}),
 }
 
 

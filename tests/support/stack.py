@@ -25,7 +25,7 @@ ORGANISATIONS = {
     "dronten": ("municipality", "0303", MUNICIPALITY_ROLES),
     "noordoostpolder": ("municipality", "0171", MUNICIPALITY_ROLES),
     "zeewolde": ("municipality", "0050", MUNICIPALITY_ROLES),
-    "region": ("region", "flevoland", ["reports:region", "waiting-list:read", "facilities:write"]),
+    "region": ("region", "flevoland", ["reports:region", "waiting-list:read", "facilities:write", "clients:transfer"]),
     "corporation": ("corporation", "woonstad-illustratief", ["housing:write"]),
     "corporation-b": ("corporation", "thuis-illustratief", ["housing:write"]),
     "provider-a": ("provider", "11111111", PROVIDER_ROLES),

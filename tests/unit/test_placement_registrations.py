@@ -1,13 +1,22 @@
 """Keeping the waiting list (docs/domain.md, rules 11 and 15) in placement's service layer: the responsible
 municipality updates or withdraws a waiting registration; a withdrawn one is never placed."""
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
-from tests.support.fake_placement import FakeUnits, client_registered, facility_put, municipality, region_staff
+from tests.support.fake_placement import (
+    FakeUnits,
+    FakeWaitingList,
+    client_registered,
+    facility_put,
+    municipality,
+    region_staff,
+)
 from tests.support.infra import ROOT
 from zorgstroom_contracts.codes import WithdrawalReason
+from zorgstroom_placement.domain.waiting_list import RegistrationStatus, WaitingClient
 from zorgstroom_placement.schemas import RegistrationUpdate
 from zorgstroom_placement.service_layer import facilities, waiting_list
 from zorgstroom_runtime.auth import Principal
@@ -53,10 +62,10 @@ async def test_a_higher_urgency_moves_a_registration_up_the_list_and_into_the_fr
     units = FakeUnits()
     await register(units, "i-1", "c1", registered_on=date(2027, 3, 1))
     await register(units, "i-2", "c2", registered_on=date(2027, 3, 2))
-    listed = await waiting_list.read_waiting_list(units, region_staff(), None, None, TODAY)
+    listed = await waiting_list.read_waiting_list(units, REGION, region_staff(), None, None, TODAY)
     assert [c["position"] for c in listed] == [1, 2]
     await update(units, "i-2", urgency="emergency", updated_on=date(2027, 3, 15))
-    listed = await waiting_list.read_waiting_list(units, region_staff(), None, None, TODAY)
+    listed = await waiting_list.read_waiting_list(units, REGION, region_staff(), None, None, TODAY)
     assert [c["urgency"] for c in listed] == ["emergency", "normal"]
     await facilities.put_facility(
         units, REGION, region_staff(), "almere-1", facility_put("11111111", "0034", "WK003401", 1), TODAY
@@ -65,7 +74,7 @@ async def test_a_higher_urgency_moves_a_registration_up_the_list_and_into_the_fr
     assert made["intake_id"] == "i-2"
 
 
-async def test_an_update_that_fits_a_free_place_is_matched_at_once() -> None:
+async def test_an_update_that_fits_a_free_place_is_matched_at_once_from_today_whatever_its_date() -> None:
     units = FakeUnits()
     await facilities.put_facility(
         units,
@@ -79,7 +88,23 @@ async def test_an_update_that_fits_a_free_place_is_matched_at_once() -> None:
     assert units.store.events("PlacementMade") == []  # the facility does not support addiction
     await update(units, "i-1", needs=["psychiatric"], updated_on=date(2027, 3, 20))
     (made,) = units.store.events("PlacementMade")
-    assert made["start_date"] == "2027-03-20"
+    assert made["start_date"] == "2027-03-31"  # the match is today's; 20 March only dates the update
+    (updated,) = units.store.events("RegistrationUpdated")
+    assert updated["updated_on"] == "2027-03-20"
+
+
+async def test_a_backdated_update_does_not_backdate_the_place_another_client_gets() -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1", registered_on=date(2027, 3, 1))
+    await register(units, "i-2", "c2", registered_on=date(2027, 3, 2))
+    await register(units, "i-3", "c3", registered_on=date(2027, 3, 3), needs=["addiction"])
+    body = facility_put("11111111", "0034", "WK003401", 1, supported_needs=["psychiatric"])
+    await facilities.put_facility(units, REGION, region_staff(), "almere-1", body, TODAY)  # c1 in; c2, c3 wait
+    facility = units.store.facilities["almere-1"]
+    units.store.facilities["almere-1"] = replace(facility, capacity=2)  # a place free that no matcher saw yet
+    await update(units, "i-3", urgency="high", updated_on=date(2027, 3, 5))  # c3 does not fit; c2 does
+    (placed,) = [e for e in units.store.events("PlacementMade") if e["intake_id"] == "i-2"]
+    assert placed["start_date"] == "2027-03-31"
 
 
 async def test_another_municipality_or_an_unknown_registration_is_refused() -> None:
@@ -108,7 +133,7 @@ async def test_a_withdrawn_registration_leaves_the_list_and_is_never_placed() ->
         "2027-03-20",
         "MO_24H",
     )
-    assert await waiting_list.read_waiting_list(units, region_staff(), None, None, TODAY) == []
+    assert await waiting_list.read_waiting_list(units, REGION, region_staff(), None, None, TODAY) == []
     await facilities.put_facility(
         units, REGION, region_staff(), "almere-1", facility_put("11111111", "0034", "WK003401", 1), TODAY
     )
@@ -140,3 +165,53 @@ async def test_a_withdrawal_dated_beyond_today_or_before_the_registration_is_ref
 def test_an_update_must_change_something() -> None:
     with pytest.raises(ValueError, match="at least one"):
         RegistrationUpdate.model_validate({"updated_on": "2027-03-01"})
+
+
+async def test_a_registration_withdrawn_after_the_matcher_read_it_is_not_placed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1")
+    await withdraw(units, "i-1")
+    stale = {"i-1": replace(units.store.registrations["i-1"], status=RegistrationStatus.WAITING)}
+
+    async def read_before_the_withdrawal(self: FakeWaitingList, care_form: str) -> list[WaitingClient]:
+        return [
+            WaitingClient(
+                r.client_ref,
+                r.care_form,
+                r.responsible_municipality,
+                r.urgency,
+                r.waiting_since,
+                frozenset(r.needs),
+                (),
+                r.intake_id,
+            )
+            for r in stale.values()
+        ]
+
+    monkeypatch.setattr(FakeWaitingList, "to_place", read_before_the_withdrawal)
+    await facilities.put_facility(
+        units, REGION, region_staff(), "almere-1", facility_put("11111111", "0034", "WK003401", 1), TODAY
+    )
+    assert units.store.events("PlacementMade") == [] and units.store.placements == {}
+    assert units.store.registrations["i-1"].status is RegistrationStatus.WITHDRAWN
+    assert units.store.facilities["almere-1"].occupied == 0
+
+
+async def test_an_update_or_withdrawal_takes_the_care_forms_matching_turn_before_the_row() -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1")
+    await register(units, "i-2", "c2")
+    for intake_id, change in (("i-1", update(units, "i-1", urgency="high")), ("i-2", withdraw(units, "i-2"))):
+        units.store.locks.clear()
+        await change
+        locks = units.store.locks
+        assert "turn MO_24H" in locks and locks.index("turn MO_24H") < locks.index(f"registration {intake_id}")
+
+
+async def test_each_waiting_list_entry_names_its_intake_and_status() -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1")
+    (entry,) = await waiting_list.read_waiting_list(units, REGION, ALMERE, None, None, TODAY)
+    assert (entry["intake_id"], entry["status"], entry["position"]) == ("i-1", "waiting", 1)

@@ -18,11 +18,11 @@ from tests.support.fake_placement import (
     region_staff,
 )
 from tests.support.infra import ROOT
-from zorgstroom_contracts.codes import EndReason, ZrmDomain
+from zorgstroom_contracts.codes import EndReason, TransferReason, ZrmDomain
 from zorgstroom_contracts.events import HousingOfferAccepted
 from zorgstroom_placement.domain.facilities import Facility
 from zorgstroom_placement.schemas import AssessmentCreate, PlacementEnd
-from zorgstroom_placement.service_layer import facilities, placements, waiting_list
+from zorgstroom_placement.service_layer import facilities, placements, transfers, waiting_list
 from zorgstroom_runtime.auth import Principal
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFound
 from zorgstroom_runtime.region import load_region
@@ -62,7 +62,7 @@ async def test_a_registration_joins_the_list_once_however_often_it_arrives() -> 
     await register(units, "i-1", "c1")
     await register(units, "i-1", "c1")
     assert units.store.event_types() == ["ClientWaitlisted"]
-    listed = await waiting_list.read_waiting_list(units, region_staff(), None, None, TODAY)
+    listed = await waiting_list.read_waiting_list(units, REGION, region_staff(), None, None, TODAY)
     assert [(name(str(c["client_ref"])), c["position"], c["waiting_days"]) for c in listed] == [("c1", 1, 30)]
 
 
@@ -147,25 +147,41 @@ def assessment(**overrides: object) -> AssessmentCreate:
 async def test_an_assessment_decides_readiness_by_the_regions_policy_and_the_clients_wish() -> None:
     units = FakeUnits()
     placement_id = await placed_client(units)
-    event, _ = await placements.assess(units, REGION, provider(A), placement_id, assessment())
+    event, _ = await placements.assess(units, REGION, provider(A), placement_id, assessment(), TODAY)
     assert event.ready is True and event.support_at_home is False
     low = {d.value: 4 for d in ZrmDomain} | {"finances": 3}
-    event, _ = await placements.assess(units, REGION, provider(A), placement_id, assessment(scores=low))
+    event, _ = await placements.assess(units, REGION, provider(A), placement_id, assessment(scores=low), TODAY)
     assert event.ready is True and event.support_at_home is True  # 3 meets the threshold, below 4 needs support
-    event, _ = await placements.assess(units, REGION, provider(A), placement_id, assessment(client_wants_to_move=False))
+    event, _ = await placements.assess(
+        units, REGION, provider(A), placement_id, assessment(client_wants_to_move=False), TODAY
+    )
     assert event.ready is False
     assert [a["ready"] for a in units.store.assessments] == [True, True, False]
+
+
+async def test_an_assessment_after_a_transfers_date_names_the_new_municipality() -> None:
+    units = FakeUnits()
+    placement_id = await placed_client(units)
+    proposal = await transfers.propose(
+        units, REGION, municipality("0034"), ref("c1"), "0303", TransferReason.ORIGIN, date(2027, 4, 10), TODAY
+    )
+    await transfers.accept(units, REGION, municipality("0303"), proposal.transfer_id, None, TODAY)
+    later = date(2027, 4, 12)
+    event, _ = await placements.assess(
+        units, REGION, provider(A), placement_id, assessment(assessed_on="2027-04-12"), later
+    )
+    assert event.responsible_municipality == "0303"
 
 
 async def test_only_the_provider_assesses_and_not_before_the_placement() -> None:
     units = FakeUnits()
     placement_id = await placed_client(units)
     with pytest.raises(Forbidden):
-        await placements.assess(units, REGION, provider(B), placement_id, assessment())
+        await placements.assess(units, REGION, provider(B), placement_id, assessment(), TODAY)
     with pytest.raises(InvalidField) as early:
-        await placements.assess(units, REGION, provider(A), placement_id, assessment(assessed_on="2027-03-01"))
+        await placements.assess(units, REGION, provider(A), placement_id, assessment(assessed_on="2027-03-01"), TODAY)
     with pytest.raises(NotFound):
-        await placements.assess(units, REGION, provider(A), "nope", assessment())
+        await placements.assess(units, REGION, provider(A), "nope", assessment(), TODAY)
     assert early.value.field == "assessed_on" and units.store.assessments == []
 
 
@@ -202,7 +218,7 @@ async def test_an_accepted_offer_ends_the_placement_with_19_and_records_the_outf
         offer_id="o-1", unit_id="u-1", client_ref=ref("c1"), answered_on=date(2027, 3, 30), municipality="0034"
     )
     async with units.event() as uow:
-        ended = await placements.complete_outflow(uow, offer, TODAY)
+        ended = await placements.complete_outflow(uow, REGION, offer, TODAY)
         await placements.give_freed_place(uow, REGION, ended)
     (outflow,) = units.store.events("OutflowCompleted")
     assert (outflow["placement_id"], outflow["outflow_date"]) == (placement_id, "2027-03-30")
@@ -219,16 +235,16 @@ async def test_an_offer_accepted_by_a_client_without_a_place_is_invalid() -> Non
     )
     async with units.event() as uow:
         with pytest.raises(placements.NoPlaceToLeave):
-            await placements.complete_outflow(uow, offer, TODAY)
+            await placements.complete_outflow(uow, REGION, offer, TODAY)
 
 
 async def test_a_provider_reads_only_its_own_open_placements() -> None:
     units = FakeUnits()
     await placed_client(units)
-    found = await placements.provider_placements(units, provider(A), A, TODAY)
+    found = await placements.provider_placements(units, REGION, provider(A), A, TODAY)
     assert [(name(p.client_ref), p.care_form) for p in found] == [("c1", "MO_24H")]
     with pytest.raises(Forbidden):
-        await placements.provider_placements(units, provider(B), A, TODAY)
+        await placements.provider_placements(units, REGION, provider(B), A, TODAY)
     assert [a["action"] for a in units.store.audit][-1] == "placements.read"
 
 
@@ -236,10 +252,20 @@ async def test_a_municipality_reads_its_own_clients_with_their_regional_position
     units = FakeUnits()
     await register(units, "i-1", "c1", responsible_municipality="0995", registered_on=date(2027, 3, 1))
     await register(units, "i-2", "c2", registered_on=date(2027, 3, 2))
-    listed = await waiting_list.read_waiting_list(units, municipality("0034"), None, None, TODAY)
+    listed = await waiting_list.read_waiting_list(units, REGION, municipality("0034"), None, None, TODAY)
     assert [(name(str(c["client_ref"])), c["position"]) for c in listed] == [("c2", 2)]
     with pytest.raises(Forbidden):
-        await waiting_list.read_waiting_list(units, municipality("0034"), None, "0995", TODAY)
+        await waiting_list.read_waiting_list(units, REGION, municipality("0034"), None, "0995", TODAY)
     with pytest.raises(Forbidden):
-        await waiting_list.read_waiting_list(units, provider(A), None, None, TODAY)
+        await waiting_list.read_waiting_list(units, REGION, provider(A), None, None, TODAY)
     assert units.store.audit[0]["action"] == "waiting_list.read"
+
+
+async def test_an_ending_takes_the_care_forms_matching_turn_before_the_placements_row() -> None:
+    units = FakeUnits()
+    placement_id = await placed_client(units)
+    units.store.locks.clear()
+    ending = PlacementEnd(reason=EndReason.ENDED_BY_CLIENT, end_date=TODAY)
+    await placements.end(units, REGION, provider(A), placement_id, ending, TODAY)
+    locks = units.store.locks
+    assert locks.index("turn MO_24H") < locks.index(f"placement {placement_id}")

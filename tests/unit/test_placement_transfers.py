@@ -16,9 +16,10 @@ from tests.support.fake_placement import (
 )
 from tests.support.infra import ROOT
 from zorgstroom_contracts.codes import TransferDeclineReason, TransferReason
+from zorgstroom_placement.domain.doorstroom import turn_order
 from zorgstroom_placement.domain.transfers import Transfer, TransferStatus
 from zorgstroom_placement.service_layer import facilities, placements, transfers, waiting_list
-from zorgstroom_runtime.auth import Principal
+from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFound
 from zorgstroom_runtime.region import load_region
 
@@ -48,7 +49,7 @@ async def propose(
 
 
 async def listed(units: FakeUnits, who: Principal, today: date = TODAY) -> list[str]:
-    found = await waiting_list.read_waiting_list(units, who, None, None, today)
+    found = await waiting_list.read_waiting_list(units, REGION, who, None, None, today)
     return [str(c["client_ref"]) for c in found]
 
 
@@ -99,7 +100,7 @@ async def test_an_open_placement_of_the_episode_follows_the_transfer() -> None:
     proposal = await propose(units)
     assert proposal.intake_ids == ("i-1",)  # placed now: part of the episode
     await transfers.accept(units, REGION, DRONTEN, proposal.transfer_id, None, TODAY)
-    (open_placement,) = await placements.provider_placements(units, provider("11111111"), "11111111", TODAY)
+    (open_placement,) = await placements.provider_placements(units, REGION, provider("11111111"), "11111111", TODAY)
     assert open_placement.responsible_municipality == "0303"
 
 
@@ -109,7 +110,7 @@ async def test_a_later_registration_starts_fresh_with_the_municipality_intake_de
     proposal = await propose(units)
     await transfers.accept(units, REGION, DRONTEN, proposal.transfer_id, None, TODAY)
     await register(units, "i-2", "c1", care_form="BW_24H")
-    found = await waiting_list.read_waiting_list(units, region_staff(), None, None, TODAY)
+    found = await waiting_list.read_waiting_list(units, REGION, region_staff(), None, None, TODAY)
     assert sorted((c["care_form"], c["responsible_municipality"]) for c in found) == [
         ("BW_24H", "0034"),
         ("MO_24H", "0303"),
@@ -193,3 +194,60 @@ async def test_a_municipality_lists_the_proposals_it_made_and_received() -> None
     assert await transfers.list_transfers(units, REGION, municipality("0184"), None, TODAY) == []
     with pytest.raises(Forbidden):
         await transfers.list_transfers(units, REGION, provider("11111111"), None, TODAY)
+
+
+async def test_a_transfer_may_not_take_effect_before_one_already_accepted_for_the_episode() -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1")
+    first = await propose(units, effective_on=date(2027, 3, 25))
+    await transfers.accept(units, REGION, DRONTEN, first.transfer_id, None, TODAY)
+    with pytest.raises(InvalidField) as earlier:
+        await propose(units, to="0995", effective_on=date(2027, 3, 20), who=DRONTEN)
+    assert earlier.value.field == "effective_on" and "2027-03-25" in str(earlier.value)
+    assert units.store.events("ResponsibilityTransferProposed")[-1]["transfer_id"] == first.transfer_id
+    second = await propose(units, to="0995", effective_on=date(2027, 3, 25), who=DRONTEN)
+    assert second.status is TransferStatus.PROPOSED
+
+
+async def test_a_proposal_accepted_after_its_date_left_the_window_has_expired() -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1")
+    first, _ = REGION.dates.transfer_window(TODAY)
+    proposal = await propose(units, effective_on=first)
+    later = TODAY + timedelta(days=1)  # the effective date now lies one day too far back
+    with pytest.raises(Conflict) as expired:
+        await transfers.accept(units, REGION, DRONTEN, proposal.transfer_id, None, later)
+    assert expired.value.kind == "transfer-expired"
+    assert units.store.events("ResponsibilityTransferred") == []
+    assert units.store.registrations["i-1"].responsible_municipality == "0034"
+
+
+async def test_a_transfer_cannot_be_accepted_before_it_was_proposed() -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1")
+    proposal = await propose(units)
+    with pytest.raises(InvalidField) as before:
+        await transfers.accept(units, REGION, DRONTEN, proposal.transfer_id, TODAY - timedelta(days=1), TODAY)
+    assert before.value.field == "accepted_on" and units.store.events("ResponsibilityTransferred") == []
+
+
+async def test_region_staff_answer_for_a_receiver_outside_the_region_only_with_the_transfer_role() -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1")
+    outside = await propose(units, to="0150")
+    readers = Principal("region-flevoland", OrganisationKind.REGION, "flevoland", frozenset({Role.WAITING_LIST_READ}))
+    with pytest.raises(Forbidden):
+        await transfers.accept(units, REGION, readers, outside.transfer_id, None, TODAY)
+    accepted = await transfers.accept(units, REGION, region_staff(), outside.transfer_id, None, TODAY)
+    assert accepted.status is TransferStatus.ACCEPTED
+
+
+async def test_applying_a_transfer_takes_every_matching_turn_in_the_matchers_order_before_the_rows() -> None:
+    units = FakeUnits()
+    await register(units, "i-1", "c1")
+    proposal = await propose(units, effective_on=date(2027, 4, 10))
+    await transfers.accept(units, REGION, DRONTEN, proposal.transfer_id, None, TODAY)
+    units.store.locks.clear()
+    await listed(units, DRONTEN, date(2027, 4, 10))  # the first unit of work on the date applies it
+    turns = [lock.removeprefix("turn ") for lock in units.store.locks]
+    assert turns == turn_order(REGION.placement, REGION.care_forms)

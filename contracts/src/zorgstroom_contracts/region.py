@@ -255,6 +255,29 @@ class DatePolicy(BaseModel):
         return today - timedelta(days=self.transfer_max_days_back), today + timedelta(days=self.transfer_max_days_ahead)
 
 
+def _doorstroom_cycle(pairs: dict[str, tuple[str, ...]]) -> list[str]:
+    """A cycle in the doorstroom pairs (first care form repeated at the end), or [] when there is none."""
+    done: set[str] = set()
+
+    def visit(care_form: str, path: list[str]) -> list[str]:
+        if care_form in path:
+            return [*path[path.index(care_form) :], care_form]
+        if care_form in done:
+            return []
+        for target in pairs.get(care_form, ()):
+            found = visit(target, [*path, care_form])
+            if found:
+                return found
+        done.add(care_form)
+        return []
+
+    for source in sorted(pairs):
+        found = visit(source, [])
+        if found:
+            return found
+    return []
+
+
 class Region(BaseModel):
     model_config = ConfigDict(frozen=True)
     code: RegionCode
@@ -276,6 +299,9 @@ class Region(BaseModel):
             unknown = [c for c in (source, *targets) if c not in self.care_forms]
             if unknown:
                 raise ValueError(f"placement.doorstroom names care forms the region lacks: {unknown}")
+        cycle = _doorstroom_cycle(self.placement.doorstroom)
+        if cycle:  # a client could move round and round; matchers need a lock order (target before source)
+            raise ValueError(f"placement.doorstroom has a cycle: {' -> '.join(cycle)}")
         return self
 
     def in_region(self, code: str) -> bool:

@@ -20,6 +20,9 @@ class WaitingList(Protocol):
     async def add(self, event: ClientRegistered) -> bool:
         """Put a registration on the list; False when it was there already (a redelivered event)."""
 
+    async def get(self, intake_id: str) -> Registration | None:
+        """Without a lock: to learn the care form whose turn to take before locking the row."""
+
     async def get_for_update(self, intake_id: str) -> Registration | None: ...
     async def save(self, registration: Registration) -> None: ...
     async def waiting(self, care_form: str | None) -> list[WaitingClient]: ...
@@ -30,7 +33,13 @@ class WaitingList(Protocol):
     async def episode_of(self, client_ref: str) -> list[Registration]:
         """The client's registrations that are waiting, or placed in a placement still open."""
 
-    async def mark_placed(self, intake_id: str, placement_id: str) -> None: ...
+    async def mark_placed(self, intake_id: str, placement_id: str) -> bool:
+        """Mark a WAITING registration placed; False, changing nothing, when it is no longer waiting."""
+
+    async def care_forms_of(self, client_ref: str) -> set[str]:
+        """The care forms of the client's current episode (waiting, or placed in an open placement), read
+        without locking: to know whose matching turns to take before the client's rows are locked."""
+
     async def set_preferences(self, client_ref: str, preferred: Sequence[str]) -> None: ...
 
     async def hand_over(self, intake_ids: Sequence[str], to: str, *, leaves_region: bool) -> None:
@@ -54,6 +63,9 @@ class Facilities(Protocol):
 
 class Placements(Protocol):
     async def add(self, placement: Placement, doorstroom_from: str | None) -> None: ...
+    async def get(self, placement_id: str) -> Placement | None:
+        """Without a lock: to learn the care form whose turn to take before locking the row."""
+
     async def get_for_update(self, placement_id: str) -> Placement | None: ...
     async def open_of_client(self, client_ref: str) -> Placement | None: ...
     async def end(self, placement_id: str, reason: str, end_date: date) -> None: ...
@@ -77,6 +89,9 @@ class Transfers(Protocol):
     async def get_for_update(self, transfer_id: str) -> Transfer | None: ...
     async def save(self, transfer: Transfer) -> None: ...
     async def pending_for(self, intake_ids: Sequence[str]) -> list[Transfer]: ...
+    async def latest_accepted_effective_on(self, intake_ids: Sequence[str]) -> date | None:
+        """The latest effective date of an accepted transfer of any of these registrations, if any."""
+
     async def due(self, today: date) -> list[Transfer]:
         """Accepted transfers not yet applied whose effective date has come, oldest first."""
 

@@ -37,6 +37,12 @@ class PostgresPlacements:
             doorstroom_from,
         )
 
+    async def get(self, placement_id: str) -> Placement | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_PLACEMENT_COLUMNS} FROM placements WHERE placement_id = $1", placement_id
+        )
+        return _placement(row) if row else None
+
     async def get_for_update(self, placement_id: str) -> Placement | None:
         row = await self.conn.fetchrow(
             f"SELECT {_PLACEMENT_COLUMNS} FROM placements WHERE placement_id = $1 FOR UPDATE", placement_id

@@ -81,6 +81,10 @@ class PostgresWaitingList:
         )
         return bool(added)
 
+    async def get(self, intake_id: str) -> Registration | None:
+        row = await self.conn.fetchrow("SELECT * FROM waiting_list WHERE intake_id = $1", intake_id)
+        return _registration(row) if row else None
+
     async def get_for_update(self, intake_id: str) -> Registration | None:
         row = await self.conn.fetchrow("SELECT * FROM waiting_list WHERE intake_id = $1 FOR UPDATE", intake_id)
         return _registration(row) if row else None
@@ -125,10 +129,23 @@ class PostgresWaitingList:
         )
         return [_registration(r) for r in rows]
 
-    async def mark_placed(self, intake_id: str, placement_id: str) -> None:
-        await self.conn.execute(
-            "UPDATE waiting_list SET status = 'placed', placement_id = $2 WHERE intake_id = $1", intake_id, placement_id
+    async def mark_placed(self, intake_id: str, placement_id: str) -> bool:
+        # Only a registration still waiting: one withdrawn (or placed) since the matcher read it stays so.
+        placed = await self.conn.fetchval(
+            "UPDATE waiting_list SET status = 'placed', placement_id = $2 WHERE intake_id = $1 AND status = 'waiting'"
+            " RETURNING true",
+            intake_id,
+            placement_id,
         )
+        return bool(placed)
+
+    async def care_forms_of(self, client_ref: str) -> set[str]:
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT w.care_form FROM waiting_list w LEFT JOIN placements p ON p.placement_id = w.placement_id"
+            " WHERE w.client_ref = $1 AND (w.status = 'waiting' OR (w.status = 'placed' AND p.end_date IS NULL))",
+            client_ref,
+        )
+        return {r["care_form"] for r in rows}
 
     async def set_preferences(self, client_ref: str, preferred: Sequence[str]) -> None:
         await self.conn.execute(

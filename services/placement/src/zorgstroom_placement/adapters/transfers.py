@@ -74,6 +74,13 @@ class PostgresTransfers:
         )
         return [_transfer(r) for r in rows]
 
+    async def latest_accepted_effective_on(self, intake_ids: Sequence[str]) -> date | None:
+        latest: date | None = await self.conn.fetchval(
+            "SELECT max(effective_on) FROM transfers WHERE intake_ids && $1::text[] AND status = 'accepted'",
+            list(intake_ids),
+        )
+        return latest
+
     async def due(self, today: date) -> list[Transfer]:
         rows = await self.conn.fetch(
             f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE status = 'accepted' AND NOT applied"

@@ -18,7 +18,7 @@ async def on_client_registered(uow: UnitOfWork, envelope: Envelope, event: Clien
 async def on_housing_offer_accepted(uow: UnitOfWork, envelope: Envelope, event: HousingOfferAccepted) -> None:
     placement_uow = PostgresPlacementUnitOfWork(uow)
     try:
-        ended = await placements.complete_outflow(placement_uow, event, date.today())
+        ended = await placements.complete_outflow(placement_uow, uow.region, event, date.today())
     except placements.NoPlaceToLeave as invalid:
         raise Rejected(str(invalid)) from invalid  # an invalid event: dead-lettered, not retried
     await placements.give_freed_place(placement_uow, uow.region, ended)

@@ -52,7 +52,7 @@ async def waiting_list_read(
     municipality: MunicipalityQuery = None,
 ) -> dict[str, Any]:
     clients = await waiting_list.read_waiting_list(
-        units_of_work(context), principal, care_form, municipality, date.today(), current_trace_id()
+        units_of_work(context), context.region, principal, care_form, municipality, date.today(), current_trace_id()
     )
     return {"care_form": care_form, "municipality": municipality, "clients": clients}
 
@@ -133,7 +133,7 @@ async def assess(
     placement_id: IdPath, body: AssessmentCreate, principal: CurrentPrincipal, context: ContextDep
 ) -> AssessmentRecorded:
     event, envelope = await placements.assess(
-        units_of_work(context), context.region, principal, placement_id, body, current_trace_id()
+        units_of_work(context), context.region, principal, placement_id, body, date.today(), current_trace_id()
     )
     return AssessmentRecorded(
         placement_id=placement_id,
@@ -163,7 +163,9 @@ async def end_placement(
 async def provider_placements(
     provider_agb: Annotated[str, Path(pattern=r"^\d{8}$")], principal: CurrentPrincipal, context: ContextDep
 ) -> dict[str, list[PlacementPublic]]:
-    found = await placements.provider_placements(units_of_work(context), principal, provider_agb, date.today())
+    found = await placements.provider_placements(
+        units_of_work(context), context.region, principal, provider_agb, date.today()
+    )
     return {
         "placements": [
             PlacementPublic(**{k: v for k, v in asdict(p).items() if k in PlacementPublic.model_fields}) for p in found

@@ -8,7 +8,7 @@ from zorgstroom_contracts.region import Region
 from zorgstroom_placement.domain.facilities import Facility, WijkCapExceeded, site_problem, wijk_place_changes
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.schemas import FacilityPut
-from zorgstroom_placement.service_layer.matching import place_waiting_clients
+from zorgstroom_placement.service_layer.matching import place_waiting_clients, take_turns
 from zorgstroom_placement.service_layer.transfers import apply_due_transfers
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField
@@ -48,11 +48,11 @@ async def put_facility(
     the places in use or over the wijk's cap on places (rule 4, held by the database)."""
     _check(region, body)
     async with units(correlation_id=correlation_id) as uow:
-        await apply_due_transfers(uow, today)
+        await apply_due_transfers(uow, region, today)
         existing = await uow.facilities.get(facility_id)  # no row lock yet: matching's turn comes first
         _authorise(principal, body.provider_agb, existing)
-        for care_form in sorted({body.care_form} | ({existing.care_form} if existing else set())):
-            await uow.facilities.take_turn(care_form)
+        # The matchers' order (targets before sources, and every care form a match may free), not by name.
+        await take_turns(uow, region, {body.care_form} | ({existing.care_form} if existing else set()))
         existing = await uow.facilities.get_for_update(facility_id)  # as it is now that we hold the turn
         facility = _changed(facility_id, existing, body)
         if existing == facility:

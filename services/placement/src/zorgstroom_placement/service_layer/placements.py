@@ -18,8 +18,9 @@ from zorgstroom_placement.domain.readiness import needs_support_at_home, outflow
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.schemas import AssessmentCreate, PlacementEnd
 from zorgstroom_placement.service_layer.access import check_not_ahead, is_municipality, is_provider
-from zorgstroom_placement.service_layer.matching import end_placement, place_waiting_clients
+from zorgstroom_placement.service_layer.matching import end_placement, place_waiting_clients, take_turns
 from zorgstroom_placement.service_layer.transfers import apply_due_transfers
+from zorgstroom_placement.service_layer.waiting_list import withdraw_after_outflow
 from zorgstroom_runtime.auth import Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFound
 
@@ -50,6 +51,7 @@ async def assess(
     principal: Principal,
     placement_id: str,
     body: AssessmentCreate,
+    today: date,
     correlation_id: str | None = None,
 ) -> tuple[OutflowReadinessAssessed, Envelope]:
     """The provider's ZRM scores and the client's own voice; readiness by the region's policy."""
@@ -61,6 +63,7 @@ async def assess(
     ready = outflow_ready(scores, body.client_wants_to_move, region.placement)
     support = needs_support_at_home(scores, region.placement)
     async with units(correlation_id=correlation_id) as uow:
+        await apply_due_transfers(uow, region, today)  # the event names who is responsible today
         placement = await _placement(uow, placement_id)
         if not is_provider(principal, placement.provider_agb):
             raise Forbidden("only the provider of a placement assesses it")
@@ -104,7 +107,10 @@ async def end(
     principal.require(Role.PLACEMENTS_WRITE)
     check_not_ahead("end_date", body.end_date, today, region)
     async with units(correlation_id=correlation_id) as uow:
-        await apply_due_transfers(uow, today)
+        await apply_due_transfers(uow, region, today)
+        unlocked = await uow.placements.get(placement_id)
+        if unlocked is not None:  # the matchers' order: their turns before the placement's row
+            await take_turns(uow, region, [unlocked.care_form])
         placement = await _placement(uow, placement_id)
         if not (
             is_provider(principal, placement.provider_agb)
@@ -125,18 +131,23 @@ async def end(
     return event, envelope
 
 
-async def complete_outflow(uow: PlacementUnitOfWork, event: HousingOfferAccepted, today: date) -> Placement:
-    """Outflow (docs/domain.md, rule 7): the placement ends with 19 and OutflowCompleted records the move.
-    Returns the placement as it ended; its place goes to the next client by `give_freed_place`."""
+async def complete_outflow(
+    uow: PlacementUnitOfWork, region: Region, event: HousingOfferAccepted, today: date
+) -> Placement:
+    """Outflow (docs/domain.md, rule 7): the placement ends with 19 and OutflowCompleted records the move;
+    the client's registrations still waiting are withdrawn (other_solution). Returns the placement as it
+    ended; its place goes to the next client by `give_freed_place`."""
+    if event.municipality is None:
+        raise NoPlaceToLeave(f"offer {event.offer_id} names no municipality for the new home")
+    await apply_due_transfers(uow, region, today)  # the outflow names who is responsible today
+    # The matchers' turns before the client's rows, in their order: a matcher may be moving this client on.
+    await take_turns(uow, region, await uow.waiting_list.care_forms_of(event.client_ref))
     placement = await uow.placements.open_of_client(event.client_ref)
     if placement is None:
         raise NoPlaceToLeave(f"offer {event.offer_id} was accepted by a client who holds no place")
-    if event.municipality is None:
-        raise NoPlaceToLeave(f"offer {event.offer_id} names no municipality for the new home")
-    if await apply_due_transfers(uow, today):  # the outflow names who is responsible today
-        placement = await uow.placements.open_of_client(event.client_ref) or placement
     outflow_date = max(event.answered_on, placement.start_date)
     await end_placement(uow, placement, EndReason.ENDED_AS_PLANNED, outflow_date)
+    await withdraw_after_outflow(uow, placement.client_ref, outflow_date)
     completed = OutflowCompleted(
         placement_id=placement.placement_id,
         client_ref=placement.client_ref,
@@ -159,14 +170,14 @@ async def give_freed_place(uow: PlacementUnitOfWork, region: Region, ended: Plac
 
 
 async def provider_placements(
-    units: UnitsOfWork, principal: Principal, provider_agb: str, today: date
+    units: UnitsOfWork, region: Region, principal: Principal, provider_agb: str, today: date
 ) -> list[Placement]:
     """A provider's open placements, to reconcile with its own topic: its own clients only."""
     principal.require(Role.PLACEMENTS_WRITE)
     if not is_provider(principal, provider_agb):
         raise Forbidden("a provider reads only its own placements")
     async with units() as uow:
-        await apply_due_transfers(uow, today)
+        await apply_due_transfers(uow, region, today)
         placements = await uow.placements.open_of_provider(provider_agb)
         await uow.audit_as(principal, "placements.read", subject=provider_agb)
     return placements

@@ -24,19 +24,23 @@ from zorgstroom_placement.domain.transfers import (
 )
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.service_layer.access import check_not_ahead, is_municipality, is_region_staff
+from zorgstroom_placement.service_layer.matching import take_turns
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFound
 
 
-async def apply_due_transfers(uow: PlacementUnitOfWork, today: date) -> bool:
+async def apply_due_transfers(uow: PlacementUnitOfWork, region: Region, today: date) -> bool:
     """Hand each episode whose accepted transfer takes effect by `today` to its new municipality; whether any."""
     due = [t for t in await uow.transfers.due(today) if takes_effect(t, today)]
     for transfer in due:
-        await _apply(uow, transfer)
+        await _apply(uow, region, transfer)
     return bool(due)
 
 
-async def _apply(uow: PlacementUnitOfWork, transfer: Transfer) -> None:
+async def _apply(uow: PlacementUnitOfWork, region: Region, transfer: Transfer) -> None:
+    # The episode's rows are the matchers' rows too: take every care form's turn first, in the matchers'
+    # order (a transfer is rare, and with all turns held no later turn of this unit can come out of order).
+    await take_turns(uow, region, region.care_forms)
     await uow.waiting_list.hand_over(
         transfer.intake_ids, transfer.to_municipality, leaves_region=not transfer.to_in_region
     )
@@ -64,12 +68,15 @@ async def propose(
         first, last = region.dates.transfer_window(today)
         raise InvalidField("effective_on", f"a transfer takes effect between {first} and {last}")
     async with units(correlation_id=correlation_id) as uow:
-        await apply_due_transfers(uow, today)
+        await apply_due_transfers(uow, region, today)
         intake_ids = await _episode(uow, principal, client_ref)
         if to_municipality == principal.organisation_id:
             raise InvalidField("to_municipality", "the client's responsible municipality already")
         if await uow.transfers.pending_for(intake_ids):
             raise Conflict("a transfer of this episode awaits an answer or its date", kind="transfer-pending")
+        latest = await uow.transfers.latest_accepted_effective_on(intake_ids)
+        if latest is not None and effective_on < latest:  # the services would disagree on who came last
+            raise InvalidField("effective_on", f"a transfer of this episode already took effect on {latest}")
         transfer = Transfer(
             transfer_id=uuid4().hex,
             client_ref=client_ref,
@@ -110,7 +117,7 @@ def _check_receiver(principal: Principal, region: Region, transfer: Transfer) ->
         if principal.organisation_id == transfer.to_municipality:
             return
     elif is_region_staff(principal, region) and not transfer.to_in_region:
-        principal.require(Role.WAITING_LIST_READ)
+        principal.require(Role.CLIENTS_TRANSFER)
         return
     raise Forbidden("only the receiving municipality answers a proposed transfer")
 
@@ -129,6 +136,19 @@ async def _open_proposal(uow: PlacementUnitOfWork, principal: Principal, region:
     return transfer
 
 
+def _check_still_acceptable(transfer: Transfer, accepted_on: date, today: date, region: Region) -> None:
+    """Rule 9: accepted late, an effective date that has left the window would rewrite closed months."""
+    if accepted_on < transfer.proposed_on:
+        raise InvalidField("accepted_on", f"the transfer was proposed on {transfer.proposed_on}")
+    if not within_transfer_window(transfer.effective_on, today, region.dates):
+        first, last = region.dates.transfer_window(today)
+        raise Conflict(
+            f"transfer {transfer.transfer_id} takes effect on {transfer.effective_on}, outside {first}..{last}",
+            kind="transfer-expired",
+            effective_on=transfer.effective_on.isoformat(),
+        )
+
+
 async def accept(
     units: UnitsOfWork,
     region: Region,
@@ -142,13 +162,16 @@ async def accept(
     day = accepted_on or today
     check_not_ahead("accepted_on", day, today, region)
     async with units(correlation_id=correlation_id) as uow:
-        await apply_due_transfers(uow, today)
-        transfer = (await _open_proposal(uow, principal, region, transfer_id)).accepted(day)
+        await apply_due_transfers(uow, region, today)
+        await take_turns(uow, region, region.care_forms)  # before the transfer's row, as apply_due_transfers does
+        transfer = await _open_proposal(uow, principal, region, transfer_id)
+        _check_still_acceptable(transfer, day, today, region)
+        transfer = transfer.accepted(day)
         await uow.transfers.save(transfer)
         await uow.emit(transferred_event(transfer))
         await uow.audit_as(principal, "client.transfer.accept", client_ref=transfer.client_ref, subject=transfer_id)
         if takes_effect(transfer, today):
-            await _apply(uow, transfer)
+            await _apply(uow, region, transfer)
             transfer = replace(transfer, applied=True)
     return transfer
 
@@ -186,7 +209,7 @@ async def list_transfers(
     else:
         raise Forbidden("transfers are for municipalities and region staff")
     async with units() as uow:
-        await apply_due_transfers(uow, today)
+        await apply_due_transfers(uow, region, today)
         found = await uow.transfers.involving(municipality, status)
         await uow.audit_as(principal, "transfers.read", subject=f"status={status or '*'}")
     return found

@@ -23,7 +23,7 @@ from zorgstroom_placement.domain.waiting_list import (
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.schemas import RegistrationUpdate
 from zorgstroom_placement.service_layer.access import check_not_ahead, is_municipality
-from zorgstroom_placement.service_layer.matching import place_waiting_clients
+from zorgstroom_placement.service_layer.matching import place_waiting_clients, take_turns
 from zorgstroom_placement.service_layer.transfers import apply_due_transfers
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFound
@@ -31,7 +31,7 @@ from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFoun
 
 async def register(uow: PlacementUnitOfWork, region: Region, event: ClientRegistered, today: date) -> None:
     """A registration joins the list (once, however often the event arrives) and may be placed at once."""
-    await apply_due_transfers(uow, today)
+    await apply_due_transfers(uow, region, today)
     if await uow.waiting_list.add(event):
         await uow.emit(
             ClientWaitlisted(
@@ -47,6 +47,7 @@ async def register(uow: PlacementUnitOfWork, region: Region, event: ClientRegist
 
 async def read_waiting_list(
     units: UnitsOfWork,
+    region: Region,
     principal: Principal,
     care_form: str | None,
     municipality: str | None,
@@ -62,7 +63,7 @@ async def read_waiting_list(
     elif principal.organisation_kind is not OrganisationKind.REGION:
         raise Forbidden("the waiting list is for municipalities and region staff")
     async with units(correlation_id=correlation_id) as uow:
-        await apply_due_transfers(uow, today)
+        await apply_due_transfers(uow, region, today)
         clients = await uow.waiting_list.waiting(care_form)
         await uow.audit_as(
             principal,
@@ -81,6 +82,8 @@ async def read_waiting_list(
 def _listed(c: WaitingClient, position: int, today: date) -> dict[str, object]:
     return {
         "position": position,
+        "intake_id": c.intake_id,  # what the responsible municipality updates or withdraws by
+        "status": "waiting",
         "client_ref": c.client_ref,
         "care_form": c.care_form,
         "responsible_municipality": c.responsible_municipality,
@@ -106,7 +109,14 @@ def registration_public(r: Registration) -> dict[str, Any]:
     }
 
 
-async def _own_waiting_registration(uow: PlacementUnitOfWork, principal: Principal, intake_id: str) -> Registration:
+async def _own_waiting_registration(
+    uow: PlacementUnitOfWork, region: Region, principal: Principal, intake_id: str
+) -> Registration:
+    """The registration, locked after its care form's matching turn (the matcher's lock order), so no match
+    of it can run between this read and the caller's write."""
+    unlocked = await uow.waiting_list.get(intake_id)
+    if unlocked is not None:
+        await take_turns(uow, region, [unlocked.care_form])
     registration = await uow.waiting_list.get_for_update(intake_id)
     if registration is None:
         raise NotFound(f"registration {intake_id} is not on the waiting list", kind="registration-not-found")
@@ -153,8 +163,8 @@ async def update_registration(
         if not region.in_region(code):
             raise InvalidField(f"preferred_municipalities.{i}", f"{code} is not in region {region.code}")
     async with units(correlation_id=correlation_id) as uow:
-        await apply_due_transfers(uow, today)
-        before = await _own_waiting_registration(uow, principal, intake_id)
+        await apply_due_transfers(uow, region, today)
+        before = await _own_waiting_registration(uow, region, principal, intake_id)
         after = before.updated(
             needs=body.needs,
             urgency=body.urgency,
@@ -164,7 +174,8 @@ async def update_registration(
         await uow.waiting_list.save(after)
         await uow.emit(_updated_event(after, updated_on))
         await uow.audit_as(principal, "registration.update", client_ref=after.client_ref, subject=intake_id)
-        await place_waiting_clients(uow, region, after.care_form, on=updated_on)
+        # The match happens today: updated_on only dates the event, and must not backdate other clients' starts.
+        await place_waiting_clients(uow, region, after.care_form, on=today)
         now = await uow.waiting_list.get_for_update(intake_id)
     return registration_public(now or after)
 
@@ -184,23 +195,41 @@ async def withdraw_registration(
     day = withdrawn_on or today
     check_not_ahead("withdrawn_on", day, today, region)
     async with units(correlation_id=correlation_id) as uow:
-        await apply_due_transfers(uow, today)
-        registration = await _own_waiting_registration(uow, principal, intake_id)
+        await apply_due_transfers(uow, region, today)
+        registration = await _own_waiting_registration(uow, region, principal, intake_id)
         if day < registration.waiting_since:
             raise InvalidField("withdrawn_on", f"the registration dates from {registration.waiting_since}")
-        withdrawn = replace(registration, status=RegistrationStatus.WITHDRAWN)
-        await uow.waiting_list.save(withdrawn)
-        await uow.emit(
-            RegistrationWithdrawn(
-                intake_id=intake_id,
-                client_ref=withdrawn.client_ref,
-                responsible_municipality=withdrawn.responsible_municipality,
-                care_form=withdrawn.care_form,
-                reason=reason,
-                withdrawn_on=day,
-            )
-        )
+        withdrawn = await _withdraw(uow, registration, reason, day)
         await uow.audit_as(
             principal, "registration.withdraw", client_ref=withdrawn.client_ref, subject=f"{intake_id} reason={reason}"
         )
     return registration_public(withdrawn)
+
+
+async def _withdraw(
+    uow: PlacementUnitOfWork, registration: Registration, reason: WithdrawalReason, day: date
+) -> Registration:
+    """The caller holds the registration's care form's turn and its row."""
+    withdrawn = replace(registration, status=RegistrationStatus.WITHDRAWN)
+    await uow.waiting_list.save(withdrawn)
+    await uow.emit(
+        RegistrationWithdrawn(
+            intake_id=withdrawn.intake_id,
+            client_ref=withdrawn.client_ref,
+            responsible_municipality=withdrawn.responsible_municipality,
+            care_form=withdrawn.care_form,
+            reason=reason,
+            withdrawn_on=day,
+        )
+    )
+    return withdrawn
+
+
+async def withdraw_after_outflow(uow: PlacementUnitOfWork, client_ref: str, outflow_date: date) -> list[Registration]:
+    """Rule 7 with 11: a client who moved out to a home of their own needs no other place; their registrations
+    still waiting (a doorstroom registration, say) leave the list with reason other_solution. The caller holds
+    the matching turns of the client's care forms."""
+    waiting = [r for r in await uow.waiting_list.episode_of(client_ref) if r.is_waiting]
+    return [
+        await _withdraw(uow, r, WithdrawalReason.OTHER_SOLUTION, max(outflow_date, r.waiting_since)) for r in waiting
+    ]

@@ -688,10 +688,14 @@
 
   function setDefaults() {
     const query = new URLSearchParams(window.location.search);
-    const year = new Date().getFullYear();
+    const now = new Date();
+    const year = now.getFullYear();
+    // The twelve months that end with the current one: the latest month with data is in view at once.
+    const first = new Date(year, now.getMonth() - 11, 1);
+    const iso = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}`;
     const month = (text) => (/^\d{4}-(0[1-9]|1[0-2])$/.test(text || '') ? text : null);
-    $('from').value = month(query.get('from')) || `${year}-01`;
-    $('to').value = month(query.get('to')) || `${year}-12`;
+    $('from').value = month(query.get('from')) || iso(first);
+    $('to').value = month(query.get('to')) || iso(now);
     $('year').value = /^\d{4}$/.test(query.get('year') || '') ? query.get('year') : String(year);
   }
 
