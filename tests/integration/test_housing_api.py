@@ -2,7 +2,7 @@
 who a home goes to follows transfers per episode and doorstroom."""
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 from tests.support.kafka import read_topic
 from tests.support.stack import Namespace, running
@@ -28,6 +28,24 @@ UNIT = {
     "available_from": "2027-03-01",
     "accessible": False,
 }
+
+
+def day(n: int) -> date:
+    """The n-th day of a flow that ran in the past year: no offer is dated after today."""
+    return date.today() - timedelta(days=300) + timedelta(days=n)
+
+
+async def test_an_answer_dated_after_the_latest_day_allowed_is_refused_naming_answered_on(ns: Namespace) -> None:
+    ahead = (date.today() + timedelta(days=1)).isoformat()  # the region allows no business date ahead of today
+    auth = ns.auth("corporation")
+    async with running(build(ns.settings("housing")), "housing") as housing:
+        accepted = await housing.post("/v1/offers/o-1/accept", json={"answered_on": ahead}, headers=auth)
+        declined = await housing.post(
+            "/v1/offers/o-1/decline", json={"reason": "too_far", "answered_on": ahead}, headers=auth
+        )
+    for answer in (accepted, declined):
+        assert answer.status_code == 422, answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == ["answered_on"]
 
 
 async def test_an_offered_unit_is_published_once_keyed_by_unit(ns: Namespace) -> None:
@@ -100,31 +118,32 @@ async def test_transfers_count_per_episode_from_their_date_and_a_doorstroom_with
 
         await deliver(
             placed(a, "p-a", "i1"),
-            assessed(a, "p-a", "2027-02-01"),
+            assessed(a, "p-a", day(26)),
             placed(b, "p-b", "i2"),
-            assessed(b, "p-b", "2027-02-10"),
+            assessed(b, "p-b", day(35)),
             ResponsibilityTransferred(
                 client_ref=a,
                 from_municipality="0034",
                 to_municipality="0995",
                 to_in_region=True,
                 reason=TransferReason.SOCIAL_NETWORK,
-                effective_on=date(2027, 5, 1),
+                effective_on=day(115),
                 transfer_id="t-1",
                 intake_ids=["i1"],
             ),
         )
         auth = ns.auth("corporation")
         for municipality in ("0034", "0995"):
-            path = f"/v1/contingents/{UNIT['corporation_id']}/{municipality}/2027"
-            assert (await housing.put(path, json={"units": 5}, headers=auth)).status_code == 200
+            for year in {day(0).year, date.today().year}:
+                path = f"/v1/contingents/{UNIT['corporation_id']}/{municipality}/{year}"
+                assert (await housing.put(path, json={"units": 5}, headers=auth)).status_code == 200
         almere = UNIT | {
             "unit_id": "almere-1",
             "municipality": "0034",
             "wijk": "WK003402",
-            "available_from": "2027-05-02",
+            "available_from": day(116).isoformat(),
         }
-        lelystad = UNIT | {"unit_id": "lelystad-1", "available_from": "2027-05-02"}
+        lelystad = UNIT | {"unit_id": "lelystad-1", "available_from": day(116).isoformat()}
         for body in (almere, lelystad):
             assert (await housing.post("/v1/housing-units", json=body, headers=auth)).status_code == 202
         offers = "SELECT unit_id, client_ref, responsible_municipality, status FROM offers ORDER BY unit_id"
@@ -152,19 +171,19 @@ def placed(client_ref: str, placement_id: str, intake_id: str) -> PlacementMade:
         wijk="WK003401",
         responsible_municipality="0034",
         care_form="BW_24H",
-        start_date=date(2027, 1, 6),
+        start_date=day(0),
         waited_days=0,
         intake_id=intake_id,
     )
 
 
-def assessed(client_ref: str, placement_id: str, on: str) -> OutflowReadinessAssessed:
+def assessed(client_ref: str, placement_id: str, on: date) -> OutflowReadinessAssessed:
     return OutflowReadinessAssessed(
         placement_id=placement_id,
         client_ref=client_ref,
         provider_agb="11111111",
         responsible_municipality="0034",
-        assessed_on=date.fromisoformat(on),
+        assessed_on=on,
         scores=dict.fromkeys(ZrmDomain, 4),
         ready=True,
         client_wants_to_move=True,
@@ -179,6 +198,6 @@ def ended(client_ref: str, placement_id: str, reason: EndReason) -> PlacementEnd
         provider_agb="11111111",
         responsible_municipality="0034",
         reason=reason,
-        end_date=date(2027, 6, 1),
+        end_date=day(146),
         doorstroom_to="BW_24H",
     )

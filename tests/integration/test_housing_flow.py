@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,18 @@ FULL_WIJK = "WK003409"  # its cap on outflow homes is set to 0 in this test's re
 ONE_HOME_WIJK = "WK003408"  # and this one's to 1 (over the region's rolling window of 12 months)
 
 
+# The flow runs in the two years before this one: no offer is dated after today, and a home recorded now may
+# have come free long ago in this test's region.
+Y1, Y2 = date.today().year - 2, date.today().year - 1
+
+
 def region_file(tmp: Path) -> Path:
-    """Flevoland with a wijk closed to outflow, one that takes a single home per window, and business dates that
-    may lie ahead of the clock: the flow runs in 2027 and 2028, whenever the test runs."""
+    """Flevoland with a wijk closed to outflow, one that takes a single home per window, and homes that may be
+    recorded long after they came free (the flow runs in Y1 and Y2, whenever the test runs)."""
     path = tmp / "region.toml"
     text = (ROOT / "data/regions/flevoland.toml").read_text()
-    ahead = "max_days_ahead = 1500\n"
-    text = text.replace("\n[dates]\n", f"\n[dates]\n{ahead}") if "\n[dates]\n" in text else f"{text}\n[dates]\n{ahead}"
+    back = "max_days_back = 1500\n"
+    text = text.replace("\n[dates]\n", f"\n[dates]\n{back}") if "\n[dates]\n" in text else f"{text}\n[dates]\n{back}"
     path.write_text(text + f"\n[housing.wijk_outflow_caps]\n{FULL_WIJK} = 0\n{ONE_HOME_WIJK} = 1\n")
     return path
 
@@ -45,7 +51,7 @@ def unit(unit_id: str, rooms: int = 2, wijk: str = "WK003402", **extra: Any) -> 
         "wijk": wijk,
         "rooms": rooms,
         "rent_eur": 640.0,
-        "available_from": "2027-04-01",
+        "available_from": f"{Y1}-04-01",
     } | extra
 
 
@@ -87,7 +93,7 @@ class Flow:
 
     async def quota(self, units: int) -> httpx.Response:
         return await self.housing.put(
-            f"/v1/contingents/{CORPORATION}/0034/2027", json={"units": units}, headers=self.ns.auth("corporation")
+            f"/v1/contingents/{CORPORATION}/0034/{Y1}", json={"units": units}, headers=self.ns.auth("corporation")
         )
 
 
@@ -99,9 +105,13 @@ async def flow(ns: Namespace, tmp_path: Path, **housing_settings: Any) -> AsyncI
         running(build_placement(ns.settings("placement", region_file=region)), "placement") as placement,
         running(build_housing(ns.settings("housing", region_file=region, **housing_settings)), "housing") as housing,
     ):
+        # The facility first: each client is placed on the day they register, in Y1 (a facility registered
+        # later would place them today, after the assessments below).
+        body = facility("11111111", "0034", "WK003401", 3, care_form="BW_24H")
+        await placement.put("/v1/facilities/bw-almere", json=body, headers=ns.auth("region"))
         refs = {}
         households = {"c3": {"adults": 2, "children": 2}}  # four persons need three rooms
-        for name, day in (("c1", "2027-01-05"), ("c2", "2027-01-10"), ("c3", "2027-01-12")):
+        for name, day in (("c1", f"{Y1}-01-05"), ("c2", f"{Y1}-01-10"), ("c3", f"{Y1}-01-12")):
             body = intake_body(
                 care_form="BW_24H",
                 needs=["psychiatric"],
@@ -112,8 +122,6 @@ async def flow(ns: Namespace, tmp_path: Path, **housing_settings: Any) -> AsyncI
                 "/v1/intakes", json=body, headers=ns.auth("almere") | {"Idempotency-Key": str(uuid.uuid4())}
             )
             refs[name] = answer.json()["client_ref"]
-        body = facility("11111111", "0034", "WK003401", 3, care_form="BW_24H")
-        await placement.put("/v1/facilities/bw-almere", json=body, headers=ns.auth("region"))
         made = await read_topic(ns.infra.kafka_bootstrap, ns.topic("wmo.placement-made.v1"), at_least=3)
         by_ref = {json.loads(r.value)["data"]["client_ref"]: json.loads(r.value)["data"]["placement_id"] for r in made}
         f = Flow(ns, intake, placement, housing, {name: by_ref[ref] for name, ref in refs.items()})
@@ -124,14 +132,14 @@ async def flow(ns: Namespace, tmp_path: Path, **housing_settings: Any) -> AsyncI
 async def test_the_longest_ready_client_who_fits_gets_the_unit_and_moves_out(ns: Namespace, tmp_path: Path) -> None:
     async with flow(ns, tmp_path) as f:
         refs = f.refs  # type: ignore[attr-defined]
-        await f.assess("c2", "2027-02-01")
-        await f.assess("c3", "2027-02-10")  # ready earlier than c1, but a household of four
-        await f.assess("c1", "2027-03-01")
+        await f.assess("c2", f"{Y1}-02-01")
+        await f.assess("c3", f"{Y1}-02-10")  # ready earlier than c1, but a household of four
+        await f.assess("c1", f"{Y1}-03-01")
         assert (await f.quota(1)).status_code == 200
         c4 = (
             await f.intake.post(
                 "/v1/intakes",
-                json=intake_body(care_form="BW_24H", needs=["psychiatric"], registered_on="2027-03-05"),
+                json=intake_body(care_form="BW_24H", needs=["psychiatric"], registered_on=f"{Y1}-03-05"),
                 headers=f.ns.auth("almere") | {"Idempotency-Key": str(uuid.uuid4())},
             )
         ).json()["client_ref"]
@@ -143,10 +151,10 @@ async def test_the_longest_ready_client_who_fits_gets_the_unit_and_moves_out(ns:
         [offer] = await f.offers()
         assert (await f.offered_to(1))[offer["offer_id"]] == refs["c2"]
         assert "client_ref" not in offer and offer["household_size"] == 1 and offer["rooms_needed"] == 1
-        assert offer["status"] == "open" and offer["offered_on"] == "2027-04-01"
+        assert offer["status"] == "open" and offer["offered_on"] == f"{Y1}-04-01"
         accepted = await f.housing.post(
             f"/v1/offers/{offer['offer_id']}/accept",
-            json={"answered_on": "2027-04-10"},
+            json={"answered_on": f"{Y1}-04-10"},
             headers=f.ns.auth("corporation"),
         )
         assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
@@ -158,13 +166,13 @@ async def test_the_longest_ready_client_who_fits_gets_the_unit_and_moves_out(ns:
             refs["c2"],
             "0034",
             "WK003402",
-            "2027-04-10",
+            f"{Y1}-04-10",
         )
         ended = await read_topic(f.ns.infra.kafka_bootstrap, f.ns.topic("wmo.placement-ended.v1"))
         assert json.loads(ended[0].value)["data"]["reason"] == "19"
         made = await read_topic(f.ns.infra.kafka_bootstrap, f.ns.topic("wmo.placement-made.v1"), at_least=4)
         freed = [json.loads(r.value)["data"] for r in made if json.loads(r.value)["data"]["client_ref"] == c4]
-        assert freed and freed[0]["start_date"] == "2027-04-10"  # the freed place went to the next waiting client
+        assert freed and freed[0]["start_date"] == f"{Y1}-04-10"  # the freed place went to the next waiting client
         quotas = (
             await f.housing.get(f"/v1/corporations/{CORPORATION}/contingents", headers=f.ns.auth("corporation"))
         ).json()
@@ -181,25 +189,30 @@ async def test_the_longest_ready_client_who_fits_gets_the_unit_and_moves_out(ns:
 
 async def test_a_unit_in_a_wijk_at_its_cap_is_not_offered(ns: Namespace, tmp_path: Path) -> None:
     async with flow(ns, tmp_path) as f:
-        await f.assess("c1", "2027-02-01")
+        await f.assess("c1", f"{Y1}-02-01")
         await f.quota(5)
         await eventually(lambda: _ready_count(f), until=lambda n: n == 1)
         await f.housing.post("/v1/housing-units", json=unit("full", wijk=FULL_WIJK), headers=f.ns.auth("corporation"))
         assert (await f.units())["full"]["waiting_reason"] == "wijk_at_cap"
+        tomorrow = (date.today() + timedelta(days=1)).isoformat()  # announced ahead: it waits for its day
+        await f.housing.post(
+            "/v1/housing-units", json=unit("ahead", available_from=tomorrow), headers=f.ns.auth("corporation")
+        )
+        assert (await f.units())["ahead"]["waiting_reason"] == "not_yet_available"
         assert (
             await f.housing.get(f"/v1/corporations/{CORPORATION}/offers", headers=f.ns.auth("corporation"))
         ).json() == {"offers": []}
 
 
 async def test_a_wijk_at_its_cap_opens_again_once_the_window_has_passed(ns: Namespace, tmp_path: Path) -> None:
-    """One home per 12 months in ONE_HOME_WIJK: the home let on 10 April 2027 holds the slot until 10 April 2028."""
+    """One home per 12 months in ONE_HOME_WIJK: the home let on 10 April Y1 holds the slot until 10 April Y2."""
     async with flow(ns, tmp_path) as f:
         refs = f.refs  # type: ignore[attr-defined]
-        await f.assess("c1", "2027-02-01")
-        await f.assess("c2", "2027-02-05")
+        await f.assess("c1", f"{Y1}-02-01")
+        await f.assess("c2", f"{Y1}-02-05")
         await f.quota(5)
         next_year = await f.housing.put(
-            f"/v1/contingents/{CORPORATION}/0034/2028", json={"units": 5}, headers=f.ns.auth("corporation")
+            f"/v1/contingents/{CORPORATION}/0034/{Y2}", json={"units": 5}, headers=f.ns.auth("corporation")
         )
         assert next_year.status_code == 200
         await eventually(lambda: _ready_count(f), until=lambda n: n == 2)
@@ -207,19 +220,19 @@ async def test_a_wijk_at_its_cap_opens_again_once_the_window_has_passed(ns: Name
         await f.housing.post("/v1/housing-units", json=unit("first", wijk=ONE_HOME_WIJK), headers=auth)
         [first] = await f.offers()
         accepted = await f.housing.post(
-            f"/v1/offers/{first['offer_id']}/accept", json={"answered_on": "2027-04-10"}, headers=auth
+            f"/v1/offers/{first['offer_id']}/accept", json={"answered_on": f"{Y1}-04-10"}, headers=auth
         )
         assert accepted.status_code == 200
-        soon = unit("too-soon", wijk=ONE_HOME_WIJK, available_from="2028-04-09")
+        soon = unit("too-soon", wijk=ONE_HOME_WIJK, available_from=f"{Y2}-04-09")
         await f.housing.post("/v1/housing-units", json=soon, headers=auth)
         assert (await f.units())["too-soon"]["waiting_reason"] == "wijk_at_cap"
-        in_time = unit("in-time", wijk=ONE_HOME_WIJK, available_from="2028-04-10")
+        in_time = unit("in-time", wijk=ONE_HOME_WIJK, available_from=f"{Y2}-04-10")
         await f.housing.post("/v1/housing-units", json=in_time, headers=auth)
-        # The slot frees on 10 April 2028: the unit that waited longest goes first, the other waits again.
+        # The slot frees on 10 April Y2: the unit that waited longest goes first, the other waits again.
         offers = await f.offers(until=lambda o: len(o) == 2)
         assert [(o["unit_id"], o["offered_on"], o["quota_year"]) for o in offers] == [
-            ("first", "2027-04-01", 2027),
-            ("too-soon", "2028-04-10", 2028),
+            ("first", f"{Y1}-04-01", Y1),
+            ("too-soon", f"{Y2}-04-10", Y2),
         ]
         assert (await f.offered_to(2))[offers[1]["offer_id"]] == refs["c2"]
         assert (await f.units())["in-time"]["waiting_reason"] == "wijk_at_cap"
@@ -228,15 +241,15 @@ async def test_a_wijk_at_its_cap_opens_again_once_the_window_has_passed(ns: Name
 async def test_a_declined_unit_passes_on_and_an_unanswered_offer_lapses(ns: Namespace, tmp_path: Path) -> None:
     async with flow(ns, tmp_path, offer_lapse_after_seconds=2.0) as f:
         refs = f.refs  # type: ignore[attr-defined]
-        await f.assess("c1", "2027-02-01")
-        await f.assess("c2", "2027-02-05")
+        await f.assess("c1", f"{Y1}-02-01")
+        await f.assess("c2", f"{Y1}-02-05")
         await f.quota(5)
         await eventually(lambda: _ready_count(f), until=lambda n: n == 2)
         await f.housing.post("/v1/housing-units", json=unit("u1"), headers=f.ns.auth("corporation"))
         [first] = await f.offers()
         declined = await f.housing.post(
             f"/v1/offers/{first['offer_id']}/decline",
-            json={"reason": "too_far", "answered_on": "2027-04-03"},
+            json={"reason": "too_far", "answered_on": f"{Y1}-04-03"},
             headers=f.ns.auth("corporation"),
         )
         assert declined.status_code == 200 and declined.json()["decline_reason"] == "too_far"
@@ -298,7 +311,7 @@ async def test_an_offers_deadline_lives_in_the_database_and_another_process_laps
     """As after a restart: the process that made the offer never lapses it (its deadline is far); a new
     housing process on the same database does, from the offer's own row."""
     async with flow(ns, tmp_path, offer_lapse_after_seconds=3600) as f:
-        await f.assess("c1", "2027-02-01")
+        await f.assess("c1", f"{Y1}-02-01")
         await f.quota(2)
         await eventually(lambda: _ready_count(f), until=lambda n: n == 1)
         await f.housing.post("/v1/housing-units", json=unit("u1"), headers=f.ns.auth("corporation"))

@@ -233,7 +233,7 @@ async def test_what_is_left_of_a_quota_counts_every_acceptance_of_its_year(repor
 # registration is withdrawn; D3 is transferred to Urk for one episode and registers again later (fresh);
 # Amsterdam's client A1 is placed in Dronten (responsible elsewhere).
 DRONTEN, AMSTERDAM = "0303", "0363"
-D1, D2, D3, A1 = "d" * 64, "e" * 64, "f" * 64, "a" * 64
+D1, D2, D3, D4, A1 = "d" * 64, "e" * 64, "f" * 64, "c" * 64, "a" * 64
 
 
 def dronten_registered(intake: str, ref: str, on: str, form: str, responsible: str = DRONTEN) -> ClientRegistered:
@@ -270,6 +270,10 @@ EPISODES: list[Event] = [
     PlacementEnded(placement_id="p-a1", client_ref=A1, facility_id="fac-c", provider_agb="11111111",
                    responsible_municipality=AMSTERDAM, reason="21", end_date="2027-02-20", care_form="MO_EMERGENCY",
                    intake_id="i-a1"),  # type: ignore[arg-type]
+    dronten_registered("i-d6", D4, "2027-05-10", "BW_24H"),  # waits, then moves out of the region
+    ResponsibilityTransferred(client_ref=D4, from_municipality=DRONTEN, to_municipality=AMSTERDAM, to_in_region=False,
+                              reason="origin", effective_on="2027-06-01", transfer_id="t-d6", intake_ids=["i-d6"],
+                              accepted_on="2027-05-20"),  # type: ignore[arg-type]
 ]  # fmt: skip
 
 
@@ -291,7 +295,7 @@ async def episodes_applied(client: Any, ns: Namespace) -> bool:
     ).json()
     region = (await client.get("/v1/region/flows?from=2027-01&to=2027-06", headers=ns.auth("region"))).json()
     t = body["totals"]
-    applied = (t["doorstroom"], t["withdrawals"], t["registrations"], t["transfers_out"]) == (1, 1, 5, 1)
+    applied = (t["doorstroom"], t["withdrawals"], t["registrations"], t["transfers_out"]) == (1, 1, 6, 2)
     return applied and bool(region["responsible_elsewhere"])
 
 
@@ -300,9 +304,9 @@ async def test_doorstroom_and_withdrawals_are_counted_apart(episodes, ns: Namesp
         await episodes.get("/v1/municipalities/0303/flows?from=2027-01&to=2027-06", headers=ns.auth("dronten"))
     ).json()
     t = body["totals"]
-    # Five registrations are Dronten's (i-d4 was registered on 10 January, before its transfer took effect);
+    # Six registrations are Dronten's (i-d4 was registered on 10 January, before its transfer took effect);
     # p-d2 follows p-d1 the same day: doorstroom, not a second inflow, and not an other ending.
-    assert t["registrations"] == 5 and (
+    assert t["registrations"] == 6 and (
         t["inflow"],
         t["doorstroom"],
         t["ended_other"],
@@ -310,11 +314,12 @@ async def test_doorstroom_and_withdrawals_are_counted_apart(episodes, ns: Namesp
         t["withdrawals"],
     ) == (1, 1, 0, 0, 1)
     assert t["doorstroom_by_pair"] == {"MO_EMERGENCY->BW_24H": 1}
-    assert t["transfers_out"] == 1 and t["by_group"]["MO"]["transfers_out"] == 1
-    assert t["waiting_at_end"] == 1  # only i-d5: i-d2 was placed, i-d3 withdrawn, i-d4 is Urk's
+    assert t["transfers_out"] == 2 and t["by_group"]["MO"]["transfers_out"] == 1
+    assert t["waiting_at_end"] == 1  # only i-d5: i-d2 was placed, i-d3 withdrawn, i-d4 Urk's, i-d6 left the region
     months = {m["month"]: m for m in body["months"]}
-    # Jan: i-d2, i-d4; Feb: i-d2, i-d3 (i-d4 is Urk's); Mar: i-d3; Apr: none (withdrawn 15 April); May, Jun: i-d5
-    assert [months[m]["waiting_at_end"] for m in sorted(months)] == [2, 2, 1, 0, 1, 1]
+    # Jan: i-d2, i-d4; Feb: i-d2, i-d3 (i-d4 is Urk's); Mar: i-d3; Apr: none (withdrawn 15 April); May: i-d5,
+    # i-d6; Jun: i-d5
+    assert [months[m]["waiting_at_end"] for m in sorted(months)] == [2, 2, 1, 0, 2, 1]
     assert months["2027-02"]["by_group"]["BW"]["waiting_now_days_median"] == 33.0  # i-d2 (39 days), i-d3 (27)
     assert months["2027-02"]["by_group"]["MO"]["waiting_now_days_median"] is None
     urk = (await episodes.get("/v1/municipalities/0184/flows?from=2027-05&to=2027-05", headers=ns.auth("urk"))).json()
@@ -326,6 +331,8 @@ async def test_a_client_responsible_elsewhere_shows_with_that_municipalitys_code
     (amsterdam,) = region["responsible_elsewhere"]
     assert (amsterdam["municipality"], amsterdam["name"], amsterdam["client_days"]) == (AMSTERDAM, "Amsterdam", 10)
     assert amsterdam["totals"]["registrations"] == "<5" and amsterdam["totals"]["by_group"]["MO"]["inflow"] == "<5"
+    # i-d6, transferred to Amsterdam from 1 June, no longer waits on the region's list: not Amsterdam's waiting
+    assert amsterdam["totals"]["transfers_in"] == "<5" and amsterdam["totals"]["waiting_at_end"] == 0
     matrix = (await episodes.get("/v1/region/matrix?from=2027-01&to=2027-06", headers=ns.auth("region"))).json()
     cell = next(c for c in matrix["cells"] if c["responsible"] == AMSTERDAM)
     assert (cell["facility_municipality"], cell["client_days"], cell["responsible_elsewhere"]) == (DRONTEN, 10, True)

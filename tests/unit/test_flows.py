@@ -159,6 +159,35 @@ def test_a_transfer_applies_to_its_episode_and_a_later_registration_starts_fresh
     assert flows(older, ALMERE, june, june)[june].total["waiting_at_end"] == 1  # an older transfer: up to its date
 
 
+def test_a_client_transferred_out_of_the_region_waits_no_longer_from_the_transfers_date() -> None:
+    # c3 waits from 1 Feb; Amsterdam (outside the region) takes over from 15 April: waiting at the end of March
+    # (Almere's), no longer at the end of April, for Almere or for Amsterdam as a municipality elsewhere
+    amsterdam = "0363"
+    out = Transfer("c3", amsterdam, date(2027, 4, 15), ALMERE, ("i3",), date(2027, 4, 1), "t1", to_in_region=False)
+    f = Facts(registrations=[reg(3, "2027-02-01")], transfers=[out])
+    almere = flows(f, ALMERE, Month(2027, 3), Month(2027, 4))
+    elsewhere = flows(f, amsterdam, Month(2027, 3), Month(2027, 4))
+    assert column(almere, "waiting_at_end") == [1, 0] and column(almere, "transfers_out") == [0, 1]
+    assert column(elsewhere, "waiting_at_end") == [0, 0] and column(elsewhere, "transfers_in") == [0, 1]
+    inside = Facts(registrations=f.registrations, transfers=[Transfer("c3", URK, date(2027, 4, 15), ALMERE, ("i3",))])
+    assert column(flows(inside, URK, Month(2027, 4), Month(2027, 4)), "waiting_at_end") == [1]
+
+
+def test_transfers_of_one_day_take_effect_in_a_defined_order_whatever_order_they_are_read_in() -> None:
+    # both take effect on 15 April; the one accepted later (to Lelystad) holds, read first or last
+    urk = Transfer("c3", URK, date(2027, 4, 15), ALMERE, ("i3",), date(2027, 4, 1), "t-a")
+    lelystad = Transfer("c3", LELYSTAD, date(2027, 4, 15), URK, ("i3",), date(2027, 4, 2), "t-b")
+    april = Month(2027, 4)
+    for transfers in ([urk, lelystad], [lelystad, urk]):
+        f = Facts(registrations=[reg(3, "2027-02-01")], transfers=transfers)
+        assert flows(f, LELYSTAD, april, april)[april].total["waiting_at_end"] == 1
+        assert flows(f, URK, april, april)[april].total["waiting_at_end"] == 0
+    same_day = Transfer("c3", LELYSTAD, date(2027, 4, 15), URK, ("i3",), date(2027, 4, 1), "t-0")
+    for transfers in ([urk, same_day], [same_day, urk]):  # accepted the same day too: by transfer id
+        f = Facts(registrations=[reg(3, "2027-02-01")], transfers=transfers)
+        assert flows(f, URK, april, april)[april].total["waiting_at_end"] == 1
+
+
 def test_an_ending_that_arrived_before_its_placement_counts_once_the_placement_is_known() -> None:
     early = Facts(
         registrations=[reg(7, "2027-01-02")],

@@ -52,6 +52,13 @@ def test_a_transfer_without_an_episode_holds_only_where_none_is_known() -> None:
     assert responsible_on(date(2027, 6, 1), ALMERE, "i2", old) == ALMERE
 
 
+def test_a_client_whose_episode_is_not_known_follows_a_transfer_naming_one() -> None:
+    # placed before housing kept the episode (intake_id NULL): the transfer is about their current episode
+    moved = [transfer(LELYSTAD, date(2027, 5, 1), {"i1"})]
+    assert responsible_on(date(2027, 4, 30), ALMERE, None, moved) == ALMERE
+    assert responsible_on(date(2027, 5, 1), ALMERE, None, moved) == LELYSTAD
+
+
 def test_a_new_placement_starts_unready_with_its_own_episode() -> None:
     ready = HousingClient("c", ALMERE, placement_id="p1", intake_id="i1", ready_since=date(2027, 3, 1))
     moved_on = placed(ready, "c", "p2", "i2", DRONTEN)

@@ -2,6 +2,7 @@
 emitted, the audit line, the answer) and how offers are made, answered and lapse. No HTTP, no database."""
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
@@ -29,23 +30,25 @@ REGION = FLEVOLAND.model_copy(
     update={"housing": HousingPolicy(wijk_outflow_caps={CAPPED_WIJK: 1}, wijk_outflow_window_months=12)}
 )
 POLICY = REGION.housing
-TODAY = date(2027, 1, 4)
+TODAY = date(2027, 12, 31)  # the flows below run in 2027; no offer is dated after today
 
 
 async def ready(units: FakeUnits, name: str, on: date) -> None:
     """As the events tell it: the client was placed, then assessed ready on `on`."""
     async with units() as uow:
-        await clients.placement_made(uow, POLICY, placement_made(name, f"p-{name}", date(2026, 12, 1)))
-        await clients.readiness_assessed(uow, POLICY, assessed(name, f"p-{name}", on))
+        await clients.placement_made(uow, POLICY, placement_made(name, f"p-{name}", date(2026, 12, 1)), TODAY)
+        await clients.readiness_assessed(uow, POLICY, assessed(name, f"p-{name}", on), TODAY)
 
 
-async def quota(units: FakeUnits, homes: int, year: int = 2027) -> None:
-    await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, year), homes)
+async def quota(units: FakeUnits, homes: int, year: int = 2027, today: date = TODAY) -> None:
+    await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, year), homes, today)
 
 
-async def offer(units: FakeUnits, unit_id: str, available_from: date, **extra: object) -> tuple[str, bool]:
+async def offer(
+    units: FakeUnits, unit_id: str, available_from: date, today: date = TODAY, **extra: Any
+) -> tuple[str, bool]:
     return await corporations.offer_unit(
-        units, REGION, corporation(), unit_create(unit_id, available_from, **extra), TODAY, "corr-1"
+        units, REGION, corporation(), unit_create(unit_id, available_from, **extra), today, "corr-1"
     )
 
 
@@ -113,7 +116,7 @@ async def test_making_offers_offers_what_it_can_and_says_why_each_other_unit_wai
     units.store.units.update(listed)
     policy = HousingPolicy(wijk_outflow_caps={"WK003409": 0})
     async with units() as uow:
-        events = await offers.make_offers(uow, policy, on=date(2027, 3, 15))
+        events = await offers.make_offers(uow, policy, on=date(2027, 3, 15), today=TODAY)
     assert [(e.unit_id, e.client_ref, e.offered_on) for e in events] == [("fits", ref("a"), date(2027, 4, 1))]
     assert {u: units.store.units[u].waiting_reason for u in listed} == {
         "fits": None,
@@ -122,12 +125,36 @@ async def test_making_offers_offers_what_it_can_and_says_why_each_other_unit_wai
     }
 
 
+async def test_a_unit_announced_ahead_waits_for_its_day_and_the_days_pass_offers_it_then() -> None:
+    units = FakeUnits(REGION)
+    await ready(units, "a", date(2027, 2, 1))
+    march = date(2027, 3, 1)
+    await quota(units, 5, today=march)
+    await offer(units, "u1", date(2027, 4, 1), march)  # announced on 1 March, free from 1 April
+    assert made(units) == [] and units.store.units["u1"].waiting_reason == "not_yet_available"
+    assert await offers.offer_what_came_free(units, POLICY, date(2027, 3, 31)) == 0
+    assert await offers.offer_what_came_free(units, POLICY, date(2027, 4, 2)) == 1
+    assert made(units) == [("u1", ref("a"), "2027-04-02")]  # the day the pass ran, not before it
+
+
+async def test_no_pass_dates_an_offer_after_today() -> None:
+    # a pass started by an event dated ahead (a placement ending within the region's margin) matches on today
+    units = FakeUnits(REGION)
+    today = date(2027, 3, 1)
+    await ready(units, "a", date(2027, 2, 1))
+    await quota(units, 5, today=today)
+    units.store.units["u1"] = HousingUnit("u1", CORPORATION_ID, ALMERE, "WK003402", 2, 640.0, date(2027, 2, 1))
+    async with units() as uow:
+        events = await offers.make_offers(uow, POLICY, on=date(2027, 3, 20), today=today)
+    assert [(e.unit_id, e.offered_on, e.answer_by) for e in events] == [("u1", today, date(2027, 3, 15))]
+
+
 # --- quotas --------------------------------------------------------------------------------------------
 
 
 async def test_a_quota_is_agreed_emitted_and_audited() -> None:
     units = FakeUnits(REGION)
-    agreed = await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, 2027), 25)
+    agreed = await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, 2027), 25, TODAY)
     assert (agreed.units, agreed.used, agreed.reserved, agreed.left) == (25, 0, 0, 25)
     assert units.store.events("HousingContingentAgreed") == [
         {"corporation_id": CORPORATION_ID, "municipality": ALMERE, "year": 2027, "homes": 25}
@@ -157,10 +184,23 @@ async def test_a_unit_waits_for_quota_says_why_and_is_offered_when_the_quota_is_
     assert units.store.units["u1"].waiting_reason is None
 
 
+async def test_a_quota_for_next_year_offers_nothing_this_year() -> None:
+    # before: the pass ran on 1 January 2028 and made an offer dated then, under next year's quota
+    units = FakeUnits(REGION)
+    today = date(2027, 6, 1)
+    await ready(units, "a", date(2027, 2, 1))
+    await offer(units, "u1", date(2027, 4, 1), today)
+    await quota(units, 5, year=2028, today=today)
+    assert made(units) == [] and units.store.units["u1"].waiting_reason == "quota_used_up"
+    assert await offers.offer_what_came_free(units, POLICY, date(2028, 1, 1)) == 1
+    assert made(units) == [("u1", ref("a"), "2028-01-01")]
+    assert units.store.contingents[(CORPORATION_ID, ALMERE, 2028)].reserved == 1
+
+
 async def test_another_corporation_sees_and_sets_nothing_of_ours() -> None:
     units = FakeUnits(REGION)
     with pytest.raises(Forbidden):
-        await corporations.set_contingent(units, REGION, corporation("other"), (CORPORATION_ID, ALMERE, 2027), 5)
+        await corporations.set_contingent(units, REGION, corporation("other"), (CORPORATION_ID, ALMERE, 2027), 5, TODAY)
     for view in (offers.corporation_offers, corporations.corporation_contingents, corporations.corporation_units):
         with pytest.raises(Forbidden):
             await view(units, corporation("other"), CORPORATION_ID)
@@ -197,7 +237,7 @@ async def _offered(units: FakeUnits, *names: str) -> str:
 async def test_an_accepted_offer_uses_the_quota_lets_the_unit_and_houses_the_client() -> None:
     units = FakeUnits(REGION)
     offer_id = await _offered(units, "a")
-    answered = await offers.accept(units, corporation(), offer_id, date(2027, 4, 10))
+    answered = await offers.accept(units, REGION, corporation(), offer_id, date(2027, 4, 10), TODAY)
     assert (answered.status, answered.answered_on) == (OfferStatus.ACCEPTED, date(2027, 4, 10))
     assert units.store.events("HousingOfferAccepted")[0] == {
         "offer_id": offer_id,
@@ -218,19 +258,47 @@ async def test_an_accepted_offer_uses_the_quota_lets_the_unit_and_houses_the_cli
 async def test_an_answer_before_the_offer_counts_from_the_offer() -> None:
     units = FakeUnits(REGION)
     offer_id = await _offered(units, "a")
-    assert (await offers.accept(units, corporation(), offer_id, date(2027, 3, 1))).answered_on == date(2027, 4, 1)
+    assert (await offers.accept(units, REGION, corporation(), offer_id, date(2027, 3, 1), TODAY)).answered_on == date(
+        2027, 4, 1
+    )
+
+
+async def test_an_answer_dated_after_the_latest_day_allowed_is_refused_and_changes_nothing() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a")
+    today = date(2027, 4, 5)
+    ahead = REGION.dates.latest_allowed(today) + timedelta(days=1)
+    emitted = len(units.store.emitted)
+    with pytest.raises(InvalidField) as accepted:
+        await offers.accept(units, REGION, corporation(), offer_id, ahead, today)
+    with pytest.raises(InvalidField) as declined:
+        await offers.decline(units, REGION, corporation(), offer_id, OfferDeclineReason.TOO_FAR, ahead, today)
+    assert (accepted.value.field, declined.value.field) == ("answered_on", "answered_on")
+    assert units.store.offers[offer_id].status is OfferStatus.OPEN and len(units.store.emitted) == emitted
+    answered = await offers.accept(units, REGION, corporation(), offer_id, REGION.dates.latest_allowed(today), today)
+    assert answered.answered_on == REGION.dates.latest_allowed(today)
+
+
+async def test_an_offer_lapsing_before_its_answer_by_day_lapses_today() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a")
+    units.store.now += timedelta(seconds=10)  # a demo lapses offers within seconds
+    assert await offers.lapse_due_offers(units, POLICY, timedelta(seconds=5), date(2027, 4, 3)) == 1
+    assert units.store.offers[offer_id].answered_on == date(2027, 4, 3)
 
 
 async def test_an_offer_is_answered_once_by_its_own_corporation() -> None:
     units = FakeUnits(REGION)
     offer_id = await _offered(units, "a")
     with pytest.raises(Forbidden):
-        await offers.accept(units, corporation("other"), offer_id, date(2027, 4, 10))
+        await offers.accept(units, REGION, corporation("other"), offer_id, date(2027, 4, 10), TODAY)
     with pytest.raises(NotFound):
-        await offers.accept(units, corporation(), "no-such-offer", date(2027, 4, 10))
-    await offers.accept(units, corporation(), offer_id, date(2027, 4, 10))
+        await offers.accept(units, REGION, corporation(), "no-such-offer", date(2027, 4, 10), TODAY)
+    await offers.accept(units, REGION, corporation(), offer_id, date(2027, 4, 10), TODAY)
     with pytest.raises(Conflict) as twice:
-        await offers.decline(units, POLICY, corporation(), offer_id, OfferDeclineReason.TOO_FAR, date(2027, 4, 11))
+        await offers.decline(
+            units, REGION, corporation(), offer_id, OfferDeclineReason.TOO_FAR, date(2027, 4, 11), TODAY
+        )
     assert twice.value.kind == "offer-answered"
 
 
@@ -238,7 +306,7 @@ async def test_a_declined_unit_goes_to_the_next_client_and_not_back_to_the_decli
     units = FakeUnits(REGION)
     offer_id = await _offered(units, "a", "b")
     declined = await offers.decline(
-        units, POLICY, corporation(), offer_id, OfferDeclineReason.TOO_FAR, date(2027, 4, 3)
+        units, REGION, corporation(), offer_id, OfferDeclineReason.TOO_FAR, date(2027, 4, 3), TODAY
     )
     assert (declined.status, declined.decline_reason) == (OfferStatus.DECLINED, "too_far")
     assert [(e["client_ref"], e["reason"]) for e in units.store.events("HousingOfferDeclined")] == [
@@ -252,9 +320,9 @@ async def test_an_unanswered_offer_lapses_on_its_answer_by_day_and_passes_on() -
     units = FakeUnits(REGION)
     offer_id = await _offered(units, "a", "b")
     after = timedelta(days=POLICY.offer_answer_days)
-    assert await offers.lapse_due_offers(units, POLICY, after) == 0
+    assert await offers.lapse_due_offers(units, POLICY, after, TODAY) == 0
     units.store.now += after
-    assert await offers.lapse_due_offers(units, POLICY, after) == 1
+    assert await offers.lapse_due_offers(units, POLICY, after, TODAY) == 1
     lapsed = units.store.offers[offer_id]
     assert (lapsed.status, lapsed.answered_on, lapsed.decline_reason) == (
         OfferStatus.LAPSED,
@@ -276,10 +344,11 @@ async def test_a_wijk_at_its_cap_opens_again_a_window_after_its_home_was_let() -
     await quota(units, 5, year=2028)
     await offer(units, "first", date(2027, 4, 1), wijk=CAPPED_WIJK)
     [first] = units.store.offers
-    await offers.accept(units, corporation(), first, date(2027, 4, 10))
-    await offer(units, "too-soon", date(2028, 4, 9), wijk=CAPPED_WIJK)
+    await offers.accept(units, REGION, corporation(), first, date(2027, 4, 10), TODAY)
+    later = date(2028, 12, 31)
+    await offer(units, "too-soon", date(2028, 4, 9), later, wijk=CAPPED_WIJK)
     assert units.store.units["too-soon"].waiting_reason == "wijk_at_cap"
-    await offer(units, "in-time", date(2028, 4, 10), wijk=CAPPED_WIJK)
+    await offer(units, "in-time", date(2028, 4, 10), later, wijk=CAPPED_WIJK)
     # The unit that waited longest goes first, on the day the slot frees; the other waits for the next slot.
     assert made(units) == [("first", ref("a"), "2027-04-01"), ("too-soon", ref("b"), "2028-04-10")]
     assert units.store.units["in-time"].waiting_reason == "wijk_at_cap"

@@ -2,6 +2,7 @@
 ends (doorstroom included, in either order), readiness, and transfers per episode from their effective date."""
 
 from datetime import date
+from typing import Any
 
 from tests.support.fake_housing import (
     ALMERE,
@@ -29,44 +30,50 @@ from zorgstroom_contracts.events import (
 )
 from zorgstroom_housing.domain.model import OfferStatus
 from zorgstroom_housing.ports import HousingUnitOfWork
-from zorgstroom_housing.service_layer import clients, corporations
+from zorgstroom_housing.service_layer import clients, corporations, offers
 from zorgstroom_runtime.region import load_region
 
 REGION = load_region(ROOT / "data/regions/flevoland.toml", ROOT / "data/municipalities-nl.csv")
 POLICY = REGION.housing
-TODAY = date(2027, 1, 4)
+TODAY = date(2027, 12, 31)  # the flows below run in 2027; no offer is dated after today
 
 
-async def deliver(units: FakeUnits, *events: Event) -> None:
+async def deliver(units: FakeUnits, *events: Event, today: date = TODAY) -> None:
     """Each event in its own unit of work, as the consumer applies them."""
     for event in events:
         async with units() as uow:
-            await _handle(uow, event)
+            await _handle(uow, event, today)
 
 
-async def _handle(uow: HousingUnitOfWork, event: Event) -> None:
+async def _handle(uow: HousingUnitOfWork, event: Event, today: date) -> None:
     match event:
         case ClientRegistered():
             await clients.client_registered(uow, event)
         case PlacementMade():
-            await clients.placement_made(uow, POLICY, event)
+            await clients.placement_made(uow, POLICY, event, today)
         case PlacementEnded():
-            await clients.placement_ended(uow, POLICY, event)
+            await clients.placement_ended(uow, POLICY, event, today)
         case OutflowReadinessAssessed():
-            await clients.readiness_assessed(uow, POLICY, event)
+            await clients.readiness_assessed(uow, POLICY, event, today)
         case ResponsibilityTransferred():
-            await clients.responsibility_transferred(uow, POLICY, event, event.transfer_id or "")
+            await clients.responsibility_transferred(uow, POLICY, event, event.transfer_id or "", today)
 
 
-async def market(units: FakeUnits, *unit_ids: str, available_from: date = date(2027, 4, 1), **extra: object) -> None:
+async def market(
+    units: FakeUnits,
+    *unit_ids: str,
+    available_from: date = date(2027, 4, 1),
+    today: date = TODAY,
+    **extra: Any,
+) -> None:
     for year in (2027, 2028):
         for municipality in (ALMERE, LELYSTAD):
             key = (CORPORATION_ID, municipality, year)
             if key not in units.store.contingents:
-                await corporations.set_contingent(units, REGION, corporation(), key, 5)
+                await corporations.set_contingent(units, REGION, corporation(), key, 5, today)
     for unit_id in unit_ids:
         await corporations.offer_unit(
-            units, REGION, corporation(), unit_create(unit_id, available_from, **extra), TODAY
+            units, REGION, corporation(), unit_create(unit_id, available_from, **extra), today
         )
 
 
@@ -198,6 +205,37 @@ async def test_a_transfer_counts_from_its_effective_date() -> None:
         LELYSTAD,
     )
     assert units.store.events("HousingOfferMade")[0]["responsible_municipality"] == LELYSTAD
+
+
+async def test_a_transfer_taking_effect_later_offers_nothing_ahead_and_counts_once_its_day_has_come() -> None:
+    # Accepted on 1 March to take effect on 1 May: a Lelystad unit free since 15 February is not offered on
+    # 1 March (dated 1 May, on next year's terms); the day's pass of 1 May offers it, dated that day.
+    units = FakeUnits(REGION)
+    march, may = date(2027, 3, 1), date(2027, 5, 1)
+    await deliver(units, placement_made("a", "p1", date(2027, 1, 6), intake_id="i1"), today=march)
+    await deliver(units, assessed("a", "p1", date(2027, 2, 1)), today=march)
+    lelystad = {"municipality": LELYSTAD, "wijk": "WK099501"}
+    await market(units, "lelystad", available_from=date(2027, 2, 15), today=march, **lelystad)
+    await deliver(units, transferred("a", LELYSTAD, may, ["i1"]), today=march)
+    assert offers_to(units) == [] and units.store.events("HousingOfferMade") == []
+    assert await offers.offer_what_came_free(units, POLICY, date(2027, 4, 30)) == 0
+    assert await offers.offer_what_came_free(units, POLICY, may) == 1
+    [offer] = units.store.offers.values()
+    assert (offer.unit_id, offer.offered_on, offer.responsible_municipality, offer.answer_by) == (
+        "lelystad",
+        may,
+        LELYSTAD,
+        date(2027, 5, 15),
+    )
+
+
+async def test_a_client_placed_before_episodes_were_kept_follows_a_transfer_of_their_episode() -> None:
+    units = FakeUnits(REGION)
+    await deliver(units, placement_made("a", "p1", date(2027, 1, 6), intake_id=None))  # an older event
+    await deliver(units, assessed("a", "p1", date(2027, 2, 1)), transferred("a", LELYSTAD, date(2027, 3, 1), ["i1"]))
+    await market(units, "almere")
+    await market(units, "lelystad", municipality=LELYSTAD, wijk="WK099501")
+    assert offers_to(units) == [("lelystad", ref("a"), "open")]
 
 
 async def test_a_transfer_of_another_episode_changes_nothing() -> None:

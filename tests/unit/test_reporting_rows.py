@@ -79,4 +79,4 @@ def test_an_accepted_transfer_keeps_its_episode() -> None:
                                       to_in_region=False, reason="origin", effective_on="2027-05-01", transfer_id="t1",
                                       intake_ids=["i2", "i1"], accepted_on="2027-04-28")  # type: ignore[arg-type]  # fmt: skip
     (row,) = fold(enveloped(moved)).transfers.values()
-    assert row[-3:] == ("t1", '["i1", "i2"]', dt.date(2027, 4, 28))
+    assert row[-4:] == ("t1", '["i1", "i2"]', dt.date(2027, 4, 28), False)  # and whether it stays in the region

@@ -67,7 +67,18 @@ def test_bw_without_an_address_stays_with_the_municipality_turned_to() -> None:
 
 def test_the_later_bw_ending_wins_and_the_systems_record_on_a_tie() -> None:
     recorded, told = PreviousBw("0303", date(2027, 3, 1)), PreviousBw("0184", date(2027, 4, 1))
-    assert latest_bw(recorded, told) == told
-    assert latest_bw(told, recorded) == told
-    assert latest_bw(recorded, PreviousBw("0184", date(2027, 3, 1))) == recorded
-    assert latest_bw(None, told) == told and latest_bw(recorded, None) == recorded and latest_bw(None, None) is None
+    on = date(2027, 5, 1)
+    assert latest_bw(recorded, told, on) == told
+    assert latest_bw(told, recorded, on) == told
+    assert latest_bw(recorded, PreviousBw("0184", date(2027, 3, 1)), on) == recorded
+    assert latest_bw(None, told, on) == told and latest_bw(recorded, None, on) == recorded
+    assert latest_bw(None, None, on) is None
+
+
+def test_an_ending_after_a_backdated_registration_does_not_hide_the_earlier_one() -> None:
+    # registered on 15 March 2027: the recorded ending of 1 April came after it, the one told (1 March) before
+    recorded, told = PreviousBw("0303", date(2027, 4, 1)), PreviousBw("0184", date(2027, 3, 1))
+    assert latest_bw(recorded, told, date(2027, 3, 15)) == told
+    assert latest_bw(told, recorded, date(2027, 3, 15)) == told
+    assert latest_bw(recorded, None, date(2027, 3, 15)) is None
+    assert latest_bw(recorded, told, date(2027, 4, 1)) == recorded  # the ending day itself is before

@@ -115,7 +115,7 @@ def decide_responsibility(
         care_form=region.care_form(intake.care_form),
         registering=intake.registering_municipality,
         residence=intake.residence_municipality,
-        last_bw=latest_bw(recorded_bw, told),
+        last_bw=latest_bw(recorded_bw, told, intake.registered_on),
         registered_on=intake.registered_on,
         policy=region.responsibility,
     )

@@ -96,10 +96,11 @@ def offer_made_in(offer: OfferRow, placement_id: str) -> bool:
 
 def episode_of(transfer: Transfer, intake_id: str | None) -> bool:
     """A transfer belongs to the episode (registrations) it names; one without (older events) was tied to the
-    episode current when it arrived, or to none known."""
-    if transfer.intake_ids is None:
-        return intake_id is None
-    return intake_id is not None and intake_id in transfer.intake_ids
+    episode current when it arrived, or to none known. A client whose episode is not known (placed before
+    housing kept it) is in the episode of any transfer: a transfer is about the client's current episode."""
+    if intake_id is None:
+        return True
+    return transfer.intake_ids is not None and intake_id in transfer.intake_ids
 
 
 def responsible_on(day: date, at_start: str, intake_id: str | None, transfers: Iterable[Transfer]) -> str:

@@ -51,6 +51,7 @@ class Offer:
 class Refusal(StrEnum):
     """Why a unit cannot be offered at all right now; a corporation sees it on its unit."""
 
+    NOT_YET_AVAILABLE = "not_yet_available"
     QUOTA_USED_UP = "quota_used_up"
     WIJK_AT_CAP = "wijk_at_cap"
     NO_FITTING_CLIENT = "no_fitting_client"
@@ -72,6 +73,21 @@ def unit_day(on: date, unit: AvailableUnit) -> date:
 def offer_date(on: date, unit: AvailableUnit, client: ReadyClient) -> date:
     """An offer is dated when both the unit is available and the client is ready."""
     return max(unit_day(on, unit), client.ready_since)
+
+
+def matching_day(on: date, today: date) -> date:
+    """A pass matches from the day something happened, but never from a day after today: an offer is made
+    when it is made, not ahead (a transfer or a quota of a later date counts once its day has come)."""
+    return min(on, today)
+
+
+def available_by(unit: AvailableUnit, today: date) -> bool:
+    """A unit announced ahead waits until the day it comes free; a later pass offers it then."""
+    return unit.available_from <= today
+
+
+def ready_by(client: ReadyClient, today: date) -> bool:
+    return client.ready_since <= today
 
 
 def quota_lasts(quota_left: Mapping[QuotaKey, int], key: QuotaKey) -> bool:

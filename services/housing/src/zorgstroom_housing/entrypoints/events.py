@@ -1,5 +1,6 @@
 """Housing's Kafka handlers: each turns an event into a use case on housing's unit of work."""
 
+from datetime import date
 from typing import Any
 
 from zorgstroom_contracts import Envelope
@@ -21,21 +22,23 @@ async def on_client_registered(uow: UnitOfWork, envelope: Envelope, event: Clien
 
 
 async def on_placement_made(uow: UnitOfWork, envelope: Envelope, event: PlacementMade) -> None:
-    await clients.placement_made(PostgresHousingUnitOfWork(uow), uow.region.housing, event)
+    await clients.placement_made(PostgresHousingUnitOfWork(uow), uow.region.housing, event, date.today())
 
 
 async def on_placement_ended(uow: UnitOfWork, envelope: Envelope, event: PlacementEnded) -> None:
-    await clients.placement_ended(PostgresHousingUnitOfWork(uow), uow.region.housing, event)
+    await clients.placement_ended(PostgresHousingUnitOfWork(uow), uow.region.housing, event, date.today())
 
 
 async def on_outflow_readiness_assessed(uow: UnitOfWork, envelope: Envelope, event: OutflowReadinessAssessed) -> None:
-    await clients.readiness_assessed(PostgresHousingUnitOfWork(uow), uow.region.housing, event)
+    await clients.readiness_assessed(PostgresHousingUnitOfWork(uow), uow.region.housing, event, date.today())
 
 
 async def on_responsibility_transferred(uow: UnitOfWork, envelope: Envelope, event: ResponsibilityTransferred) -> None:
     # Events from before proposals carry no transfer id; the event's own id is as unique.
     transfer_id = event.transfer_id or str(envelope.event_id)
-    await clients.responsibility_transferred(PostgresHousingUnitOfWork(uow), uow.region.housing, event, transfer_id)
+    await clients.responsibility_transferred(
+        PostgresHousingUnitOfWork(uow), uow.region.housing, event, transfer_id, date.today()
+    )
 
 
 HANDLERS: list[On[Any]] = [

@@ -65,7 +65,7 @@ async def put_contingent(
 ) -> ContingentPublic:
     key = (corporation_id, municipality, year)
     agreed = await corporations.set_contingent(
-        units_of_work(context), context.region, principal, key, body.units, current_trace_id()
+        units_of_work(context), context.region, principal, key, body.units, date.today(), current_trace_id()
     )
     return _contingent(agreed)
 
@@ -77,21 +77,27 @@ async def accept_offer(
     context: ContextDep,
     body: Annotated[OfferAnswer | None, Body()] = None,
 ) -> OfferPublic:
-    on = (body.answered_on if body else None) or date.today()
-    return _public(await offers.accept(units_of_work(context), principal, offer_id, on, current_trace_id()))
+    today = date.today()
+    on = (body.answered_on if body else None) or today
+    accepted = await offers.accept(
+        units_of_work(context), context.region, principal, offer_id, on, today, current_trace_id()
+    )
+    return _public(accepted)
 
 
 @router.post("/offers/{offer_id}/decline", summary="The client declines an offer, with a reason")
 async def decline_offer(
     offer_id: IdPath, body: OfferDecline, principal: CurrentPrincipal, context: ContextDep
 ) -> OfferPublic:
+    today = date.today()
     declined = await offers.decline(
         units_of_work(context),
-        context.region.housing,
+        context.region,
         principal,
         offer_id,
         OfferDeclineReason(body.reason),
-        body.answered_on or date.today(),
+        body.answered_on or today,
+        today,
         current_trace_id(),
     )
     return _public(declined)

@@ -1,4 +1,6 @@
-"""Who may act on a corporation's units, quotas and offers."""
+"""Who may act on a corporation's units, quotas and offers, and on which dates."""
+
+from datetime import date
 
 from zorgstroom_contracts.region import Region
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
@@ -14,3 +16,10 @@ def authorise_corporation(principal: Principal, corporation_id: str) -> None:
 def check_in_region(region: Region, municipality: str) -> None:
     if not region.in_region(municipality):
         raise InvalidField("municipality", f"{municipality} is not in region {region.code}")
+
+
+def check_answered_on(region: Region, answered_on: date, today: date) -> None:
+    """An answer is dated no later than the region allows (rule 15): a future answer would date the outflow ahead."""
+    latest = region.dates.latest_allowed(today)
+    if answered_on > latest:
+        raise InvalidField("answered_on", f"lies after {latest}, the latest date allowed")

@@ -1,6 +1,8 @@
 """Who waits for a home, learnt from events: registrations, placements and their ends, readiness, transfers.
 Events of one client arrive on several topics, so each use case holds whatever order they come in."""
 
+from datetime import date
+
 from zorgstroom_contracts.codes import OfferDeclineReason
 from zorgstroom_contracts.events import (
     ClientRegistered,
@@ -32,7 +34,7 @@ async def client_registered(uow: HousingUnitOfWork, event: ClientRegistered) -> 
     )
 
 
-async def placement_made(uow: HousingUnitOfWork, policy: HousingPolicy, event: PlacementMade) -> None:
+async def placement_made(uow: HousingUnitOfWork, policy: HousingPolicy, event: PlacementMade, today: date) -> None:
     """A new placement is a new episode. An offer made in another placement no longer stands: after a
     doorstroom the old placement's end may come later, on its own topic, and must find nothing to withdraw."""
     if await uow.clients.placement_has_ended(event.placement_id):
@@ -45,10 +47,10 @@ async def placement_made(uow: HousingUnitOfWork, policy: HousingPolicy, event: P
     offer = await uow.offers.open_offer_of(event.client_ref)
     if offer is not None and offer.placement_id not in (None, event.placement_id):
         await release(uow, offer, OfferDeclineReason.NOT_READY, event.start_date, OfferStatus.DECLINED)
-        await make_offers(uow, policy, on=event.start_date)
+        await make_offers(uow, policy, on=event.start_date, today=today)
 
 
-async def placement_ended(uow: HousingUnitOfWork, policy: HousingPolicy, event: PlacementEnded) -> None:
+async def placement_ended(uow: HousingUnitOfWork, policy: HousingPolicy, event: PlacementEnded, today: date) -> None:
     """A client who leaves the place drops out until assessed ready in a next one; unless they leave for the
     home we offered, an open offer made in this placement is withdrawn so the unit goes to the next client."""
     await uow.take_matching_turn()
@@ -61,10 +63,12 @@ async def placement_ended(uow: HousingUnitOfWork, policy: HousingPolicy, event: 
     offer = await uow.offers.open_offer_of(event.client_ref)
     if offer is not None and clients.offer_made_in(offer, event.placement_id):
         await release(uow, offer, OfferDeclineReason.NOT_READY, event.end_date, OfferStatus.DECLINED)
-        await make_offers(uow, policy, on=event.end_date)
+        await make_offers(uow, policy, on=event.end_date, today=today)
 
 
-async def readiness_assessed(uow: HousingUnitOfWork, policy: HousingPolicy, event: OutflowReadinessAssessed) -> None:
+async def readiness_assessed(
+    uow: HousingUnitOfWork, policy: HousingPolicy, event: OutflowReadinessAssessed, today: date
+) -> None:
     """An assessment of a placement that ended changes nothing; one that makes the client ready may bring an offer."""
     if await uow.clients.placement_has_ended(event.placement_id):
         return
@@ -82,14 +86,15 @@ async def readiness_assessed(uow: HousingUnitOfWork, policy: HousingPolicy, even
     )
     await uow.clients.save(updated)
     if became_ready:
-        await make_offers(uow, policy, on=event.assessed_on)
+        await make_offers(uow, policy, on=event.assessed_on, today=today)
 
 
 async def responsibility_transferred(
-    uow: HousingUnitOfWork, policy: HousingPolicy, event: ResponsibilityTransferred, transfer_id: str
+    uow: HousingUnitOfWork, policy: HousingPolicy, event: ResponsibilityTransferred, transfer_id: str, today: date
 ) -> None:
     """Kept for its episode and applied from its effective date. An older event without its episode belongs to
-    the client's episode now: a later registration starts fresh. From its date, a waiting unit may now fit."""
+    the client's episode now: a later registration starts fresh. From its date, a waiting unit may now fit:
+    matched today if that date has come, else by the pass of a later day (never offered ahead)."""
     await uow.take_matching_turn()
     intake_ids = event.intake_ids
     if intake_ids is None:
@@ -104,4 +109,4 @@ async def responsibility_transferred(
             intake_ids=frozenset(intake_ids) if intake_ids is not None else None,
         )
     )
-    await make_offers(uow, policy, on=event.effective_on)
+    await make_offers(uow, policy, on=event.effective_on, today=today)

@@ -41,7 +41,7 @@ async def offer_unit(
         envelope = await uow.emit(HousingUnitOffered(**created.model_dump()))
         await uow.units.add(HousingUnit(**created.model_dump(), event_id=envelope.event_id))
         await uow.audit_as(principal, "housing.offer_unit", subject=unit.unit_id)
-        await make_offers(uow, region.housing, on=unit.available_from)
+        await make_offers(uow, region.housing, on=unit.available_from, today=today)
     return str(envelope.event_id), True
 
 
@@ -51,10 +51,12 @@ async def set_contingent(
     principal: Principal,
     key: tuple[str, str, int],
     homes: int,
+    today: date,
     correlation_id: str | None = None,
 ) -> Contingent:
     """The number of outflow homes a corporation agrees to for a municipality and year. It cannot drop below
-    the homes used or promised; raising it may let waiting units be offered at once."""
+    the homes used or promised; raising it may let waiting units be offered at once (a quota of a later year
+    is used from its first day, by a later pass)."""
     corporation_id, municipality, year = key
     authorise_corporation(principal, corporation_id)
     check_in_region(region, municipality)
@@ -72,7 +74,7 @@ async def set_contingent(
         await uow.emit(
             HousingContingentAgreed(corporation_id=corporation_id, municipality=municipality, year=year, homes=homes)
         )
-        await make_offers(uow, region.housing, on=date(year, 1, 1))
+        await make_offers(uow, region.housing, on=date(year, 1, 1), today=today)
         return await uow.contingents.get(key) or agreed
 
 

@@ -7,28 +7,51 @@ from uuid import uuid4
 
 from zorgstroom_contracts.codes import OfferDeclineReason
 from zorgstroom_contracts.events import HousingOfferAccepted, HousingOfferDeclined, HousingOfferMade
-from zorgstroom_contracts.region import HousingPolicy
+from zorgstroom_contracts.region import HousingPolicy, Region
 from zorgstroom_housing.domain.model import HousingClient, OfferRow, OfferStatus, UnitStatus
-from zorgstroom_housing.domain.offers import Capacity, Offer, match_units, unit_day
+from zorgstroom_housing.domain.offers import (
+    Capacity,
+    Offer,
+    Refusal,
+    available_by,
+    match_units,
+    matching_day,
+    ready_by,
+    unit_day,
+)
 from zorgstroom_housing.domain.wijk_cap import counted_since
 from zorgstroom_housing.ports import HousingUnitOfWork, UnitsOfWork
-from zorgstroom_housing.service_layer.access import authorise_corporation
+from zorgstroom_housing.service_layer.access import authorise_corporation, check_answered_on
 from zorgstroom_runtime.auth import Principal, Role
 from zorgstroom_runtime.errors import Conflict, NotFound
 
 
-async def make_offers(uow: HousingUnitOfWork, policy: HousingPolicy, *, on: date) -> list[HousingOfferMade]:
-    """Offer every available unit that can go to a ready client now."""
+async def make_offers(
+    uow: HousingUnitOfWork, policy: HousingPolicy, *, on: date, today: date
+) -> list[HousingOfferMade]:
+    """Offer every available unit that can go to a ready client now: from `on` (the day something happened),
+    never dated after today. A unit or a client whose day lies ahead waits for a later pass."""
     await uow.take_matching_turn()
-    units = await uow.units.available()
+    listed = await uow.units.available()
+    units = [u for u in listed if available_by(u, today)]
+    later = {u.unit_id: Refusal.NOT_YET_AVAILABLE for u in listed if not available_by(u, today)}
     if not units:
+        await uow.units.set_waiting_reasons(later)
         return []
-    clients = await uow.clients.ready()
-    let_since = counted_since((unit_day(on, u) for u in units), policy.wijk_outflow_window_months)
+    day = matching_day(on, today)
+    clients = [c for c in await uow.clients.ready() if ready_by(c, today)]
+    let_since = counted_since((unit_day(day, u) for u in units), policy.wijk_outflow_window_months)
     homes = await uow.wijk_homes.counted(sorted({u.wijk for u in units}), let_since)
-    offers, refusals = match_units(units, clients, Capacity(await uow.contingents.left(), homes), policy, on)
-    await uow.units.set_waiting_reasons(refusals)
+    offers, refusals = match_units(units, clients, Capacity(await uow.contingents.left(), homes), policy, day)
+    await uow.units.set_waiting_reasons(refusals | later)
     return [await _keep(uow, policy, offer) for offer in offers]
+
+
+async def offer_what_came_free(units: UnitsOfWork, policy: HousingPolicy, today: date) -> int:
+    """The day's pass: units announced ahead whose day has come (and transfers taking effect today) may now
+    be offered. Returns the number of offers made."""
+    async with units() as uow:
+        return len(await make_offers(uow, policy, on=today, today=today))
 
 
 async def _keep(uow: HousingUnitOfWork, policy: HousingPolicy, offer: Offer) -> HousingOfferMade:
@@ -103,10 +126,17 @@ async def _open_offer_of_corporation(uow: HousingUnitOfWork, principal: Principa
 
 
 async def accept(
-    units: UnitsOfWork, principal: Principal, offer_id: str, on: date, correlation_id: str | None = None
+    units: UnitsOfWork,
+    region: Region,
+    principal: Principal,
+    offer_id: str,
+    on: date,
+    today: date,
+    correlation_id: str | None = None,
 ) -> OfferRow:
     """The client accepts (the corporation answers on their behalf): the quota unit is used, the home is let
     (it holds its wijk's slot for the window from this day); placement then completes the outflow."""
+    check_answered_on(region, on, today)
     async with units(correlation_id=correlation_id) as uow:
         offer = await _open_offer_of_corporation(uow, principal, offer_id)
         on = max(on, offer.offered_on)
@@ -133,14 +163,16 @@ async def accept(
 
 async def decline(
     units: UnitsOfWork,
-    policy: HousingPolicy,
+    region: Region,
     principal: Principal,
     offer_id: str,
     reason: OfferDeclineReason,
     on: date,
+    today: date,
     correlation_id: str | None = None,
 ) -> OfferRow:
     """A declined unit goes to the next client; the client stays ready for another unit."""
+    check_answered_on(region, on, today)
     async with units(correlation_id=correlation_id) as uow:
         offer = await _open_offer_of_corporation(uow, principal, offer_id)
         on = max(on, offer.offered_on)
@@ -148,7 +180,7 @@ async def decline(
         await uow.audit_as(
             principal, "housing.offer_declined", client_ref=offer.client_ref, subject=f"{offer_id} reason={reason}"
         )
-        await make_offers(uow, policy, on=on)
+        await make_offers(uow, region.housing, on=on, today=today)
         return await _answered(uow, offer_id)
 
 
@@ -159,15 +191,16 @@ async def _answered(uow: HousingUnitOfWork, offer_id: str) -> OfferRow:
     return offer
 
 
-async def lapse_due_offers(units: UnitsOfWork, policy: HousingPolicy, after: timedelta) -> int:
-    """Offers unanswered for `after` lapse and count as declined (`lapsed`), dated on their answer-by day."""
+async def lapse_due_offers(units: UnitsOfWork, policy: HousingPolicy, after: timedelta, today: date) -> int:
+    """Offers unanswered for `after` lapse and count as declined (`lapsed`), dated on their answer-by day, or
+    today when that lies ahead (a demo lapses offers within seconds)."""
     async with units() as uow:
         await uow.take_matching_turn()
         due = await uow.offers.due(after)
         for offer in due:
-            await release(uow, offer, OfferDeclineReason.LAPSED, offer.answer_by, OfferStatus.LAPSED)
+            await release(uow, offer, OfferDeclineReason.LAPSED, min(offer.answer_by, today), OfferStatus.LAPSED)
         if due:
-            await make_offers(uow, policy, on=max(o.answer_by for o in due))
+            await make_offers(uow, policy, on=max(o.answer_by for o in due), today=today)
     return len(due)
 
 

@@ -35,12 +35,13 @@ class Responsibility:
     rule: Rule
 
 
-def latest_bw(recorded: PreviousBw | None, told: PreviousBw | None) -> PreviousBw | None:
+def latest_bw(recorded: PreviousBw | None, told: PreviousBw | None, registered_on: date) -> PreviousBw | None:
     """The BW ending that counts: the system's own record or the one the caller knows, the later date
-    winning (docs/domain.md, 'Relapse'); on the same day the system's record, which names who was responsible."""
-    if recorded is None or (told is not None and told.ended_on > recorded.ended_on):
-        return told
-    return recorded
+    winning (docs/domain.md, 'Relapse'); on the same day the system's record, which names who was responsible.
+    An ending after the registration (a backdated registration) is not one before it and does not count."""
+    before = [bw for bw in (recorded, told) if bw is not None and bw.ended_on <= registered_on]
+    # max keeps the first of equals: the system's record, listed first, wins a tie
+    return max(before, key=lambda bw: bw.ended_on, default=None)
 
 
 def keeps_bw_municipality(last_bw: PreviousBw, registered_on: date, recent_bw_months: int) -> bool:

@@ -59,13 +59,22 @@ class Assessment:
 @dataclass(frozen=True)
 class Transfer:
     """An accepted transfer: the registrations `intake_ids` (the episode) belong to `to_municipality` from
-    `effective_on`. None for events from before episodes: the client's registrations up to that date."""
+    `effective_on`. None for events from before episodes: the client's registrations up to that date.
+    A transfer to a municipality outside the region (`to_in_region` False) takes its waiting registrations
+    off the region's list from that date."""
 
     client_ref: str
     to_municipality: str
     effective_on: date
     from_municipality: str = ""
     intake_ids: tuple[str, ...] | None = None
+    accepted_on: date | None = None
+    transfer_id: str | None = None
+    to_in_region: bool = True
+
+    def order(self) -> tuple[date, date, str]:
+        """The order transfers take effect in, the same whatever order their rows were read in."""
+        return (self.effective_on, self.accepted_on or self.effective_on, self.transfer_id or "")
 
 
 @dataclass

@@ -147,6 +147,7 @@ class _Ledger:
                 r.registered_on <= day
                 and (placed is None or placed > day)
                 and (withdrawn is None or withdrawn > day)
+                and not self.who.left_region(r.client_ref, r.intake_id, day)
                 and self.ours(r.client_ref, r.intake_id, r.responsible, day)
             ):
                 tallies.append(Tally("waiting_at_end", day, r.care_form, days=(day - r.registered_on).days))

@@ -13,7 +13,7 @@ class Responsibility:
     def __init__(self, transfers: Iterable[Transfer], registrations: Iterable[Registration] = ()) -> None:
         self._registered_on = {r.intake_id: r.registered_on for r in registrations}
         self._by_client: dict[str, list[Transfer]] = defaultdict(list)
-        for t in sorted(transfers, key=lambda t: t.effective_on):
+        for t in sorted(transfers, key=Transfer.order):
             self._by_client[t.client_ref].append(t)
 
     def applies(self, transfer: Transfer, intake_id: str | None) -> bool:
@@ -34,6 +34,12 @@ class Responsibility:
             if transfer.effective_on <= day:
                 responsible = transfer.to_municipality
         return responsible
+
+    def left_region(self, client_ref: str, intake_id: str | None, day: date) -> bool:
+        """Whether the transfer of this registration in force on `day` handed it to a municipality outside the
+        region: from then the region no longer keeps the client on its waiting list."""
+        in_force = [t for t in self._of(client_ref, intake_id) if t.effective_on <= day]
+        return bool(in_force) and not in_force[-1].to_in_region
 
     def changes_after(self, client_ref: str, intake_id: str | None, day: date) -> list[date]:
         """The dates after `day` on which the responsible municipality of this registration changes."""

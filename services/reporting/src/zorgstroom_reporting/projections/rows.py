@@ -181,6 +181,7 @@ def responsibility_transferred(rows: Rows, envelope: Envelope, event: Responsibi
         event.transfer_id,
         None if event.intake_ids is None else json.dumps(sorted(event.intake_ids)),
         event.accepted_on,
+        event.to_in_region,
     )
     rows.advance("flows", envelope)
 

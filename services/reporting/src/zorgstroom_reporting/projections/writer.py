@@ -73,8 +73,9 @@ _WRITES: list[tuple[str, str]] = [
     (
         "transfers",
         "INSERT INTO transfers (event_id, client_ref, from_municipality, to_municipality, reason, effective_on,"
-        " transfer_id, intake_ids, accepted_on) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[],"
-        " $4::text[], $5::text[], $6::date[], $7::text[], $8::text[], $9::date[]) ON CONFLICT (event_id) DO NOTHING",
+        " transfer_id, intake_ids, accepted_on, to_in_region) SELECT * FROM unnest($1::uuid[], $2::text[],"
+        " $3::text[], $4::text[], $5::text[], $6::date[], $7::text[], $8::text[], $9::date[], $10::bool[])"
+        " ON CONFLICT (event_id) DO NOTHING",
     ),
     (
         "withdrawals",

@@ -31,9 +31,9 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
     thousands of clients a year, so one read is cheap; the numbers are worked out by the domain."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
 
-        async def read(columns: str, table: str, where: str = _OF_CLIENTS) -> list[asyncpg.Record]:
+        async def read(columns: str, table: str, where: str = _OF_CLIENTS, order: str = "") -> list[asyncpg.Record]:
             found: list[asyncpg.Record] = await conn.fetch(
-                f"{_CLIENTS}SELECT {columns} FROM {table} WHERE {where}", municipality
+                f"{_CLIENTS}SELECT {columns} FROM {table} WHERE {where}{order}", municipality
             )
             return found
 
@@ -51,7 +51,13 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
             "assessments",
             f"placement_id IN (SELECT placement_id FROM placements WHERE {_OF_CLIENTS})",
         )
-        transfers = await read("client_ref, to_municipality, effective_on, from_municipality, intake_ids", "transfers")
+        # In a defined order, so a live report and one from a rebuild see transfers of one day alike.
+        transfers = await read(
+            "client_ref, to_municipality, effective_on, from_municipality, intake_ids, accepted_on, transfer_id,"
+            " coalesce(to_in_region, true)",  # rows from before the column: a rebuild fills it in
+            "transfers",
+            order=" ORDER BY effective_on, coalesce(accepted_on, effective_on), coalesce(transfer_id, ''), event_id",
+        )
         withdrawals = await read(
             "intake_id, client_ref, responsible_municipality, withdrawn_on, reason, care_form", "withdrawals"
         )
@@ -61,7 +67,8 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
         outflows=[Outflow(*r) for r in outflows],
         assessments=[Assessment(*r) for r in assessments],
         transfers=[
-            Transfer(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(json.loads(r[4]))) for r in transfers
+            Transfer(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(json.loads(r[4])), r[5], r[6], r[7])
+            for r in transfers
         ],
         withdrawals=[Withdrawal(*r) for r in withdrawals],
     )
