@@ -5,6 +5,7 @@ what, and what is dead-lettered with which reason. They prove handlers and valid
 import asyncio
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,9 @@ from zorgstroom_runtime import consumer as consumer_module
 from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, On, Rejected, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
+from zorgstroom_runtime.region import load_region
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Recorder:
@@ -212,6 +216,9 @@ async def test_placements_own_subscriber_rejects_an_acceptance_by_a_client_witho
         async def fetchrow(self, *_: object) -> None:
             return None  # no open placement for anyone
 
+        async def fetch(self, *_: object) -> list[object]:
+            return []  # no transfers due, no waiting registrations
+
     class Pool:
         @contextlib.asynccontextmanager
         async def acquire(self):  # type: ignore[no-untyped-def]
@@ -219,14 +226,23 @@ async def test_placements_own_subscriber_rejects_an_acceptance_by_a_client_witho
 
     subscription = DEFINITION.subscription("")
     dead: list[tuple[str, str]] = []
-    consumer = IdempotentConsumer(Pool(), Outbox("placement", "r", "", "s"), KafkaConnection("x"), subscription)  # type: ignore[arg-type]
+    region = load_region(ROOT / "data/regions/flevoland.toml", ROOT / "data/municipalities-nl.csv")
+    consumer = IdempotentConsumer(
+        Pool(),  # type: ignore[arg-type]
+        Outbox("placement", "r", "", "s"),
+        KafkaConnection("x"),
+        subscription,
+        region=region,
+    )
 
     async def dead_letter(record: ConsumerRecord, letter: DeadLetter) -> None:
         dead.append((record.topic, letter.reason))
 
     consumer._dead_letter = dead_letter  # type: ignore[method-assign]
-    ref, answered = "ab" * 32, date(2027, 5, 1)
-    accepted = HousingOfferAccepted(offer_id="o-1", unit_id="u-1", client_ref=ref, answered_on=answered)
+    ref, answered = "ab" * 32, date(2026, 5, 1)
+    accepted = HousingOfferAccepted(
+        offer_id="o-1", unit_id="u-1", client_ref=ref, answered_on=answered, municipality="0034"
+    )
     declined = HousingOfferDeclined(offer_id="o-2", unit_id="u-1", client_ref=ref, answered_on=answered, reason="other")
     topic = "wmo.housing-offer-answered.v1"
     async with TestKafkaBroker(consumer.broker) as broker:
