@@ -383,15 +383,17 @@ async def test_a_withdrawal_waits_for_the_care_forms_matcher_and_a_withdrawn_reg
         withdraw = f"/v1/registrations/{registered['intake_id']}/withdraw"
         matcher = await asyncpg.connect(ns.infra.database_url)
         try:
-            async with matcher.transaction():  # a matcher of MO_24H holds its turn
-                await matcher.execute("SELECT pg_advisory_xact_lock(hashtext('placement-match:' || 'MO_24H'))")
+            await matcher.execute(f"SET search_path TO placement_{ns.suffix}")
+            async with matcher.transaction():  # a matcher of MO_24H holds its turn (the key names the schema)
+                await matcher.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':placement-match:' || 'MO_24H'))"
+                )
                 answer = asyncio.create_task(
                     s.placement.post(withdraw, json={"reason": "duplicate"}, headers=s.ns.auth("almere"))
                 )
                 await asyncio.sleep(1.0)
                 assert not answer.done()  # the withdrawal waits its turn instead of racing the matcher
             assert (await answer).json()["status"] == "withdrawn"
-            await matcher.execute(f"SET search_path TO placement_{ns.suffix}")
             placed = await PostgresWaitingList(matcher).mark_placed(registered["intake_id"], "late-placement")
             status = await matcher.fetchval(
                 "SELECT status FROM waiting_list WHERE intake_id = $1", registered["intake_id"]

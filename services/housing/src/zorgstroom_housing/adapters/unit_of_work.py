@@ -43,8 +43,9 @@ class PostgresHousingUnitOfWork:
 
     async def take_matching_turn(self) -> None:
         # Across processes, until the transaction ends: one offer per unit at a time, and the quotas and wijk
-        # homes a matcher counted stay as counted until its offers are kept.
-        await self._uow.conn.execute("SELECT pg_advisory_xact_lock(hashtext('housing-match'))")
+        # homes a matcher counted stay as counted until its offers are kept. The key names the schema: services
+        # that share a database (two regions, or a test run) do not wait on each other.
+        await self._uow.conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':housing-match'))")
 
 
 def units_of_work(context: ServiceContext) -> UnitsOfWork:

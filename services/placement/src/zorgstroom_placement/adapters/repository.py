@@ -184,7 +184,10 @@ class PostgresFacilities:
         self.conn = conn
 
     async def take_turn(self, care_form: str) -> None:
-        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('placement-match:' || $1))", care_form)
+        # The key names the schema: services that share a database (two regions, a test run) never wait on each other.
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':placement-match:' || $1))", care_form
+        )
 
     async def get(self, facility_id: str) -> Facility | None:
         row = await self.conn.fetchrow(
