@@ -238,9 +238,10 @@ class DatePolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
     max_days_ahead: int = Field(default=0, ge=0, description="A registration or ending may lie this far ahead.")
     max_days_back: int = Field(
-        default=366,
+        default=3660,
         ge=0,
-        description="A home a corporation records may have come free this long ago (records lag behind).",
+        description="A home a corporation records may have come free this long ago: records lag behind, and a"
+        " replay of past years (a region's history, the simulation) records them late. A region may tighten it.",
     )
     transfer_max_days_back: int = Field(default=31, ge=0, description="A transfer may take effect this long ago.")
     transfer_max_days_ahead: int = Field(default=92, ge=0, description="... or this far ahead.")

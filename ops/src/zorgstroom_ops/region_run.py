@@ -209,9 +209,8 @@ class RegionRun:
         self.outcome.count("transfers proposed", proposed, 202)
         if proposed.status_code != 202:
             return
+        # Accepted today: a proposal is dated on the day it is made, and an answer cannot come before it.
         accepted = await client.post(
-            f"{self.urls.placement}/v1/transfers/{proposed.json()['transfer_id']}/accept",
-            json={"accepted_on": on.isoformat()},
-            headers=receiver,
+            f"{self.urls.placement}/v1/transfers/{proposed.json()['transfer_id']}/accept", headers=receiver
         )
         self.outcome.count("transfers accepted", accepted)
