@@ -342,7 +342,11 @@ async def test_a_client_in_night_shelter_moves_on_to_24_hour_shelter_the_same_da
         client = await s.register("almere", bsn=bsn, care_form="MO_NIGHT", registered_on=ago(20))
         await s.register("almere", bsn=bsn, care_form="MO_24H", registered_on=ago(10))
         follower = await s.register("almere", care_form="MO_NIGHT", registered_on=ago(9))
-        await eventually(s.waiting, until=lambda clients: len(clients) == 2)
+        # The client sits in the night shelter and waits for 24-hour shelter; the follower waits for the night.
+        expected = {(client, "MO_24H"), (follower, "MO_NIGHT")}
+        await eventually(
+            s.waiting, until=lambda clients: {(c["client_ref"], c["care_form"]) for c in clients} == expected
+        )
         assert (await s.put_facility("24h-1", facility(PROVIDER_A, "0034", "WK003402", 1))).status_code == 201
         records = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.placement-made.v1"), at_least=3)
         made = [json.loads(r.value)["data"] for r in records]
