@@ -117,6 +117,7 @@ class OfferDeclineReason(StrEnum):
     NOT_READY = "not_ready"
     OTHER = "other"
     LAPSED = "lapsed"  # not a client's answer: the offer went unanswered past the region's deadline
+    CONSENT_WITHDRAWN = "consent_withdrawn"  # not an answer either: the client withdrew consent to share
 
 
 class TransferReason(StrEnum):

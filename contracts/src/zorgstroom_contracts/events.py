@@ -275,6 +275,18 @@ class RegistrationUpdated(Event):
     updated_on: date
 
 
+class ConsentRecorded(Event):
+    """The responsible municipality recorded that the client gave or withdrew consent to share with housing
+    corporations (docs/domain.md, rule 14). Without consent no corporation offer is made; a withdrawal
+    withdraws an open offer. The latest dated fact counts; on the same day this event outranks the
+    registration's `consent_to_share`."""
+
+    client_ref: ClientRef
+    responsible_municipality: MunicipalityCode
+    consent_to_share: bool
+    recorded_on: date
+
+
 class RegistrationWithdrawn(Event):
     """A registration left the waiting list unplaced, with a reason (docs/domain.md rule 11)."""
 
@@ -351,6 +363,7 @@ _SPECS = [
     ),
     EventSpec("RegistrationUpdated", RegistrationUpdated, 1, Topic.REGISTRATION_CHANGED, "client_ref"),
     EventSpec("RegistrationWithdrawn", RegistrationWithdrawn, 1, Topic.REGISTRATION_CHANGED, "client_ref"),
+    EventSpec("ConsentRecorded", ConsentRecorded, 1, Topic.CONSENT_RECORDED, "client_ref"),
 ]
 
 EVENT_TYPES: dict[str, EventSpec] = {spec.event_type: spec for spec in _SPECS}

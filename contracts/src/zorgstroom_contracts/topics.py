@@ -18,6 +18,7 @@ class Topic(StrEnum):
     HOUSING_CONTINGENT_AGREED = "wmo.housing-contingent-agreed.v1"
     REGISTRATION_CHANGED = "wmo.registration-changed.v1"
     RESPONSIBILITY_TRANSFER_PROPOSALS = "wmo.responsibility-transfer-proposals.v1"
+    CONSENT_RECORDED = "wmo.consent-recorded.v1"
 
 
 TOPICS: tuple[Topic, ...] = tuple(Topic)
@@ -38,6 +39,7 @@ PRODUCER_OF: dict[Topic, str] = {
     Topic.HOUSING_CONTINGENT_AGREED: "housing",
     Topic.REGISTRATION_CHANGED: "placement",
     Topic.RESPONSIBILITY_TRANSFER_PROPOSALS: "placement",
+    Topic.CONSENT_RECORDED: "placement",
 }
 PROVIDER_TOPICS_PRODUCER = "placement"
 DLQ_SUFFIX = ".dlq"
