@@ -461,3 +461,71 @@ async def test_region_staff_answer_a_transfer_out_of_the_region(placed) -> None:
     transfer_id = (await s.placement.post(path, json=body, headers=s.ns.auth("almere"))).json()["transfer_id"]
     accepted = await s.placement.post(f"/v1/transfers/{transfer_id}/accept", headers=s.ns.auth("region"))
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+
+
+async def test_the_responsible_municipality_records_consent_which_lands_on_its_topic_and_is_audited(
+    ns: Namespace,
+) -> None:
+    async with stack(ns) as s:
+        client_ref = await s.register("almere", registered_on=ago(20))
+        await eventually(s.waiting, until=lambda clients: len(clients) == 1)
+        path = f"/v1/clients/{client_ref}/consent"
+        assert (
+            await s.placement.put(path, json={"consent_to_share": True}, headers=s.ns.auth("urk"))
+        ).status_code == 403
+        ahead = await s.placement.put(
+            path, json={"consent_to_share": True, "recorded_on": ago(-1)}, headers=s.ns.auth("almere")
+        )
+        assert ahead.status_code == 422 and ahead.json()["errors"][0]["field"] == "recorded_on"
+        unknown = await s.placement.put(
+            f"/v1/clients/{'0' * 64}/consent", json={"consent_to_share": True}, headers=s.ns.auth("almere")
+        )
+        assert unknown.status_code == 404
+        given = await s.placement.put(path, json={"consent_to_share": True}, headers=s.ns.auth("almere"))
+        assert given.status_code == 200, given.text
+        assert {k: v for k, v in given.json().items() if k != "event_id"} == {
+            "client_ref": client_ref,
+            "consent_to_share": True,
+            "recorded_on": ago(0),
+        }
+        withdrawn = await s.placement.put(
+            path, json={"consent_to_share": False, "recorded_on": ago(0)}, headers=s.ns.auth("almere")
+        )
+        assert withdrawn.status_code == 200 and withdrawn.json()["consent_to_share"] is False
+        records = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.consent-recorded.v1"), at_least=2)
+    envelopes = [json.loads(r.value) for r in records]
+    assert [r.key for r in records] == [client_ref.encode()] * 2  # keyed by client: the two stay in order
+    assert [(e["event_id"], e["event_type"], e["data"]) for e in envelopes] == [
+        (
+            given.json()["event_id"],
+            "ConsentRecorded",
+            {
+                "client_ref": client_ref,
+                "responsible_municipality": "0034",
+                "consent_to_share": True,
+                "recorded_on": ago(0),
+            },
+        ),
+        (
+            withdrawn.json()["event_id"],
+            "ConsentRecorded",
+            {
+                "client_ref": client_ref,
+                "responsible_municipality": "0034",
+                "consent_to_share": False,
+                "recorded_on": ago(0),
+            },
+        ),
+    ]
+    conn = await asyncpg.connect(ns.infra.database_url)
+    try:
+        audited = await conn.fetch(
+            f'SELECT on_behalf_of, client_ref, subject FROM "placement_{ns.suffix}".audit_log'
+            " WHERE action = 'client.consent' ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in audited] == [
+        ("municipality:0034", client_ref, "consent=true"),
+        ("municipality:0034", client_ref, "consent=false"),
+    ]

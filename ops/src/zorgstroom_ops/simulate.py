@@ -85,8 +85,10 @@ def _intake(rng: random.Random, kind: str, code: str, codes: list[str], on: date
         },
         "preferred_municipalities": [code],
         "registered_on": on.isoformat(),
-        "consent_to_share": True,
     }
+    # About one in twenty clients does not consent to sharing with corporations (ILLUSTRATIVE); taken from the
+    # BSN already drawn, so the other draws of a seed stay as they were.
+    body["consent_to_share"] = int(body["bsn"]) % 20 != 0
     if kind == "BW" and rng.random() < 0.1:
         body["last_bw"] = {
             "municipality": rng.choice(others),

@@ -171,3 +171,16 @@ class TransferPublic(BaseModel):
     proposed_on: date
     answered_on: date | None
     decline_reason: TransferDeclineReason | None
+
+
+class ConsentPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    consent_to_share: bool = Field(description="Consent to share with housing corporations, given (true) or withdrawn.")
+    recorded_on: date | None = Field(default=None, description="Business date of the consent; today when absent.")
+
+
+class ConsentRecordedPublic(BaseModel):
+    client_ref: str
+    consent_to_share: bool
+    recorded_on: date
+    event_id: str

@@ -12,6 +12,8 @@ from zorgstroom_placement.domain.transfers import Transfer, TransferStatus
 from zorgstroom_placement.schemas import (
     AssessmentCreate,
     AssessmentRecorded,
+    ConsentPut,
+    ConsentRecordedPublic,
     FacilityPublic,
     FacilityPut,
     PlacementEnd,
@@ -25,12 +27,13 @@ from zorgstroom_placement.schemas import (
     TransferDecline,
     TransferPublic,
 )
-from zorgstroom_placement.service_layer import facilities, placements, transfers, waiting_list
+from zorgstroom_placement.service_layer import consent, facilities, placements, transfers, waiting_list
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1")
+ClientRefPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 MunicipalityQuery = Annotated[str | None, Query(pattern=r"^\d{4}$")]
 CareFormQuery = Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{1,39}$", description="A care form code.")]
@@ -180,7 +183,7 @@ async def provider_placements(
     summary="Propose that another municipality takes over a client's episode, with a reason",
 )
 async def propose_transfer(
-    client_ref: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    client_ref: ClientRefPath,
     body: TransferCreate,
     principal: CurrentPrincipal,
     context: ContextDep,
@@ -197,6 +200,32 @@ async def propose_transfer(
         current_trace_id(),
     )
     return _transfer(transfer)
+
+
+@router.put(
+    "/clients/{client_ref}/consent",
+    tags=["clients"],
+    summary="Record the client's consent to share with housing corporations, given or withdrawn",
+)
+async def record_consent(
+    client_ref: ClientRefPath, body: ConsentPut, principal: CurrentPrincipal, context: ContextDep
+) -> ConsentRecordedPublic:
+    event, envelope = await consent.record_consent(
+        units_of_work(context),
+        context.region,
+        principal,
+        client_ref,
+        body.consent_to_share,
+        body.recorded_on,
+        date.today(),
+        current_trace_id(),
+    )
+    return ConsentRecordedPublic(
+        client_ref=client_ref,
+        consent_to_share=event.consent_to_share,
+        recorded_on=event.recorded_on,
+        event_id=str(envelope.event_id),
+    )
 
 
 @router.post(
