@@ -305,7 +305,7 @@ async def test_the_dashboard_shows_the_apis_numbers_offline_and_accessibly(
             )
             assert shown["foot"][0][1:] == [str(almere["totals"][k]) for k in FLOW_KEYS] == ["<5"] * 5
             assert_sankey(await table(page, "t-sankey"), almere["totals"])
-            ready_keys = ("ready_not_housed_at_end", "ready_not_housed_days_median")
+            ready_keys = ("ready_not_housed_at_end", "ready_not_housed_days_median", "ready_no_consent_at_end")
             assert_rows(
                 (await table(page, "t-ready"))["body"],
                 [[m["month"], *[m[k] for k in ready_keys]] for m in almere["months"]],

@@ -9,6 +9,7 @@ from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.codes import EndReason, TransferReason, ZrmDomain
 from zorgstroom_contracts.events import (
+    ConsentRecorded,
     Event,
     OutflowReadinessAssessed,
     PlacementEnded,
@@ -117,6 +118,12 @@ async def test_transfers_count_per_episode_from_their_date_and_a_doorstroom_with
                     await handler(uow, Envelope.wrap(event, producer="placement", region="flevoland"), event)
 
         await deliver(
+            *(
+                ConsentRecorded(
+                    client_ref=c, responsible_municipality="0034", consent_to_share=True, recorded_on=day(0)
+                )
+                for c in (a, b)
+            ),  # both may be offered a home (rule 14)
             placed(a, "p-a", "i1"),
             assessed(a, "p-a", day(26)),
             placed(b, "p-b", "i2"),

@@ -13,6 +13,7 @@ from tests.support.stack import Namespace, running
 from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_contracts.events import (
     ClientRegistered,
+    ConsentRecorded,
     Event,
     FacilityRegistered,
     HousingContingentAgreed,
@@ -32,12 +33,12 @@ C1, C2, C3 = "1" * 64, "2" * 64, "3" * 64
 ZRM4 = dict.fromkeys([d.value for d in ZrmDomain], 4)
 
 
-def registered(intake: str, ref: str, on: str) -> ClientRegistered:
+def registered(intake: str, ref: str, on: str, consent: bool = True) -> ClientRegistered:
     return ClientRegistered(
         intake_id=intake, client_ref=ref, registering_municipality=ALMERE, responsible_municipality=ALMERE,
         responsibility_rule="wmo2015", residence_municipality=None, birth_year=1980, care_form="BW_24H",
         needs=["psychiatric"], urgency="normal", household={"adults": 1, "children": 0},
-        preferred_municipalities=[], registered_on=on,
+        preferred_municipalities=[], registered_on=on, consent_to_share=consent,
     )  # type: ignore[arg-type]  # fmt: skip
 
 
@@ -66,6 +67,8 @@ EVENTS: list[Event] = [
     registered("i1", C1, "2027-01-05"),
     registered("i2", C2, "2027-01-10"),
     registered("i3", C3, "2027-02-01"),
+    # Consent recorded again for a client who only waits: no figure changes, the projection (and a rebuild) keeps it.
+    ConsentRecorded(client_ref=C3, responsible_municipality=ALMERE, consent_to_share=True, recorded_on="2027-02-02"),  # type: ignore[arg-type]
     made("p1", C1, "i1", "fac-a", ALMERE, "BW_24H", "2027-01-15", 10),
     ended("p2", C2, "fac-b", "21", "2027-03-10"),  # the ending is published before its placement
     made("p2", C2, "i2", "fac-b", "0995", "MO_24H", "2027-02-10", 31),

@@ -13,6 +13,7 @@ from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.codes import EndReason, TransferReason, ZrmDomain
 from zorgstroom_contracts.events import (
     ClientRegistered,
+    ConsentRecorded,
     Event,
     Household,
     OutflowReadinessAssessed,
@@ -222,6 +223,7 @@ class FakeClients:
                 ),
                 has_open_offer=any(o.client_ref == c.client_ref and o.status is OfferStatus.OPEN for o in offers),
                 intake_id=c.intake_id,
+                consent_since=c.consent_since,
                 transfers=tuple(t for t in self.store.transfers.values() if t.client_ref == c.client_ref),
             )
             for c in self.store.clients.values()
@@ -324,7 +326,14 @@ def unit_create(
 
 
 def client_registered(
-    name: str, intake_id: str, on: date, *, responsible: str = ALMERE, adults: int = 1, children: int = 0
+    name: str,
+    intake_id: str,
+    on: date,
+    *,
+    responsible: str = ALMERE,
+    adults: int = 1,
+    children: int = 0,
+    consent: bool = True,
 ) -> ClientRegistered:
     return ClientRegistered(
         intake_id=intake_id,
@@ -340,6 +349,13 @@ def client_registered(
         household=Household(adults=adults, children=children),
         preferred_municipalities=[],
         registered_on=on,
+        consent_to_share=consent,
+    )
+
+
+def consent_recorded(name: str, given: bool, on: date, *, responsible: str = ALMERE) -> ConsentRecorded:
+    return ConsentRecorded(
+        client_ref=ref(name), responsible_municipality=responsible, consent_to_share=given, recorded_on=on
     )
 
 

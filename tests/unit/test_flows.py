@@ -1,10 +1,13 @@
 """Monthly flows worked out by hand from a few facts, including ones that arrived out of order."""
 
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+from zorgstroom_reporting.domain.consent import consents_on
 from zorgstroom_reporting.domain.facts import (
     Assessment,
+    Consent,
     Facts,
     Outflow,
     PlacementFact,
@@ -107,6 +110,7 @@ def test_totals_add_counts_and_take_states_at_the_end() -> None:
     assert total.total == {
         "registrations": 4, "inflow": 2, "doorstroom": 0, "outflow": 1, "ended_other": 1, "relapses": 1,
         "withdrawals": 0, "transfers_in": 0, "transfers_out": 0, "waiting_at_end": 2, "ready_not_housed_at_end": 0,
+        "ready_no_consent_at_end": 0,
     }  # fmt: skip
     assert total.by_group["MO"]["registrations"] == 1 and total.ended_other_by_reason == {"21": 1}
 
@@ -210,3 +214,61 @@ def test_the_matrix_counts_an_open_stay_only_to_the_report_date_and_shows_client
     f = Facts(placements=[PlacementFact("p1", "i1", "c1", "0363", ALMERE, date(2027, 3, 1), 0, None, None, "MO_24H")])
     cells = region_matrix(f, Month(2027, 1), Month(2027, 12), until=date(2027, 3, 11))
     assert {k: (c.placements, c.client_days) for k, c in cells.items()} == {("0363", ALMERE): (1, 10)}  # Amsterdam
+
+
+# --- consent to share with corporations (rule 14): ready without it is reported apart ----------------------
+
+
+def test_a_ready_client_without_consent_is_reported_apart_from_those_waiting_for_a_home() -> None:
+    f = facts()
+    f.registrations[0] = replace(f.registrations[0], consent_to_share=False)  # c1, ready from 20 Feb
+    months = flows(f, ALMERE, Month(2027, 1), Month(2027, 3))
+    assert column(months, "ready_not_housed_at_end") == [0, 0, 0]
+    assert column(months, "ready_no_consent_at_end") == [0, 1, 0]  # housed on the last day of March
+    assert column(months, "ready_no_consent_at_end", "BW") == [0, 1, 0]
+    assert months[Month(2027, 2)].by_care_form["BW_24H"]["ready_no_consent_at_end"] == 1
+    assert months[Month(2027, 2)].total["ready_not_housed_days_median"] is None  # nobody counted there
+
+
+def _ready_from_february(*consents: Consent, consent_at_registration: bool = False) -> Facts:
+    """c1 registers on 5 Jan (with or without consent), is placed on 15 Jan and is ready from 1 Feb, unhoused."""
+    return Facts(
+        registrations=[replace(reg(1, "2027-01-05"), consent_to_share=consent_at_registration)],
+        placements=[placed(1, "2027-01-15", 10)],
+        assessments=[Assessment("p1", date(2027, 2, 1), True)],
+        consents=list(consents),
+    )
+
+
+def test_consent_recorded_later_counts_from_its_day_and_a_withdrawal_from_its_own() -> None:
+    given, withdrawn = Consent("c1", date(2027, 3, 10), True), Consent("c1", date(2027, 5, 2), False)
+    months = flows(_ready_from_february(given, withdrawn), ALMERE, Month(2027, 2), Month(2027, 5))
+    assert column(months, "ready_not_housed_at_end") == [0, 1, 1, 0]
+    assert column(months, "ready_no_consent_at_end") == [1, 0, 0, 1]
+    assert months[Month(2027, 3)].total["ready_not_housed_days_median"] == 58.0  # 1 Feb to 31 Mar: 28 + 30
+    total = totals(months)
+    assert (total.total["ready_not_housed_at_end"], total.total["ready_no_consent_at_end"]) == (0, 1)
+
+
+def test_on_one_day_a_recorded_withdrawal_outranks_the_registrations_consent() -> None:
+    same_day = Consent("c1", date(2027, 1, 5), False)
+    months = flows(_ready_from_february(same_day, consent_at_registration=True), ALMERE, Month(2027, 2), Month(2027, 2))
+    assert column(months, "ready_no_consent_at_end") == [1] and column(months, "ready_not_housed_at_end") == [0]
+
+
+def test_consent_on_a_day_is_the_latest_fact_dated_on_or_before_it() -> None:
+    registered = [replace(reg(1, "2027-01-05"), consent_to_share=True)]
+    morning = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    recorded = [
+        Consent("c1", date(2027, 3, 1), False, morning),
+        Consent("c1", date(2027, 3, 1), True, morning.replace(hour=15)),  # the same day, later: it holds
+        Consent("c1", date(2027, 4, 1), False, morning),
+    ]
+    assert consents_on(registered, recorded, date(2027, 1, 4)) is False  # no fact yet: no consent
+    assert consents_on(registered, recorded, date(2027, 2, 28)) is True  # the registration's
+    assert consents_on(registered, recorded, date(2027, 3, 1)) is True
+    assert consents_on(registered, recorded, date(2027, 4, 1)) is False
+    # A registration of 1 April with consent: the recorded withdrawal of that day outranks it.
+    again = [*registered, Registration("i9", "c1", ALMERE, date(2027, 4, 1), "BW_24H", True)]
+    assert consents_on(again, recorded, date(2027, 4, 1)) is False
+    assert consents_on(again, recorded[:2], date(2027, 4, 1)) is True  # without it, the latest registration

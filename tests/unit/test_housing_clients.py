@@ -7,6 +7,7 @@ from datetime import date
 from zorgstroom_contracts.codes import EndReason
 from zorgstroom_housing.domain.clients import (
     assessed,
+    consent_in_force,
     ending_withdraws_offer,
     left_placement,
     offer_made_in,
@@ -14,7 +15,7 @@ from zorgstroom_housing.domain.clients import (
     registered,
     responsible_on,
 )
-from zorgstroom_housing.domain.model import HousingClient, OfferRow, Transfer
+from zorgstroom_housing.domain.model import ConsentFact, HousingClient, OfferRow, Transfer
 
 ALMERE, LELYSTAD, DRONTEN, ZWOLLE = "0034", "0995", "0303", "0193"
 
@@ -135,3 +136,39 @@ def test_an_offer_belongs_to_the_placement_it_was_made_in() -> None:
     )
     assert offer_made_in(offer, "p1") and not offer_made_in(offer, "p2")
     assert offer_made_in(replace(offer, placement_id=None), "p2")  # from before offers knew their placement
+
+
+# --- consent to share with corporations (rule 14): the latest dated fact, a recorded one first on a day ---------
+
+REGISTERED_YES = ConsentFact(True, date(2027, 3, 1))
+RECORDED_NO = ConsentFact(False, date(2027, 3, 1), recorded=True)
+
+
+def test_the_first_fact_about_consent_is_the_one_in_force() -> None:
+    assert consent_in_force(None, REGISTERED_YES) == REGISTERED_YES
+
+
+def test_a_later_fact_replaces_an_earlier_one_and_an_earlier_one_arriving_late_does_not() -> None:
+    withdrawn_in_april = ConsentFact(False, date(2027, 4, 2), recorded=True)
+    assert consent_in_force(REGISTERED_YES, withdrawn_in_april) == withdrawn_in_april
+    # A registration of 5 March (consent yes) that arrives after the withdrawal of 2 April changes nothing.
+    assert consent_in_force(withdrawn_in_april, ConsentFact(True, date(2027, 3, 5))) == withdrawn_in_april
+    # A registration of 3 April does: it is the latest fact.
+    new_registration = ConsentFact(True, date(2027, 4, 3))
+    assert consent_in_force(withdrawn_in_april, new_registration) == new_registration
+
+
+def test_on_the_same_day_the_recorded_fact_outranks_the_registration_in_either_order() -> None:
+    assert consent_in_force(REGISTERED_YES, RECORDED_NO) == RECORDED_NO
+    assert consent_in_force(RECORDED_NO, REGISTERED_YES) == RECORDED_NO
+
+
+def test_of_two_recorded_facts_of_one_day_the_later_arrival_holds() -> None:
+    given_again = ConsentFact(True, date(2027, 3, 1), recorded=True)
+    assert consent_in_force(RECORDED_NO, given_again) == given_again
+
+
+def test_a_client_consents_from_the_day_of_a_given_consent_and_not_at_all_without_one() -> None:
+    assert HousingClient("c", consent=REGISTERED_YES).consent_since == date(2027, 3, 1)
+    assert HousingClient("c", consent=RECORDED_NO).consent_since is None
+    assert HousingClient("c").consent_since is None  # never told is no consent

@@ -40,8 +40,19 @@ def ready(
     children: int = 0,
     declined: frozenset[str] = frozenset(),
     has_open_offer: bool = False,
+    consent_since: date | None = date(2026, 6, 1),
 ) -> ReadyClient:
-    return ReadyClient(ref, municipality, preferred, adults, children, date(2027, 1, since), declined, has_open_offer)
+    return ReadyClient(
+        ref,
+        municipality,
+        preferred,
+        adults,
+        children,
+        date(2027, 1, since),
+        declined,
+        has_open_offer,
+        consent_since=consent_since,
+    )
 
 
 def unit(
@@ -293,6 +304,7 @@ any_client = st.builds(
     ready_since=st.integers(0, 6).map(lambda d: date(2027, 10, 1) + timedelta(days=d)),  # ties happen
     declined_units=st.frozensets(st.sampled_from(UNIT_IDS), max_size=2),
     has_open_offer=st.sampled_from([False, False, False, True]),  # most ready clients wait without one
+    consent_since=st.sampled_from([date(2027, 9, 1), date(2027, 9, 1), None]),  # some do not consent to share
 )
 any_unit = st.builds(
     AvailableUnit,
@@ -345,9 +357,10 @@ def slots_left(market: Market, wijk: str, day: date) -> int:
 
 
 def may_be_offered(unit: AvailableUnit, client: ReadyClient) -> bool:
-    """The rule, written out again: municipality, rooms, not declined before, no open offer."""
+    """The rule, written out again: municipality, rooms, consent to share, not declined before, no open offer."""
     return (
-        unit.municipality in (client.responsible_municipality, *client.preferred_municipalities)
+        client.consent_since is not None
+        and unit.municipality in (client.responsible_municipality, *client.preferred_municipalities)
         and unit.rooms >= ROOMS_NEEDED[client.adults + client.children]
         and unit.unit_id not in client.declined_units
         and not client.has_open_offer

@@ -11,6 +11,7 @@ from tests.support.fake_housing import (
     CORPORATION_ID,
     FakeUnits,
     assessed,
+    consent_recorded,
     corporation,
     placement_made,
     ref,
@@ -36,6 +37,7 @@ TODAY = date(2027, 12, 31)  # the flows below run in 2027; no offer is dated aft
 async def ready(units: FakeUnits, name: str, on: date) -> None:
     """As the events tell it: the client was placed, then assessed ready on `on`."""
     async with units() as uow:
+        await clients.consent_recorded(uow, POLICY, consent_recorded(name, True, date(2026, 12, 1)), TODAY)
         await clients.placement_made(uow, POLICY, placement_made(name, f"p-{name}", date(2026, 12, 1)), TODAY)
         await clients.readiness_assessed(uow, POLICY, assessed(name, f"p-{name}", on), TODAY)
 

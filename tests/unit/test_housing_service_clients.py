@@ -11,6 +11,7 @@ from tests.support.fake_housing import (
     FakeUnits,
     assessed,
     client_registered,
+    consent_recorded,
     corporation,
     placement_ended,
     placement_made,
@@ -22,6 +23,7 @@ from tests.support.infra import ROOT
 from zorgstroom_contracts.codes import EndReason
 from zorgstroom_contracts.events import (
     ClientRegistered,
+    ConsentRecorded,
     Event,
     OutflowReadinessAssessed,
     PlacementEnded,
@@ -48,7 +50,9 @@ async def deliver(units: FakeUnits, *events: Event, today: date = TODAY) -> None
 async def _handle(uow: HousingUnitOfWork, event: Event, today: date) -> None:
     match event:
         case ClientRegistered():
-            await clients.client_registered(uow, event)
+            await clients.client_registered(uow, POLICY, event, today)
+        case ConsentRecorded():
+            await clients.consent_recorded(uow, POLICY, event, today)
         case PlacementMade():
             await clients.placement_made(uow, POLICY, event, today)
         case PlacementEnded():
@@ -86,6 +90,11 @@ def declined(units: FakeUnits) -> list[tuple[str, str, str]]:
     return [(e["unit_id"], e["reason"], e["answered_on"]) for e in units.store.events("HousingOfferDeclined")]
 
 
+def consents(*names: str, on: date = date(2027, 1, 1)) -> list[ConsentRecorded]:
+    """The clients consent to share with corporations (rule 14), recorded before anything else below."""
+    return [consent_recorded(name, True, on) for name in names]
+
+
 # --- registrations, placements, readiness ------------------------------------------------------------
 
 
@@ -103,6 +112,7 @@ async def test_a_registered_household_waits_for_a_home_with_rooms_enough() -> No
 
 async def test_a_client_assessed_not_ready_or_in_a_placement_that_ended_gets_no_offer() -> None:
     units = FakeUnits(REGION)
+    await deliver(units, *consents("a", "b"))  # consenting: what keeps them out is readiness
     await market(units, "u1")
     await deliver(
         units, placement_made("a", "pa", date(2027, 1, 6)), assessed("a", "pa", date(2027, 2, 1), ready=False)
@@ -121,6 +131,7 @@ async def test_a_placement_whose_end_came_first_is_not_taken_up() -> None:
 
 async def test_leaving_the_place_withdraws_the_open_offer_and_the_unit_passes_on() -> None:
     units = FakeUnits(REGION)
+    await deliver(units, *consents("a", "b"))
     await deliver(units, placement_made("a", "pa", date(2027, 1, 6)), assessed("a", "pa", date(2027, 2, 1)))
     await deliver(units, placement_made("b", "pb", date(2027, 1, 6)), assessed("b", "pb", date(2027, 2, 5)))
     await market(units, "u1")
@@ -132,6 +143,7 @@ async def test_leaving_the_place_withdraws_the_open_offer_and_the_unit_passes_on
 
 async def test_an_ending_as_planned_leaves_an_open_offer_standing() -> None:
     units = FakeUnits(REGION)
+    await deliver(units, *consents("a"))
     await deliver(units, placement_made("a", "pa", date(2027, 1, 6)), assessed("a", "pa", date(2027, 2, 1)))
     await market(units, "u1")
     await deliver(units, placement_ended("a", "pa", date(2027, 4, 3), EndReason.ENDED_AS_PLANNED))
@@ -142,6 +154,7 @@ async def test_an_ending_as_planned_leaves_an_open_offer_standing() -> None:
 
 
 async def _offered_in_shelter(units: FakeUnits) -> None:
+    await deliver(units, *consents("a"))
     await deliver(units, placement_made("a", "shelter", date(2027, 1, 6), intake_id="i1", care_form="MO_24H"))
     await deliver(units, assessed("a", "shelter", date(2027, 2, 1)))
     await market(units, "u1")
@@ -186,6 +199,7 @@ async def test_after_doorstroom_the_client_is_offered_a_home_once_ready_in_the_n
 
 
 async def _ready_in_almere(units: FakeUnits, intake_id: str = "i1") -> None:
+    await deliver(units, *consents("a"))
     await deliver(units, placement_made("a", "p1", date(2027, 1, 6), intake_id=intake_id))
     await deliver(units, assessed("a", "p1", date(2027, 2, 1)))
 
@@ -212,6 +226,7 @@ async def test_a_transfer_taking_effect_later_offers_nothing_ahead_and_counts_on
     # 1 March (dated 1 May, on next year's terms); the day's pass of 1 May offers it, dated that day.
     units = FakeUnits(REGION)
     march, may = date(2027, 3, 1), date(2027, 5, 1)
+    await deliver(units, *consents("a"), today=march)
     await deliver(units, placement_made("a", "p1", date(2027, 1, 6), intake_id="i1"), today=march)
     await deliver(units, assessed("a", "p1", date(2027, 2, 1)), today=march)
     lelystad = {"municipality": LELYSTAD, "wijk": "WK099501"}
@@ -231,6 +246,7 @@ async def test_a_transfer_taking_effect_later_offers_nothing_ahead_and_counts_on
 
 async def test_a_client_placed_before_episodes_were_kept_follows_a_transfer_of_their_episode() -> None:
     units = FakeUnits(REGION)
+    await deliver(units, *consents("a"))
     await deliver(units, placement_made("a", "p1", date(2027, 1, 6), intake_id=None))  # an older event
     await deliver(units, assessed("a", "p1", date(2027, 2, 1)), transferred("a", LELYSTAD, date(2027, 3, 1), ["i1"]))
     await market(units, "almere")

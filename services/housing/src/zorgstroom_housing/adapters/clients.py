@@ -3,13 +3,22 @@ work's connection like every repository."""
 
 import asyncpg
 
-from zorgstroom_housing.domain.model import HousingClient, Transfer
+from zorgstroom_housing.domain.model import ConsentFact, HousingClient, Transfer
 from zorgstroom_housing.domain.offers import ReadyClient
 
 _CLIENT_COLUMNS = (
     "client_ref, responsible_municipality, preferred_municipalities, adults, children, placement_id, intake_id,"
-    " ready_since, support_at_home, housed_on"
+    " ready_since, support_at_home, housed_on, consent_to_share, consent_on, consent_recorded"
 )
+
+
+def _client(r: asyncpg.Record) -> HousingClient:
+    fields = dict(r)
+    given, on, recorded = fields.pop("consent_to_share"), fields.pop("consent_on"), fields.pop("consent_recorded")
+    consent = ConsentFact(given, on, bool(recorded)) if given is not None and on is not None else None
+    return HousingClient(
+        **{**fields, "preferred_municipalities": tuple(r["preferred_municipalities"])}, consent=consent
+    )
 
 
 class PostgresClients:
@@ -20,18 +29,17 @@ class PostgresClients:
         r = await self.conn.fetchrow(
             f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE client_ref = $1 FOR UPDATE", client_ref
         )
-        if r is None:
-            return None
-        return HousingClient(**{**dict(r), "preferred_municipalities": tuple(r["preferred_municipalities"])})
+        return _client(r) if r is not None else None
 
     async def save(self, client: HousingClient) -> None:
         await self.conn.execute(
-            f"INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            f"INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             " ON CONFLICT (client_ref) DO UPDATE SET responsible_municipality = excluded.responsible_municipality,"
             " preferred_municipalities = excluded.preferred_municipalities, adults = excluded.adults,"
             " children = excluded.children, placement_id = excluded.placement_id, intake_id = excluded.intake_id,"
             " ready_since = excluded.ready_since, support_at_home = excluded.support_at_home,"
-            " housed_on = excluded.housed_on",
+            " housed_on = excluded.housed_on, consent_to_share = excluded.consent_to_share,"
+            " consent_on = excluded.consent_on, consent_recorded = excluded.consent_recorded",
             client.client_ref,
             client.responsible_municipality,
             list(client.preferred_municipalities),
@@ -42,6 +50,9 @@ class PostgresClients:
             client.ready_since,
             client.support_at_home,
             client.housed_on,
+            client.consent.given if client.consent is not None else None,
+            client.consent.on if client.consent is not None else None,
+            client.consent.recorded if client.consent is not None else None,
         )
 
     async def placement_has_ended(self, placement_id: str) -> bool:
@@ -53,7 +64,7 @@ class PostgresClients:
     async def ready(self) -> list[ReadyClient]:
         rows = await self.conn.fetch(
             "SELECT c.client_ref, c.responsible_municipality, c.preferred_municipalities, c.adults, c.children,"
-            " c.ready_since, c.intake_id,"
+            " c.ready_since, c.intake_id, CASE WHEN c.consent_to_share THEN c.consent_on END AS consent_since,"
             " EXISTS (SELECT 1 FROM offers o WHERE o.client_ref = c.client_ref AND o.status = 'open')"
             " AS has_open_offer,"
             " ARRAY(SELECT o.unit_id FROM offers o WHERE o.client_ref = c.client_ref"
@@ -74,6 +85,7 @@ class PostgresClients:
                 declined_units=frozenset(r["declined_units"]),
                 has_open_offer=r["has_open_offer"],
                 intake_id=r["intake_id"],
+                consent_since=r["consent_since"],
                 transfers=tuple(
                     Transfer(t[0], r["client_ref"], t[1], t[2], frozenset(t[3]) if t[3] is not None else None, t[4])
                     for t in r["transfers"]

@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import date
 
 from zorgstroom_contracts.codes import EndReason
-from zorgstroom_housing.domain.model import HousingClient, OfferRow, Transfer
+from zorgstroom_housing.domain.model import ConsentFact, HousingClient, OfferRow, Transfer
 
 
 def registered(
@@ -68,7 +68,9 @@ def assessed(
 ) -> tuple[HousingClient, bool]:
     """Readiness in a placement; True when the client became ready now. Ready-since is kept across later ready
     assessments of the same placement, because the longest-ready go first."""
-    known = client or HousingClient(client_ref, responsible_municipality=responsible)
+    known = client or HousingClient(client_ref)
+    if known.responsible_municipality is None:  # known so far only from its consent
+        known = replace(known, responsible_municipality=responsible)
     was_ready = known.placement_id == placement_id and known.ready_since is not None
     ready_since = (known.ready_since if was_ready else on) if ready else None
     updated = replace(
@@ -79,6 +81,15 @@ def assessed(
         preferred_municipalities=tuple(preferred) if preferred is not None else known.preferred_municipalities,
     )
     return updated, ready and not was_ready
+
+
+def consent_in_force(known: ConsentFact | None, new: ConsentFact) -> ConsentFact:
+    """The latest dated fact about consent counts; on the same day a recorded one outranks a registration's.
+    Facts come on different topics in any order, so an older one arriving later changes nothing; of two equal
+    in rank and date, the later arrival holds (one topic keeps a client's events in order)."""
+    if known is None:
+        return new
+    return new if (new.on, new.recorded) >= (known.on, known.recorded) else known
 
 
 def ending_withdraws_offer(reason: EndReason) -> bool:

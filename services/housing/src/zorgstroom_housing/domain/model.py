@@ -110,6 +110,16 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class ConsentFact:
+    """One dated fact about the client's consent to share with housing corporations (docs/domain.md, rule 14):
+    read from a registration, or recorded later by the responsible municipality."""
+
+    given: bool
+    on: date
+    recorded: bool = False  # recorded by the municipality (ConsentRecorded), not read from a registration
+
+
+@dataclass(frozen=True)
 class HousingClient:
     """Housing's view of a client, from events only: the current placement and its episode, readiness, household."""
 
@@ -123,6 +133,12 @@ class HousingClient:
     ready_since: date | None = None  # None when not ready for outflow in the current placement
     support_at_home: bool = False
     housed_on: date | None = None  # an offer was accepted
+    consent: ConsentFact | None = None  # the fact in force; None: never told, which is no consent
+
+    @property
+    def consent_since(self) -> date | None:
+        """The day consent to share holds from, or None when there is none (no corporation offer then)."""
+        return self.consent.on if self.consent is not None and self.consent.given else None
 
     def housed(self, on: date) -> "HousingClient":
         return replace(self, housed_on=on)

@@ -25,6 +25,7 @@ class ReadyClient:
     has_open_offer: bool = False
     intake_id: str | None = None
     transfers: tuple[Transfer, ...] = ()
+    consent_since: date | None = None  # consent to share with corporations holds from; None: no consent
 
     def responsible_on(self, day: date) -> str:
         return responsible_on(day, self.responsible_municipality, self.intake_id, self.transfers)
@@ -71,8 +72,8 @@ def unit_day(on: date, unit: AvailableUnit) -> date:
 
 
 def offer_date(on: date, unit: AvailableUnit, client: ReadyClient) -> date:
-    """An offer is dated when both the unit is available and the client is ready."""
-    return max(unit_day(on, unit), client.ready_since)
+    """An offer is dated when the unit is available, the client is ready and consents to share."""
+    return max(unit_day(on, unit), client.ready_since, client.consent_since or client.ready_since)
 
 
 def matching_day(on: date, today: date) -> date:
@@ -87,7 +88,14 @@ def available_by(unit: AvailableUnit, today: date) -> bool:
 
 
 def ready_by(client: ReadyClient, today: date) -> bool:
-    return client.ready_since <= today
+    """Ready, and consenting, by today: consent dated ahead counts from its day, by a later pass."""
+    return client.ready_since <= today and (client.consent_since is None or client.consent_since <= today)
+
+
+def may_share_with_corporation(client: ReadyClient) -> bool:
+    """Rule 14: a corporation stands outside the Wmo's chain of care, so without the client's consent to share
+    no corporation offer is made (the unit waits for another client)."""
+    return client.consent_since is not None
 
 
 def quota_lasts(quota_left: Mapping[QuotaKey, int], key: QuotaKey) -> bool:
@@ -97,12 +105,14 @@ def quota_lasts(quota_left: Mapping[QuotaKey, int], key: QuotaKey) -> bool:
 
 def eligible(unit: AvailableUnit, client: ReadyClient, policy: HousingPolicy, on: date) -> bool:
     """The client may be offered this unit: the unit lies in the municipality responsible for them on the day
-    of the offer (or one they prefer), the household fits, they did not decline it and hold no open offer."""
+    of the offer (or one they prefer), the household fits, they consent to share with the corporation, did not
+    decline it and hold no open offer."""
     municipality = unit.municipality
     responsible = client.responsible_on(offer_date(on, unit, client))
     wanted = municipality == responsible or municipality in client.preferred_municipalities
     return (
         wanted
+        and may_share_with_corporation(client)
         and not client.has_open_offer
         and unit.unit_id not in client.declined_units
         and unit.rooms >= policy.rooms_needed(client.adults, client.children)

@@ -6,6 +6,7 @@ from typing import Any
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import (
     ClientRegistered,
+    ConsentRecorded,
     OutflowReadinessAssessed,
     PlacementEnded,
     PlacementMade,
@@ -18,7 +19,11 @@ from zorgstroom_runtime.outbox import UnitOfWork
 
 
 async def on_client_registered(uow: UnitOfWork, envelope: Envelope, event: ClientRegistered) -> None:
-    await clients.client_registered(PostgresHousingUnitOfWork(uow), event)
+    await clients.client_registered(PostgresHousingUnitOfWork(uow), uow.region.housing, event, date.today())
+
+
+async def on_consent_recorded(uow: UnitOfWork, envelope: Envelope, event: ConsentRecorded) -> None:
+    await clients.consent_recorded(PostgresHousingUnitOfWork(uow), uow.region.housing, event, date.today())
 
 
 async def on_placement_made(uow: UnitOfWork, envelope: Envelope, event: PlacementMade) -> None:
@@ -43,6 +48,7 @@ async def on_responsibility_transferred(uow: UnitOfWork, envelope: Envelope, eve
 
 HANDLERS: list[On[Any]] = [
     On(ClientRegistered, on_client_registered),
+    On(ConsentRecorded, on_consent_recorded),
     On(PlacementMade, on_placement_made),
     On(PlacementEnded, on_placement_ended),
     On(OutflowReadinessAssessed, on_outflow_readiness_assessed),

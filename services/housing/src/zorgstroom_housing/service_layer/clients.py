@@ -1,11 +1,13 @@
 """Who waits for a home, learnt from events: registrations, placements and their ends, readiness, transfers.
 Events of one client arrive on several topics, so each use case holds whatever order they come in."""
 
+from dataclasses import replace
 from datetime import date
 
 from zorgstroom_contracts.codes import OfferDeclineReason
 from zorgstroom_contracts.events import (
     ClientRegistered,
+    ConsentRecorded,
     OutflowReadinessAssessed,
     PlacementEnded,
     PlacementMade,
@@ -13,25 +15,57 @@ from zorgstroom_contracts.events import (
 )
 from zorgstroom_contracts.region import HousingPolicy
 from zorgstroom_housing.domain import clients
-from zorgstroom_housing.domain.model import OfferStatus, Transfer
+from zorgstroom_housing.domain.model import ConsentFact, HousingClient, OfferStatus, Transfer
 from zorgstroom_housing.ports import HousingUnitOfWork
 from zorgstroom_housing.service_layer.offers import make_offers, release
 
 
-async def client_registered(uow: HousingUnitOfWork, event: ClientRegistered) -> None:
+async def client_registered(
+    uow: HousingUnitOfWork, policy: HousingPolicy, event: ClientRegistered, today: date
+) -> None:
+    """The household and wishes, and the consent the registration tells (dated on the registration)."""
+    await uow.take_matching_turn()  # consent may change what matchers count: the turn before the client's row
     known = await uow.clients.get(event.client_ref)
     household = event.household
-    await uow.clients.save(
-        clients.registered(
-            known,
-            event.client_ref,
-            event.intake_id,
-            event.responsible_municipality,
-            event.preferred_municipalities,
-            household.adults,
-            household.children,
-        )
+    registered = clients.registered(
+        known,
+        event.client_ref,
+        event.intake_id,
+        event.responsible_municipality,
+        event.preferred_municipalities,
+        household.adults,
+        household.children,
     )
+    fact = ConsentFact(event.consent_to_share, event.registered_on)
+    await _keep_consent(uow, policy, registered, fact, today)
+
+
+async def consent_recorded(uow: HousingUnitOfWork, policy: HousingPolicy, event: ConsentRecorded, today: date) -> None:
+    """Rule 14: consent given later makes the client eligible from its day; withdrawn, it withdraws an open offer."""
+    await uow.take_matching_turn()
+    known = await uow.clients.get(event.client_ref) or HousingClient(event.client_ref)
+    fact = ConsentFact(event.consent_to_share, event.recorded_on, recorded=True)
+    await _keep_consent(uow, policy, known, fact, today)
+
+
+async def _keep_consent(
+    uow: HousingUnitOfWork, policy: HousingPolicy, client: HousingClient, fact: ConsentFact, today: date
+) -> None:
+    """Keeps the consent in force after `fact`. Without consent an open offer is withdrawn and its unit goes to the
+    next client; consent that holds now may bring an offer. A fact older than the one kept changes nothing."""
+    consent = clients.consent_in_force(client.consent, fact)
+    await uow.clients.save(replace(client, consent=consent))
+    if consent is client.consent:
+        return
+    if not consent.given:
+        offer = await uow.offers.open_offer_of(client.client_ref)
+        if offer is None:
+            return
+        on = max(consent.on, offer.offered_on)
+        await release(uow, offer, OfferDeclineReason.CONSENT_WITHDRAWN, on, OfferStatus.DECLINED)
+        await make_offers(uow, policy, on=on, today=today)
+    elif client.consent_since is None:
+        await make_offers(uow, policy, on=consent.on, today=today)
 
 
 async def placement_made(uow: HousingUnitOfWork, policy: HousingPolicy, event: PlacementMade, today: date) -> None:

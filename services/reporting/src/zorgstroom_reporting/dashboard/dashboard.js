@@ -318,6 +318,8 @@
       { label: 'Maand', month: (r) => r.month },
       { label: 'Klaar, niet gehuisvest (eind maand)', numeric: true, value: (r) => count(r.ready_not_housed_at_end) },
       { label: 'Mediaan dagen klaar', numeric: true, value: (r) => days(r.ready_not_housed_days_median) },
+      // Rule 14: without consent to share no corporation offer is made, so they are shown apart.
+      { label: 'Klaar, geen toestemming om te delen', numeric: true, value: (r) => count(r.ready_no_consent_at_end) },
     ], body.months);
     const values = body.months.map((r) => r.ready_not_housed_at_end);
     draw('c-ready', `Lijngrafiek van het aantal cliënten dat klaar is voor uitstroom maar nog niet gehuisvest, per maand, ${place}, ${period}.${maskNote(values)}`, {

@@ -1,7 +1,7 @@
 """The facts of the flow that reporting keeps, one dataclass per kind, as read from its own tables."""
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -11,6 +11,22 @@ class Registration:
     responsible: str
     registered_on: date
     care_form: str | None = None
+    consent_to_share: bool = True  # rows from before reporting kept it count as consenting, until a rebuild
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Consent to share with housing corporations given or withdrawn later (ConsentRecorded)."""
+
+    client_ref: str
+    recorded_on: date
+    given: bool
+    occurred_at: datetime | None = None
+
+    @property
+    def order(self) -> str:
+        """Of two records of one day, the later one holds."""
+        return self.occurred_at.isoformat() if self.occurred_at is not None else ""
 
 
 @dataclass(frozen=True)
@@ -85,3 +101,4 @@ class Facts:
     assessments: list[Assessment] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
     withdrawals: list[Withdrawal] = field(default_factory=list)
+    consents: list[Consent] = field(default_factory=list)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from zorgstroom_contracts.region import Region
-from zorgstroom_reporting.domain.facts import Assessment, Facts, Transfer
+from zorgstroom_reporting.domain.consent import consents_on
+from zorgstroom_reporting.domain.facts import Assessment, Consent, Facts, Registration, Transfer
 from zorgstroom_reporting.domain.months import Month, months_between
 from zorgstroom_reporting.domain.relapse import relapses
 from zorgstroom_reporting.domain.responsibility import Responsibility
@@ -23,7 +24,8 @@ COUNT_COLUMNS = (
     "registrations", "inflow", "doorstroom", "outflow", "ended_other", "relapses", "withdrawals",
     "transfers_in", "transfers_out",
 )  # fmt: skip
-STATE_COLUMNS = ("waiting_at_end", "ready_not_housed_at_end")
+# Ready clients without consent to share (rule 14) wait for no home: counted apart, never as ready-not-housed.
+STATE_COLUMNS = ("waiting_at_end", "ready_not_housed_at_end", "ready_no_consent_at_end")
 MEASURE_COLUMNS = (
     "waiting_days_median", "waiting_days_p90", "waiting_now_days_median", "waiting_now_days_p90",
     "stay_days_median", "ready_not_housed_days_median",
@@ -85,8 +87,13 @@ class _Ledger:
         self.started_by_intake = {p.intake_id: p.start_date for p in facts.placements if p.intake_id and p.start_date}
         self.withdrawn_on = {w.intake_id: w.withdrawn_on for w in facts.withdrawals}
         self.registrations_of: dict[str, list[tuple[date, str, str | None]]] = defaultdict(list)
+        self.registered: dict[str, list[Registration]] = defaultdict(list)
         for r in sorted(facts.registrations, key=lambda r: (r.registered_on, r.intake_id)):
             self.registrations_of[r.client_ref].append((r.registered_on, r.intake_id, r.care_form))
+            self.registered[r.client_ref].append(r)
+        self.consents: dict[str, list[Consent]] = defaultdict(list)
+        for c in facts.consents:
+            self.consents[c.client_ref].append(c)
         self.assessments: dict[str, list[Assessment]] = defaultdict(list)
         for a in sorted(facts.assessments, key=lambda a: a.assessed_on):
             self.assessments[a.placement_id].append(a)
@@ -139,7 +146,8 @@ class _Ledger:
         return episode[0] if episode else None
 
     def states(self, day: date) -> list[Tally]:
-        """Who waits, and who is ready but not housed, at the end of `day`, with for how long."""
+        """Who waits, and who is ready but not housed (apart: ready without consent to share), at the end of
+        `day`, with for how long."""
         tallies = []
         for r in self.facts.registrations:
             placed, withdrawn = self.started_by_intake.get(r.intake_id), self.withdrawn_on.get(r.intake_id)
@@ -156,8 +164,11 @@ class _Ledger:
             if not open_at_end or not self.ours(p.client_ref, p.intake_id, p.responsible, day):
                 continue
             ready_since = _ready_since(self.assessments.get(p.placement_id, []), day)
-            if ready_since is not None:
-                tallies.append(Tally("ready_not_housed_at_end", day, p.care_form, days=(day - ready_since).days))
+            if ready_since is None:
+                continue
+            shares = consents_on(self.registered.get(p.client_ref, ()), self.consents.get(p.client_ref, ()), day)
+            column = "ready_not_housed_at_end" if shares else "ready_no_consent_at_end"
+            tallies.append(Tally(column, day, p.care_form, days=(day - ready_since).days))
         return tallies
 
 

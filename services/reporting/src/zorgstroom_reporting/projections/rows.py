@@ -20,6 +20,7 @@ from uuid import UUID
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import (
     ClientRegistered,
+    ConsentRecorded,
     Event,
     FacilityRegistered,
     HousingContingentAgreed,
@@ -47,6 +48,7 @@ class Rows:
     assessments: dict[UUID, Row] = field(default_factory=dict)  # one per event
     transfers: dict[UUID, Row] = field(default_factory=dict)  # one per event
     withdrawals: dict[str, Row] = field(default_factory=dict)  # first wins
+    consents: dict[UUID, Row] = field(default_factory=dict)  # one per event
     facilities: dict[str, Row] = field(default_factory=dict)  # newest occurred_at wins
     offers: dict[str, Row] = field(default_factory=dict)  # an offer and its answer merged (OFFER_COLUMNS)
     contingents: dict[tuple[str, str, int], Row] = field(default_factory=dict)  # newest occurred_at wins
@@ -69,7 +71,20 @@ def client_registered(rows: Rows, envelope: Envelope, event: ClientRegistered) -
             event.registered_on,
             envelope.event_id,
             envelope.occurred_at,
+            event.consent_to_share,
         ),
+    )
+    rows.advance("flows", envelope)
+
+
+def consent_recorded(rows: Rows, envelope: Envelope, event: ConsentRecorded) -> None:
+    """Only what a report needs: whose consent, given or not, from which day (and the order of one day's)."""
+    rows.consents[envelope.event_id] = (
+        envelope.event_id,
+        event.client_ref,
+        event.consent_to_share,
+        event.recorded_on,
+        envelope.occurred_at,
     )
     rows.advance("flows", envelope)
 
@@ -281,6 +296,7 @@ MAPPERS: dict[type[Event], list[RowMapper]] = {
     OutflowReadinessAssessed: [outflow_readiness_assessed],
     ResponsibilityTransferred: [responsibility_transferred],
     RegistrationWithdrawn: [registration_withdrawn],
+    ConsentRecorded: [consent_recorded],
     FacilityRegistered: [facility_registered],
     HousingOfferMade: [housing_offer_made],
     HousingOfferAccepted: [housing_offer_accepted],

@@ -21,9 +21,9 @@ _WRITES: list[tuple[str, str]] = [
     (
         "registrations",
         "INSERT INTO registrations (intake_id, client_ref, registering_municipality, responsible_municipality,"
-        " care_form, registered_on, event_id, occurred_at)"
+        " care_form, registered_on, event_id, occurred_at, consent_to_share)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[],"
-        " $7::uuid[], $8::timestamptz[]) ON CONFLICT (intake_id) DO NOTHING",
+        " $7::uuid[], $8::timestamptz[], $9::bool[]) ON CONFLICT (intake_id) DO NOTHING",
     ),
     (
         # A start and an end of one placement in one row: the start's columns are taken where the row
@@ -82,6 +82,12 @@ _WRITES: list[tuple[str, str]] = [
         "INSERT INTO withdrawals (intake_id, client_ref, responsible_municipality, care_form, reason, withdrawn_on)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[])"
         " ON CONFLICT (intake_id) DO NOTHING",
+    ),
+    (
+        "consents",
+        "INSERT INTO consents (event_id, client_ref, consent_to_share, recorded_on, occurred_at)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::date[], $5::timestamptz[])"
+        " ON CONFLICT (event_id) DO NOTHING",
     ),
     (
         "facilities",
@@ -163,6 +169,7 @@ class ReportingProjection:
         "assessments",
         "transfers",
         "withdrawals",
+        "consents",
         "facilities",
         "offers",
         "contingents",

@@ -6,6 +6,7 @@ import asyncpg
 
 from zorgstroom_reporting.domain.facts import (
     Assessment,
+    Consent,
     Facts,
     Outflow,
     PlacementFact,
@@ -38,7 +39,10 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
             return found
 
         registrations = await read(
-            "intake_id, client_ref, responsible_municipality, registered_on, care_form", "registrations"
+            # Rows from before the column count as consenting until a rebuild reads it (migration 0008).
+            "intake_id, client_ref, responsible_municipality, registered_on, care_form,"
+            " coalesce(consent_to_share, true)",
+            "registrations",
         )
         placements = await read(
             "placement_id, intake_id, client_ref, responsible_municipality, facility_municipality, start_date,"
@@ -61,6 +65,7 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
         withdrawals = await read(
             "intake_id, client_ref, responsible_municipality, withdrawn_on, reason, care_form", "withdrawals"
         )
+        consents = await read("client_ref, recorded_on, consent_to_share, occurred_at", "consents")
     return Facts(
         registrations=[Registration(*r) for r in registrations],
         placements=[PlacementFact(*r) for r in placements],
@@ -71,4 +76,5 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
             for r in transfers
         ],
         withdrawals=[Withdrawal(*r) for r in withdrawals],
+        consents=[Consent(*r) for r in consents],
     )
