@@ -340,9 +340,10 @@ async def test_a_client_in_night_shelter_moves_on_to_24_hour_shelter_the_same_da
         assert (await s.put_facility("night-1", night)).status_code == 201
         bsn = valid_bsn()
         client = await s.register("almere", bsn=bsn, care_form="MO_NIGHT", registered_on=ago(20))
+        await s.placements(at_least=1)  # the client sits in the night shelter before anyone else registers
         await s.register("almere", bsn=bsn, care_form="MO_24H", registered_on=ago(10))
         follower = await s.register("almere", care_form="MO_NIGHT", registered_on=ago(9))
-        # The client sits in the night shelter and waits for 24-hour shelter; the follower waits for the night.
+        # The client waits for 24-hour shelter in the night place; the follower waits for the night.
         expected = {(client, "MO_24H"), (follower, "MO_NIGHT")}
         await eventually(
             s.waiting, until=lambda clients: {(c["client_ref"], c["care_form"]) for c in clients} == expected
