@@ -18,7 +18,7 @@ import pytest
 from tests.support.builders import intake_body
 from tests.support.infra import native_env, run_deploy
 from tests.support.kafka import eventually
-from tests.support.processes import start_process_stack
+from tests.support.processes import env_of_service, start_process_stack
 from zorgstroom_ops import processes
 
 pytestmark = pytest.mark.chaos
@@ -63,7 +63,7 @@ def kill_and_restart(service: processes.ServiceProcess, env: dict[str, str]) -> 
     os.kill(int(service.pid_file.read_text()), signal.SIGKILL)
     while service.running():
         pass
-    processes.start(service, env)
+    processes.start(service, env_of_service(service.name, env))
 
 
 async def disrupt(services, service_env, infra_env) -> list[str]:  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from tests.integration.test_placement_api import ZRM
 from tests.support.builders import intake_body
 from tests.support.infra import ROOT, Infra
 from tests.support.kafka import eventually, read_topic
-from tests.support.processes import start_process_stack
+from tests.support.processes import env_of_service, start_process_stack
 from tests.support.stack import Namespace
 from zorgstroom_ops import processes
 
@@ -97,7 +97,7 @@ async def _stack(
     ]
     try:
         for service in more:
-            processes.start(service, stack.env)
+            processes.start(service, env_of_service(service.name, stack.env))
         for service in more:
             processes.wait_ready(service)
         urls: dict[str, list[str]] = {name: [s.url] for name, s in stack.services.items()}

@@ -12,10 +12,15 @@ from zorgstroom_ops import processes
 from zorgstroom_runtime.kafka import ensure_topics, project_topics
 
 
+def env_of_service(service: str, env: dict[str, str]) -> dict[str, str]:
+    """The stack's environment for one service: only intake is given the client_ref key."""
+    return env | {"ZS_CLIENT_REF_SECRET": TEST_SECRET} if service == "intake" else dict(env)
+
+
 @dataclass
 class ProcessStack:
     services: dict[str, processes.ServiceProcess]
-    env: dict[str, str]
+    env: dict[str, str]  # what every service is given; start one with env_of_service(name, env)
     tokens: dict[str, str]
     prefix: str
 
@@ -55,14 +60,13 @@ async def start_process_stack(
         "ZS_REGION_FILE": str(ROOT / "data/regions/flevoland.toml"),
         "ZS_MUNICIPALITIES_FILE": str(ROOT / "data/municipalities-nl.csv"),
         "ZS_CREDENTIALS_FILE": str(credentials_file),
-        "ZS_CLIENT_REF_SECRET": TEST_SECRET,
         "ZS_RELAY_POLL_SECONDS": "0.2",
         **(extra_env or {}),
     }
     stack = ProcessStack({s.name: s for s in processes.plan(run_dir, base_port)}, env, tokens, prefix)
     try:
         for service in stack.services.values():
-            processes.start(service, env)
+            processes.start(service, env_of_service(service.name, env))
         for service in stack.services.values():
             processes.wait_ready(service)
     except BaseException:

@@ -59,10 +59,11 @@ class Namespace:
             region_file=ROOT / "data/regions/flevoland.toml",
             municipalities_file=ROOT / "data/municipalities-nl.csv",
             credentials_file=self.credentials_file,
-            client_ref_secret=TEST_SECRET,
             relay_poll_seconds=0.2,
             consumer_max_attempts=2,
         )
+        if service == "intake":  # the pseudonym key is intake's alone
+            values["client_ref_secret"] = TEST_SECRET
         values.update(overrides)
         return ServiceSettings(**values)  # type: ignore[arg-type]
 

@@ -65,6 +65,8 @@ def start(service: ServiceProcess, env: dict[str, str]) -> None:
         "ZS_HTTP_PORT": str(service.port),
         "OTEL_SERVICE_NAME": f"zorgstroom-{service.name}",
     }
+    if service.name != "intake":  # the pseudonym key is intake's alone, even if the operator's shell holds it
+        full_env.pop("ZS_CLIENT_REF_SECRET", None)
     with service.log_file.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", f"zorgstroom_{service.name}"],

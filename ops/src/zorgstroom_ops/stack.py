@@ -108,20 +108,36 @@ def _start_metrics_backend() -> bool:
         return False
 
 
-def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
+def _client_ref_secret() -> str:
+    """The demo's client_ref key, kept across runs so the same person keeps the same client_ref."""
     secret_file = config().run / "client-ref-secret"
-    if not secret_file.exists():  # kept across runs so the same person keeps the same client_ref
+    if not secret_file.exists():
         config().run.mkdir(parents=True, exist_ok=True)
-        secret_file.write_text(secrets.token_hex(32))
-        secret_file.chmod(0o600)
+        # Created 0600 in one step: never readable by others, not even between a write and a chmod.
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return secret_file.read_text().strip()
+
+
+def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
+    """What every service of the demo is given (the client_ref key is not: see _own_env)."""
     return {
+        "ZS_ENVIRONMENT": "development",  # the services default to production; the demo chooses development
         "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{config().pg_port}/zorgstroom",
         "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{config().kafka_port}",
         "ZS_REGION_FILE": str(region_file),
         "ZS_MUNICIPALITIES_FILE": str(config().root / "data/municipalities-nl.csv"),
         "ZS_CREDENTIALS_FILE": str(credentials_file),
-        "ZS_CLIENT_REF_SECRET": secret_file.read_text().strip(),
     }
+
+
+def _own_env(service: str, users: dict[str, str] | None) -> dict[str, str]:
+    """One service's own variables: its Kafka principal, and for intake alone the client_ref key."""
+    own = kafka_security.service_kafka_env(service, users) if users else {}
+    if service == "intake":
+        own["ZS_CLIENT_REF_SECRET"] = _client_ref_secret()
+    return own
 
 
 def up(region_file: RegionFile = None) -> None:
@@ -153,7 +169,7 @@ def up(region_file: RegionFile = None) -> None:
         }
     services = processes.plan(config().run, config().base_port)
     for service in services:
-        processes.start(service, env | (kafka_security.service_kafka_env(service.name, users) if users else {}))
+        processes.start(service, env | _own_env(service.name, users))
     for service in services:
         processes.wait_ready(service)
         console.print(f"{service.name:<10} ready at {service.url}")

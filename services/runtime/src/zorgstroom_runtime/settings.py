@@ -7,13 +7,20 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "development-only-secret", "secret"}
+MIN_SECRET_LENGTH = 32
+
+
+def weak_secret(secret: str) -> bool:
+    """Empty, a known placeholder, or too short to resist a brute force over the ~91 M valid BSNs."""
+    return secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZS_", env_file=".env", extra="ignore")
 
     service_name: str = "zorgstroom"
-    environment: Literal["development", "test", "production"] = "development"
+    # Production unless told otherwise: a deployment that forgets ZS_ENVIRONMENT gets every guard below.
+    environment: Literal["development", "test", "production"] = "production"
     database_url: str = "postgresql://zorgstroom@127.0.0.1:15432/zorgstroom"
     db_schema: str | None = Field(default=None, description="Defaults to the service name.")
     db_pool_max: int = 10
@@ -26,7 +33,10 @@ class ServiceSettings(BaseSettings):
     region_file: Path = Path("data/regions/flevoland.toml")
     municipalities_file: Path = Path("data/municipalities-nl.csv")
     credentials_file: Path | None = None
-    client_ref_secret: SecretStr = SecretStr("development-only-secret")
+    client_ref_secret: SecretStr | None = Field(
+        default=None,
+        description="The HMAC key that turns a BSN into client_ref: intake's alone, no other service is given it.",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     max_body_bytes: int = 64 * 1024
@@ -51,12 +61,16 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_outside_development(self) -> "ServiceSettings":
-        if self.environment == "production":
-            secret = self.client_ref_secret.get_secret_value()
-            if secret in PLACEHOLDER_SECRETS or len(secret) < 32:
-                raise ValueError("ZS_CLIENT_REF_SECRET must be a real secret of at least 32 characters in production")
-            if self.kafka_security_protocol == "PLAINTEXT":
-                raise ValueError("ZS_KAFKA_SECURITY_PROTOCOL must use SASL (SCRAM) in production")
-            if self.credentials_file is None:
-                raise ValueError("ZS_CREDENTIALS_FILE must be set in production")
+        if self.environment != "production":
+            return self
+        refusal = None
+        if self.client_ref_secret is not None and weak_secret(self.client_ref_secret.get_secret_value()):
+            refusal = f"ZS_CLIENT_REF_SECRET must be a real secret of at least {MIN_SECRET_LENGTH} characters"
+        elif self.kafka_security_protocol == "PLAINTEXT":
+            refusal = "ZS_KAFKA_SECURITY_PROTOCOL must use SASL (SCRAM)"
+        elif self.credentials_file is None:
+            refusal = "ZS_CREDENTIALS_FILE must be set"
+        if refusal:
+            # Production is the default, so say how a local run chooses otherwise.
+            raise ValueError(f"{refusal} in production (ZS_ENVIRONMENT=development or test for a local run)")
         return self

@@ -2,18 +2,68 @@
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.util.types import AttributeValue
 from pythonjsonlogger.json import JsonFormatter
 
 Headers = list[tuple[str, bytes]]
 _provider: TracerProvider | None = None
+
+# A client_ref is an HMAC-SHA256 in hex: 64 hex digits (trace ids have 32, span ids 16).
+CLIENT_REF = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
+CLIENT_REF_PLACEHOLDER = "{client_ref}"
+# The record key of a client's events is its client_ref (FastStream's consumer and producer spans).
+DROPPED_ATTRIBUTES = frozenset({"messaging.kafka.message.key"})
+
+
+def redact_client_refs(text: str) -> str:
+    """`/v1/clients/3f…9a/transfer` -> `/v1/clients/{client_ref}/transfer`, the route template's own words."""
+    return CLIENT_REF.sub(CLIENT_REF_PLACEHOLDER, text)
+
+
+def _redacted(value: AttributeValue) -> AttributeValue:
+    if isinstance(value, str):
+        return redact_client_refs(value)
+    if isinstance(value, bytes):  # a record key survives the SDK as bytes
+        return redact_client_refs(value.decode("utf-8", "replace")).encode()
+    if isinstance(value, tuple | list) and value and isinstance(value[0], str):
+        return tuple(redact_client_refs(v) for v in value)
+    return value
+
+
+def _redacted_attributes(attributes: Mapping[str, AttributeValue] | None) -> BoundedAttributes:
+    kept = {key: _redacted(value) for key, value in (attributes or {}).items() if key not in DROPPED_ATTRIBUTES}
+    redacted = BoundedAttributes(maxlen=None, attributes=kept, immutable=True)
+    redacted.dropped = getattr(attributes, "dropped", 0)
+    return redacted
+
+
+class ClientRefRedactor(SpanProcessor):
+    """Keeps client_ref out of every exported span: the FastAPI and FastStream instrumentations record
+    the raw path (`http.target`, `http.url`, `url.path`: /v1/clients/{client_ref}/transfer) and the
+    Kafka record key, which would make the trace backend an index of pseudonyms.
+
+    It must be the first processor of the provider: processors see the same ended span in the order
+    they were added, so the exporters after it receive the redacted one. It works on the ended span
+    because the ASGI middleware sets its request attributes again after the span has started.
+    """
+
+    def on_end(self, span: ReadableSpan) -> None:
+        # ReadableSpan has no public setter: its fields are replaced before any exporter reads them.
+        span._attributes = _redacted_attributes(span.attributes)
+        span._name = redact_client_refs(span.name)
+        span._events = tuple(
+            Event(event.name, _redacted_attributes(event.attributes), event.timestamp) for event in span.events
+        )
 
 
 def setup_telemetry(service_name: str, *, extra_processors: Iterable[SpanProcessor] = ()) -> None:
@@ -29,6 +79,7 @@ def setup_telemetry(service_name: str, *, extra_processors: Iterable[SpanProcess
         return
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
     provider = TracerProvider(resource=resource)
+    provider.add_span_processor(ClientRefRedactor())  # first: every exporter sees the redacted span
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -11,9 +11,26 @@ from zorgstroom_intake.adapters.unit_of_work import units_of_work
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
+from zorgstroom_runtime.settings import ServiceSettings
 from zorgstroom_runtime.telemetry import current_trace_id, tag_current_span
 
 router = APIRouter(prefix="/v1/intakes", tags=["intakes"])
+
+
+class MissingClientRefSecret(RuntimeError):
+    """Intake cannot pseudonymise a BSN without its HMAC key; it refuses to start rather than fail each intake."""
+
+
+def client_ref_key(settings: ServiceSettings) -> bytes:
+    """The HMAC key that turns a BSN into client_ref (intake is the only service given it)."""
+    secret = settings.client_ref_secret.get_secret_value() if settings.client_ref_secret is not None else ""
+    if not secret:
+        raise MissingClientRefSecret(
+            "ZS_CLIENT_REF_SECRET is not set: intake needs the HMAC key that turns a BSN into client_ref"
+            " (at least 32 random characters, e.g. `openssl rand -hex 32`; keep it the same across restarts)"
+        )
+    return secret.encode()
+
 
 IdempotencyKey = Annotated[
     str,
@@ -35,11 +52,10 @@ async def register_intake(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> IntakeAccepted:
-    secret = context.settings.client_ref_secret.get_secret_value().encode()
     registration = await service.register_intake(
         units_of_work(context),
         context.region,
-        secret,
+        client_ref_key(context.settings),
         principal,
         intake,
         idempotency_key,
