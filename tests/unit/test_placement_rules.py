@@ -7,7 +7,6 @@ from datetime import date
 from tests.support.infra import ROOT
 from zorgstroom_contracts.codes import Need, TransferReason, Urgency
 from zorgstroom_contracts.region import DatePolicy, PlacementPolicy
-from zorgstroom_placement.domain.dates import beyond_latest_allowed, within_transfer_window
 from zorgstroom_placement.domain.doorstroom import doorstroom_day, may_be_matched, may_wait_for_doorstroom
 from zorgstroom_placement.domain.facilities import Facility, site_problem, wijk_has_room, wijk_place_changes
 from zorgstroom_placement.domain.transfers import Transfer, takes_effect
@@ -68,17 +67,19 @@ def test_the_move_happens_on_the_latest_of_waiting_freeing_and_the_current_start
 
 def test_dates_beyond_today_plus_the_margin_are_refused() -> None:
     today = date(2027, 3, 31)
-    assert not beyond_latest_allowed(today, today, DatePolicy())
-    assert beyond_latest_allowed(date(2027, 4, 1), today, DatePolicy())
-    assert not beyond_latest_allowed(date(2027, 4, 3), today, DatePolicy(max_days_ahead=3))
+    assert DatePolicy().too_late(today, today) is None
+    assert (
+        DatePolicy().too_late(date(2027, 4, 1), today) == "2027-04-01 lies beyond 2027-03-31, the latest date allowed"
+    )
+    assert DatePolicy(max_days_ahead=3).too_late(date(2027, 4, 3), today) is None
 
 
 def test_a_transfer_takes_effect_within_31_days_back_and_92_ahead() -> None:
     today, policy = date(2027, 3, 31), DatePolicy()
-    assert within_transfer_window(date(2027, 2, 28), today, policy)  # 31 days back
-    assert not within_transfer_window(date(2027, 2, 27), today, policy)
-    assert within_transfer_window(date(2027, 7, 1), today, policy)  # 92 days ahead
-    assert not within_transfer_window(date(2027, 7, 2), today, policy)
+    assert policy.in_transfer_window(date(2027, 2, 28), today)  # 31 days back
+    assert not policy.in_transfer_window(date(2027, 2, 27), today)
+    assert policy.in_transfer_window(date(2027, 7, 1), today)  # 92 days ahead
+    assert not policy.in_transfer_window(date(2027, 7, 2), today)
 
 
 def test_an_accepted_transfer_takes_effect_from_its_date_once() -> None:

@@ -255,6 +255,16 @@ class DatePolicy(BaseModel):
     def transfer_window(self, today: date) -> tuple[date, date]:
         return today - timedelta(days=self.transfer_max_days_back), today + timedelta(days=self.transfer_max_days_ahead)
 
+    def too_late(self, day: date, today: date) -> str | None:
+        """Why a registration, ending, update, withdrawal or answer dated `day` is refused (rule 15), or None."""
+        latest = self.latest_allowed(today)
+        return f"{day} lies beyond {latest}, the latest date allowed" if day > latest else None
+
+    def in_transfer_window(self, effective_on: date, today: date) -> bool:
+        """A transfer takes effect neither so long ago that it rewrites closed months nor too far ahead (rule 9)."""
+        first, last = self.transfer_window(today)
+        return first <= effective_on <= last
+
 
 def _doorstroom_cycle(pairs: dict[str, tuple[str, ...]]) -> list[str]:
     """A cycle in the doorstroom pairs (first care form repeated at the end), or [] when there is none."""

@@ -35,8 +35,8 @@ def check_codes(intake: IntakeCreate, region: Region, today: date) -> None:
     errors = []
     if not region.has_care_form(intake.care_form):
         errors.append(("care_form", f"{intake.care_form} is not a care form of region {region.code}"))
-    if intake.registered_on > region.dates.latest_allowed(today):
-        errors.append(("registered_on", f"lies after {region.dates.latest_allowed(today)}, the latest date allowed"))
+    if (refusal := region.dates.too_late(intake.registered_on, today)) is not None:
+        errors.append(("registered_on", refusal))
     if not region.in_region(intake.registering_municipality):
         errors.append(("registering_municipality", f"{intake.registering_municipality} is not in region {region.code}"))
     if intake.residence_municipality is not None and not region.known(intake.residence_municipality):

@@ -20,6 +20,5 @@ def check_in_region(region: Region, municipality: str) -> None:
 
 def check_answered_on(region: Region, answered_on: date, today: date) -> None:
     """An answer is dated no later than the region allows (rule 15): a future answer would date the outflow ahead."""
-    latest = region.dates.latest_allowed(today)
-    if answered_on > latest:
-        raise InvalidField("answered_on", f"lies after {latest}, the latest date allowed")
+    if (refusal := region.dates.too_late(answered_on, today)) is not None:
+        raise InvalidField("answered_on", refusal)

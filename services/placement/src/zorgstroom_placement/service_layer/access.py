@@ -2,7 +2,6 @@
 
 from datetime import date
 
-from zorgstroom_placement.domain.dates import beyond_latest_allowed
 from zorgstroom_runtime.auth import OrganisationKind, Principal
 from zorgstroom_runtime.errors import InvalidField
 from zorgstroom_runtime.region import Region
@@ -22,5 +21,5 @@ def is_region_staff(principal: Principal, region: Region) -> bool:
 
 def check_not_ahead(field: str, day: date, today: date, region: Region) -> None:
     """docs/domain.md, rule 15: a business date beyond today plus the region's margin is refused (422)."""
-    if beyond_latest_allowed(day, today, region.dates):
-        raise InvalidField(field, f"{day} lies beyond {region.dates.latest_allowed(today)}, the latest date allowed")
+    if (refusal := region.dates.too_late(day, today)) is not None:
+        raise InvalidField(field, refusal)

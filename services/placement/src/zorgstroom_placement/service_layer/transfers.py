@@ -13,7 +13,6 @@ from uuid import uuid4
 
 from zorgstroom_contracts.codes import TransferDeclineReason, TransferReason
 from zorgstroom_contracts.region import Region
-from zorgstroom_placement.domain.dates import within_transfer_window
 from zorgstroom_placement.domain.transfers import (
     Transfer,
     TransferStatus,
@@ -64,7 +63,7 @@ async def propose(
     principal.require(Role.CLIENTS_TRANSFER)
     if not region.known(to_municipality):
         raise InvalidField("to_municipality", f"{to_municipality} is not a CBS municipality code")
-    if not within_transfer_window(effective_on, today, region.dates):
+    if not region.dates.in_transfer_window(effective_on, today):
         first, last = region.dates.transfer_window(today)
         raise InvalidField("effective_on", f"a transfer takes effect between {first} and {last}")
     async with units(correlation_id=correlation_id) as uow:
@@ -140,7 +139,7 @@ def _check_still_acceptable(transfer: Transfer, accepted_on: date, today: date, 
     """Rule 9: accepted late, an effective date that has left the window would rewrite closed months."""
     if accepted_on < transfer.proposed_on:
         raise InvalidField("accepted_on", f"the transfer was proposed on {transfer.proposed_on}")
-    if not within_transfer_window(transfer.effective_on, today, region.dates):
+    if not region.dates.in_transfer_window(transfer.effective_on, today):
         first, last = region.dates.transfer_window(today)
         raise Conflict(
             f"transfer {transfer.transfer_id} takes effect on {transfer.effective_on}, outside {first}..{last}",
