@@ -254,10 +254,6 @@ class FakeUnitOfWork:
         self.transfers = FakeTransfers(store)
         self.matching_turns = 0
 
-    @property
-    def region(self) -> Region:
-        return self._region
-
     async def emit(self, event: Event) -> Envelope:
         envelope = Envelope.wrap(
             event, producer="housing", region=self._region.code, correlation_id=self.correlation_id

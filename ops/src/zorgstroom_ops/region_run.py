@@ -138,7 +138,7 @@ class RegionRun:
         doorstroom = []
         for pid, (agb, p) in sorted(now.items()):
             self.open[pid] = p
-            if pid not in self.waits and (intake := self._doorstroom(p, last)) is not None:
+            if pid not in self.waits and (intake := self._doorstroom(p)) is not None:
                 self.waits.add(pid)
                 doorstroom.append(intake)
             if await self.actors.care(client, agb, p, last, waits=pid in self.waits):
@@ -152,13 +152,12 @@ class RegionRun:
         if known is not None and day is not None and day <= self.period.today:
             self.pending.append(again(known.intake, f"relapse-{outflow_on:%Y%m%d}", day))
 
-    def _doorstroom(self, p: dict[str, Any], last: date) -> SimulatedIntake | None:
+    def _doorstroom(self, p: dict[str, Any]) -> SimulatedIntake | None:
         known = self.by_client.get(p["client_ref"])
         to = doorstroom_to(self.seed, p["placement_id"], p["care_form"], self.rates)
         if known is None or to is None:
             return None
-        started = date.fromisoformat(p["start_date"])
-        on = clamp(started, started, last)
+        on = date.fromisoformat(p["start_date"])  # registered for the next care form the day the place began
         urgency = "high" if known.intake.body["urgency"] == "emergency" else known.intake.body["urgency"]
         return again(known.intake, f"door-{p['placement_id']}", on, care_form=to, urgency=urgency)
 

@@ -9,7 +9,6 @@ from typing import Protocol
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import Event
-from zorgstroom_contracts.region import Region
 from zorgstroom_housing.domain.model import (
     Contingent,
     HousingClient,
@@ -107,8 +106,6 @@ class HousingUnitOfWork(Protocol):
     def clients(self) -> Clients: ...
     @property
     def transfers(self) -> Transfers: ...
-    @property
-    def region(self) -> Region: ...
 
     async def emit(self, event: Event) -> Envelope: ...
     async def audit_as(

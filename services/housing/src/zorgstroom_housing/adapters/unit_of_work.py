@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import Event
-from zorgstroom_contracts.region import Region
 from zorgstroom_housing.adapters.clients import PostgresClients, PostgresTransfers
 from zorgstroom_housing.adapters.repository import (
     PostgresContingents,
@@ -28,10 +27,6 @@ class PostgresHousingUnitOfWork:
         self.wijk_homes = PostgresWijkHomes(uow.conn)
         self.clients = PostgresClients(uow.conn)
         self.transfers = PostgresTransfers(uow.conn)
-
-    @property
-    def region(self) -> Region:
-        return self._uow.region
 
     async def emit(self, event: Event) -> Envelope:
         return await self._uow.emit(event)

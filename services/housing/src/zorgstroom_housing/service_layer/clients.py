@@ -15,7 +15,7 @@ from zorgstroom_contracts.events import (
 )
 from zorgstroom_contracts.region import HousingPolicy
 from zorgstroom_housing.domain import clients
-from zorgstroom_housing.domain.model import ConsentFact, HousingClient, OfferStatus, Transfer
+from zorgstroom_housing.domain.model import ConsentFact, HousingClient, OfferRow, Transfer
 from zorgstroom_housing.ports import HousingUnitOfWork
 from zorgstroom_housing.service_layer.offers import make_offers, release
 
@@ -59,11 +59,10 @@ async def _keep_consent(
         return
     if not consent.given:
         offer = await uow.offers.open_offer_of(client.client_ref)
-        if offer is None:
-            return
-        on = max(consent.on, offer.offered_on)
-        await release(uow, offer, OfferDeclineReason.CONSENT_WITHDRAWN, on, OfferStatus.DECLINED)
-        await make_offers(uow, policy, on=on, today=today)
+        if offer is not None:
+            await _withdraw(
+                uow, policy, offer, OfferDeclineReason.CONSENT_WITHDRAWN, max(consent.on, offer.offered_on), today
+            )
     elif client.consent_since is None:
         await make_offers(uow, policy, on=consent.on, today=today)
 
@@ -79,9 +78,8 @@ async def placement_made(uow: HousingUnitOfWork, policy: HousingPolicy, event: P
         clients.placed(known, event.client_ref, event.placement_id, event.intake_id, event.responsible_municipality)
     )
     offer = await uow.offers.open_offer_of(event.client_ref)
-    if offer is not None and offer.placement_id not in (None, event.placement_id):
-        await release(uow, offer, OfferDeclineReason.NOT_READY, event.start_date, OfferStatus.DECLINED)
-        await make_offers(uow, policy, on=event.start_date, today=today)
+    if offer is not None and not clients.offer_made_in(offer, event.placement_id):
+        await _withdraw(uow, policy, offer, OfferDeclineReason.NOT_READY, event.start_date, today)
 
 
 async def placement_ended(uow: HousingUnitOfWork, policy: HousingPolicy, event: PlacementEnded, today: date) -> None:
@@ -96,8 +94,15 @@ async def placement_ended(uow: HousingUnitOfWork, policy: HousingPolicy, event: 
         return
     offer = await uow.offers.open_offer_of(event.client_ref)
     if offer is not None and clients.offer_made_in(offer, event.placement_id):
-        await release(uow, offer, OfferDeclineReason.NOT_READY, event.end_date, OfferStatus.DECLINED)
-        await make_offers(uow, policy, on=event.end_date, today=today)
+        await _withdraw(uow, policy, offer, OfferDeclineReason.NOT_READY, event.end_date, today)
+
+
+async def _withdraw(
+    uow: HousingUnitOfWork, policy: HousingPolicy, offer: OfferRow, reason: OfferDeclineReason, on: date, today: date
+) -> None:
+    """An open offer that no longer stands is withdrawn, and its unit goes to the next client at once."""
+    await release(uow, offer, reason, on)
+    await make_offers(uow, policy, on=on, today=today)
 
 
 async def readiness_assessed(

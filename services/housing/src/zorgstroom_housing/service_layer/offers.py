@@ -93,10 +93,9 @@ async def _keep(uow: HousingUnitOfWork, policy: HousingPolicy, offer: Offer) -> 
     return event
 
 
-async def release(
-    uow: HousingUnitOfWork, offer: OfferRow, reason: OfferDeclineReason, on: date, status: OfferStatus
-) -> None:
+async def release(uow: HousingUnitOfWork, offer: OfferRow, reason: OfferDeclineReason, on: date) -> None:
     """A declined, withdrawn or lapsed offer gives the unit and the quota unit back (and the wijk its slot)."""
+    status = OfferStatus.LAPSED if reason is OfferDeclineReason.LAPSED else OfferStatus.DECLINED
     await uow.offers.answer(offer.offer_id, status, on, reason.value)
     await uow.units.set_status(offer.unit_id, UnitStatus.AVAILABLE)
     await uow.contingents.release(offer.quota_key)
@@ -176,7 +175,7 @@ async def decline(
     async with units(correlation_id=correlation_id) as uow:
         offer = await _open_offer_of_corporation(uow, principal, offer_id)
         on = max(on, offer.offered_on)
-        await release(uow, offer, reason, on, OfferStatus.DECLINED)
+        await release(uow, offer, reason, on)
         await uow.audit_as(
             principal, "housing.offer_declined", client_ref=offer.client_ref, subject=f"{offer_id} reason={reason}"
         )
@@ -198,7 +197,7 @@ async def lapse_due_offers(units: UnitsOfWork, policy: HousingPolicy, after: tim
         await uow.take_matching_turn()
         due = await uow.offers.due(after)
         for offer in due:
-            await release(uow, offer, OfferDeclineReason.LAPSED, min(offer.answer_by, today), OfferStatus.LAPSED)
+            await release(uow, offer, OfferDeclineReason.LAPSED, min(offer.answer_by, today))
         if due:
             await make_offers(uow, policy, on=max(o.answer_by for o in due), today=today)
     return len(due)

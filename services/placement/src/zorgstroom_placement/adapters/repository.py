@@ -182,12 +182,16 @@ def _facility(r: asyncpg.Record) -> Facility:
 class PostgresFacilities:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self._turns: set[str] = set()  # held until this unit of work's transaction ends
 
     async def take_turn(self, care_form: str) -> None:
+        if care_form in self._turns:  # the lock is the transaction's already: no second round trip
+            return
         # The key names the schema: services that share a database (two regions, a test run) never wait on each other.
         await self.conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':placement-match:' || $1))", care_form
         )
+        self._turns.add(care_form)
 
     async def get(self, facility_id: str) -> Facility | None:
         row = await self.conn.fetchrow(

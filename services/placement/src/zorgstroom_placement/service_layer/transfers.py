@@ -30,7 +30,7 @@ from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFoun
 
 async def apply_due_transfers(uow: PlacementUnitOfWork, region: Region, today: date) -> bool:
     """Hand each episode whose accepted transfer takes effect by `today` to its new municipality; whether any."""
-    due = [t for t in await uow.transfers.due(today) if takes_effect(t, today)]
+    due = await uow.transfers.due(today)  # accepted, not yet applied, effective by today
     for transfer in due:
         await _apply(uow, region, transfer)
     return bool(due)

@@ -86,10 +86,8 @@ class _Ledger:
         self.who = Responsibility(facts.transfers, facts.registrations)
         self.started_by_intake = {p.intake_id: p.start_date for p in facts.placements if p.intake_id and p.start_date}
         self.withdrawn_on = {w.intake_id: w.withdrawn_on for w in facts.withdrawals}
-        self.registrations_of: dict[str, list[tuple[date, str, str | None]]] = defaultdict(list)
         self.registered: dict[str, list[Registration]] = defaultdict(list)
         for r in sorted(facts.registrations, key=lambda r: (r.registered_on, r.intake_id)):
-            self.registrations_of[r.client_ref].append((r.registered_on, r.intake_id, r.care_form))
             self.registered[r.client_ref].append(r)
         self.consents: dict[str, list[Consent]] = defaultdict(list)
         for c in facts.consents:
@@ -140,9 +138,7 @@ class _Ledger:
 
     def _episode_care_form(self, t: Transfer) -> str | None:
         """A transfer counts under the care form of the first registration of its episode."""
-        episode = [
-            form for _, intake, form in self.registrations_of.get(t.client_ref, ()) if self.who.applies(t, intake)
-        ]
+        episode = [r.care_form for r in self.registered.get(t.client_ref, ()) if self.who.applies(t, r.intake_id)]
         return episode[0] if episode else None
 
     def states(self, day: date) -> list[Tally]:
