@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from zorgstroom_contracts import Envelope, spec_for, topic_name  # noqa: E402
-from zorgstroom_contracts.codes import ZrmDomain  # noqa: E402
 from zorgstroom_contracts.events import (  # noqa: E402
     ClientRegistered,
     Event,
@@ -68,20 +67,18 @@ def infra(action: str) -> None:
 
 def life() -> list[Event]:
     """One client's eight events, with placeholder ids that each copy replaces."""
-    zrm = dict.fromkeys([d.value for d in ZrmDomain], 4)
     common = {"client_ref": REF, "responsible_municipality": "0034"}
     return [
-        ClientRegistered(intake_id=INTAKE, registering_municipality="0034", responsibility_rule="wmo2015",
-                         residence_municipality="0034", birth_year=1985, care_form="BW_24H", needs=["psychiatric"],
+        ClientRegistered(intake_id=INTAKE, registering_municipality="0034", care_form="BW_24H", needs=["psychiatric"],
                          urgency="normal", household={"adults": 1, "children": 0}, preferred_municipalities=[],
                          registered_on="2027-01-05", **common),
         PlacementMade(placement_id=PLACEMENT, facility_id="fac-1", provider_agb="11111111",
                       facility_municipality="0034", wijk="WK003401", care_form="BW_24H", start_date="2027-02-01",
                       waited_days=27, intake_id=INTAKE, **common),
         OutflowReadinessAssessed(placement_id=PLACEMENT, provider_agb="11111111", assessed_on="2027-05-01",
-                                 scores=zrm, ready=False, **common),
+                                 ready=False, **common),
         OutflowReadinessAssessed(placement_id=PLACEMENT, provider_agb="11111111", assessed_on="2027-08-01",
-                                 scores=zrm, ready=True, **common),
+                                 ready=True, **common),
         HousingOfferMade(offer_id=OFFER, unit_id="unit-1", corporation_id="corp-1", client_ref=REF,
                          municipality="0034", offered_on="2027-09-01", wijk="WK003402", quota_year=2027),
         HousingOfferAccepted(offer_id=OFFER, unit_id="unit-1", client_ref=REF, answered_on="2027-09-05"),

@@ -20,9 +20,6 @@ def registered(**overrides: object) -> ClientRegistered:
         client_ref=REF,
         registering_municipality="0034",
         responsible_municipality="0034",
-        responsibility_rule="turned_to",
-        residence_municipality=None,
-        birth_year=1987,
         care_form="BW_24H",
         needs=["psychiatric"],
         urgency="normal",
@@ -37,7 +34,7 @@ def registered(**overrides: object) -> ClientRegistered:
 def test_envelope_round_trips_through_json_and_opens_to_the_event() -> None:
     envelope = Envelope.wrap(registered(), producer="intake", region="flevoland")
     again = Envelope.model_validate_json(envelope.model_dump_json())
-    assert again.event_type == "ClientRegistered" and again.schema_version == 1
+    assert again.event_type == "ClientRegistered" and again.schema_version == 2
     assert again.open() == registered()
 
 
@@ -60,7 +57,7 @@ def test_an_unknown_event_type_cannot_be_opened() -> None:
     [
         ("registering_municipality", "34"),
         ("client_ref", "not-a-ref"),
-        ("birth_year", 1800),
+        ("urgency", "very"),
         ("care_form", "bw_24h"),
         ("needs", ["sad"]),
     ],
@@ -73,7 +70,7 @@ def test_value_types_refuse_malformed_codes(field: str, value: object) -> None:
 
 def test_events_are_frozen() -> None:
     with pytest.raises(ValidationError):
-        registered().birth_year = 1990  # type: ignore[misc]
+        registered().care_form = "MO_24H"  # type: ignore[misc]
 
 
 def test_every_event_type_has_a_topic_and_a_key_it_carries() -> None:
@@ -99,3 +96,29 @@ def test_every_topic_has_exactly_one_producer() -> None:
 
     assert set(PRODUCER_OF) == set(TOPICS)
     assert set(PRODUCER_OF.values()) == {"intake", "placement", "housing"}
+
+
+def test_a_v1_registration_on_the_topic_reads_as_v2_without_the_fields_no_consumer_needs() -> None:
+    raw = Envelope.wrap(registered(), producer="intake", region="flevoland").model_dump(mode="json")
+    raw["schema_version"] = 1
+    raw["data"] |= {"birth_year": 1987, "residence_municipality": None, "responsibility_rule": "turned_to"}
+    opened = Envelope.model_validate(raw).open()
+    assert opened == registered()
+    assert not {"birth_year", "residence_municipality", "responsibility_rule"} & set(opened.model_dump())
+
+
+def test_a_v1_assessment_reads_as_v2_without_the_zrm_scores_or_the_wish() -> None:
+    from zorgstroom_contracts.events import OutflowReadinessAssessed
+
+    data = {
+        "placement_id": "p-1", "client_ref": REF, "provider_agb": "12345678", "responsible_municipality": "0034",
+        "assessed_on": "2027-02-01", "ready": True, "scores": {"housing": 4}, "client_scores": {"housing": 3},
+        "client_wants_to_move": True,
+    }  # fmt: skip
+    raw = Envelope.wrap(
+        OutflowReadinessAssessed.model_validate(data), producer="placement", region="flevoland"
+    ).model_dump(mode="json")
+    raw["schema_version"], raw["data"] = 1, data
+    opened = Envelope.model_validate(raw).open()
+    assert isinstance(opened, OutflowReadinessAssessed) and opened.ready is True
+    assert not {"scores", "client_scores", "client_wants_to_move"} & set(opened.model_dump())

@@ -32,9 +32,6 @@ def registered_envelope(municipality: str = "0184", registered_on: str = "2027-0
         client_ref=uuid.uuid4().hex * 2,
         registering_municipality=municipality,
         responsible_municipality=municipality,
-        responsibility_rule="wmo2015_1.2.1_turned_to",
-        residence_municipality=None,
-        birth_year=body["birth_year"],
         care_form=body["care_form"],
         needs=body["needs"],
         urgency=body["urgency"],
@@ -83,7 +80,7 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_applied(
     topic = ns.topic("wmo.client-registered.v1")
     after = registered_envelope(municipality="0050", registered_on="2027-06-01")
     broken_data = registered_envelope().model_dump(mode="json")
-    broken_data["data"]["birth_year"] = "long ago"
+    broken_data["data"]["registered_on"] = "long ago"
     same_key = after.data["client_ref"].encode()  # same partition: the bad one really is in front
     await produce(
         ns.infra.kafka_bootstrap,
@@ -100,7 +97,7 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_applied(
     assert [d.value for d in dead][:1] == [b"this is not json"]
     reasons = [dict(d.headers)["dlq-reason"].decode() for d in dead]
     assert reasons[0].startswith("not a valid envelope")
-    assert "ClientRegistered v1 data invalid" in reasons[1] and "birth_year" in reasons[1]
+    assert "ClientRegistered v2 data invalid" in reasons[1] and "registered_on" in reasons[1]
     assert dict(dead[0].headers)["dlq-source-topic"].decode() == topic
 
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from tests.support.kafka import read_topic
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope
-from zorgstroom_contracts.codes import EndReason, TransferReason, ZrmDomain
+from zorgstroom_contracts.codes import EndReason, TransferReason
 from zorgstroom_contracts.events import (
     ConsentRecorded,
     Event,
@@ -191,9 +191,7 @@ def assessed(client_ref: str, placement_id: str, on: date) -> OutflowReadinessAs
         provider_agb="11111111",
         responsible_municipality="0034",
         assessed_on=on,
-        scores=dict.fromkeys(ZrmDomain, 4),
         ready=True,
-        client_wants_to_move=True,
     )
 
 

@@ -61,7 +61,7 @@ async def test_registered_client_is_published_without_its_bsn(ns: Namespace) -> 
     assert len(records) == 1
     record = records[0]
     envelope = json.loads(record.value)
-    assert envelope["event_type"] == "ClientRegistered" and envelope["schema_version"] == 1
+    assert envelope["event_type"] == "ClientRegistered" and envelope["schema_version"] == 2
     assert envelope["event_id"] == accepted["event_id"] and envelope["region"] == "flevoland"
     assert envelope["data"]["client_ref"] == accepted["client_ref"] == record.key.decode()
     assert envelope["data"]["consent_to_share"] is True

@@ -177,7 +177,8 @@ async def test_an_assessment_makes_a_client_ready_and_a_later_one_takes_it_back(
     assert (await s.placement.post(path, json=acute, headers=s.ns.auth("provider-a"))).json()["ready"] is False
     events = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic("wmo.outflow-readiness-assessed.v1"), at_least=3)
     assert [json.loads(r.value)["data"]["ready"] for r in events] == [True, False, False]  # one key: in order
-    assert json.loads(events[1].value)["data"]["client_wants_to_move"] is False
+    # The event carries the outcome; the scores and the client's wish stay with placement (minimisation).
+    assert not {"scores", "client_scores", "client_wants_to_move"} & set(json.loads(events[1].value)["data"])
 
 
 async def test_assessments_are_refused_with_a_reason(placed) -> None:  # type: ignore[no-untyped-def]
@@ -225,7 +226,14 @@ async def test_an_accepted_offer_completes_the_outflow_and_frees_the_place(place
     ended = await s.placements(at_least=1, topic="wmo.placement-ended.v1")
     assert ended[refs["c1"]]["reason"] == "19"
     own = await read_topic(s.ns.infra.kafka_bootstrap, s.ns.topic(f"wmo.provider.{PROVIDER_A}.v1"), at_least=4)
-    assert "OutflowCompleted" in [json.loads(r.value)["event_type"] for r in own]
+    copies = {(e["event_type"], e["data"]["client_ref"]): e for e in (json.loads(r.value) for r in own)}
+    # The provider's copies carry only what it needs: not the new home, not the wait, not the intake.
+    copy = copies[("OutflowCompleted", refs["c1"])]
+    assert (copy["data"]["unit_id"], copy["data"]["wijk"], copy["data"]["municipality"]) == (None, None, "0034")
+    assert (outflow["unit_id"], copy["schema_version"]) == ("unit-1", 2)
+    made_copy = copies[("PlacementMade", refs["c1"])]["data"]
+    assert (made_copy["waited_days"], made_copy["intake_id"]) == (None, None)
+    assert made[refs["c1"]]["waited_days"] is not None and made[refs["c1"]]["intake_id"] is not None
 
 
 async def test_facility_changes_that_break_a_rule_are_refused_and_change_nothing(placed) -> None:  # type: ignore[no-untyped-def]

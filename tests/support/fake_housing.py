@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from zorgstroom_contracts import Envelope
-from zorgstroom_contracts.codes import EndReason, TransferReason, ZrmDomain
+from zorgstroom_contracts.codes import EndReason, TransferReason
 from zorgstroom_contracts.events import (
     ClientRegistered,
     ConsentRecorded,
@@ -292,7 +292,6 @@ class FakeUnits:
 
 CORPORATION_ID = "woonstad"
 ALMERE, LELYSTAD, DRONTEN = "0034", "0995", "0303"
-ZRM_ALL_4 = dict.fromkeys(ZrmDomain, 4)
 
 
 def ref(name: str) -> str:
@@ -336,9 +335,6 @@ def client_registered(
         client_ref=ref(name),
         registering_municipality=responsible,
         responsible_municipality=responsible,
-        responsibility_rule="registering",
-        residence_municipality=None,
-        birth_year=1990,
         care_form="BW_24H",
         needs=["psychiatric"],
         urgency="normal",
@@ -403,9 +399,7 @@ def assessed(
         provider_agb="11111111",
         responsible_municipality=responsible,
         assessed_on=on,
-        scores=ZRM_ALL_4,
         ready=ready,
-        client_wants_to_move=ready,
     )
 
 

@@ -42,13 +42,13 @@ class FakeIntakes:
             return None
         return KeyedIntake(found[0], self.store.intakes[found[1]])
 
-    async def add(self, event: ClientRegistered, event_id: UUID) -> None:
+    async def add(self, event: ClientRegistered, event_id: UUID, responsibility_rule: str) -> None:
         self.store.intakes[UUID(event.intake_id)] = IntakeRow(
             intake_id=UUID(event.intake_id),
             client_ref=event.client_ref,
             registering_municipality=event.registering_municipality,
             responsible_municipality=event.responsible_municipality,
-            responsibility_rule=event.responsibility_rule,
+            responsibility_rule=responsibility_rule,
             care_form=event.care_form,
             urgency=event.urgency.value,
             registered_on=event.registered_on,

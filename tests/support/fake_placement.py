@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from zorgstroom_contracts import Envelope, spec_for
 from zorgstroom_contracts.events import ClientRegistered, Event
@@ -33,6 +34,7 @@ class Store:
     transfers: dict[str, Transfer] = field(default_factory=dict)
     locks: list[str] = field(default_factory=list)  # "turn MO_24H", "registration i-1": the lock order to check
     emitted: list[tuple[Envelope, tuple[str, ...]]] = field(default_factory=list)
+    copies: dict[UUID, Event] = field(default_factory=dict)  # what the providers' topics get, per event
     audit: list[dict[str, Any]] = field(default_factory=list)
 
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
@@ -276,10 +278,12 @@ class FakePlacementUnitOfWork:
         self.placements = FakePlacements(store)
         self.transfers = FakeTransfers(store)
 
-    async def emit(self, event: Event, *, also_to: Sequence[str] = ()) -> Envelope:
+    async def emit(self, event: Event, *, also_to: Sequence[str] = (), copy: Event | None = None) -> Envelope:
         spec_for(event)  # only contract events leave placement
         envelope = Envelope.wrap(event, producer="placement", region="flevoland", correlation_id=self.correlation_id)
         self.store.emitted.append((envelope, tuple(also_to)))
+        if also_to:
+            self.store.copies[envelope.event_id] = copy or event
         return envelope
 
     async def audit_as(
@@ -356,9 +360,6 @@ def client_registered(intake_id: str, client: str, **overrides: Any) -> ClientRe
         "client_ref": ref(client),
         "registering_municipality": "0034",
         "responsible_municipality": "0034",
-        "responsibility_rule": "shelter_turned_to",
-        "residence_municipality": None,
-        "birth_year": 1987,
         "care_form": "MO_24H",
         "needs": ["psychiatric"],
         "urgency": "normal",

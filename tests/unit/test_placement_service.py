@@ -228,6 +228,26 @@ async def test_an_accepted_offer_ends_the_placement_with_19_and_records_the_outf
     assert made(units)["c2"]["start_date"] == "2027-03-30"  # the freed place goes to the next client
 
 
+async def test_the_providers_copies_leave_out_the_wait_the_intake_and_the_new_home() -> None:
+    units = FakeUnits()
+    await placed_client(units)
+    offer = HousingOfferAccepted(
+        offer_id="o-1", unit_id="u-1", client_ref=ref("c1"), answered_on=date(2027, 3, 30), municipality="0034",
+        wijk="WK003401",
+    )  # fmt: skip
+    async with units.event() as uow:
+        await placements.complete_outflow(uow, REGION, offer, TODAY)
+    copies = {e.event_type: (e.data, units.store.copies[e.event_id]) for e, to in units.store.emitted if to}
+    regional, for_provider = copies["PlacementMade"]
+    assert regional["waited_days"] is not None and regional["intake_id"] == "i-1"
+    assert (for_provider.waited_days, for_provider.intake_id) == (None, None)  # type: ignore[attr-defined]
+    assert for_provider.client_ref == regional["client_ref"]  # type: ignore[attr-defined]
+    regional, for_provider = copies["OutflowCompleted"]
+    assert (regional["unit_id"], regional["wijk"]) == ("u-1", "WK003401")
+    assert (for_provider.unit_id, for_provider.wijk) == (None, None)  # type: ignore[attr-defined]
+    assert for_provider.outflow_date == date(2027, 3, 30)  # type: ignore[attr-defined]
+
+
 async def test_an_offer_accepted_by_a_client_without_a_place_is_invalid() -> None:
     units = FakeUnits()
     offer = HousingOfferAccepted(

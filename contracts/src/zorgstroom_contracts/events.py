@@ -16,7 +16,6 @@ from zorgstroom_contracts.codes import (
     Unit,
     Urgency,
     WithdrawalReason,
-    ZrmDomain,
 )
 from zorgstroom_contracts.topics import Topic
 from zorgstroom_contracts.types import AgbCode, CareFormCode, ClientRef, Identifier, MunicipalityCode, WijkCode
@@ -34,7 +33,11 @@ class Household(Event):
 
 
 class ClientRegistered(Event):
-    """A municipality registered a client for sheltered housing or shelter (intake)."""
+    """A municipality registered a client for sheltered housing or shelter (intake).
+
+    Version 2 no longer carries the birth year, the residence municipality or the responsibility rule:
+    no consumer needs them (docs/privacy.md, "What each event carries"); intake keeps what it needs.
+    """
 
     intake_id: Identifier
     client_ref: ClientRef
@@ -42,9 +45,6 @@ class ClientRegistered(Event):
     responsible_municipality: MunicipalityCode = Field(
         description="Decided by the region's responsibility rule (docs/domain.md: who is responsible)."
     )
-    responsibility_rule: str = Field(description="Which rule decided the responsible municipality.")
-    residence_municipality: MunicipalityCode | None = Field(description="None when homeless.")
-    birth_year: int = Field(ge=1900, le=2100, description="Birth year only; never a date of birth.")
     care_form: CareFormCode
     needs: list[Need]
     urgency: Urgency
@@ -83,7 +83,11 @@ class FacilityRegistered(Event):
 
 
 class PlacementMade(Event):
-    """A client got a place in a facility (instroom)."""
+    """A client got a place in a facility (instroom).
+
+    Version 2: the provider's copy (on its own topic) leaves out how long the client waited and the
+    intake behind the placement (`waited_days`, `intake_id` are None there); the regional topic has both.
+    """
 
     placement_id: Identifier
     client_ref: ClientRef
@@ -94,7 +98,7 @@ class PlacementMade(Event):
     responsible_municipality: MunicipalityCode
     care_form: CareFormCode
     start_date: date
-    waited_days: int = Field(ge=0)
+    waited_days: int | None = Field(ge=0, description="Days on the waiting list; None in the provider's copy.")
     product_category: ProductCategory | None = Field(
         default=None, description="iWmo WMO020 product category of the care form (15, 16, 17)."
     )
@@ -126,21 +130,19 @@ class PlacementEnded(Event):
 
 
 class OutflowReadinessAssessed(Event):
-    """A provider scored the ZRM for a placed client; ready is decided by the region's policy."""
+    """A provider scored the ZRM for a placed client; ready is decided by the region's policy.
+
+    Version 2 carries the outcome, not the 13 scores, the client's own scores or the client's wish to move:
+    they stay with placement, which decides `ready` from them (the wish included); no consumer of the topic
+    needs a client's scores per life domain.
+    """
 
     placement_id: Identifier
     client_ref: ClientRef
     provider_agb: AgbCode
     responsible_municipality: MunicipalityCode
     assessed_on: date
-    scores: dict[ZrmDomain, int] = Field(description="All 13 ZRM domains, each 1 to 5.")
     ready: bool
-    client_wants_to_move: bool | None = Field(
-        default=None, description="The client's own voice: whether they want to move to an own home now."
-    )
-    client_scores: dict[ZrmDomain, int] | None = Field(
-        default=None, description="The client's own ZRM scores (the ZRM's client version), when given."
-    )
     preferred_municipalities: list[MunicipalityCode] | None = Field(
         default=None, description="The client's updated wishes for where to live; None leaves them as they were."
     )
@@ -202,11 +204,15 @@ class HousingOfferDeclined(Event):
 
 
 class OutflowCompleted(Event):
-    """A client moved from a facility into an own home (uitstroom)."""
+    """A client moved from a facility into an own home (uitstroom).
+
+    Version 2: the provider's copy (on its own topic) leaves out the home itself (`unit_id` and `wijk`
+    are None there): the provider of the facility the client left needs to know that and when, not where.
+    """
 
     placement_id: Identifier
     client_ref: ClientRef
-    unit_id: Identifier
+    unit_id: Identifier | None = Field(description="The home; None in the provider's copy.")
     responsible_municipality: MunicipalityCode
     municipality: MunicipalityCode = Field(description="Municipality of the new home.")
     outflow_date: date
@@ -322,15 +328,15 @@ class EventSpec:
 
 
 _SPECS = [
-    EventSpec("ClientRegistered", ClientRegistered, 1, Topic.CLIENT_REGISTERED, "client_ref"),
+    EventSpec("ClientRegistered", ClientRegistered, 2, Topic.CLIENT_REGISTERED, "client_ref"),
     EventSpec("ClientWaitlisted", ClientWaitlisted, 1, Topic.CLIENT_WAITLISTED, "client_ref"),
     EventSpec("FacilityRegistered", FacilityRegistered, 1, Topic.FACILITY_REGISTERED, "facility_id"),
-    EventSpec("PlacementMade", PlacementMade, 1, Topic.PLACEMENT_MADE, "client_ref"),
+    EventSpec("PlacementMade", PlacementMade, 2, Topic.PLACEMENT_MADE, "client_ref"),
     EventSpec("PlacementEnded", PlacementEnded, 1, Topic.PLACEMENT_ENDED, "client_ref"),
     EventSpec(
         "OutflowReadinessAssessed",
         OutflowReadinessAssessed,
-        1,
+        2,
         Topic.OUTFLOW_READINESS_ASSESSED,
         "client_ref",
     ),
@@ -338,7 +344,7 @@ _SPECS = [
     EventSpec("HousingOfferMade", HousingOfferMade, 1, Topic.HOUSING_OFFER_MADE, "client_ref"),
     EventSpec("HousingOfferAccepted", HousingOfferAccepted, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
     EventSpec("HousingOfferDeclined", HousingOfferDeclined, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
-    EventSpec("OutflowCompleted", OutflowCompleted, 1, Topic.OUTFLOW_COMPLETED, "client_ref"),
+    EventSpec("OutflowCompleted", OutflowCompleted, 2, Topic.OUTFLOW_COMPLETED, "client_ref"),
     EventSpec("HousingContingentAgreed", HousingContingentAgreed, 1, Topic.HOUSING_CONTINGENT_AGREED, "corporation_id"),
     EventSpec(
         "ResponsibilityTransferred",

@@ -5,7 +5,7 @@ rebuild). Each step is a small pure function from the data of version n to that 
 registered for (event_type, n); reading chains them up to the version this build knows, so a consumer
 only ever sees the newest model. Steps are tested one by one, like any other domain function.
 
-No event type has a version 2 yet, so the registry is empty; this is where the first step goes:
+A step looks like this (the real ones are at the end of this module):
 
     @upcaster("PlacementEnded", from_version=1)
     def _placement_ended_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -53,3 +53,25 @@ def upcast(
             raise MissingUpcaster(f"{event_type} v{version} cannot be read: no upcaster to v{version + 1}")
         data = step(dict(data))
     return data
+
+
+# Version 2 of four events, for data minimisation (docs/privacy.md): fields no consumer needs leave the
+# regional topics, and the provider's copies leave out what the provider does not need. A v1 message on
+# a topic reads as v2 without the fields that went; the fields that became optional keep their value.
+_DROPPED_IN_V2 = {
+    "ClientRegistered": ("birth_year", "residence_municipality", "responsibility_rule"),
+    "OutflowReadinessAssessed": ("scores", "client_scores", "client_wants_to_move"),
+    "PlacementMade": (),
+    "OutflowCompleted": (),
+}
+
+
+def _dropping(fields: tuple[str, ...]) -> Upcaster:
+    def step(data: Data) -> Data:
+        return {k: v for k, v in data.items() if k not in fields}
+
+    return step
+
+
+for _event_type, _fields in _DROPPED_IN_V2.items():
+    upcaster(_event_type, from_version=1)(_dropping(_fields))

@@ -74,7 +74,6 @@ def _intake(rng: random.Random, kind: str, code: str, codes: list[str], on: date
     body: dict[str, Any] = {
         "registering_municipality": code,
         "bsn": valid_bsn(rng),
-        "birth_year": rng.randint(1955, 2006),
         "care_form": care_form,
         "needs": sorted(set(rng.choices(NEEDS, [45, 30, 15, 10], k=rng.randint(1, 2)))),
         "urgency": urgency,

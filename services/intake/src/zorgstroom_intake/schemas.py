@@ -30,7 +30,6 @@ class IntakeCreate(BaseModel):
                 {
                     "registering_municipality": "0034",
                     "bsn": "111222333",
-                    "birth_year": 1987,
                     "care_form": "BW_24H",
                     "needs": ["psychiatric"],
                     "urgency": "normal",
@@ -46,7 +45,13 @@ class IntakeCreate(BaseModel):
 
     registering_municipality: MunicipalityCode
     bsn: Annotated[str, Field(description="Checked with the eleven-test, pseudonymised, never stored.")]
-    birth_year: int = Field(ge=1900, le=2100)
+    birth_year: int | None = Field(
+        default=None,
+        ge=1900,
+        le=2100,
+        deprecated=True,
+        description="Deprecated and optional: still accepted and checked, then discarded (no consumer needs it).",
+    )
     care_form: CareFormCode = Field(description="A care form of the region (its data file), e.g. BW_24H.")
     needs: list[Need] = Field(max_length=4)
     urgency: Urgency

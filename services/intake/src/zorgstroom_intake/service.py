@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 from zorgstroom_contracts.events import ClientRegistered, Household, PlacementEnded
 from zorgstroom_intake.domain.bsn import client_ref_for
 from zorgstroom_intake.domain.responsibility import PreviousBw, Responsibility, latest_bw, responsible_municipality
-from zorgstroom_intake.ports import IntakeRow, IntakeUnitOfWork, UnitsOfWork
+from zorgstroom_intake.ports import IntakeUnitOfWork, UnitsOfWork
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidFields, NotFound
@@ -82,7 +82,7 @@ async def register_intake(
         decided = decide_responsibility(intake, region, recorded_bw=await uow.bw_endings.latest(client_ref))
         event = registered_event(intake, str(intake_id), client_ref, decided)
         envelope = await uow.emit(event)
-        await uow.intakes.add(event, envelope.event_id)
+        await uow.intakes.add(event, envelope.event_id, decided.rule.value)
         await uow.audit(
             actor=principal.name,
             on_behalf_of=principal.organisation,
@@ -90,18 +90,19 @@ async def register_intake(
             client_ref=client_ref,
             subject=event.intake_id,
         )
-    return Registration(_accepted(event.intake_id, client_ref, envelope.event_id, event), replayed=False)
+    accepted = _accepted(event.intake_id, client_ref, envelope.event_id, decided.municipality, decided.rule.value)
+    return Registration(accepted, replayed=False)
 
 
 def _accepted(
-    intake_id: object, client_ref: str, event_id: UUID, decided: ClientRegistered | IntakeRow
+    intake_id: object, client_ref: str, event_id: UUID, responsible_municipality: str, responsibility_rule: str
 ) -> IntakeAccepted:
     return IntakeAccepted(
         intake_id=str(intake_id),
         client_ref=client_ref,
         event_id=str(event_id),
-        responsible_municipality=decided.responsible_municipality,
-        responsibility_rule=decided.responsibility_rule,
+        responsible_municipality=responsible_municipality,
+        responsibility_rule=responsibility_rule,
     )
 
 
@@ -124,15 +125,13 @@ def decide_responsibility(
 def registered_event(
     intake: IntakeCreate, intake_id: str, client_ref: str, decided: Responsibility
 ) -> ClientRegistered:
-    """The event carries the minimum: the pseudonym and birth year, never the BSN."""
+    """The event carries the minimum its consumers need (docs/privacy.md): the pseudonym, never the BSN;
+    not the birth year, the residence or the rule that decided responsibility, which stay with intake."""
     return ClientRegistered(
         intake_id=intake_id,
         client_ref=client_ref,
         registering_municipality=intake.registering_municipality,
         responsible_municipality=decided.municipality,
-        responsibility_rule=decided.rule.value,
-        residence_municipality=intake.residence_municipality,
-        birth_year=intake.birth_year,
         care_form=intake.care_form,
         needs=intake.needs,
         urgency=intake.urgency,
@@ -151,7 +150,10 @@ async def _replay(uow: IntakeUnitOfWork, principal: Principal, key: str, request
     if not hmac.compare_digest(earlier.request_hash, request_hash):
         raise Conflict("this Idempotency-Key was used before with another request body", kind="idempotency-key-reused")
     row = earlier.intake
-    return Registration(_accepted(row.intake_id, row.client_ref, row.event_id, row), replayed=True)
+    accepted = _accepted(
+        row.intake_id, row.client_ref, row.event_id, row.responsible_municipality, row.responsibility_rule
+    )
+    return Registration(accepted, replayed=True)
 
 
 def _request_hash(intake: IntakeCreate, client_ref: str, secret: bytes) -> str:

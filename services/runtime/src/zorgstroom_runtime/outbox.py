@@ -70,8 +70,19 @@ class UnitOfWork:
             raise RuntimeError("this unit of work was opened without its region")
         return self._region
 
-    async def emit(self, event: Event, *, occurred_at: datetime | None = None, also_to: Sequence[str] = ()) -> Envelope:
-        """Store the event for its contract topic, and a copy (same event_id) for each of `also_to`."""
+    async def emit(
+        self,
+        event: Event,
+        *,
+        occurred_at: datetime | None = None,
+        also_to: Sequence[str] = (),
+        copy: Event | None = None,
+    ) -> Envelope:
+        """Store the event for its contract topic, and a copy (same event_id) for each of `also_to`.
+
+        `copy` is what the copies carry when their readers may see less than the contract topic's
+        (a provider's copy leaves out what the provider does not need): the same type and key.
+        """
         spec = spec_for(event)
         envelope = Envelope.wrap(
             event,
@@ -81,13 +92,16 @@ class UnitOfWork:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
-        topics = [topic_name(spec.topic, self.outbox.topic_prefix)]
-        topics += [topic_name(t, self.outbox.topic_prefix) for t in also_to]
-        payload, carrier = envelope.model_dump_json(), current_trace_carrier()
-        key = spec.key_of(envelope.data)
+        carrier, key = current_trace_carrier(), spec.key_of(envelope.data)
+        copied = envelope
+        if copy is not None:
+            if type(copy) is not type(event) or spec.key_of(copy.model_dump(mode="json")) != key:
+                raise ValueError("a copy must be an event of the same type with the same key")
+            copied = envelope.model_copy(update={"data": copy.model_dump(mode="json")})
+        rows = [(envelope, topic_name(spec.topic, self.outbox.topic_prefix))]
+        rows += [(copied, topic_name(t, self.outbox.topic_prefix)) for t in also_to]
         self._pending += [
-            (envelope.event_id, topic, key, envelope.event_type, envelope.schema_version, payload, carrier)
-            for topic in topics
+            (e.event_id, topic, key, e.event_type, e.schema_version, e.model_dump_json(), carrier) for e, topic in rows
         ]
         self.emitted.append(envelope)
         return envelope

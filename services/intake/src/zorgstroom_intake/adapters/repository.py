@@ -53,7 +53,7 @@ class PostgresIntakes:
         )
         return KeyedIntake(record["request_hash"], _row(record)) if record else None
 
-    async def add(self, event: ClientRegistered, event_id: UUID) -> None:
+    async def add(self, event: ClientRegistered, event_id: UUID, responsibility_rule: str) -> None:
         await self.conn.execute(
             "INSERT INTO intakes (intake_id, client_ref, registering_municipality, responsible_municipality,"
             " responsibility_rule, care_form, urgency, registered_on, event_id)"
@@ -62,7 +62,7 @@ class PostgresIntakes:
             event.client_ref,
             event.registering_municipality,
             event.responsible_municipality,
-            event.responsibility_rule,
+            responsibility_rule,
             event.care_form,
             event.urgency.value,
             event.registered_on,

@@ -23,8 +23,8 @@ class PostgresPlacementUnitOfWork:
         self.placements = PostgresPlacements(uow.conn)
         self.transfers = PostgresTransfers(uow.conn)
 
-    async def emit(self, event: Event, *, also_to: Sequence[str] = ()) -> Envelope:
-        return await self._uow.emit(event, also_to=also_to)
+    async def emit(self, event: Event, *, also_to: Sequence[str] = (), copy: Event | None = None) -> Envelope:
+        return await self._uow.emit(event, also_to=also_to, copy=copy)
 
     async def audit_as(
         self, principal: Principal, action: str, *, client_ref: str | None = None, subject: str | None = None

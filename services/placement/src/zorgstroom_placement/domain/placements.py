@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from zorgstroom_contracts.codes import EndReason
-from zorgstroom_contracts.events import PlacementEnded, PlacementMade
+from zorgstroom_contracts.events import OutflowCompleted, PlacementEnded, PlacementMade
 from zorgstroom_contracts.region import CareFormSpec
 from zorgstroom_placement.domain.facilities import Facility
 
@@ -66,3 +66,15 @@ def placement_ended(
         doorstroom_to=doorstroom_to,
         next_placement_id=next_placement_id,
     )
+
+
+def for_provider(event: PlacementMade | OutflowCompleted) -> PlacementMade | OutflowCompleted:
+    """The provider's copy of an event on its own topic: only what the provider needs (data minimisation).
+
+    A provider bills and cares for the client in its facility: it needs who, where, from and until when,
+    the product and the responsible municipality. It does not need how long the client waited, the intake
+    behind the placement, or which home (unit, wijk) the client moved to when leaving.
+    """
+    if isinstance(event, PlacementMade):
+        return event.model_copy(update={"waited_days": None, "intake_id": None})
+    return event.model_copy(update={"unit_id": None, "wijk": None})

@@ -11,7 +11,7 @@ from zorgstroom_contracts.region import Region
 from zorgstroom_placement.domain.doorstroom import doorstroom_day, feeders, may_be_matched, turn_order
 from zorgstroom_placement.domain.facilities import Facility
 from zorgstroom_placement.domain.matching import match_waiting_clients
-from zorgstroom_placement.domain.placements import Placement, placement_ended, placement_made
+from zorgstroom_placement.domain.placements import Placement, for_provider, placement_ended, placement_made
 from zorgstroom_placement.domain.waiting_list import WaitingClient, one_entry_per_client
 from zorgstroom_placement.ports import PlacementUnitOfWork
 
@@ -95,7 +95,7 @@ async def _place(
         client.waiting_since,
         current.placement_id if current else None,
     )
-    await uow.emit(event, also_to=[provider_topic(facility.provider_agb)])
+    await uow.emit(event, also_to=[provider_topic(facility.provider_agb)], copy=for_provider(event))
     return event, current
 
 

@@ -13,7 +13,7 @@ from zorgstroom_contracts.events import (
     PlacementEnded,
 )
 from zorgstroom_contracts.region import Region
-from zorgstroom_placement.domain.placements import Placement
+from zorgstroom_placement.domain.placements import Placement, for_provider
 from zorgstroom_placement.domain.readiness import needs_support_at_home, outflow_ready
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.schemas import AssessmentCreate, PlacementEnd
@@ -81,10 +81,7 @@ async def assess(
             provider_agb=placement.provider_agb,
             responsible_municipality=placement.responsible_municipality,
             assessed_on=body.assessed_on,
-            scores=scores,
             ready=ready,
-            client_wants_to_move=body.client_wants_to_move,
-            client_scores=_zrm(body.client_scores),
             preferred_municipalities=body.preferred_municipalities,
             support_at_home=support,
         )
@@ -160,7 +157,7 @@ async def complete_outflow(
         facility_id=placement.facility_id,
         provider_agb=placement.provider_agb,
     )
-    await uow.emit(completed, also_to=[provider_topic(placement.provider_agb)])
+    await uow.emit(completed, also_to=[provider_topic(placement.provider_agb)], copy=for_provider(completed))
     return replace(placement, end_date=outflow_date)
 
 
