@@ -3,6 +3,8 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 export ZS_ROOT := $(CURDIR)
+# deploy/postgres.sh asks for passwords (scram-sha-256) and keeps them here for psql, asyncpg and the benches.
+export PGPASSFILE ?= $(CURDIR)/.cache/run/pgpass
 
 .PHONY: demo test down install jaeger-background bench bench-matching bench-rebuild chaos schemas lint format unit
 

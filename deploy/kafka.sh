@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
 # Apache Kafka (KRaft, one node) started natively from jars that Maven resolves from Maven Central.
-# Usage: deploy/kafka.sh install|start|stop|status. Idempotent: start reuses a running broker.
+# Usage: deploy/kafka.sh install|start|stop|status|acl|add-user. Idempotent: start reuses a running broker.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+# Everything written from here on (server.properties carries passwords) is the owner's alone. Set after
+# common.sh, which creates the run directory that PostgreSQL's own user must still be able to enter.
+umask 077
 PORT="${ZS_KAFKA_PORT:-19092}"
 CTL_PORT="${ZS_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 HEAP="${ZS_KAFKA_HEAP:--Xmx768m -Xms256m}"
 SASL="${ZS_KAFKA_SASL:-0}"   # 1: clients must authenticate with SCRAM-SHA-512, and ACLs apply
-USERS="${ZS_KAFKA_USERS:-admin intake placement housing reporting}"
+TLS="${ZS_KAFKA_TLS:-0}"     # 1: SASL over TLS (SASL_SSL), the certificate signed by a CA under .cache/tls
+[ "$TLS" = 1 ] && SASL=1
+USERS="${ZS_KAFKA_USERS:-admin intake placement housing reporting redrive}"
 LIBS="$ZS_CACHE/kafka/libs"
+TLS_DIR="$ZS_CACHE/tls"      # shared by every instance: a client trusts one CA file ($TLS_DIR/ca.pem)
 DIR="$ZS_RUN/kafka"
 PID="$DIR/kafka.pid"
+JAVA_LOG=(-Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" -Dkafka.logs.dir="$DIR/logs")
 
 install() {
   if [ -f "$LIBS/.complete" ] && [ "$LIBS/.complete" -nt "$ZS_ROOT/deploy/kafka/pom.xml" ]; then return; fi
   command -v mvn >/dev/null || { log "Maven is required (apt-get install -y maven)"; exit 1; }
   log "resolving Kafka jars from Maven Central into $LIBS"
-  rm -rf "$LIBS"; mkdir -p "$LIBS"
-  mvn -q -B -f "$ZS_ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIBS"
+  rm -rf "$LIBS"; (umask 022; mkdir -p "$LIBS")
+  (umask 022; mvn -q -B -f "$ZS_ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIBS")
   touch "$LIBS/.complete"
 }
 
@@ -26,72 +33,152 @@ start() {
   if pid_alive "$PID"; then log "already running on 127.0.0.1:$PORT (pid $(cat "$PID"))"; return; fi
   rm -f "$PID"
   mkdir -p "$DIR/data" "$DIR/logs"
-  local protocol=PLAINTEXT
-  [ "$SASL" = 1 ] && protocol=SASL_PLAINTEXT
-  sed -e "s|@PORT@|$PORT|g" -e "s|@CTL_PORT@|$CTL_PORT|g" -e "s|@DATA@|$DIR/data|g" -e "s|@PROTOCOL@|$protocol|g" \
-    "$ZS_ROOT/deploy/kafka/server.properties.in" > "$DIR/server.properties"
-  local scram=()
+  chmod -R go-rwx "$DIR"  # also what an earlier version of this script left open to all
   if [ "$SASL" = 1 ] && [ -f "$DIR/data/meta.properties" ] && [ ! -f "$DIR/users.txt" ]; then
     log "$DIR was formatted without SASL users; remove it to start this instance with ZS_KAFKA_SASL=1"; exit 1
   fi
-  if [ "$SASL" = 1 ]; then
-    write_users
-    sed -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" "$ZS_ROOT/deploy/kafka/sasl.properties.in" >> "$DIR/server.properties"
-    while read -r user password; do
-      scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$password]")
-    done < "$DIR/users.txt"
-  fi
-  if [ ! -f "$DIR/data/meta.properties" ]; then
-    local id; id=$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
-    java -cp "$LIBS/*" -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" \
-      -Dkafka.logs.dir="$DIR/logs" kafka.tools.StorageTool format --standalone --ignore-formatted \
-      -t "$id" -c "$DIR/server.properties" "${scram[@]}" >"$DIR/logs/format.log" 2>&1
-  fi
+  [ "$TLS" = 1 ] && tls_files
+  write_server_properties
+  local fresh=0
+  if [ ! -f "$DIR/data/meta.properties" ]; then fresh=1; format; fi
   # A broker keeps files open per partition; Kafka's docs advise 100,000 or more.
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   log "starting Kafka on 127.0.0.1:$PORT"
   # shellcheck disable=SC2086
-  nohup java $HEAP -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" \
+  nohup java $HEAP -XX:+UseG1GC -Djava.awt.headless=true "${JAVA_LOG[@]}" \
     -cp "$LIBS/*" kafka.Kafka "$DIR/server.properties" >"$DIR/logs/stdout.log" 2>&1 &
   echo $! > "$PID"
   if ! wait_port "$PORT" 90; then log "Kafka did not start; see $DIR/logs"; tail -20 "$DIR/logs/stdout.log" >&2; exit 1; fi
+  # Users named since the format (ZS_KAFKA_USERS, or a user this script has added to its default list).
+  if [ "$SASL" = 1 ] && [ "$fresh" = 0 ]; then
+    for user in $USERS; do [ -f "$DIR/users.created/$user" ] || add-user "$user"; done
+  fi
   log "Kafka ready on 127.0.0.1:$PORT"
 }
 
-# The SCRAM users and passwords ("user password" lines): generated once per instance, kept beside
-# its data, readable by root only.
-write_users() {
-  [ -f "$DIR/users.txt" ] && return
-  umask 077
-  for user in $USERS; do echo "$user $(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; done > "$DIR/users.txt"
-  # The admin's client properties, for Kafka's own CLI tools (AclCommand).
-  cat > "$DIR/admin.properties" <<PROPS
-security.protocol=SASL_PLAINTEXT
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(password_of admin)";
-PROPS
+# server.properties from the templates, rewritten on every start; the passwords go in through bash's own
+# string replacement (fill), never through a command's arguments.
+write_server_properties() {
+  local protocol=PLAINTEXT controller=PLAINTEXT
+  if [ "$TLS" = 1 ]; then protocol=SASL_SSL; controller=SASL_SSL
+  elif [ "$SASL" = 1 ]; then protocol=SASL_PLAINTEXT; controller=SASL_PLAINTEXT; fi
+  rm -f "$DIR/server.properties"  # a file from an older version may be 0644: start afresh at 0600
+  fill "$ZS_ROOT/deploy/kafka/server.properties.in" PORT="$PORT" CTL_PORT="$CTL_PORT" DATA="$DIR/data" \
+    PROTOCOL="$protocol" CONTROLLER_PROTOCOL="$controller" > "$DIR/server.properties"
+  if [ "$SASL" = 1 ]; then
+    write_users
+    fill "$ZS_ROOT/deploy/kafka/sasl.properties.in" LISTENER="${protocol,,}" \
+      ADMIN_PASSWORD="$(password_of admin)" CONTROLLER_PASSWORD="$(password_of controller)" >> "$DIR/server.properties"
+  fi
+  [ "$TLS" = 1 ] && fill "$ZS_ROOT/deploy/kafka/tls.properties.in" TLS_DIR="$TLS_DIR" >> "$DIR/server.properties"
+  return 0
 }
 
-password_of() { awk -v u="$1" '$1 == u { print $2 }' "$DIR/users.txt"; }
+# fill TEMPLATE NAME=VALUE...: the template with each @NAME@ replaced, by bash itself (no sed, whose
+# arguments every local user could read in ps).
+fill() {
+  local text; text="$(<"$1")"; shift
+  local pair
+  for pair in "$@"; do text="${text//"@${pair%%=*}@"/"${pair#*=}"}"; done  # quoted: no & or glob magic
+  printf '%s\n' "$text"
+}
+
+# The storage is formatted once. The SCRAM users (admin included, which the broker itself logs in as)
+# are bootstrapped here; their passwords reach StorageTool through a Java argument file (0600), so the
+# process's command line shows "@format.args" and nothing else.
+format() {
+  local id; id=$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+  {
+    printf 'kafka.tools.StorageTool format --standalone --ignore-formatted -t %s -c "%s"\n' "$id" "$DIR/server.properties"
+    if [ "$SASL" = 1 ]; then
+      local user password
+      while read -r user password; do
+        [ "$user" = controller ] && continue  # a PLAIN principal of the controller listener, not a SCRAM user
+        printf -- '--add-scram "SCRAM-SHA-512=[name=%s,password=%s]"\n' "$user" "$password"
+      done < "$DIR/users.txt"
+    fi
+  } > "$DIR/format.args"
+  local status=0
+  java -cp "$LIBS/*" "${JAVA_LOG[@]}" "@$DIR/format.args" >"$DIR/logs/format.log" 2>&1 || status=$?
+  rm -f "$DIR/format.args"
+  [ "$status" = 0 ] || { log "formatting failed; see $DIR/logs/format.log"; exit 1; }
+  if [ "$SASL" = 1 ]; then
+    mkdir -p "$DIR/users.created"
+    while read -r user _; do [ "$user" = controller ] || touch "$DIR/users.created/$user"; done < "$DIR/users.txt"
+  fi
+}
+
+# The SCRAM users and passwords ("user password" lines), and the controller listener's own principal:
+# generated once per instance, kept beside its data, readable by their owner only. A user named later
+# (ZS_KAFKA_USERS) is added to the file; the running broker learns it in start (add-user).
+write_users() {
+  local user
+  for user in controller $USERS; do
+    [ -n "$(password_of "$user")" ] || echo "$user $(new_password)" >> "$DIR/users.txt"
+  done
+  chmod 600 "$DIR/users.txt"
+  # The admin's client properties, for Kafka's own CLI tools (AclCommand, ConfigCommand).
+  rm -f "$DIR/admin.properties" "$DIR/controller.properties"
+  client_properties admin SCRAM-SHA-512 ScramLoginModule "$(listener_protocol)" > "$DIR/admin.properties"
+  # For a tool that talks to the controller listener itself (--bootstrap-controller).
+  client_properties controller PLAIN PlainLoginModule "$(listener_protocol)" > "$DIR/controller.properties"
+}
+
+new_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+password_of() { [ -f "$DIR/users.txt" ] && awk -v u="$1" '$1 == u { print $2 }' "$DIR/users.txt"; return 0; }
+
+listener_protocol() { if [ "$TLS" = 1 ]; then echo SASL_SSL; else echo SASL_PLAINTEXT; fi; }
+
+# client_properties USER MECHANISM LOGIN_MODULE PROTOCOL: a Kafka client's properties for USER.
+client_properties() {
+  printf 'security.protocol=%s\nsasl.mechanism=%s\n' "$4" "$2"
+  printf 'sasl.jaas.config=org.apache.kafka.common.security.%s.%s required username="%s" password="%s";\n' \
+    "$([ "$2" = PLAIN ] && echo plain || echo scram)" "$3" "$1" "$(password_of "$1")"
+  if [ "$4" = SASL_SSL ]; then printf 'ssl.truststore.type=PEM\nssl.truststore.location=%s\n' "$TLS_DIR/ca.pem"; fi
+}
+
+# A CA and a certificate for 127.0.0.1 and localhost signed by it, made once and shared by every instance.
+# Clients trust $TLS_DIR/ca.pem; the CA's key stays here (0600) and signs nothing else.
+tls_files() {
+  [ -f "$TLS_DIR/broker.pem" ] && return
+  command -v openssl >/dev/null || { log "openssl is required for ZS_KAFKA_TLS=1"; exit 1; }
+  mkdir -p "$TLS_DIR"; chmod 700 "$TLS_DIR"
+  log "making a CA and a broker certificate under $TLS_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Zorgstroom local CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$TLS_DIR/broker.key" -out "$TLS_DIR/broker.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' > "$TLS_DIR/broker.ext"
+  openssl x509 -req -in "$TLS_DIR/broker.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" -CAcreateserial \
+    -days 825 -extfile "$TLS_DIR/broker.ext" -out "$TLS_DIR/broker.crt" 2>/dev/null
+  # Kafka's PEM key store: the (PKCS#8) key, then the certificate chain.
+  cat "$TLS_DIR/broker.key" "$TLS_DIR/broker.crt" "$TLS_DIR/ca.pem" > "$TLS_DIR/broker.pem"
+  rm -f "$TLS_DIR/broker.csr" "$TLS_DIR/broker.ext" "$TLS_DIR/broker.key"
+}
+
+# kafka_tool CLASS ARGS...: one of Kafka's own CLI tools, as the admin, against the running broker.
+kafka_tool() {
+  java -cp "$LIBS/*" "${JAVA_LOG[@]}" "$1" --bootstrap-server "127.0.0.1:$PORT" --command-config "$DIR/admin.properties" "${@:2}"
+}
 
 # acl ARGS...: Kafka's AclCommand as the admin, e.g. acl --add --allow-principal User:x --operation Read --topic t
-acl() {
-  java -cp "$LIBS/*" -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" \
-    org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$PORT" --command-config "$DIR/admin.properties" "$@"
-}
+acl() { kafka_tool org.apache.kafka.tools.AclCommand "$@"; }
 
 # add-user NAME: a SCRAM user on the running broker (a provider's principal), its password generated once
-# and kept in users.txt beside the others. Adding a user that exists changes nothing.
+# and kept in users.txt beside the others. The password reaches ConfigCommand in a file (0600), removed after.
 add-user() {
   local user="$1"
   [ -f "$DIR/users.txt" ] || { log "no users.txt: start this instance with ZS_KAFKA_SASL=1 first"; exit 1; }
-  if [ -z "$(password_of "$user")" ]; then
-    (umask 077; echo "$user $(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> "$DIR/users.txt")
-  fi
-  java -cp "$LIBS/*" -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" \
-    kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$PORT" --command-config "$DIR/admin.properties" \
-    --alter --add-config "SCRAM-SHA-512=[password=$(password_of "$user")]" --entity-type users --entity-name "$user" >/dev/null
+  [ -n "$(password_of "$user")" ] || echo "$user $(new_password)" >> "$DIR/users.txt"
+  local file="$DIR/scram-$user.properties" status=0
+  printf 'SCRAM-SHA-512=password=%s\n' "$(password_of "$user")" > "$file"
+  kafka_tool kafka.admin.ConfigCommand --alter --add-config-file "$file" \
+    --entity-type users --entity-name "$user" >/dev/null || status=$?
+  rm -f "$file"
+  [ "$status" = 0 ] || exit "$status"
+  mkdir -p "$DIR/users.created"; touch "$DIR/users.created/$user"
 }
 
 stop() { stop_pid "$PID" Kafka; }

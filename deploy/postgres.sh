@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # A project-local PostgreSQL cluster from the distribution's packages, on its own port.
 # Usage: deploy/postgres.sh install|start|stop|status. Idempotent: start reuses a running cluster.
+# Every connection proves a password (scram-sha-256). The bootstrap superuser's password is generated
+# once into the instance's run directory; clients find it in the pgpass file every instance shares,
+# $ZS_CACHE/run/pgpass (set PGPASSFILE to it: psql, asyncpg and the ops CLI read it). A cluster made
+# by an older version of this script with trust is converted on start, never wiped.
 set -euo pipefail
+umask 077
 source "$(dirname "$0")/common.sh"
 PORT="${ZS_PG_PORT:-15432}"
 USER_NAME="${ZS_PG_USER:-zorgstroom}"
 DB="${ZS_PG_DB:-zorgstroom}"
 DIR="$ZS_RUN/postgres"
+PWFILE="$DIR/superuser-password"
+export PGPASSFILE="${PGPASSFILE:-$ZS_CACHE/run/pgpass}"
 
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
@@ -20,18 +27,54 @@ install() {
 # as_pg CMD...: run as the postgres user when we are root (initdb refuses root), else as ourselves.
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
+# superuser_password: generate it once (hex: no quoting in SQL or pgpass), 0600, readable by initdb.
+superuser_password() {
+  if [ ! -s "$PWFILE" ]; then
+    od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$PWFILE.new" && mv "$PWFILE.new" "$PWFILE"
+  fi
+  if [ "$(id -u)" = 0 ]; then chown postgres "$PWFILE"; fi
+}
+
+# remember_password: this port's superuser line in the shared pgpass file (other lines kept).
+remember_password() {
+  mkdir -p "$(dirname "$PGPASSFILE")"; touch "$PGPASSFILE"; chmod 600 "$PGPASSFILE"
+  local pw; pw=$(cat "$PWFILE")
+  { grep -v -e "^127\.0\.0\.1:$PORT:\*:$USER_NAME:" -e "^localhost:$PORT:\*:$USER_NAME:" "$PGPASSFILE" || true
+    printf '127.0.0.1:%s:*:%s:%s\nlocalhost:%s:*:%s:%s\n' "$PORT" "$USER_NAME" "$pw" "$PORT" "$USER_NAME" "$pw"
+  } >"$PGPASSFILE.$$" && mv "$PGPASSFILE.$$" "$PGPASSFILE"
+}
+
+# require_passwords BIN: a cluster initialised with trust gets the superuser's password and a
+# pg_hba.conf that asks for it, then reloads; its data stays.
+require_passwords() {
+  local bin=$1 hba="$DIR/data/pg_hba.conf"
+  grep -qE '^[^#].*[[:space:]]trust[[:space:]]*$' "$hba" || return 0
+  log "converting the cluster from trust to scram-sha-256 passwords"
+  printf "SET password_encryption = 'scram-sha-256'; ALTER ROLE \"%s\" PASSWORD '%s';\n" "$USER_NAME" "$(cat "$PWFILE")" \
+    | "$bin/psql" -X -q -h 127.0.0.1 -p "$PORT" -U "$USER_NAME" -d postgres -v ON_ERROR_STOP=1 >/dev/null
+  as_pg sed -i -E '/^[^#]/ s/[[:space:]]trust[[:space:]]*$/ scram-sha-256/' "$hba"
+  as_pg "$bin/pg_ctl" -D "$DIR/data" reload >/dev/null
+}
+
 start() {
   install
   local bin; bin=$(bindir)
-  mkdir -p "$DIR"
+  mkdir -p "$DIR"; chmod 700 "$DIR"
   if [ "$(id -u)" = 0 ]; then
     # Every folder above the data directory must be traversable by postgres.
-    local d="$DIR"; while [ "$d" != "/" ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+    local d; d=$(dirname "$DIR"); while [ "$d" != "/" ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
     chown postgres "$DIR"
   fi
+  if [ -f "$DIR/data/PG_VERSION" ] && [ ! -s "$PWFILE" ] \
+    && ! grep -qE '^[^#].*[[:space:]]trust[[:space:]]*$' "$DIR/data/pg_hba.conf"; then
+    log "the superuser's password file $PWFILE is gone: restore it, or set a new password (see docs/operators.md)"
+    exit 1
+  fi
+  superuser_password
+  remember_password
   if [ ! -f "$DIR/data/PG_VERSION" ]; then
     as_pg mkdir -p "$DIR/data" "$DIR/sock"
-    as_pg "$bin/initdb" -D "$DIR/data" --auth=trust -U "$USER_NAME" -E UTF8 >/dev/null
+    as_pg "$bin/initdb" -D "$DIR/data" --auth=scram-sha-256 --pwfile="$PWFILE" -U "$USER_NAME" -E UTF8 >/dev/null
   fi
   if as_pg "$bin/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
     log "already running on 127.0.0.1:$PORT"
@@ -40,10 +83,11 @@ start() {
     as_pg "$bin/pg_ctl" -D "$DIR/data" -l "$DIR/postgres.log" -w -t 60 \
       -o "-p $PORT -k $DIR/sock -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${ZS_PG_FSYNC:-on}" start >/dev/null
   fi
-  as_pg "$bin/psql" -h 127.0.0.1 -p "$PORT" -U "$USER_NAME" -d postgres -tAc \
+  require_passwords "$bin"
+  "$bin/psql" -X -h 127.0.0.1 -p "$PORT" -U "$USER_NAME" -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='$DB'" | grep -q 1 \
-    || as_pg "$bin/createdb" -h 127.0.0.1 -p "$PORT" -U "$USER_NAME" "$DB"
-  log "PostgreSQL ready: postgresql://$USER_NAME@127.0.0.1:$PORT/$DB"
+    || "$bin/createdb" -h 127.0.0.1 -p "$PORT" -U "$USER_NAME" "$DB"
+  log "PostgreSQL ready: postgresql://$USER_NAME@127.0.0.1:$PORT/$DB (password in PGPASSFILE=$PGPASSFILE)"
 }
 
 stop() {

@@ -121,6 +121,7 @@ async def test_one_intake_is_one_trace_from_its_http_request_to_the_consumers(
         (PLACEMENT, f"{registered} process", "consumer"),
         (REPORTING, f"{registered} process", "consumer"),
     }
+    bsn = valid_bsn()
     async with httpx.AsyncClient(timeout=10) as http:
         answer = await http.post(
             traced_stack["intake"].url + "/v1/intakes",
@@ -128,7 +129,7 @@ async def test_one_intake_is_one_trace_from_its_http_request_to_the_consumers(
             json=intake_body(
                 registering_municipality="0995",
                 residence_municipality="0995",
-                bsn=valid_bsn(),
+                bsn=bsn,
                 registered_on="2026-04-10",
                 preferred_municipalities=["0995"],
             ),
@@ -165,3 +166,37 @@ async def test_one_intake_is_one_trace_from_its_http_request_to_the_consumers(
             and by_id[0]["processes"][s["processID"]]["serviceName"] == service
         )
         assert [r["spanID"] for r in consume["references"] if r["refType"] == "CHILD_OF"] == [publish["spanID"]]
+
+    # Privacy (docs/privacy.md): neither the BSN nor the client_ref reaches the trace backend, a log or a
+    # metric. Every span of every service, as Jaeger's API returns it, each service's log, each /metrics.
+    client_ref = answer.json()["client_ref"]
+    # A route whose path carries the client_ref (consent, recorded by the responsible municipality), once as
+    # that municipality and once refused, so that the path, the event key and the audit have one to leak.
+    async with httpx.AsyncClient(timeout=10) as http:
+        path = traced_stack["placement"].url + f"/v1/clients/{client_ref}/consent"
+        recorded = await http.put(path, json={"consent_to_share": False}, headers=ns.auth("lelystad"))
+        assert recorded.status_code == 200, recorded.text
+        refused = await http.put(path, json={"consent_to_share": True}, headers=ns.auth("almere"))
+        assert refused.status_code == 403, refused.text
+
+        async def consent_traces() -> list[dict]:
+            found = await http.get(
+                f"{trace_backend.query_url}/api/traces",
+                params={"service": PLACEMENT, "operation": "PUT /v1/clients/{client_ref}/consent", "lookback": "1h"},
+            )
+            return (found.json()["data"] or []) if found.status_code == 200 else []
+
+        await eventually(consent_traces, until=lambda t: len(t) == 2, timeout=30, interval=0.5)
+        exported = []
+        for service in (INTAKE, PLACEMENT, "zorgstroom-housing", REPORTING):
+            found = await http.get(
+                f"{trace_backend.query_url}/api/traces", params={"service": service, "lookback": "1h", "limit": 200}
+            )
+            exported.append(found.text)
+        metrics = [(await http.get(p.url + "/metrics")).text for p in traced_stack.values()]
+    logs = [p.log_file.read_text(errors="replace") for p in traced_stack.values()]
+    everything = {"spans": "\n".join(exported), "logs": "\n".join(logs), "metrics": "\n".join(metrics)}
+    assert sum(text.count('"spanID"') for text in exported) >= len(wanted)  # the scan saw the spans
+    for where, text in everything.items():
+        assert client_ref not in text, f"client_ref in {where}"
+        assert bsn not in text, f"BSN in {where}"

@@ -1,15 +1,20 @@
 """Kafka security on a SASL/SCRAM broker of its own: each principal can do its part and no more.
 
 Services authenticate as themselves; a service cannot write a topic it does not produce; a provider
-reads its own topic and not another provider's; a wrong password or no authentication is refused.
+reads its own topic and not another provider's; a wrong password or no authentication is refused; the
+controller listener refuses an anonymous client; the dead-letter redrive reads only the `.dlq` twins and
+writes only their topics; no password is world-readable or in a process's arguments.
 """
 
 import asyncio
 import json
 import os
+import shutil
+import subprocess
 import time
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -17,15 +22,17 @@ from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from pydantic import SecretStr
 
 from tests.support.builders import intake_body
-from tests.support.infra import ROOT, native_env, run_deploy
+from tests.support.infra import ROOT, own_broker_env, run_deploy, starts_brokers
 from tests.support.kafka import eventually
 from tests.support.stack import Namespace, new_namespace, running
-from zorgstroom_contracts import provider_topic
+from zorgstroom_contracts import Envelope, provider_topic
+from zorgstroom_contracts.events import HousingUnitOffered
 from zorgstroom_intake.bootstrap import build as build_intake
+from zorgstroom_ops import dead_letters
 from zorgstroom_ops.kafka_security import apply_grants, read_users, stack_grants
 from zorgstroom_placement.bootstrap import build as build_placement
 from zorgstroom_reporting.bootstrap import build as build_reporting
-from zorgstroom_runtime.acl import provider_grants
+from zorgstroom_runtime.acl import provider_grants, redrive_grants
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
 
 PORT = int(os.environ.get("ZS_TEST_SASL_KAFKA_PORT", "19592"))
@@ -33,16 +40,51 @@ PROVIDER, OTHER_PROVIDER = "12345678", "87654321"
 YESTERDAY = date.today() - timedelta(days=1)
 
 
+KAFKA_DIR = ROOT / ".cache/run/test-sasl/kafka"
+USERS = f"admin intake placement housing reporting redrive provider-{PROVIDER} provider-{OTHER_PROVIDER}"
+
+
+class CommandRecorder:
+    """Wrappers, first on PATH, that append each command's arguments to a log and then run the real one."""
+
+    WATCHED = ("java", "nohup", "sed", "awk", "openssl", "od", "head", "tail", "tr", "cat", "grep", "touch",
+               "mkdir", "chmod", "rm", "mv", "kill", "sleep", "seq", "dirname", "basename", "mvn")  # fmt: skip
+
+    def __init__(self, directory: Path) -> None:
+        self.log = directory / "commands.log"
+        self.bin = directory / "bin"
+        self.bin.mkdir()
+        for name in self.WATCHED:
+            real = shutil.which(name)
+            if real:
+                wrapper = self.bin / name
+                wrapper.write_text(
+                    f'#!/bin/sh\nprintf "%s " {name} "$@" >> "{self.log}"\necho >> "{self.log}"\nexec {real} "$@"\n'
+                )
+                wrapper.chmod(0o755)
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return env | {"PATH": f"{self.bin}:{env['PATH']}"}
+
+    def lines(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+
 @pytest.fixture(scope="module")
-def secured_kafka(infra):  # type: ignore[no-untyped-def]
-    if infra.how != "native":
+def recorded_commands(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A PATH on which every command kafka.sh runs records its arguments before it runs: what `ps` shows."""
+    return CommandRecorder(tmp_path_factory.mktemp("path"))
+
+
+@pytest.fixture(scope="module")
+def secured_kafka(infra, recorded_commands):  # type: ignore[no-untyped-def]
+    if not starts_brokers(infra):
         pytest.skip("a SASL broker of its own needs the native start-up")
-    env = native_env("test-sasl", PORT, 0) | {
-        "ZS_KAFKA_SASL": "1",
-        "ZS_KAFKA_USERS": f"admin intake placement housing reporting provider-{PROVIDER} provider-{OTHER_PROVIDER}",
-    }
-    run_deploy("kafka.sh", "start", env)
-    yield env, read_users(ROOT / ".cache/run/test-sasl/kafka")
+    env = own_broker_env("test-sasl", PORT, sasl=True, users=USERS)
+    run_deploy("kafka.sh", "stop", env)
+    shutil.rmtree(KAFKA_DIR, ignore_errors=True)  # formatted afresh: the format step is watched too
+    run_deploy("kafka.sh", "start", recorded_commands.env(env))
+    yield env, read_users(KAFKA_DIR)
     run_deploy("kafka.sh", "stop", env)
 
 
@@ -58,6 +100,7 @@ async def secured_ns(infra, secured_kafka, tmp_path_factory):  # type: ignore[no
     names = project_topics(ns.prefix) + [provider_topic(p, ns.prefix) for p in (PROVIDER, OTHER_PROVIDER)]
     await ensure_topics(as_user(users, "admin"), names, partitions=1)
     grants = stack_grants(ns.prefix, ["intake", "placement", "reporting"]) + provider_grants(PROVIDER, ns.prefix)
+    assert set(redrive_grants(ns.prefix)) <= set(grants)
     await asyncio.to_thread(apply_grants, grants, ROOT, env)
     return ns
 
@@ -229,3 +272,76 @@ async def test_readiness_says_when_kafka_refuses_the_service_credentials(ns: Nam
         refused = await bad.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["kafka"] is True
     assert refused.status_code == 503 and refused.json()["checks"]["kafka"] is False  # the port itself is open
+
+
+def ask_the_controller(command_config: Path, logs: Path) -> subprocess.CompletedProcess[str]:
+    """An admin call on the controller listener itself (KIP-919): the quorum's status."""
+    java = ["java", "-cp", str(ROOT / ".cache/kafka/libs/*"), f"-Dkafka.logs.dir={logs}",
+            f"-Dlog4j2.configurationFile={ROOT / 'deploy/kafka/log4j2.properties'}"]  # fmt: skip
+    tool = ["org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-controller", f"127.0.0.1:{PORT + 1}",
+            "--command-config", str(command_config), "describe", "--status"]  # fmt: skip
+    return subprocess.run(java + tool, capture_output=True, text=True, timeout=90)
+
+
+def test_an_anonymous_client_on_the_controller_listener_is_refused(secured, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    anonymous = tmp_path / "anonymous.properties"
+    anonymous.write_text("default.api.timeout.ms=8000\nrequest.timeout.ms=4000\n")
+    refused = ask_the_controller(anonymous, tmp_path)
+    assert refused.returncode != 0 and "LeaderId" not in refused.stdout
+    # The controller's own principal is answered: what refused the anonymous client was authentication.
+    answered = ask_the_controller(KAFKA_DIR / "controller.properties", tmp_path)
+    assert answered.returncode == 0 and "LeaderId:" in answered.stdout, answered.stderr[-2000:]
+
+
+def unit_offered(prefix: str) -> tuple[str, bytes]:
+    """A HousingUnitOffered: housing writes it, and no service of this module runs housing or reads it."""
+    event = HousingUnitOffered(
+        corporation_id="acl-corporation", unit_id=f"unit-{uuid.uuid4().hex[:8]}", municipality="0034",
+        wijk="WK003401", rooms=2, rent_eur=650.0, available_from=YESTERDAY, accessible=False,
+    )  # fmt: skip
+    envelope = Envelope.wrap(event, producer="housing", region="flevoland")
+    return f"{prefix}wmo.housing-unit-offered.v1", envelope.model_dump_json().encode()
+
+
+async def test_the_redrive_principal_re_drives_and_can_do_nothing_else(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
+    admin, redrive = as_user(secured, "admin"), as_user(secured, "redrive")
+    topic, value = unit_offered(ns.prefix)
+    await _send(admin, topic + ".dlq", value)
+    done = await dead_letters.replay(redrive, topic + ".dlq", prefix=ns.prefix)
+    assert (done.sent, done.refused) == (1, [])
+    assert await _read_all(admin, topic) == [value]
+    # It reads no topic but the dead letters, and writes no topic without a dead-letter twin (nor the twins).
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _read_all(redrive, topic)
+    for elsewhere in (provider_topic(PROVIDER, ns.prefix), topic + ".dlq"):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await _send(redrive, elsewhere, value)
+
+
+async def test_a_service_cannot_write_into_a_dead_letter_twin_of_a_topic_it_does_not_read(
+    ns: Namespace, secured
+) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _send(as_user(secured, "intake"), ns.topic("wmo.placement-made.v1.dlq"))
+
+
+def test_no_password_is_in_a_command_line_or_a_file_others_can_read(secured_kafka, recorded_commands) -> None:  # type: ignore[no-untyped-def]
+    """Last in the module: it restarts the broker, with a user named since, after loosening two modes."""
+    env, _ = secured_kafka
+    run_deploy("kafka.sh", "stop", env)
+    (KAFKA_DIR / "server.properties").chmod(0o644)  # as an earlier version of kafka.sh left it
+    KAFKA_DIR.chmod(0o755)
+    run_deploy("kafka.sh", "start", recorded_commands.env(env | {"ZS_KAFKA_USERS": f"{USERS} provider-11112222"}))
+    users = read_users(KAFKA_DIR)
+    commands = recorded_commands.lines()
+    assert any("@" + str(KAFKA_DIR / "format.args") in c for c in commands)  # the first start's format
+    assert any("ConfigCommand" in c and "users" in c and "provider-11112222" in c for c in commands)  # this start's
+    assert not [c for c in commands for password in users.values() if password in c]
+    broker = Path(f"/proc/{(KAFKA_DIR / 'kafka.pid').read_text().strip()}/cmdline").read_bytes()
+    assert b"kafka.Kafka" in broker and not [p for p in users.values() if p.encode() in broker]
+    assert not (KAFKA_DIR / "format.args").exists()
+    assert KAFKA_DIR.stat().st_mode & 0o777 == 0o700
+    for name in ("server.properties", "users.txt", "admin.properties", "controller.properties"):
+        assert (KAFKA_DIR / name).stat().st_mode & 0o777 == 0o600, name
+    readable = [p for p in KAFKA_DIR.rglob("*") if p.stat().st_mode & 0o077]
+    assert readable == []

@@ -127,14 +127,18 @@ async def test_each_provider_topic_holds_only_its_own_clients(placed) -> None:  
     assert set(own_a) == {refs["c4"], refs["c1"]} and set(own_b) == {refs["c2"], refs["c3"]}
 
 
-async def test_facilities_show_occupancy_and_free_places(placed) -> None:  # type: ignore[no-untyped-def]
+async def test_facilities_show_occupancy_to_region_staff_and_to_their_own_provider_only(placed) -> None:  # type: ignore[no-untyped-def]
     s, _ = placed
     await s.placements(at_least=4)
-    listed = (await s.placement.get("/v1/facilities", headers=s.ns.auth("almere"))).json()["facilities"]
-    assert [(f["facility_id"], f["occupied"], f["free_places"]) for f in listed] == [
-        ("almere-1", 2, 0),
-        ("lelystad-1", 2, 0),
-    ]
+
+    async def listed(who: str) -> list[tuple[str, int, int | None, int | None]]:
+        found = (await s.placement.get("/v1/facilities", headers=s.ns.auth(who))).json()["facilities"]
+        return [(f["facility_id"], f["capacity"], f["occupied"], f["free_places"]) for f in found]
+
+    assert await listed("region") == [("almere-1", 2, 2, 0), ("lelystad-1", 2, 2, 0)]
+    assert await listed("provider-a") == [("almere-1", 2, 2, 0), ("lelystad-1", 2, None, None)]  # its own only
+    for other in ("almere", "corporation"):  # capacity is public; who is in a place is not
+        assert await listed(other) == [("almere-1", 2, None, None), ("lelystad-1", 2, None, None)]
 
 
 async def test_an_ending_frees_a_place_that_the_next_waiting_client_gets(placed) -> None:  # type: ignore[no-untyped-def]

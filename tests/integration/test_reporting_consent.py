@@ -44,10 +44,8 @@ async def test_a_ready_client_without_consent_is_reported_apart_until_consent_is
         assert months["2027-02"]["by_group"]["BW"]["ready_no_consent_at_end"] == 1
         other = (await reporting.get(FLOWS, headers=ns.auth("region"))).json()
         february = next(m for m in other["months"] if m["month"] == "2027-02")
-        assert (
-            february["ready_no_consent_at_end"] == "<5"
-            and february["by_care_form"]["BW_24H"]["ready_no_consent_at_end"] == "<5"
-        )
+        shown = february["by_care_form"]["BW_24H"]["ready_no_consent_at_end"]  # one client: rounded to 0 or 5
+        assert shown in (0, 5) and february["ready_no_consent_at_end"] == shown
         as_csv = (await reporting.get(FLOWS + "&format=csv", headers=ns.auth("almere"))).text
         header = as_csv.splitlines()[0].split(",")
         assert "ready_no_consent_at_end" in header and "BW.ready_no_consent_at_end" in header

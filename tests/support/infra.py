@@ -34,6 +34,9 @@ def docker_answers() -> bool:
 
 
 def native_env(instance: str, kafka_port: int, pg_port: int) -> dict[str, str]:
+    """The environment of deploy/*.sh for a native instance. The cluster asks for a password, kept in the
+    pgpass file every instance shares: this process (and the services it starts) reads it from PGPASSFILE."""
+    os.environ.setdefault("PGPASSFILE", str(Path(os.environ.get("ZS_CACHE", ROOT / ".cache")) / "run" / "pgpass"))
     return {
         **os.environ,
         "ZS_INSTANCE": instance,
@@ -80,17 +83,35 @@ def start_infra() -> Infra:
     return Infra(f"127.0.0.1:{kafka_port}", f"postgresql://zorgstroom@127.0.0.1:{pg_port}/zorgstroom", "native", stops)
 
 
+def starts_brokers(infra: Infra) -> bool:
+    """Whether a test may start a broker of its own: with the native start-up, or when the shared brokers
+    come from the environment and ZS_TEST_OWN_BROKERS=1 says this machine can run deploy/kafka.sh too."""
+    return infra.how == "native" or (infra.how == "environment" and os.environ.get("ZS_TEST_OWN_BROKERS") == "1")
+
+
+def own_broker_env(
+    instance: str, port: int, *, sasl: bool = False, tls: bool = False, users: str = ""
+) -> dict[str, str]:
+    """deploy/kafka.sh's environment for a broker of a test's own: SCRAM and ACLs with `sasl`, over TLS
+    with `tls` (its CA is .cache/tls/ca.pem), the SCRAM users named in `users` (else the script's own)."""
+    env = native_env(instance, port, 0) | {
+        "ZS_KAFKA_SASL": "1" if sasl or tls else "0",
+        "ZS_KAFKA_TLS": "1" if tls else "0",
+    }
+    return env | ({"ZS_KAFKA_USERS": users} if users else {})
+
+
 @contextlib.contextmanager
 def broker_of_its_own(
-    infra: Infra, instance: str, port: int, *, started: bool = True
+    infra: Infra, instance: str, port: int, *, started: bool = True, sasl: bool = False, tls: bool = False
 ) -> Iterator[tuple[dict[str, str], str]]:
     """A native Kafka on a port of its own that a test may stop and start (skipped where the brokers are not
     native); stopped afterwards, and stopped first in case an aborted run left it behind."""
-    if infra.how != "native":
+    if not starts_brokers(infra):
         import pytest
 
         pytest.skip("a broker of its own needs the native start-up")
-    env = native_env(instance, port, 0)
+    env = own_broker_env(instance, port, sasl=sasl, tls=tls)
     run_deploy("kafka.sh", "start" if started else "stop", env)
     try:
         yield env, f"127.0.0.1:{port}"

@@ -1,6 +1,8 @@
 """The ACL plan follows the contract: producers write their topics, consumers read what they handle."""
 
-from zorgstroom_runtime.acl import provider_grants, service_grants
+from zorgstroom_contracts import TOPICS
+from zorgstroom_ops.kafka_security import stack_grants
+from zorgstroom_runtime.acl import provider_grants, redrive_grants, service_grants
 
 
 def test_intake_may_only_write_client_registered() -> None:
@@ -31,3 +33,22 @@ def test_a_provider_reads_only_its_own_topic_in_its_own_groups() -> None:
         "--add", "--allow-principal", "User:provider-12345678", "--operation", "Read",
         "--resource-pattern-type", "prefixed", "--group", "fl.provider-12345678",
     ]  # fmt: skip
+
+
+def test_the_redrive_reads_only_dead_letters_and_writes_only_the_topics_they_belong_to() -> None:
+    reads, writes, group = redrive_grants("fl.")
+    assert {g.principal for g in (reads, writes, group)} == {"redrive"}
+    assert set(reads.topics) == {f"fl.{t.value}.dlq" for t in TOPICS}
+    assert set(writes.topics) == {f"fl.{t.value}" for t in TOPICS}
+    assert reads.command_args()[3:7] == ["--operation", "Read", "--operation", "Describe"]
+    assert writes.command_args()[3:7] == ["--operation", "Write", "--operation", "Describe"]
+    # Not a producer: no Create, no IdempotentWrite on the cluster, no prefixed topics.
+    assert not {"--producer", "--idempotent", "--cluster", "--resource-pattern-type"} & set(writes.command_args())
+    assert group.command_args() == [
+        "--add", "--allow-principal", "User:redrive", "--operation", "Read",
+        "--resource-pattern-type", "prefixed", "--group", "zorgstroom-dlq-replay.fl.",
+    ]  # fmt: skip
+
+
+def test_the_stack_plan_includes_the_redrive() -> None:
+    assert [g for g in stack_grants("fl.") if g.principal == "redrive"] == redrive_grants("fl.")

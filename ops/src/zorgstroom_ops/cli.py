@@ -1,8 +1,9 @@
 """`zorgstroom`: the operator CLI. `up`, `down`, `status`, `simulate`, `report`, `demo`, `dead-letters`,
-`provider-topic`, `rebuild` and `trace`; each command lives in its own module and is registered here,
-one way (`app.command()(fn)`)."""
+`provider-topic`, `rebuild`, `db-roles`, `audit` and `trace`; each command lives in its own module and is registered
+here, one way (`app.command()(fn)`)."""
 
 import asyncio
+import dataclasses
 import os
 from typing import Annotated
 
@@ -11,13 +12,16 @@ import typer
 from rich.table import Table
 
 from zorgstroom_ops import dead_letters, kafka_security, processes
+from zorgstroom_ops.audit_command import audit
 from zorgstroom_ops.config import config
+from zorgstroom_ops.db_roles import db_roles_command
 from zorgstroom_ops.demo_command import demo
 from zorgstroom_ops.rebuild_command import rebuild_command
 from zorgstroom_ops.report_command import report
 from zorgstroom_ops.simulate_command import simulate
 from zorgstroom_ops.stack import console, down, secure_kafka, service_urls, up
 from zorgstroom_ops.trace_command import trace
+from zorgstroom_runtime.acl import REDRIVE_PRINCIPAL
 from zorgstroom_runtime.kafka import KafkaConnection
 
 
@@ -67,18 +71,45 @@ def status() -> None:
 def dead_letters_command(
     replay_topic: Annotated[str | None, typer.Option("--replay", help="Send this .dlq topic's messages back.")] = None,
 ) -> None:
-    """List the dead letters per topic and reason, or replay one `.dlq` topic once its cause is fixed."""
-    admin, _ = secure_kafka()
+    """List the dead letters per topic and reason, or replay one `.dlq` topic once its cause is fixed.
+
+    Both run as the redrive principal, which may read the `.dlq` twins and write only the topics they
+    belong to; a replay sends a message only to its twin's topic, and only a valid event of that topic."""
     if replay_topic:
-        count = asyncio.run(dead_letters.replay(admin, replay_topic))
-        console.print(f"replayed {count} message(s) from {replay_topic}")
+        try:
+            dead_letters.redrive_target(replay_topic)
+        except ValueError as error:
+            console.print(str(error), style="red", markup=False)
+            raise typer.Exit(2) from error
+    redrive = _redrive_connection()
+    if replay_topic:
+        _show_redrive(asyncio.run(dead_letters.replay(redrive, replay_topic)), replay_topic)
         return
-    found = asyncio.run(dead_letters.summarise(admin))
+    found = asyncio.run(dead_letters.summarise(redrive))
     if not found:
         console.print("no dead letters")
     for topic in found:
         reasons = ", ".join(f"{reason or 'unknown'}: {n}" for reason, n in topic.reasons.most_common())
         console.print(f"{topic.topic}: {topic.total} ({reasons})")
+
+
+def _show_redrive(done: dead_letters.Redrive, dlq_topic: str) -> None:
+    console.print(f"replayed {done.sent} message(s) from {dlq_topic} to {done.target}")
+    for refused in done.refused:  # a reason may quote a header: no rich markup from it
+        console.print(f"refused: partition {refused.partition} offset {refused.offset}: {refused.reason}", markup=False)
+    if done.refused:
+        console.print(f"{len(done.refused)} refused message(s) stay in {dlq_topic} and are not retried")
+
+
+def _redrive_connection() -> KafkaConnection:
+    """Kafka as the redrive principal (the ACL plan applied first); without SASL there are no principals."""
+    admin, users = secure_kafka()
+    if not users:
+        return admin
+    if REDRIVE_PRINCIPAL not in users:  # a broker formatted before the redrive principal existed
+        console.print("[red]no redrive user on this broker: restart Kafka (zorgstroom down, then up)[/red]")
+        raise typer.Exit(1)
+    return dataclasses.replace(admin, username=REDRIVE_PRINCIPAL, password=users[REDRIVE_PRINCIPAL])
 
 
 def provider_topic_command(
@@ -108,6 +139,8 @@ for command, name in (
     (dead_letters_command, "dead-letters"),
     (provider_topic_command, "provider-topic"),
     (rebuild_command, "rebuild"),
+    (db_roles_command, "db-roles"),
+    (audit, None),
     (trace, None),
 ):
     app.command(name)(command)

@@ -36,6 +36,11 @@ class OpsConfig:
         return self.root / "data/municipalities-nl.csv"
 
     @property
+    def pgpass(self) -> Path:
+        """The passwords of every local cluster's superuser (deploy/postgres.sh) and service roles (db-roles)."""
+        return self.cache / "run" / "pgpass"
+
+    @property
     def database_url(self) -> str:
         return f"postgresql://zorgstroom@127.0.0.1:{self.pg_port}/zorgstroom"
 
@@ -69,5 +74,9 @@ class OpsConfig:
 
 @functools.cache
 def config() -> OpsConfig:
-    """The environment's configuration, read on first use."""
-    return OpsConfig.from_environment(os.environ)
+    """The environment's configuration, read on first use; PGPASSFILE defaults to the stack's pgpass file,
+    so every connection of the CLI, and of the services it starts, finds its password there."""
+    found = OpsConfig.from_environment(os.environ)
+    if not os.environ.get("PGPASSFILE"):
+        os.environ["PGPASSFILE"] = str(found.pgpass)
+    return found

@@ -17,7 +17,7 @@ MUNICIPALITY_ROLES = [
     "placements:write",
     "clients:transfer",
 ]
-REGION_ROLES = ["reports:region", "waiting-list:read", "facilities:write", "clients:transfer"]
+REGION_ROLES = ["reports:region", "waiting-list:read", "facilities:write", "clients:transfer", "audit:read"]
 PROVIDER_ROLES = ["facilities:write", "placements:write"]
 CORPORATION_ROLES = ["housing:write"]
 

@@ -1,19 +1,25 @@
 """Dead letters for operators: what lies in the `.dlq` twins and why, and sending them back.
 
-Replay republishes each dead letter's original key and value (and headers other than the dlq-*
-ones) to the topic it came from, after the cause was fixed. Consumers deduplicate on event_id, so
-replaying a message twice applies it once; one still invalid is dead-lettered again with its reason.
+Replay (redrive) republishes a dead letter's original key and value (and headers other than the dlq-*
+ones) to the one topic its `.dlq` twin belongs to, found from the twin's name: never from a header,
+which whoever wrote the dead letter chose. It sends only an envelope that parses and holds an event
+that belongs on that topic; anything else is refused with the reason and stays in the `.dlq` topic.
+Consumers deduplicate on event_id, so replaying a message twice applies it once.
 """
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
 
+from zorgstroom_contracts import EVENT_TYPES, TOPICS, topic_name
+from zorgstroom_contracts.envelope import open_json
+from zorgstroom_contracts.topics import DLQ_SUFFIX
+from zorgstroom_runtime.acl import REDRIVE_GROUP
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer, partitions_of, project_topics
-
-REPLAY_GROUP = "zorgstroom-dlq-replay"
 
 
 @dataclass
@@ -21,6 +27,24 @@ class DeadLetterTopic:
     topic: str
     total: int
     reasons: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A dead letter the replay did not send, where it lies, and why."""
+
+    partition: int
+    offset: int
+    reason: str
+
+
+@dataclass
+class Redrive:
+    """What one replay did: how many it sent back, and the ones it refused."""
+
+    target: str
+    sent: int = 0
+    refused: list[Refusal] = field(default_factory=list)
 
 
 def _header(record: ConsumerRecord, name: str) -> str:
@@ -50,46 +74,85 @@ async def _read_all(kafka: KafkaConnection, topic: str) -> list[ConsumerRecord]:
 async def summarise(kafka: KafkaConnection, prefix: str = "") -> list[DeadLetterTopic]:
     """Every `.dlq` twin that holds messages, with how many per reason type."""
     found = []
-    for topic in (t for t in project_topics(prefix) if t.endswith(".dlq")):
+    for topic in (t for t in project_topics(prefix) if t.endswith(DLQ_SUFFIX)):
         records = await _read_all(kafka, topic)
         if records:
             found.append(DeadLetterTopic(topic, len(records), Counter(_header(r, "dlq-error-type") for r in records)))
     return found
 
 
-async def replay(kafka: KafkaConnection, dlq_topic: str, *, join_timeout: float = 60.0) -> int:
-    """Send what is in `dlq_topic` back to its source topics, up to its end when the replay starts.
+def redrive_target(dlq_topic: str, prefix: str = "") -> str:
+    """The topic a `.dlq` twin belongs to, from its name alone; ValueError for a topic that is no twin."""
+    target = dlq_topic.removesuffix(DLQ_SUFFIX)
+    if target == dlq_topic or target not in [topic_name(t, prefix) for t in TOPICS]:
+        raise ValueError(f"{dlq_topic} is not the dead-letter twin of one of the project's topics")
+    return target
 
-    Progress is committed in a consumer group of that topic's own, so a second replay sends only
-    what was dead-lettered since.
+
+def refusal(record: ConsumerRecord, target: str, prefix: str = "") -> str | None:
+    """Why this dead letter may not go back to `target`, or None when it may."""
+    claimed = _header(record, "dlq-source-topic")
+    if claimed and claimed != target:
+        return f"its dlq-source-topic header names {claimed}, but it lies in the dead letters of {target}"
+    try:
+        envelope, _ = open_json(record.value or b"")
+    except ValidationError as error:
+        return f"not a valid envelope or event: {_describe(error)}"
+    except Exception as error:  # an unknown event type or version, or an upcaster that fails
+        return f"not an event this build knows: {type(error).__name__}"
+    home = topic_name(EVENT_TYPES[envelope.event_type].topic, prefix)
+    if home != target:
+        return f"a {envelope.event_type} belongs on {home}, not on {target}"
+    named = _header(record, "event-type")
+    if named and named != envelope.event_type:  # consumers select their events by this header
+        return f"its event-type header says {named}, its envelope {envelope.event_type}"
+    return None
+
+
+def _describe(error: ValidationError) -> str:
+    """Field locations and messages only: input values could carry personal data."""
+    return json.dumps([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)][:5])
+
+
+async def replay(kafka: KafkaConnection, dlq_topic: str, *, prefix: str = "", join_timeout: float = 60.0) -> Redrive:
+    """Send what is in `dlq_topic` back to the topic it is the twin of, up to its end when the replay starts.
+
+    Progress is committed in a consumer group of that topic's own, so a second replay sends only what
+    was dead-lettered since; a refused dead letter stays in the `.dlq` topic and is not tried again.
     """
+    result = Redrive(redrive_target(dlq_topic, prefix))
     consumer = AIOKafkaConsumer(
         dlq_topic,
         **kafka.options(),
-        group_id=f"{REPLAY_GROUP}.{dlq_topic}",
+        group_id=f"{REDRIVE_GROUP}.{dlq_topic}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = new_producer(kafka, "zorgstroom-dlq-replay")
+    producer = new_producer(kafka, REDRIVE_GROUP)
     await consumer.start()
     await producer.start()
-    replayed = 0
     try:
         partitions = await _assignment(consumer, join_timeout)
         ends = await consumer.end_offsets(list(partitions))
         while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                for record in records:
-                    headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq-")]
-                    await producer.send_and_wait(
-                        _header(record, "dlq-source-topic"), value=record.value, key=record.key, headers=headers
-                    )
-                    replayed += 1
+                await _redrive(producer, records, result, prefix)
                 await consumer.commit({tp: records[-1].offset + 1})
     finally:
         await producer.stop()
         await consumer.stop()
-    return replayed
+    return result
+
+
+async def _redrive(producer: AIOKafkaProducer, records: list[ConsumerRecord], result: Redrive, prefix: str) -> None:
+    for record in records:
+        reason = refusal(record, result.target, prefix)
+        if reason:
+            result.refused.append(Refusal(record.partition, record.offset, reason))
+            continue
+        headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq-")]
+        await producer.send_and_wait(result.target, value=record.value, key=record.key, headers=headers)
+        result.sent += 1
 
 
 async def _assignment(consumer: AIOKafkaConsumer, timeout: float) -> set[TopicPartition]:

@@ -10,15 +10,17 @@ from zorgstroom_housing.bootstrap import DEFINITION as HOUSING
 from zorgstroom_intake.bootstrap import DEFINITION as INTAKE
 from zorgstroom_placement.bootstrap import DEFINITION as PLACEMENT
 from zorgstroom_reporting.bootstrap import DEFINITION as REPORTING
-from zorgstroom_runtime.acl import AclGrant, service_grants
+from zorgstroom_runtime.acl import AclGrant, redrive_grants, service_grants
 from zorgstroom_runtime.app import ServiceDefinition
 
 DEFINITIONS: dict[str, ServiceDefinition] = {d.name: d for d in (INTAKE, PLACEMENT, HOUSING, REPORTING)}
 
 
 def stack_grants(prefix: str = "", services: list[str] | None = None) -> list[AclGrant]:
+    """The services' grants (all, or those named) and the dead-letter redrive's."""
     chosen = services or list(DEFINITIONS)
-    return [g for name in chosen for g in service_grants(name, DEFINITIONS[name].consumed_event_types(), prefix)]
+    grants = [g for name in chosen for g in service_grants(name, DEFINITIONS[name].consumed_event_types(), prefix)]
+    return grants + redrive_grants(prefix)
 
 
 def read_users(kafka_dir: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from rich.progress import Progress
 from zorgstroom_ops.actors import Urls
 from zorgstroom_ops.plan import Period
 from zorgstroom_ops.region_run import RegionRun, RunOutcome
-from zorgstroom_ops.report_command import figure, region_flows, year_table
+from zorgstroom_ops.report_command import registered_exactly, year_table
 from zorgstroom_ops.simulate import SimulatedIntake, drive, intakes_between
 from zorgstroom_ops.stack import RegionFile, console, demo_data, region_of, service_urls, tokens
 from zorgstroom_runtime.region import Region
@@ -68,7 +68,7 @@ def _wait_for_reporting(
     )
     deadline, seen = time.monotonic() + timeout, -1
     while time.monotonic() < deadline:
-        counted = figure(region_flows(period.first, period.today)["totals"], "registrations")
+        counted = registered_exactly(period.first, period.today)
         if counted >= expected and counted == seen:
             return
         seen = counted

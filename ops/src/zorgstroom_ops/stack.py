@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from zorgstroom_ops import credentials, kafka_security, processes
+from zorgstroom_ops import credentials, db_roles, kafka_security, processes
 from zorgstroom_ops.config import config
 from zorgstroom_ops.demo_data import DemoData, load_demo_data
 from zorgstroom_runtime.acl import provider_grants
@@ -124,7 +124,6 @@ def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
     """What every service of the demo is given (the client_ref key is not: see _own_env)."""
     return {
         "ZS_ENVIRONMENT": "development",  # the services default to production; the demo chooses development
-        "ZS_DATABASE_URL": f"postgresql://zorgstroom@127.0.0.1:{config().pg_port}/zorgstroom",
         "ZS_KAFKA_BOOTSTRAP": f"127.0.0.1:{config().kafka_port}",
         "ZS_REGION_FILE": str(region_file),
         "ZS_MUNICIPALITIES_FILE": str(config().root / "data/municipalities-nl.csv"),
@@ -132,9 +131,19 @@ def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
     }
 
 
-def _own_env(service: str, users: dict[str, str] | None) -> dict[str, str]:
-    """One service's own variables: its Kafka principal, and for intake alone the client_ref key."""
+def database_roles() -> dict[str, dict[str, str]]:
+    """Each service's database URLs: it migrates as the owner of its schema and serves as a role that
+    owns nothing (zorgstroom db-roles; passwords in the pgpass file, never in the environment)."""
+    provisioned = asyncio.run(
+        db_roles.provision(config().database_url, list(processes.SERVICES), db_roles.PgPass(config().pgpass))
+    )
+    return {roles.schema: roles.service_env() for roles in provisioned}
+
+
+def _own_env(service: str, users: dict[str, str] | None, databases: dict[str, dict[str, str]]) -> dict[str, str]:
+    """One service's own variables: its Kafka principal and database roles, for intake alone the client_ref key."""
     own = kafka_security.service_kafka_env(service, users) if users else {}
+    own |= databases[service]
     if service == "intake":
         own["ZS_CLIENT_REF_SECRET"] = _client_ref_secret()
     return own
@@ -144,6 +153,7 @@ def up(region_file: RegionFile = None) -> None:
     """Start Kafka, PostgreSQL, create the topics, and start every service in the background."""
     region_file = region_file or config().default_region
     _deploy("postgres.sh", "start")
+    databases = database_roles()
     _deploy("kafka.sh", "start")
     traces = _start_trace_backend()
     region = region_of(region_file)
@@ -169,7 +179,7 @@ def up(region_file: RegionFile = None) -> None:
         }
     services = processes.plan(config().run, config().base_port)
     for service in services:
-        processes.start(service, env | _own_env(service.name, users))
+        processes.start(service, env | _own_env(service.name, users, databases))
     for service in services:
         processes.wait_ready(service)
         console.print(f"{service.name:<10} ready at {service.url}")

@@ -35,8 +35,11 @@ class FacilityPublic(BaseModel):
     wijk: str | None
     care_form: str
     capacity: int
-    occupied: int
-    free_places: int
+    occupied: int | None = Field(
+        description="Places taken: shown to region staff and to the provider that owns the facility, else null "
+        "(a count of a few clients in one place could single them out)."
+    )
+    free_places: int | None = Field(description="Capacity less occupied; null where `occupied` is.")
     supported_needs: list[Need]
 
 

@@ -6,19 +6,21 @@ are plain application errors; the HTTP module only parses parameters and renders
 """
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import asyncpg
 
-from zorgstroom_reporting.domain.disclosure import disclose_counts
+from zorgstroom_reporting.domain.disclosure import METHOD, Rounding, protect_days, protect_flows, protect_matrix
 from zorgstroom_reporting.domain.facts import Facts
-from zorgstroom_reporting.domain.flows import Flows, monthly_flows, totals
-from zorgstroom_reporting.domain.money import Cost, MunicipalityMoney, NoBudgetForYear, Settlement, settle
+from zorgstroom_reporting.domain.flows import monthly_tallies, totals
+from zorgstroom_reporting.domain.money import ClientDays, Cost, MunicipalityMoney, NoBudgetForYear, Settlement, settle
 from zorgstroom_reporting.domain.months import Month
-from zorgstroom_reporting.domain.solidarity import region_matrix as solidarity_matrix
+from zorgstroom_reporting.domain.offers import housing_rows
+from zorgstroom_reporting.domain.solidarity import monthly_matrix
 from zorgstroom_reporting.queries import places
+from zorgstroom_reporting.queries.disclosure_key import disclosure_secret
 from zorgstroom_reporting.queries.documents import SHOWN_COUNTS, flat, shown
 from zorgstroom_reporting.queries.flows import load_facts
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
@@ -50,22 +52,36 @@ def _in_region(region: Region, code: str) -> None:
         raise NotFound(f"{code} is not a municipality of region {region.code}")
 
 
+async def _rounding(pool: asyncpg.Pool, exact: bool) -> Rounding:
+    return Rounding(await disclosure_secret(pool), exact=exact)
+
+
+def _csv_disclosure(rows: list[dict[str, Any]], rounding: Rounding) -> list[dict[str, Any]]:
+    method = str(rounding.label(0)["method"])
+    return [r | {"disclosure": method} for r in rows]
+
+
 async def municipality_flows(
     pool: asyncpg.Pool, region: Region, principal: Principal, code: str, first: Month, last: Month
 ) -> Report:
     may_read_municipality(principal, code)
     _in_region(region, code)
-    exact, threshold = is_responsible(principal, code), region.reporting.small_number_threshold
-    months = monthly_flows(await load_facts(pool, code), code, first, last, region)
-    shown_months = [{"month": str(m)} | shown(f, threshold, exact=exact) for m, f in sorted(months.items())]
+    rounding, threshold = (
+        await _rounding(pool, is_responsible(principal, code)),
+        region.reporting.small_number_threshold,
+    )
+    tallies = monthly_tallies(await load_facts(pool, code), code, first, last, region)
+    months = protect_flows(tallies, code, rounding, region, threshold)
+    shown_months = [{"month": str(m)} | shown(f) for m, f in sorted(months.items())]
     document = {
         "municipality": code,
         "from": str(first),
         "to": str(last),
         "months": shown_months,
-        "totals": shown(totals(months), threshold, exact=exact),
+        "totals": shown(totals(months)),
+        "disclosure": rounding.label(threshold),
     }
-    rows = [{"municipality": code, **flat(m)} for m in shown_months]
+    rows = _csv_disclosure([{"municipality": code, **flat(m)} for m in shown_months], rounding)
     return Report(document, rows, f"flows-{code}-{first}-{last}.csv")
 
 
@@ -84,45 +100,47 @@ def _name(region: Region, code: str) -> str:
 async def region_flows(
     pool: asyncpg.Pool, region: Region, principal: Principal, first: Month, last: Month, today: date | None = None
 ) -> Report:
+    """Every municipality's totals as the caller may see them (its own exactly); the region's totals are the
+    sums of the protected totals, so they give no municipality's figure back."""
     if Role.REPORTS_REGION not in principal.roles:
         principal.require(Role.REPORTS_OWN)
-    threshold = region.reporting.small_number_threshold
-    facts = await load_facts(pool)
+    threshold, facts = region.reporting.small_number_threshold, await load_facts(pool)
+    protected = await _rounding(pool, exact=False)
 
-    def period_totals(code: str) -> Flows:
-        return totals(monthly_flows(facts, code, first, last, region))
+    def period_totals(code: str, rounding: Rounding) -> dict[str, Any]:
+        tallies = monthly_tallies(facts, code, first, last, region)
+        return shown(totals(protect_flows(tallies, code, rounding, region, threshold)))
 
-    def shown_of(code: str, flows: Flows) -> dict[str, Any]:
-        return shown(flows, threshold, exact=is_responsible(principal, code))
-
-    exact_of = {code: period_totals(code) for code in region.municipalities}
-    totals_of = {code: shown_of(code, t) for code, t in exact_of.items()}
-    municipalities = [
-        {"municipality": m.code, "name": m.name, "totals": totals_of[m.code]} for m in region.municipalities.values()
-    ]
+    codes = [*region.municipalities, *_elsewhere(facts, region)]
+    hidden = {code: period_totals(code, protected) for code in codes}
+    seen = {
+        c: period_totals(c, replace(protected, exact=True)) if is_responsible(principal, c) else hidden[c]
+        for c in codes
+    }
     rows = [
-        {"municipality": m.code, "name": m.name, "from": str(first), "to": str(last), **flat(totals_of[m.code])}
+        {"municipality": m.code, "name": m.name, "from": str(first), "to": str(last), **flat(seen[m.code])}
+        | {"disclosure": "exact" if is_responsible(principal, m.code) else METHOD}
         for m in region.municipalities.values()
     ]
     days_of: Counter[str] = Counter()
-    for (responsible, _), cell in solidarity_matrix(facts, first, last, today or date.today()).items():
+    for (responsible, _), cell in protect_matrix(
+        monthly_matrix(facts, first, last, today or date.today()), protected
+    ).items():
         days_of[responsible] += cell.client_days
-    elsewhere = [
-        {
-            "municipality": c,
-            "name": _name(region, c),
-            "totals": shown_of(c, period_totals(c)),
-            "client_days": days_of[c],
-        }
-        for c in _elsewhere(facts, region)
-    ]
     document = {
         "region": region.code,
         "from": str(first),
         "to": str(last),
-        "municipalities": municipalities,
-        "totals": {c: sum(int(t.total[c] or 0) for t in exact_of.values()) for c in SHOWN_COUNTS},
-        "responsible_elsewhere": elsewhere,
+        "municipalities": [
+            {"municipality": m.code, "name": m.name, "totals": seen[m.code]} for m in region.municipalities.values()
+        ],
+        "totals": {c: sum(int(hidden[m][c]) for m in region.municipalities) for c in SHOWN_COUNTS},
+        "responsible_elsewhere": [
+            {"municipality": c, "name": _name(region, c), "totals": seen[c], "client_days": days_of[c]}
+            for c in _elsewhere(facts, region)
+            if days_of[c] or any(seen[c][k] for k in SHOWN_COUNTS)  # listed only with a figure to show
+        ],
+        "disclosure": protected.label(threshold) | {"exact_for": [c for c in codes if is_responsible(principal, c)]},
     }
     return Report(document, rows, f"region-flows-{first}-{last}.csv")
 
@@ -133,30 +151,35 @@ async def region_matrix(
     """Regional solidarity: whose clients are placed in which municipality's facilities (aggregates only), as
     placements started in the period (`clients`) and as client-days passed in the period."""
     principal.require(Role.REPORTS_REGION)
-    threshold = region.reporting.small_number_threshold
-    matrix = solidarity_matrix(await load_facts(pool), first, last, today or date.today())
+    rounding = await _rounding(pool, exact=False)
+    matrix = protect_matrix(monthly_matrix(await load_facts(pool), first, last, today or date.today()), rounding)
     cells = [
-        disclose_counts(
-            {
-                "responsible": responsible,
-                "facility_municipality": facility,
-                "clients": cell.placements,
-                "client_days": cell.client_days,
-                "responsible_elsewhere": not region.in_region(responsible),
-            },
-            ["clients"],
-            threshold,
-            exact=False,
-        )
+        {
+            "responsible": responsible,
+            "facility_municipality": facility,
+            "clients": cell.placements,
+            "client_days": cell.client_days,
+            "responsible_elsewhere": not region.in_region(responsible),
+        }
         for (responsible, facility), cell in matrix.items()
     ]
-    rows = [{"from": str(first), "to": str(last), **c} for c in cells]
-    return Report({"from": str(first), "to": str(last), "cells": cells}, rows, f"matrix-{first}-{last}.csv")
+    rows = _csv_disclosure([{"from": str(first), "to": str(last), **c} for c in cells], rounding)
+    document: dict[str, Any] = {"from": str(first), "to": str(last), "cells": cells}
+    document["disclosure"] = rounding.label(region.reporting.small_number_threshold)
+    return Report(document, rows, f"matrix-{first}-{last}.csv")
 
 
-async def _settlement(pool: asyncpg.Pool, region: Region, year: int, today: date | None) -> Settlement:
+async def _settlement(
+    pool: asyncpg.Pool, region: Region, year: int, today: date | None, rounding: Rounding
+) -> Settlement:
+    """The settlement as the viewer may see it: for a protected view every euro follows from rounded
+    client-days, so it still sums to zero and gives no municipality's exact days back."""
+
+    def days(municipality: str, exact: ClientDays) -> ClientDays:
+        return protect_days(municipality, year, exact, rounding)
+
     try:
-        return settle(region, await load_facts(pool), year, today or date.today())
+        return settle(region, await load_facts(pool), year, today or date.today(), None if rounding.exact else days)
     except NoBudgetForYear as missing:
         raise InvalidField("year", str(missing), kind="no-budget-for-year", year=missing.year) from missing
 
@@ -205,7 +228,8 @@ async def municipality_budget(
     distribution model, and what it pays into (+) or receives from (-) the regional pot."""
     may_read_municipality(principal, code)
     _in_region(region, code)
-    settlement = await _settlement(pool, region, year, today)
+    rounding = await _rounding(pool, is_responsible(principal, code))
+    settlement = await _settlement(pool, region, year, today, rounding)
     found = [m for m in settlement.municipalities if m.cost.municipality == code]
     if not found:
         raise NotFound(f"region {region.code} has no budget shares for {code}")
@@ -215,8 +239,9 @@ async def municipality_budget(
         "client_days": days.total,
         "client_days_realised": days.realised,
         "client_days_projected": days.projected,
+        "disclosure": rounding.label(region.reporting.small_number_threshold),
     }
-    return Report(document, [row], f"budget-{code}-{year}.csv")
+    return Report(document, _csv_disclosure([row], rounding), f"budget-{code}-{year}.csv")
 
 
 async def region_budget(
@@ -225,9 +250,14 @@ async def region_budget(
     """The region's municipalities against their budgets and the settlement (sums to zero), and apart from
     it the cost of clients whose responsible municipality lies outside the region: costs to recover."""
     principal.require(Role.REPORTS_REGION)
-    settlement = await _settlement(pool, region, year, today)
+    rounding = await _rounding(pool, exact=False)
+    settlement = await _settlement(pool, region, year, today, rounding)
     rows = [_money_row(region, m) for m in settlement.municipalities]
-    elsewhere = [_cost_row(region, c) | _days_columns(region, c.days.total) for c in settlement.to_recover]
+    elsewhere = [
+        _cost_row(region, c) | _days_columns(region, c.days.total)
+        for c in settlement.to_recover
+        if any(c.days.total.values())  # listed only with a figure to show
+    ]
 
     def summed(items: list[dict[str, Any]], key: str) -> float:
         return round(float(sum(r[key] for r in items)), 2) + 0.0  # + 0.0: never "-0.0"
@@ -236,45 +266,58 @@ async def region_budget(
     totals = {k: summed(rows, k) for k in keys} | {"cost_to_recover_eur": summed(elsewhere, "cost_eur")}
     document = {"region": region.code, "year": year, "municipalities": rows, "totals": totals}
     document |= _money_labels(region, settlement) | {"responsible_elsewhere": elsewhere}
+    document["disclosure"] = rounding.label(region.reporting.small_number_threshold)
     csv_rows = [r | {"responsible_elsewhere": False} for r in rows]
     csv_rows += [dict.fromkeys(rows[0] if rows else (), None) | r | {"responsible_elsewhere": True} for r in elsewhere]
-    return Report(document, csv_rows, f"region-budget-{year}.csv")
+    return Report(document, _csv_disclosure(csv_rows, rounding), f"region-budget-{year}.csv")
 
 
 async def region_wijken(pool: asyncpg.Pool, region: Region, principal: Principal, first: Month, last: Month) -> Report:
     """Facility places now, and outflow homes moved into up to the end of the period, per CBS wijk."""
     principal.require(Role.REPORTS_REGION)
-    threshold = region.reporting.small_number_threshold
-    rows = [
-        disclose_counts(w, ["outflow_homes"], threshold, exact=False)
-        for w in await places.wijken(pool, region, last.last_day())
+    rounding, on = await _rounding(pool, exact=False), last.last_day()
+    shown = [
+        w | {"outflow_homes": rounding.count(("outflow_homes", w["wijk"], str(on)), w["outflow_homes"])}
+        for w in await places.wijken(pool, region, on)
     ]
-    document = {"region": region.code, "from": str(first), "to": str(last), "wijken": rows}
-    return Report(document, rows, f"wijken-{first}-{last}.csv")
+    rows = [w for w in shown if w["places"] or w["outflow_homes"]]  # a listed wijk must not say "1-4 homes"
+    document: dict[str, Any] = {"region": region.code, "from": str(first), "to": str(last), "wijken": rows}
+    document["disclosure"] = rounding.label(region.reporting.small_number_threshold)
+    return Report(document, _csv_disclosure(rows, rounding), f"wijken-{first}-{last}.csv")
 
 
 async def region_occupancy(pool: asyncpg.Pool, region: Region, principal: Principal, last: Month) -> Report:
-    """Places (the latest capacity each facility registered) and those taken on the last day of the period."""
+    """Places (the latest capacity each facility registered, public) and those taken on the last day of the
+    period: each facility's rounded, each care form's the sum of its facilities' rounded figures."""
     principal.require(Role.REPORTS_REGION)
-    threshold = region.reporting.small_number_threshold
-    facilities = await places.occupancy(pool, last.last_day())
+    rounding, on = await _rounding(pool, exact=False), last.last_day()
+    facilities = [
+        f | {"occupied": rounding.count(("occupied", f["facility_id"], str(on)), f["occupied"])}
+        for f in await places.occupancy(pool, on)
+    ]
     by_form: dict[str, dict[str, int]] = {}
     for f in facilities:
         form = by_form.setdefault(f["care_form"], {"capacity": 0, "occupied": 0})
         form["capacity"] += f["capacity"]
         form["occupied"] += f["occupied"]
-    shown = [disclose_counts(f, ["occupied"], threshold, exact=False) for f in facilities]
-    care_forms = [
-        disclose_counts({"care_form": k, **v}, ["occupied"], threshold, exact=False) for k, v in sorted(by_form.items())
-    ]
-    document = {"region": region.code, "on": str(last.last_day()), "facilities": shown, "care_forms": care_forms}
-    return Report(document, shown, f"occupancy-{last}.csv")
+    care_forms = [{"care_form": k, **v} for k, v in sorted(by_form.items())]
+    document: dict[str, Any] = {
+        "region": region.code,
+        "on": str(on),
+        "facilities": facilities,
+        "care_forms": care_forms,
+    }
+    document["disclosure"] = rounding.label(region.reporting.small_number_threshold)
+    return Report(document, _csv_disclosure(facilities, rounding), f"occupancy-{last}.csv")
 
 
 async def region_housing(pool: asyncpg.Pool, region: Region, principal: Principal, first: Month, last: Month) -> Report:
     """Per corporation, municipality and quota year: the quota, offers made in the period and their outcome
     (the accepted ones are the quota used), and what is left of the quota."""
     principal.require(Role.REPORTS_REGION)
-    rows = await places.offers(pool, first.first_day(), last.next().first_day())
-    document = {"region": region.code, "from": str(first), "to": str(last), "offers": rows}
-    return Report(document, rows, f"housing-{first}-{last}.csv")
+    rounding = await _rounding(pool, exact=False)
+    quota = await places.quotas(pool, first.year, last.year)
+    rows = housing_rows(await places.offer_counts(pool), quota, first, last, rounding.count)
+    document: dict[str, Any] = {"region": region.code, "from": str(first), "to": str(last), "offers": rows}
+    document["disclosure"] = rounding.label(region.reporting.small_number_threshold)
+    return Report(document, _csv_disclosure(rows, rounding), f"housing-{first}-{last}.csv")

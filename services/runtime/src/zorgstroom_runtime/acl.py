@@ -1,22 +1,35 @@
 """Kafka ACLs that follow from the contract: each service writes only the topics it produces and
-reads only the topics of the events it handles; each provider reads only its own topic.
+reads only the topics of the events it handles; each provider reads only its own topic; the dead-letter
+redrive reads the `.dlq` twins and writes only into the topics they belong to.
 
 Pure: the plan is data (arguments for Kafka's AclCommand); deploy/kafka.sh applies it.
 """
 
 from dataclasses import dataclass
 
-from zorgstroom_contracts import EVENT_TYPES, dlq_topic, provider_topic, topic_name
+from zorgstroom_contracts import EVENT_TYPES, TOPICS, dlq_topic, provider_topic, topic_name
 from zorgstroom_contracts.topics import PRODUCER_OF, PROVIDER_TOPICS_PRODUCER
+
+REDRIVE_PRINCIPAL = "redrive"
+# `zorgstroom dead-letters --replay` commits its progress in one group per `.dlq` topic under this name.
+REDRIVE_GROUP = "zorgstroom-dlq-replay"
+# The roles that name their operations; "producer" and "consumer" are AclCommand's own conveniences.
+OPERATIONS = {
+    "group": ["--operation", "Read"],
+    "writer": ["--operation", "Write", "--operation", "Describe"],
+    "reader": ["--operation", "Read", "--operation", "Describe"],
+}
 
 
 @dataclass(frozen=True)
 class AclGrant:
-    """One AclCommand invocation: a principal, a role (producer or consumer) and its resources."""
+    """One AclCommand invocation: a principal, a role (what it may do) and its resources."""
 
     principal: str
     # "producer": Write, Describe, Create, and IdempotentWrite on the cluster; "consumer": Read and
-    # Describe on the topics and Read on the group; "group": Read on the group only.
+    # Describe on the topics and Read on the group; "group": Read on the group only; "writer" and
+    # "reader": Write or Read, and Describe, on the topics and nothing else (an idempotent producer
+    # needs no cluster grant since Kafka 3.0: Write on a topic lets it ask for a producer id).
     role: str
     topics: tuple[str, ...]
     group: str | None = None
@@ -24,7 +37,7 @@ class AclGrant:
 
     def command_args(self) -> list[str]:
         args = ["--add", "--allow-principal", f"User:{self.principal}"]
-        args += ["--operation", "Read"] if self.role == "group" else [f"--{self.role}"]
+        args += OPERATIONS.get(self.role, [f"--{self.role}"])
         if self.role == "producer":
             args.append("--idempotent")  # aiokafka's idempotent producer asks for IdempotentWrite
         if self.prefixed:
@@ -54,4 +67,15 @@ def provider_grants(agb: str, prefix: str = "") -> list[AclGrant]:
     return [
         AclGrant(principal, "consumer", (provider_topic(agb, prefix),), group=group),
         AclGrant(principal, "group", (), group=group, prefixed=True),
+    ]
+
+
+def redrive_grants(prefix: str = "") -> list[AclGrant]:
+    """The redrive principal reads the `.dlq` twins and writes the topics they belong to: no other topic,
+    no provider's topic, nothing on the cluster. It cannot create topics or read what it writes."""
+    sources = tuple(topic_name(t, prefix) for t in TOPICS)
+    return [
+        AclGrant(REDRIVE_PRINCIPAL, "reader", tuple(dlq_topic(t) for t in sources)),
+        AclGrant(REDRIVE_PRINCIPAL, "writer", sources),
+        AclGrant(REDRIVE_PRINCIPAL, "group", (), group=f"{REDRIVE_GROUP}.{prefix}", prefixed=True),
     ]

@@ -24,12 +24,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from zorgstroom_contracts import EVENT_TYPES, topic_name
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.apidocs import install_api_docs
+from zorgstroom_runtime.audit import (
+    REFUSED,
+    audit_refusal,
+    audit_router,
+    caller_of,
+    note_caller_trace,
+    start_every_request_a_new_trace,
+)
 from zorgstroom_runtime.auth import CredentialStore
 from zorgstroom_runtime.batch import BatchConsumer, Projection
 from zorgstroom_runtime.consumer import IdempotentConsumer, On, Subscription, handlers_by_type
-from zorgstroom_runtime.db import create_pool
+from zorgstroom_runtime.db import open_service_database
 from zorgstroom_runtime.kafka import KafkaConnection
-from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork, unit_of_work
 from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
 from zorgstroom_runtime.region import Region, load_region
@@ -101,22 +108,9 @@ def get_context(request: Request) -> ServiceContext:
 ContextDep = Annotated[ServiceContext, Depends(get_context)]
 
 
-async def _connect(settings: ServiceSettings, attempts: int = 60) -> asyncpg.Pool:
-    for attempt in range(attempts):
-        try:
-            return await create_pool(settings.database_url, settings.schema_name, max_size=settings.db_pool_max)
-        except (OSError, asyncpg.PostgresError) as error:
-            if attempt == attempts - 1:
-                raise
-            log.info("waiting for PostgreSQL: %r", error)
-            await asyncio.sleep(1)
-    raise AssertionError("unreachable")
-
-
 async def start_context(definition: ServiceDefinition, settings: ServiceSettings) -> ServiceContext:
     region = load_region(settings.region_file, settings.municipalities_file)
-    pool = await _connect(settings)
-    await migrate(pool, settings.schema_name, definition.migrations)
+    pool = await open_service_database(settings, definition.migrations)
     outbox = Outbox(definition.name, region.code, settings.topic_prefix, settings.schema_name)
     context = ServiceContext(settings=settings, region=region, pool=pool, outbox=outbox)
     kafka = KafkaConnection.from_settings(settings)
@@ -188,9 +182,13 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     install_api_docs(app, definition.title)
     if definition.handlers:
         app.include_router(_subscribers_router(definition.title))
+    app.include_router(audit_router())
     for router in definition.routers:
         app.include_router(router)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", server_request_hook=note_caller_trace
+    )
+    start_every_request_a_new_trace(app)  # outside the instrumentation: the audit's correlation id is ours
     return app
 
 
@@ -203,17 +201,23 @@ def _install_http_metrics(app: FastAPI, service: str) -> None:
         metrics.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
         elapsed = time.perf_counter() - started
         metrics.HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
+        context: ServiceContext | None = getattr(request.app.state, "context", None)  # None before the lifespan
+        if response.status_code in REFUSED and route != "unmatched" and context is not None:
+            await audit_refusal(context.pool, request, route, response.status_code)
         if route not in ("/healthz", "/readyz", "/metrics"):
+            caller = caller_of(request)
             access.info(
-                "%s %s %d",
+                "%s %s %d %s",
                 request.method,
                 route,
                 response.status_code,
+                caller["actor"],
                 extra={
                     "method": request.method,
                     "route": route,
                     "status": response.status_code,
                     "duration_ms": round(elapsed * 1000, 1),
+                    **caller,
                 },
             )
         return response

@@ -37,6 +37,7 @@ class Role(StrEnum):
     HOUSING_WRITE = "housing:write"
     WAITING_LIST_READ = "waiting-list:read"
     CLIENTS_TRANSFER = "clients:transfer"
+    AUDIT_READ = "audit:read"  # region staff: the audit trail of every service
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ async def current_principal(
     principal = store.authenticate(credentials.credentials) if credentials else None
     if principal is None:
         raise Problem(401, "Unauthorized", "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = principal  # the access log and the audit of a refusal name the caller
     return principal
 
 

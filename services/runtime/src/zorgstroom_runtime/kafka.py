@@ -28,6 +28,7 @@ class KafkaConnection:
     sasl_mechanism: str = "SCRAM-SHA-512"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None  # PEM CA that signed the brokers' certificates; the system's trust store if None
 
     @classmethod
     def from_settings(cls, settings: "ServiceSettings") -> "KafkaConnection":
@@ -38,6 +39,7 @@ class KafkaConnection:
             settings.kafka_sasl_mechanism,
             settings.kafka_username,
             password,
+            str(settings.kafka_ca_file) if settings.kafka_ca_file else None,
         )
 
     def options(self) -> dict[str, Any]:
@@ -49,7 +51,7 @@ class KafkaConnection:
                 "sasl_plain_password": self.password,
             }
         if self.security_protocol.endswith("SSL"):
-            options["ssl_context"] = create_ssl_context()
+            options["ssl_context"] = create_ssl_context(cafile=self.ca_file)
         return options
 
 

@@ -55,6 +55,20 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+async def _take_over_privileges(conn: asyncpg.Connection, replaced: str, rebuilt: str) -> None:
+    """The rebuilt table gets the owner and the grants of the one it replaces: the service's login role
+    keeps exactly what it had (CREATE TABLE ... LIKE copies neither)."""
+    owner = await conn.fetchval("SELECT relowner::regrole::text FROM pg_class WHERE oid = $1::regclass", replaced)
+    await conn.execute(f"ALTER TABLE {rebuilt} OWNER TO {owner}")
+    grants = await conn.fetch(
+        "SELECT a.grantee::regrole::text AS grantee, a.privilege_type FROM pg_class c, aclexplode(c.relacl) a"
+        " WHERE c.oid = $1::regclass AND a.grantee <> 0 AND a.grantee <> c.relowner",
+        replaced,
+    )
+    for grantee, privilege in grants:
+        await conn.execute(f"GRANT {privilege} ON {rebuilt} TO {grantee}")
+
+
 class _Replay:
     def __init__(self, consumer: AIOKafkaConsumer, projection: Projection, batch_size: int) -> None:
         self.consumer, self.projection, self.batch_size = consumer, projection, batch_size
@@ -202,6 +216,9 @@ async def rebuild(
             for table in projection.tables:
                 await conn.execute(f"ALTER TABLE {_quote(live)}.{_quote(table)} SET SCHEMA {_quote(previous)}")
                 await conn.execute(f"ALTER TABLE {_quote(fresh)}.{_quote(table)} SET SCHEMA {_quote(live)}")
+                await _take_over_privileges(
+                    conn, f"{_quote(previous)}.{_quote(table)}", f"{_quote(live)}.{_quote(table)}"
+                )
             await conn.execute(f"DROP SCHEMA {_quote(fresh)}")
         return RebuildResult(
             records=replay.records,

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "development-only-secret", "secret"}
@@ -21,7 +21,15 @@ class ServiceSettings(BaseSettings):
     service_name: str = "zorgstroom"
     # Production unless told otherwise: a deployment that forgets ZS_ENVIRONMENT gets every guard below.
     environment: Literal["development", "test", "production"] = "production"
-    database_url: str = "postgresql://zorgstroom@127.0.0.1:15432/zorgstroom"
+    database_url: str = Field(
+        default="postgresql://zorgstroom@127.0.0.1:15432/zorgstroom",
+        description="The service's own login role: DML on its schema, only INSERT and SELECT on audit_log.",
+    )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="The role that owns the schema: migrations run over it, then the login role of"
+        " ZS_DATABASE_URL is granted what it may do. Unset: everything runs over ZS_DATABASE_URL.",
+    )
     db_schema: str | None = Field(default=None, description="Defaults to the service name.")
     db_pool_max: int = 10
     kafka_bootstrap: str = "127.0.0.1:19092"
@@ -29,6 +37,14 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
     kafka_username: str | None = Field(default=None, description="This service's Kafka principal.")
     kafka_password: SecretStr | None = None
+    kafka_ca_file: FilePath | None = Field(
+        default=None, description="PEM file of the CA that signed the brokers' certificates (SASL_SSL)."
+    )
+    kafka_allow_plaintext: bool = Field(
+        default=False,
+        description="Production: accept SASL_PLAINTEXT, events and SCRAM exchanges unencrypted on the wire"
+        " (only where the network itself encrypts them).",
+    )
     topic_prefix: str = Field(default="", description="Region prefix put before every topic name.")
     region_file: Path = Path("data/regions/flevoland.toml")
     municipalities_file: Path = Path("data/municipalities-nl.csv")
@@ -67,7 +83,12 @@ class ServiceSettings(BaseSettings):
         if self.client_ref_secret is not None and weak_secret(self.client_ref_secret.get_secret_value()):
             refusal = f"ZS_CLIENT_REF_SECRET must be a real secret of at least {MIN_SECRET_LENGTH} characters"
         elif self.kafka_security_protocol == "PLAINTEXT":
-            refusal = "ZS_KAFKA_SECURITY_PROTOCOL must use SASL (SCRAM)"
+            refusal = "ZS_KAFKA_SECURITY_PROTOCOL must use SASL (SCRAM) over TLS: SASL_SSL"
+        elif self.kafka_security_protocol == "SASL_PLAINTEXT" and not self.kafka_allow_plaintext:
+            refusal = (
+                "ZS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT sends events unencrypted: use SASL_SSL (and"
+                " ZS_KAFKA_CA_FILE for a private CA) or set ZS_KAFKA_ALLOW_PLAINTEXT=true"
+            )
         elif self.credentials_file is None:
             refusal = "ZS_CREDENTIALS_FILE must be set"
         if refusal:

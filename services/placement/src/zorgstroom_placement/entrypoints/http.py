@@ -39,7 +39,9 @@ MunicipalityQuery = Annotated[str | None, Query(pattern=r"^\d{4}$")]
 CareFormQuery = Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{1,39}$", description="A care form code.")]
 
 
-def _public(f: Facility) -> FacilityPublic:
+def _public(f: Facility, with_occupancy: bool = True) -> FacilityPublic:
+    if not with_occupancy:
+        return FacilityPublic(**asdict(f) | {"occupied": None}, free_places=None)
     return FacilityPublic(**asdict(f), free_places=f.free_places)
 
 
@@ -115,7 +117,11 @@ async def put_facility(
     return _public(facility)
 
 
-@router.get("/facilities", tags=["facilities"], summary="Facilities with occupancy and free places")
+@router.get(
+    "/facilities",
+    tags=["facilities"],
+    summary="Facilities with capacity; occupancy and free places for region staff and the owning provider",
+)
 async def list_facilities(
     principal: CurrentPrincipal,
     context: ContextDep,
@@ -123,7 +129,7 @@ async def list_facilities(
     municipality: MunicipalityQuery = None,
 ) -> dict[str, list[FacilityPublic]]:
     found = await facilities.list_facilities(units_of_work(context), care_form, municipality)
-    return {"facilities": [_public(f) for f in found]}
+    return {"facilities": [_public(f, facilities.sees_occupancy(principal, f)) for f in found]}
 
 
 @router.post(

@@ -88,6 +88,16 @@ async def _move_wijk_places(uow: PlacementUnitOfWork, region: Region, old: Facil
             raise Conflict(str(refused), kind="wijk-cap-exceeded", wijk=wijk, cap=cap) from refused
 
 
+def sees_occupancy(principal: Principal, facility: Facility) -> bool:
+    """Occupancy of one facility is for region staff and its own provider: to anyone else a count of a few
+    clients in one place could single them out."""
+    if principal.organisation_kind is OrganisationKind.REGION:
+        return True
+    return (
+        principal.organisation_kind is OrganisationKind.PROVIDER and principal.organisation_id == facility.provider_agb
+    )
+
+
 async def list_facilities(units: UnitsOfWork, care_form: str | None, municipality: str | None) -> list[Facility]:
     async with units() as uow:
         return await uow.facilities.find(care_form, municipality)

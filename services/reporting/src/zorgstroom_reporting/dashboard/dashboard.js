@@ -1,7 +1,7 @@
 /* Zorgstroom reporting dashboard: reads the /v1 reports with the user's bearer token and shows each as a
    chart and as a table of the same numbers. Plain script, no build step; nothing leaves this origin.
-   Every number comes from the API as it is; masked small numbers ("<5") are shown as the API gives them
-   and are left out of the charts, which cannot draw them. */
+   Every number comes from the API as it is. Where the API protects small numbers (random rounding to 5,
+   its `disclosure` block), each section says so: "afgerond op 5". */
 /* global echarts */
 'use strict';
 
@@ -39,14 +39,13 @@
   function shown(value, format) {
     if (value === null || value === undefined) return '–';
     if (typeof value === 'number') return format.format(value);
-    return String(value); // a masked number such as "<5", exactly as the API gives it
+    return String(value);
   }
   const count = (v) => shown(v, integer);
   const days = (v) => shown(v, decimal);
   const money = (v) => shown(v, euro);
   const share = (v) => shown(v, percent);
   const plotted = (v) => (typeof v === 'number' ? v : null);
-  const isMasked = (v) => typeof v === 'string';
 
   function monthText(month) {
     const [year, m] = month.split('-').map(Number);
@@ -215,8 +214,20 @@
     if (state.charts.has(id)) state.charts.get(id).clear();
   }
 
-  const masked = (values) => values.some(isMasked);
-  const maskNote = (values) => (masked(values) ? ' Afgeschermde aantallen staan alleen in de tabel.' : '');
+  /* What the section's figures are: exact, or rounded to protect small numbers (the report's `disclosure`). */
+  function disclosure(section, body) {
+    const how = body && body.disclosure;
+    let text = '';
+    if (how && how.exact === false) {
+      const own = (how.exact_for || []).map(nameOf);
+      text = 'Aantallen afgerond op 5 (rounded to 5): elk getal is willekeurig naar beneden of naar boven afgerond '
+        + 'en elk totaal is de som van afgeronde getallen. Een 0 kan 0 tot 4 zijn, een 5 kan 1 tot 9. '
+        + `Een mediaan of p90 van minder dan ${how.measures_shown_from_clients} cliënten wordt niet getoond.`
+        + (['budget', 'matrix'].includes(section) ? ` Cliëntdagen zijn afgerond op ${how.client_days_base}; bedragen volgen uit die dagen.` : '')
+        + (own.length ? ` De cijfers van ${own.join(', ')} zijn exact (eigen gemeente).` : '');
+    }
+    $(`d-${section}`).textContent = text;
+  }
 
   function barSeries(name, values, extra = {}) {
     return Object.assign({ name, type: 'bar', data: values.map(plotted) }, extra);
@@ -246,7 +257,7 @@
       + 'anders beëindigde plaatsingen, en de wachtlijst op de laatste dag van de maand.';
     const months = body.months.map((r) => monthText(r.month));
     const all = body.months.flatMap((r) => [r.inflow, r.outflow, r.waiting_at_end]);
-    draw('c-flows', `Staafdiagram van instroom en uitstroom en lijn van de wachtlijst per maand, ${place}, ${period}.${maskNote(all)}`, {
+    draw('c-flows', `Staafdiagram van instroom en uitstroom en lijn van de wachtlijst per maand, ${place}, ${period}.`, {
       xAxis: { type: 'category', data: months },
       yAxis: { type: 'value', minInterval: 1 },
       series: [
@@ -269,7 +280,7 @@
       + 'Kies een gemeente voor de cijfers per maand.';
     const names = body.municipalities.map((m) => m.name);
     const all = body.municipalities.flatMap((m) => [m.totals.inflow, m.totals.outflow, m.totals.waiting_at_end]);
-    draw('c-flows', `Staafdiagram van instroom, uitstroom en wachtlijst per gemeente, ${period}.${maskNote(all)}`, {
+    draw('c-flows', `Staafdiagram van instroom, uitstroom en wachtlijst per gemeente, ${period}.`, {
       xAxis: { type: 'category', data: names, axisLabel: { interval: 0, rotate: 30 } },
       yAxis: { type: 'value', minInterval: 1 },
       series: [
@@ -296,12 +307,12 @@
     ], links, [['Aanmeldingen in de periode', '', count(totals.registrations)]]);
     const drawn = links.filter((l) => typeof l.value === 'number' && l.value > 0);
     if (!drawn.length) {
-      blank('c-sankey', `Geen stromen te tekenen voor ${place}, ${period}.${maskNote(links.map((l) => l.value))}`);
+      blank('c-sankey', `Geen stromen te tekenen voor ${place}, ${period}.`);
       return;
     }
     const nodes = [...new Set(drawn.flatMap((l) => [l.source, l.target]))]
       .map((name, i) => ({ name, itemStyle: { color: COLOURS[i % COLOURS.length] } }));
-    draw('c-sankey', `Stroomdiagram van aanmelding naar plaatsing, uitstroom en andere beëindiging, ${place}, ${period}.${maskNote(links.map((l) => l.value))}`, {
+    draw('c-sankey', `Stroomdiagram van aanmelding naar plaatsing, uitstroom en andere beëindiging, ${place}, ${period}.`, {
       tooltip: { trigger: 'item' },
       legend: { show: false },
       series: [{
@@ -322,7 +333,7 @@
       { label: 'Klaar, geen toestemming om te delen', numeric: true, value: (r) => count(r.ready_no_consent_at_end) },
     ], body.months);
     const values = body.months.map((r) => r.ready_not_housed_at_end);
-    draw('c-ready', `Lijngrafiek van het aantal cliënten dat klaar is voor uitstroom maar nog niet gehuisvest, per maand, ${place}, ${period}.${maskNote(values)}`, {
+    draw('c-ready', `Lijngrafiek van het aantal cliënten dat klaar is voor uitstroom maar nog niet gehuisvest, per maand, ${place}, ${period}.`, {
       xAxis: { type: 'category', data: body.months.map((r) => monthText(r.month)) },
       yAxis: [{ type: 'value', minInterval: 1, name: 'cliënten' }, { type: 'value', name: 'dagen', splitLine: { show: false } }],
       series: [
@@ -340,7 +351,7 @@
         label: r.name, numeric: true, value: (row) => count(row.values[j]),
       }))), byMonth);
     const all = byMonth.flatMap((r) => r.values);
-    draw('c-ready', `Lijngrafiek per gemeente van het aantal cliënten dat klaar is voor uitstroom maar nog niet gehuisvest, per maand, ${period}.${maskNote(all)}`, {
+    draw('c-ready', `Lijngrafiek per gemeente van het aantal cliënten dat klaar is voor uitstroom maar nog niet gehuisvest, per maand, ${period}.`, {
       xAxis: { type: 'category', data: months.map(monthText) },
       yAxis: { type: 'value', minInterval: 1 },
       series: reports.map((r, j) => ({ name: r.name, type: 'line', symbolSize: 7, data: byMonth.map((m) => plotted(m.values[j])) })),
@@ -373,7 +384,7 @@
       blank('c-occupancy', `Geen voorzieningen in ${place}.`);
       return;
     }
-    draw('c-occupancy', `Staafdiagram van plaatsen en bezette plaatsen per voorziening op ${on}, ${place}.${maskNote(facilities.map((f) => f.occupied))}`, {
+    draw('c-occupancy', `Staafdiagram van plaatsen en bezette plaatsen per voorziening op ${on}, ${place}.`, {
       xAxis: { type: 'category', data: facilities.map((f) => f.facility_id), axisLabel: { interval: 0, rotate: 30 } },
       yAxis: { type: 'value', minInterval: 1 },
       series: [barSeries('Plaatsen', facilities.map((f) => f.capacity)), barSeries('Bezet', facilities.map((f) => f.occupied))],
@@ -394,9 +405,7 @@
     const axis = state.order.slice();
     cells.forEach((c) => [c.responsible, c.facility_municipality].forEach((m) => { if (!axis.includes(m)) axis.push(m); }));
     const numbers = cells.map((c) => c.clients).filter((v) => typeof v === 'number');
-    const maskedText = cells.map((c) => c.clients).find(isMasked);
     const pieces = [];
-    if (maskedText !== undefined) pieces.push({ value: -1, label: `afgeschermd (${maskedText})`, color: '#c9ced4' });
     if (numbers.length) {
       const low = Math.min(...numbers);
       const high = Math.max(...numbers);
@@ -448,7 +457,7 @@
     const cap = (name, values, colour) => ({
       name, type: 'scatter', symbol: 'rect', symbolSize: [28, 5], itemStyle: { color: colour }, data: values.map(plotted), z: 3,
     });
-    draw('c-wijken', `Staafdiagram per wijk van plaatsen en uitstroomwoningen, met hun plafonds als streep, ${place}.${maskNote(rows.map((w) => w.outflow_homes))}`, {
+    draw('c-wijken', `Staafdiagram per wijk van plaatsen en uitstroomwoningen, met hun plafonds als streep, ${place}.`, {
       xAxis: { type: 'category', data: rows.map((w) => w.wijk), axisLabel: { interval: 0, rotate: 30 } },
       yAxis: { type: 'value', minInterval: 1 },
       series: [
@@ -552,6 +561,7 @@
     const [title, chartId, tables] = SECTIONS[section];
     const text = reportError(title, error);
     $(`e-${section}`).textContent = `Niet geladen: ${text}`;
+    $(`d-${section}`).textContent = '';
     tables.forEach(emptyTable);
     clearChart(chartId);
     if (error instanceof ApiError && error.status === 401) signedOut('Het token werd niet geaccepteerd; meld u opnieuw aan.');
@@ -622,32 +632,32 @@
     const tasks = [];
     if (code) {
       const flows = api(`/v1/municipalities/${encodeURIComponent(code)}/flows?${months}`);
-      tasks.push(part('flows', async () => { const b = await flows; if (current()) flowsOfMunicipality(b, place, period); }));
-      tasks.push(part('sankey', async () => { const b = await flows; if (current()) sankey(b.totals, place, period); }));
-      tasks.push(part('ready', async () => { const b = await flows; if (current()) readyOfMunicipality(b, place, period); }));
+      tasks.push(part('flows', async () => { const b = await flows; if (current()) { disclosure('flows', b); flowsOfMunicipality(b, place, period); } }));
+      tasks.push(part('sankey', async () => { const b = await flows; if (current()) { disclosure('sankey', b); sankey(b.totals, place, period); } }));
+      tasks.push(part('ready', async () => { const b = await flows; if (current()) { disclosure('ready', b); readyOfMunicipality(b, place, period); } }));
       tasks.push(part('budget', async () => {
         const b = await api(`/v1/municipalities/${encodeURIComponent(code)}/budget?year=${encodeURIComponent(year)}`);
-        if (current()) budget([b], null, place, year, b);
+        if (current()) { disclosure('budget', b); budget([b], null, place, year, b); }
       }));
     } else {
       const flows = api(`/v1/region/flows?${months}`);
-      tasks.push(part('flows', async () => { const b = await flows; if (current()) flowsOfRegion(b, period); }));
-      tasks.push(part('sankey', async () => { const b = await flows; if (current()) sankey(b.totals, place, period); }));
+      tasks.push(part('flows', async () => { const b = await flows; if (current()) { disclosure('flows', b); flowsOfRegion(b, period); } }));
+      tasks.push(part('sankey', async () => { const b = await flows; if (current()) { disclosure('sankey', b); sankey(b.totals, place, period); } }));
       tasks.push(part('ready', async () => {
         const reports = await Promise.all(state.order.map(async (m) => ({
           name: nameOf(m), body: await api(`/v1/municipalities/${encodeURIComponent(m)}/flows?${months}`),
         })));
-        if (current()) readyOfRegion(reports, period);
+        if (current()) { disclosure('ready', (reports.find((r) => !r.body.disclosure.exact) || {}).body); readyOfRegion(reports, period); }
       }));
       tasks.push(part('budget', async () => {
         const b = await api(`/v1/region/budget?year=${encodeURIComponent(year)}`);
-        if (current()) budget(b.municipalities, b.totals, place, year, b);
+        if (current()) { disclosure('budget', b); budget(b.municipalities, b.totals, place, year, b); }
       }));
     }
-    tasks.push(part('occupancy', async () => { const b = await api(`/v1/region/occupancy?${months}`); if (current()) occupancy(b, code, place); }));
-    tasks.push(part('matrix', async () => { const b = await api(`/v1/region/matrix?${months}`); if (current()) matrix(b, code, place, period); }));
-    tasks.push(part('wijken', async () => { const b = await api(`/v1/region/wijken?${months}`); if (current()) wijken(b, code, place, period); }));
-    tasks.push(part('housing', async () => { const b = await api(`/v1/region/housing?${months}`); if (current()) housing(b, code, place, period); }));
+    tasks.push(part('occupancy', async () => { const b = await api(`/v1/region/occupancy?${months}`); if (current()) { disclosure('occupancy', b); occupancy(b, code, place); } }));
+    tasks.push(part('matrix', async () => { const b = await api(`/v1/region/matrix?${months}`); if (current()) { disclosure('matrix', b); matrix(b, code, place, period); } }));
+    tasks.push(part('wijken', async () => { const b = await api(`/v1/region/wijken?${months}`); if (current()) { disclosure('wijken', b); wijken(b, code, place, period); } }));
+    tasks.push(part('housing', async () => { const b = await api(`/v1/region/housing?${months}`); if (current()) { disclosure('housing', b); housing(b, code, place, period); } }));
     await Promise.all(tasks);
     if (!current()) return;
     $('inhoud').removeAttribute('aria-busy');

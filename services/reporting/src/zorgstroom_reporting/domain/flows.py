@@ -37,7 +37,9 @@ Row = dict[str, float | int | None]
 @dataclass(frozen=True)
 class Tally:
     """One fact of a municipality's report: its column, the day it counts, its care form, and for a measure
-    the days; `detail` is the WMO588 reason of an other ending or the care-form pair of a doorstroom."""
+    the days; `detail` is the WMO588 reason of an other ending, the care-form pair of a doorstroom, the
+    facility's municipality of an inflow, or the other municipality of a transfer: the grain that reports
+    which split these counts share (the matrix, the other side of a transfer) count them at."""
 
     column: str
     on: date
@@ -111,7 +113,7 @@ class _Ledger:
         for p in f.placements:
             if p.start_date and ours(p.client_ref, p.intake_id, p.responsible, p.start_date):
                 if p.doorstroom_from is None:
-                    tallies.append(Tally("inflow", p.start_date, p.care_form))
+                    tallies.append(Tally("inflow", p.start_date, p.care_form, detail=p.facility_municipality))
                 tallies.append(Tally("waiting_days", p.start_date, p.care_form, days=p.waited_days))
             if p.end_date and ours(p.client_ref, p.intake_id, p.responsible, p.end_date):
                 if p.doorstroom_to:
@@ -131,9 +133,9 @@ class _Ledger:
         for t in f.transfers:
             form = self._episode_care_form(t)
             if t.to_municipality == self.municipality:
-                tallies.append(Tally("transfers_in", t.effective_on, form))
+                tallies.append(Tally("transfers_in", t.effective_on, form, detail=t.from_municipality))
             if t.from_municipality == self.municipality:
-                tallies.append(Tally("transfers_out", t.effective_on, form))
+                tallies.append(Tally("transfers_out", t.effective_on, form, detail=t.to_municipality))
         return tallies
 
     def _episode_care_form(self, t: Transfer) -> str | None:
@@ -168,11 +170,13 @@ class _Ledger:
         return tallies
 
 
-def _row(tallies: list[Tally]) -> Row:
+def _row(tallies: list[Tally], min_clients: int = 0) -> Row:
+    """The counts of some tallies, and their measures where at least `min_clients` clients are behind them."""
     counted = Counter(t.column for t in tallies)
 
     def days(column: str) -> list[int]:
-        return [t.days for t in tallies if t.column == column and t.days is not None]
+        found = [t.days for t in tallies if t.column == column and t.days is not None]
+        return found if len(found) >= min_clients else []
 
     return {c: counted[c] for c in COUNT_COLUMNS + STATE_COLUMNS} | {
         "waiting_days_median": _median(days("waiting_days")),
@@ -188,30 +192,37 @@ def _details(tallies: list[Tally], column: str) -> dict[str, int]:
     return dict(sorted(Counter(t.detail or "unknown" for t in tallies if t.column == column).items()))
 
 
-def split(tallies: list[Tally], region: Region) -> Flows:
+def split(tallies: list[Tally], region: Region, min_clients: int = 0) -> Flows:
     """The figures of some tallies: in total, per care-form group and per care form of the region. A fact
-    whose care form is unknown (an ending that arrived before its placement) counts in the total only."""
+    whose care form is unknown (an ending that arrived before its placement) counts in the total only.
+    A measure of fewer than `min_clients` clients is None."""
     in_group: Callable[[str | None, str], bool] = lambda form, group: (  # noqa: E731
         form is not None and region.has_care_form(form) and region.care_form(form).group == group
     )
     return Flows(
-        total=_row(tallies),
-        by_group={g: _row([t for t in tallies if in_group(t.care_form, g)]) for g in ("BW", "MO")},
-        by_care_form={c: _row([t for t in tallies if t.care_form == c]) for c in region.care_forms},
+        total=_row(tallies, min_clients),
+        by_group={g: _row([t for t in tallies if in_group(t.care_form, g)], min_clients) for g in ("BW", "MO")},
+        by_care_form={c: _row([t for t in tallies if t.care_form == c], min_clients) for c in region.care_forms},
         ended_other_by_reason=_details(tallies, "ended_other"),
         doorstroom_by_pair=_details(tallies, "doorstroom"),
     )
 
 
-def monthly_flows(facts: Facts, municipality: str, start: Month, end: Month, region: Region) -> dict[Month, Flows]:
-    """Every figure of the flow report for each month of the period."""
+def monthly_tallies(
+    facts: Facts, municipality: str, start: Month, end: Month, region: Region
+) -> dict[Month, list[Tally]]:
+    """The tallies of each month of the period: the facts dated in it and the states at its end."""
     ledger = _Ledger(facts, municipality, region.reporting.relapse_months)
     result = {}
     for month in months_between(start, end):
         first, last = month.first_day(), month.last_day()
-        dated = [t for t in ledger.dated if first <= t.on <= last]
-        result[month] = split(dated + ledger.states(last), region)
+        result[month] = [t for t in ledger.dated if first <= t.on <= last] + ledger.states(last)
     return result
+
+
+def monthly_flows(facts: Facts, municipality: str, start: Month, end: Month, region: Region) -> dict[Month, Flows]:
+    """Every figure of the flow report for each month of the period."""
+    return {m: split(t, region) for m, t in monthly_tallies(facts, municipality, start, end, region).items()}
 
 
 def _sum(rows: list[Row]) -> Row:

@@ -10,6 +10,7 @@ to recover, outside the settlement.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -125,11 +126,17 @@ def _in_cents(budgets: list[float], borne: list[float], holder: int) -> list[flo
     return [c / 100 for c in cents]
 
 
-def settle(region: Region, facts: Facts, year: int, as_of: date) -> Settlement:
+def settle(
+    region: Region, facts: Facts, year: int, as_of: date, shown: Callable[[str, ClientDays], ClientDays] | None = None
+) -> Settlement:
+    """The settlement of the year; `shown` turns each municipality's client-days into those a viewer may see
+    (rounded), and then every euro follows from those, so the euros do not give the exact days back."""
     policy = region.money
     if not policy.has_budget(year):
         raise NoBudgetForYear(year)
     used = client_days(facts, year, as_of)
+    if shown is not None:
+        used = {m: shown(m, d) for m, d in used.items()}
     empty = ClientDays({}, {})
     known = [m for m in region.municipalities if m in policy.shares]
     costs = [_priced(region, m, year, used.get(m, empty)) for m in known]

@@ -1,34 +1,22 @@
-"""The shape of the flow reports: the domain's figures as JSON with small numbers disclosed, and the same
-flattened into one CSV line per month; pure, no I/O."""
+"""The shape of the flow reports: the domain's figures (already as the viewer may see them) as JSON, and the
+same flattened into one CSV line per month; pure, no I/O."""
 
 from typing import Any
 
-from zorgstroom_reporting.domain.disclosure import disclose_counts
-from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS, Flows, Row
+from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS, Flows
 
 SHOWN_COUNTS = COUNT_COLUMNS + STATE_COLUMNS
 BREAKDOWNS = ("ended_other_by_reason", "doorstroom_by_pair")  # code or pair -> count
 SPLITS = ("by_group", "by_care_form")  # group or care form -> every figure
 
 
-def _breakdown(counts: dict[str, int], threshold: int, *, exact: bool) -> dict[str, Any] | None:
-    """A breakdown of a total that is shown: withheld (None) when any part would be masked, since the
-    masked part could be worked out by subtracting the others from the total."""
-    shown = disclose_counts(counts, counts, threshold, exact=exact)
-    return None if any(isinstance(v, str) for v in shown.values()) else shown
-
-
-def shown(flows: Flows, threshold: int, *, exact: bool) -> dict[str, Any]:
-    """Every figure, each count below the threshold masked exactly as the totals are."""
-
-    def row(r: Row) -> dict[str, Any]:
-        return disclose_counts(r, SHOWN_COUNTS, threshold, exact=exact)
-
-    return row(flows.total) | {
-        "ended_other_by_reason": _breakdown(flows.ended_other_by_reason, threshold, exact=exact),
-        "doorstroom_by_pair": _breakdown(flows.doorstroom_by_pair, threshold, exact=exact),
-        "by_group": {g: row(r) for g, r in flows.by_group.items()},
-        "by_care_form": {c: row(r) for c, r in flows.by_care_form.items()},
+def shown(flows: Flows) -> dict[str, Any]:
+    """Every figure: the total's, the breakdowns and the splits."""
+    return dict(flows.total) | {
+        "ended_other_by_reason": dict(flows.ended_other_by_reason),
+        "doorstroom_by_pair": dict(flows.doorstroom_by_pair),
+        "by_group": {g: dict(r) for g, r in flows.by_group.items()},
+        "by_care_form": {c: dict(r) for c, r in flows.by_care_form.items()},
     }
 
 

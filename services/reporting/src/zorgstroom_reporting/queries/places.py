@@ -52,30 +52,21 @@ async def occupancy(pool: asyncpg.Pool, on: date) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def offers(pool: asyncpg.Pool, first: date, after: date) -> list[dict[str, Any]]:
-    """Per corporation, municipality and quota year: the quota agreed (null when none was published),
-    offers made in the period by outcome, and what is left of the quota after every acceptance of that
-    quota year (not only those of the period). Quota
-    years that fall in the period are listed even before their first offer."""
+async def offer_counts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    """Offers per corporation, municipality, quota year, month offered and status: the base cells of the
+    housing report (domain/offers.py sums them per period and against the quota)."""
     rows = await pool.fetch(
-        "WITH o AS (SELECT corporation_id, municipality, quota_year, count(*)::int AS offers_made,"
-        " count(*) FILTER (WHERE status = 'accepted')::int AS accepted,"
-        " count(*) FILTER (WHERE status = 'declined')::int AS declined,"
-        " count(*) FILTER (WHERE status = 'lapsed')::int AS lapsed,"
-        " count(*) FILTER (WHERE status = 'open')::int AS open"
-        " FROM offers WHERE offered_on >= $1 AND offered_on < $2 GROUP BY 1, 2, 3),"
-        " c AS (SELECT corporation_id, municipality, quota_year, homes FROM contingents"
-        " WHERE quota_year BETWEEN extract(year FROM $1::date) AND extract(year FROM $2::date - 1)),"
-        # what is left of a quota counts every acceptance of its year, whenever in the year it was offered
-        " used AS (SELECT corporation_id, municipality, quota_year, count(*)::int AS accepted FROM offers"
-        " WHERE status = 'accepted' GROUP BY 1, 2, 3)"
-        " SELECT corporation_id, municipality, quota_year, c.homes AS quota,"
-        " coalesce(o.offers_made, 0) AS offers_made, coalesce(o.accepted, 0) AS accepted,"
-        " coalesce(o.declined, 0) AS declined, coalesce(o.lapsed, 0) AS lapsed, coalesce(o.open, 0) AS open,"
-        " c.homes - coalesce(used.accepted, 0) AS quota_left"
-        " FROM o FULL JOIN c USING (corporation_id, municipality, quota_year)"
-        " LEFT JOIN used USING (corporation_id, municipality, quota_year) ORDER BY 1, 2, 3",
-        first,
-        after,
+        "SELECT corporation_id, municipality, quota_year, to_char(offered_on, 'YYYY-MM') AS month, status,"
+        " count(*)::int AS n FROM offers GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
     )
     return [dict(r) for r in rows]
+
+
+async def quotas(pool: asyncpg.Pool, first_year: int, last_year: int) -> dict[tuple[str, str, int], int]:
+    """The homes agreed per corporation, municipality and quota year (a published agreement)."""
+    rows = await pool.fetch(
+        "SELECT corporation_id, municipality, quota_year, homes FROM contingents WHERE quota_year BETWEEN $1 AND $2",
+        first_year,
+        last_year,
+    )
+    return {(r["corporation_id"], r["municipality"], r["quota_year"]): r["homes"] for r in rows}

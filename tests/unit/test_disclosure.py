@@ -1,0 +1,130 @@
+"""Small numbers: base cells rounded at random to base 5, the same way every time, and every shown figure
+the sum of the rounded cells it covers; worked out by hand."""
+
+from datetime import date
+
+from tests.unit.test_flows import ALMERE, LELYSTAD, REGION, URK, facts, placed, reg
+from zorgstroom_reporting.domain.disclosure import (
+    DAYS_BASE,
+    Rounding,
+    coin,
+    protect_days,
+    protect_flows,
+    protect_matrix,
+    round_cell,
+)
+from zorgstroom_reporting.domain.facts import Facts, Transfer
+from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS, monthly_flows, monthly_tallies, totals
+from zorgstroom_reporting.domain.money import ClientDays
+from zorgstroom_reporting.domain.months import Month
+from zorgstroom_reporting.domain.offers import housing_rows
+from zorgstroom_reporting.domain.solidarity import monthly_matrix
+
+SECRET = b"k" * 32
+PROTECTED = Rounding(SECRET)
+JAN, DEC = Month(2027, 1), Month(2027, 12)
+
+
+def test_a_count_rounds_down_or_up_to_base_5_with_the_remainder_as_the_chance_of_up() -> None:
+    # 7 = 5 + 2: up when u < 2/5
+    assert (round_cell(7, 0.39), round_cell(7, 0.4), round_cell(7, 0.9)) == (10, 5, 5)
+    # 4 = 0 + 4: up when u < 4/5; 1: up when u < 1/5
+    assert (round_cell(4, 0.79), round_cell(4, 0.8), round_cell(1, 0.19), round_cell(1, 0.2)) == (5, 0, 5, 0)
+    assert [round_cell(v, 0.0) for v in (0, 5, 10, 25)] == [0, 5, 10, 25]  # 0 and multiples of 5 stay
+    assert round_cell(130, 0.5, DAYS_BASE) == 100 and round_cell(130, 0.29, DAYS_BASE) == 200
+
+
+def test_rounding_is_unbiased_over_the_coin() -> None:
+    coins = [(i + 0.5) / 1000 for i in range(1000)]
+    assert [sum(round_cell(v, u) for u in coins) / 1000 for v in (1, 3, 4, 12)] == [1, 3, 4, 12]
+
+
+def test_the_same_cell_rounds_the_same_way_twice_and_another_key_flips_other_coins() -> None:
+    cell = ("registrations", URK, "2027-03", "BW_24H", None)
+    assert coin(SECRET, cell) == coin(SECRET, cell) and 0 <= coin(SECRET, cell) < 1
+    assert PROTECTED.count(cell, 3) == Rounding(SECRET).count(cell, 3)
+    other_cells = [("registrations", URK, f"2027-{m:02d}", "BW_24H", None) for m in range(1, 13)]
+    assert [coin(SECRET, c) for c in other_cells] != [coin(b"x" * 32, c) for c in other_cells]
+
+
+def test_every_shown_total_is_the_sum_of_the_shown_months_groups_and_care_forms() -> None:
+    tallies = monthly_tallies(facts(), ALMERE, JAN, DEC, REGION)
+    months = protect_flows(tallies, ALMERE, PROTECTED, REGION, 5)
+    period = totals(months)
+    for column in COUNT_COLUMNS:
+        assert period.total[column] == sum(f.total[column] for f in months.values())
+        for f in months.values():
+            assert f.total[column] % 5 == 0
+            assert f.total[column] == sum(f.by_care_form[c][column] for c in REGION.care_forms)
+            assert f.total[column] == sum(f.by_group[g][column] for g in ("BW", "MO"))
+    for column in STATE_COLUMNS:
+        assert period.total[column] == months[DEC].total[column]
+    assert sum(period.ended_other_by_reason.values()) == period.total["ended_other"]
+
+
+def test_the_responsible_municipality_sees_its_own_figures_exactly() -> None:
+    tallies = monthly_tallies(facts(), ALMERE, JAN, DEC, REGION)
+    assert protect_flows(tallies, ALMERE, Rounding(SECRET, exact=True), REGION, 5) == monthly_flows(
+        facts(), ALMERE, JAN, DEC, REGION
+    )
+
+
+def test_a_median_of_fewer_clients_than_the_threshold_is_withheld() -> None:
+    tallies = monthly_tallies(facts(), ALMERE, JAN, DEC, REGION)
+    months = protect_flows(tallies, ALMERE, PROTECTED, REGION, 5)
+    exact = monthly_flows(facts(), ALMERE, JAN, DEC, REGION)
+    assert exact[JAN].total["waiting_days_median"] == 10.0  # one person's wait
+    assert months[JAN].total["waiting_days_median"] is None and months[JAN].total["waiting_days_p90"] is None
+    assert months[JAN].total["inflow"] in (0, 5) and exact[JAN].total["inflow"] == 1
+
+
+def test_both_sides_of_a_transfer_round_in_one_cell() -> None:
+    f = Facts(
+        registrations=[reg(n, "2027-01-05") for n in range(1, 4)],
+        transfers=[Transfer(f"c{n}", URK, date(2027, 2, 1), ALMERE, (f"i{n}",)) for n in range(1, 4)],
+    )
+    for secret in (b"a" * 32, b"b" * 32, b"c" * 32, b"d" * 32):
+        rounding = Rounding(secret)
+        out = totals(protect_flows(monthly_tallies(f, ALMERE, JAN, DEC, REGION), ALMERE, rounding, REGION, 5))
+        into = totals(protect_flows(monthly_tallies(f, URK, JAN, DEC, REGION), URK, rounding, REGION, 5))
+        assert out.total["transfers_out"] == into.total["transfers_in"] in (0, 5)
+
+
+def test_first_placements_in_the_matrix_round_in_the_inflows_cells() -> None:
+    f = Facts(
+        registrations=[reg(n, "2027-01-05") for n in range(1, 5)],
+        placements=[placed(n, f"2027-0{n}-15", 3) for n in range(1, 5)],
+    )
+    for secret in (b"a" * 32, b"b" * 32, b"c" * 32):
+        rounding = Rounding(secret)
+        inflow = totals(protect_flows(monthly_tallies(f, ALMERE, JAN, DEC, REGION), ALMERE, rounding, REGION, 5))
+        matrix = protect_matrix(monthly_matrix(f, JAN, DEC, date(2028, 1, 1)), rounding)
+        first = sum(c.inflow for (responsible, _), c in matrix.items() if responsible == ALMERE)
+        assert first == inflow.total["inflow"] and all(c.client_days % DAYS_BASE == 0 for c in matrix.values())
+        assert {k for k in matrix} <= {(ALMERE, LELYSTAD)}
+
+
+def test_client_days_round_to_their_own_base_and_stay_exact_for_their_own_municipality() -> None:
+    days = ClientDays({"BW_24H": 37, "MO_24H": 300}, {"BW_24H": 128})
+    shown = protect_days(URK, 2027, days, PROTECTED)
+    assert shown.realised["MO_24H"] == 300 and shown.realised["BW_24H"] in (0, 100)
+    assert shown.projected["BW_24H"] in (100, 200)
+    assert protect_days(URK, 2027, days, Rounding(SECRET, exact=True)) == days
+
+
+def test_the_housing_report_sums_the_monthly_cells_and_counts_every_acceptance_against_the_quota() -> None:
+    of_urk = {"corporation_id": "w", "municipality": URK, "quota_year": 2027}
+    cells = [
+        of_urk | {"month": "2027-03", "status": "accepted", "n": 2},
+        of_urk | {"month": "2027-06", "status": "declined", "n": 1},
+    ]
+    quota = {("w", URK, 2027): 10}
+    exact = housing_rows(cells, quota, Month(2027, 6), Month(2027, 6), lambda _, n: n)
+    assert exact == [
+        {"corporation_id": "w", "municipality": URK, "quota_year": 2027, "quota": 10, "offers_made": 1,
+         "accepted": 0, "declined": 1, "lapsed": 0, "open": 0, "quota_left": 8},
+    ]  # fmt: skip
+    shown = housing_rows(cells, quota, JAN, DEC, PROTECTED.count)
+    used = PROTECTED.count(("offers", "w", URK, 2027, "2027-03", "accepted"), 2)
+    assert shown[0]["accepted"] == used and shown[0]["quota_left"] == 10 - used
+    assert shown[0]["offers_made"] == shown[0]["accepted"] + shown[0]["declined"]
