@@ -68,7 +68,7 @@ class Namespace:
         return ServiceSettings(**values)  # type: ignore[arg-type]
 
     def auth_of(self, municipality: str) -> dict[str, str]:
-        """The credential of a municipality by its code: it reads its own numbers exactly (others see it rounded to 5)."""
+        """The credential of a municipality by its code: it reads its own numbers exactly (others: rounded to 5)."""
         name = next(n for n, (kind, org, _) in ORGANISATIONS.items() if kind == "municipality" and org == municipality)
         return self.auth(name)
 

@@ -226,7 +226,9 @@ class MoneyPolicy(BaseModel):
 class ReportingPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
     small_number_threshold: int = Field(
-        default=5, ge=1, description="Measures of fewer clients are withheld; counts are rounded to 5 for all but the responsible"
+        default=5,
+        ge=1,
+        description="Measures of fewer clients are withheld; counts are rounded to 5 for all but the responsible"
         " municipality.",
     )
     relapse_months: int = Field(default=12, ge=1, description="A registration this soon after an outflow is a relapse.")
