@@ -164,6 +164,13 @@ async def test_a_quota_is_agreed_emitted_and_audited() -> None:
     assert [a["subject"] for a in units.store.audit] == [f"{CORPORATION_ID}/{ALMERE}/2027=25"]
 
 
+async def test_the_same_quota_agreed_again_changes_nothing_and_emits_nothing() -> None:
+    units = FakeUnits(REGION)
+    first = await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, 2027), 25, TODAY)
+    again = await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, 2027), 25, TODAY)
+    assert again == first and len(units.store.events("HousingContingentAgreed")) == 1 and len(units.store.audit) == 1
+
+
 async def test_a_quota_cannot_drop_below_the_homes_promised_and_nothing_is_kept() -> None:
     units = FakeUnits(REGION)
     await ready(units, "a", date(2027, 2, 1))

@@ -39,10 +39,11 @@ def status() -> None:
     database_url = os.environ.get("ZS_DATABASE_URL", config().database_url)
     try:
         outboxes = asyncio.run(probe.outbox_states(database_url, list(urls)))
-        table = Table("service", "unpublished", "oldest (s)", title="Outbox")
+        table = Table("service", "unpublished", "oldest (s)", "parked", title="Outbox")
         for outbox in outboxes:
             oldest = f"{outbox.oldest_seconds:.0f}" if outbox.oldest_seconds is not None else "-"
-            table.add_row(outbox.service, str(outbox.backlog), oldest)
+            parked = f"[red]{outbox.parked}[/red]" if outbox.parked else "0"
+            table.add_row(outbox.service, str(outbox.backlog), oldest, parked)
         console.print(table)
         table = Table("projection", "last event", "age", "events applied", title="Projection freshness")
         now = probe.now()

@@ -40,6 +40,7 @@ class OutboxState:
     service: str
     backlog: int
     oldest_seconds: float | None
+    parked: int = 0  # rows Kafka refused repeatedly: they, and later rows of their key, wait for an operator
 
 
 @dataclass(frozen=True)
@@ -107,12 +108,18 @@ async def outbox_states(database_url: str, schemas: list[str]) -> list[OutboxSta
             exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".outbox')
             if not exists:
                 continue
+            # A schema whose service has not started since the relay learnt to park rows has no parked_at yet.
+            parking = await conn.fetchval(
+                "SELECT true FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'parked_at'",
+                f'"{schema}".outbox',
+            )
+            parked = "count(*) FILTER (WHERE parked_at IS NOT NULL)" if parking else "0"
             row = await conn.fetchrow(
-                "SELECT count(*) AS backlog, extract(epoch FROM now() - min(created_at)) AS oldest"
-                f' FROM "{schema}".outbox WHERE published_at IS NULL'
+                "SELECT count(*) AS backlog, extract(epoch FROM now() - min(created_at)) AS oldest,"
+                f' {parked} AS parked FROM "{schema}".outbox WHERE published_at IS NULL'
             )
             oldest = float(row["oldest"]) if row["oldest"] is not None else None
-            states.append(OutboxState(schema, int(row["backlog"]), oldest))
+            states.append(OutboxState(schema, int(row["backlog"]), oldest, int(row["parked"])))
         return states
     finally:
         await conn.close()

@@ -123,6 +123,8 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
             retention=timedelta(hours=settings.outbox_retention_hours),
+            lease_seconds=settings.relay_lease_seconds,
+            send_attempts=settings.relay_send_attempts,
         )
         context.tasks.append(asyncio.create_task(context.relay.run(), name=f"{definition.name}-relay"))
     if definition.handlers:

@@ -25,3 +25,8 @@ PROJECTION_FRESHNESS = Gauge(
     "occurred_at of the last event applied to a projection (unix seconds).",
     ["service"],
 )
+OUTBOX_PARKED = Gauge(
+    "zorgstroom_outbox_parked",
+    "Outbox rows parked after Kafka refused them repeatedly; later rows of their key wait behind them.",
+    ["service"],
+)

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 DEFAULT_RETENTION = timedelta(days=7)
 
 
+# Kafka's default message size is 1 MB; an event is far smaller (the HTTP body limit is 64 KiB), so anything
+# near this is a fault, refused while its transaction can still roll back rather than parked by the relay.
+MAX_EVENT_BYTES = 512 * 1024
+
+
 @dataclass(frozen=True)
 class Outbox:
     """Where and as whom a service writes its events."""
@@ -100,8 +105,12 @@ class UnitOfWork:
             copied = envelope.model_copy(update={"data": copy.model_dump(mode="json")})
         rows = [(envelope, topic_name(spec.topic, self.outbox.topic_prefix))]
         rows += [(copied, topic_name(t, self.outbox.topic_prefix)) for t in also_to]
+        payloads = [(e, topic, e.model_dump_json()) for e, topic in rows]
+        for e, _, payload in payloads:
+            if len(payload.encode()) > MAX_EVENT_BYTES:  # refused here, in its transaction, not by Kafka later
+                raise ValueError(f"{e.event_type} is {len(payload.encode())} bytes; an event may be {MAX_EVENT_BYTES}")
         self._pending += [
-            (e.event_id, topic, key, e.event_type, e.schema_version, e.model_dump_json(), carrier) for e, topic in rows
+            (e.event_id, topic, key, e.event_type, e.schema_version, payload, carrier) for e, topic, payload in payloads
         ]
         self.emitted.append(envelope)
         return envelope

@@ -70,6 +70,18 @@ class ServiceSettings(BaseSettings):
         " (for demos and tests that run a year in minutes).",
     )
     log_level: str = "INFO"
+    relay_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A relay that has not read a batch for this long (stopped, hung, cut off) is replaced by"
+        " another process of the service.",
+    )
+    relay_send_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Refusals by Kafka of one outbox row (larger than the broker takes) before it is parked;"
+        " later rows of its key wait behind it.",
+    )
 
     @property
     def schema_name(self) -> str:

@@ -21,9 +21,10 @@ from zorgstroom_housing.schemas import (
 from zorgstroom_housing.service_layer import corporations, offers
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
+from zorgstroom_runtime.idempotency import ReplayableRoute
 from zorgstroom_runtime.telemetry import current_trace_id
 
-router = APIRouter(prefix="/v1", tags=["housing"])
+router = APIRouter(prefix="/v1", tags=["housing"], route_class=ReplayableRoute)  # writes take an Idempotency-Key
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 

@@ -56,12 +56,15 @@ async def set_contingent(
 ) -> Contingent:
     """The number of outflow homes a corporation agrees to for a municipality and year. It cannot drop below
     the homes used or promised; raising it may let waiting units be offered at once (a quota of a later year
-    is used from its first day, by a later pass)."""
+    is used from its first day, by a later pass). The number agreed already changes nothing and emits nothing."""
     corporation_id, municipality, year = key
     authorise_corporation(principal, corporation_id)
     check_in_region(region, municipality)
     async with units(correlation_id=correlation_id) as uow:
         await uow.take_matching_turn()  # the quota's use is settled by matchers taking turns
+        before = await uow.contingents.get(key)
+        if before is not None and before.units == homes:  # agreed already: a repeated PUT changes nothing
+            return before
         try:
             agreed = await uow.contingents.agree(corporation_id, municipality, year, homes)
         except ContingentBelowUse as refusal:

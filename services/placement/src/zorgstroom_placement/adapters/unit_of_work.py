@@ -12,6 +12,7 @@ from zorgstroom_placement.adapters.transfers import PostgresTransfers
 from zorgstroom_placement.ports import UnitsOfWork
 from zorgstroom_runtime.app import ServiceContext
 from zorgstroom_runtime.auth import Principal
+from zorgstroom_runtime.idempotency import request_unit_of_work
 from zorgstroom_runtime.outbox import UnitOfWork
 
 
@@ -37,7 +38,7 @@ def units_of_work(context: ServiceContext) -> UnitsOfWork:
 
     @contextlib.asynccontextmanager
     async def open_unit(*, correlation_id: str | None = None) -> AsyncIterator[PostgresPlacementUnitOfWork]:
-        async with context.unit_of_work(correlation_id=correlation_id) as uow:
+        async with request_unit_of_work(context, correlation_id=correlation_id) as uow:
             yield PostgresPlacementUnitOfWork(uow)
 
     return open_unit

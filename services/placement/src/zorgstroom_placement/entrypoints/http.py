@@ -30,9 +30,10 @@ from zorgstroom_placement.schemas import (
 from zorgstroom_placement.service_layer import consent, facilities, placements, transfers, waiting_list
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
+from zorgstroom_runtime.idempotency import ReplayableRoute
 from zorgstroom_runtime.telemetry import current_trace_id
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=ReplayableRoute)  # every write takes an Idempotency-Key
 ClientRefPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 MunicipalityQuery = Annotated[str | None, Query(pattern=r"^\d{4}$")]
