@@ -25,7 +25,7 @@ def _where_to_look(region_file: RegionFile) -> None:
     console.print(
         f"dashboard (Dutch, for region staff): {urls['reporting']}/  - paste the region staff token once:\n"
         f"  {region_token}\n"
-        f"  (a municipality's own token, from {config().run / 'tokens.json'}, shows its numbers unmasked)"
+        f"  (a municipality's own token, from {config().run / 'tokens.json'}, shows its own numbers exactly)"
     )
     console.print("API docs (Swagger UI, offline): " + ", ".join(f"{u}/docs" for u in urls.values()))
     console.print("OpenAPI: " + ", ".join(f"{u}/openapi.json" for u in urls.values()) + "; AsyncAPI: /asyncapi.json")
