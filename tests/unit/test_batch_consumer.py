@@ -136,3 +136,13 @@ async def test_the_batch_subscriber_applies_what_the_broker_delivers_and_dead_le
         await broker.publish(waitlisted("c"), "wmo.client-waitlisted.v1")
     assert projection.committed == ["a" * 64]
     assert [h["dlq-error-type"] for _, _, h in dead_letters.sent] == [b"InvalidEnvelope", b"ValueError"]
+
+
+def test_a_poll_dead_letters_an_event_type_the_contract_does_not_know_and_skips_another_consumers() -> None:
+    from zorgstroom_runtime.batch import open_deliveries
+
+    unknown = waitlisted("c").replace(b'"ClientWaitlisted"', b'"ClientTeleported"')
+    records = [record(0, 1, unknown), record(0, 2, waitlisted("d"))]
+    deliveries, dead, ignored = open_deliveries(records, frozenset({"ClientRegistered"}))  # type: ignore[arg-type]
+    assert deliveries == [] and [r.offset for r in ignored] == [2]  # ClientWaitlisted: known, not this one's
+    assert [(r.offset, d.error_type) for r, d in dead] == [(1, "UnknownEventType")]

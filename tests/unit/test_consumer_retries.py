@@ -80,3 +80,34 @@ async def test_a_rejected_event_is_dead_lettered_at_once() -> None:
     with pytest.raises(DeadLetter, match="rejected by g: unknown facility"):
         await consumer(FlakyPool(0), handler)._apply(record(waitlisted()))  # type: ignore[arg-type]
     assert calls.n == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        asyncpg.exceptions.DiskFullError("could not extend file"),  # 53100
+        asyncpg.exceptions.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),  # 57014
+        asyncpg.exceptions.LockNotAvailableError("canceling statement due to lock timeout"),  # 55P03
+        asyncpg.exceptions.OutOfMemoryError("out of memory"),  # 53200
+    ],
+    ids=lambda e: type(e).__name__,
+)
+async def test_a_database_that_fails_every_event_alike_is_waited_out_not_dead_lettered(failure: Exception) -> None:
+    calls = SimpleNamespace(n=0)
+
+    async def handler(uow, envelope, event) -> None:  # type: ignore[no-untyped-def]
+        calls.n += 1
+        if calls.n <= 7:  # more than max_attempts (3): these are the database's failures, not the event's
+            raise failure
+
+    outcome = await consumer(FlakyPool(0), handler)._apply(record(waitlisted()))  # type: ignore[arg-type]
+    assert outcome == "applied" and calls.n == 8
+
+
+async def test_a_failure_of_this_event_alone_still_counts_towards_its_dead_letter() -> None:
+    async def handler(uow, envelope, event) -> None:  # type: ignore[no-untyped-def]
+        raise asyncpg.exceptions.CheckViolationError('new row violates check constraint "capacity"')
+
+    with pytest.raises(DeadLetter, match="handler failed 3 times: CheckViolationError"):
+        await consumer(FlakyPool(0), handler)._apply(record(waitlisted()))  # type: ignore[arg-type]

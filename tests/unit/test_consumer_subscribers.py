@@ -147,16 +147,31 @@ async def test_a_database_outage_is_waited_out_inside_the_handler() -> None:
     assert len(applied) == 1 and pool.failures == 0 and recorder.dead == []
 
 
-async def test_a_message_the_parser_refuses_is_dead_lettered_from_after_processed() -> None:
-    recorder = Recorder(On(ClientWaitlisted, lambda *_: asyncio.sleep(0)))
+async def test_a_valid_event_with_a_header_that_is_not_utf8_is_applied_not_dead_lettered() -> None:
+    applied: list[object] = []
+
+    async def handler(uow: UnitOfWork, envelope: Envelope, event: ClientWaitlisted) -> None:
+        applied.append(event)
+
+    recorder = Recorder(On(ClientWaitlisted, handler))
     async with TestKafkaBroker(recorder.consumer.broker):
         subscriber = recorder.consumer.broker.subscribers[0]
         record = ConsumerRecord(
             topic="t", partition=0, offset=3, timestamp=0, timestamp_type=0, key=None, value=waitlisted(),
             checksum=None, serialized_key_size=0, serialized_value_size=0, headers=[("x", b"\xff\xfe")],
         )  # fmt: skip
-        await subscriber.consume(record)  # FastStream's parser decodes headers as UTF-8 and fails
-    assert [e for e, _ in recorder.dead] == ["Unparsable"]
+        await subscriber.consume(record)  # FastStream's parser decodes headers as UTF-8: that one is left out
+    assert len(applied) == 1 and recorder.dead == []
+
+
+async def test_an_event_type_no_part_of_the_contract_knows_is_dead_lettered_not_skipped() -> None:
+    raw = json.loads(waitlisted())
+    raw["event_type"] = "ClientTeleported"
+    recorder = Recorder(On(ClientWaitlisted, lambda *_: asyncio.sleep(0)))
+    async with TestKafkaBroker(recorder.consumer.broker) as broker:
+        await broker.publish(json.dumps(raw).encode(), topic="t")
+        await broker.publish(registered(), topic="t")  # a known type of another consumer: skipped, as before
+    assert recorder.dead == [("UnknownEventType", "unknown event type: 'ClientTeleported'")]
 
 
 async def test_an_error_that_escapes_waits_before_the_message_is_read_again(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,6 @@ commits the whole poll itself after the transaction, or seeks every partition of
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,10 +42,11 @@ from zorgstroom_runtime.consumer import (
     Rejected,
     kafka_security,
     open_record,
+    readable,
     send_dead_letter,
     serve_broker,
 )
-from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
+from zorgstroom_runtime.failures import waits_out
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer
 from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
@@ -187,13 +187,7 @@ class BatchConsumer:
         whole poll again and again. Such a header is left out of what FastStream sees; the record itself,
         headers and all, is what the batch is applied (or dead-lettered) from."""
         self._originals = {(r.topic, r.partition, r.offset): r for r in raw}
-        readable = tuple(
-            r
-            if all(_utf8(v) for _, v in (r.headers or ()))
-            else dataclasses.replace(r, headers=[(k, v) for k, v in r.headers if _utf8(v)])
-            for r in raw
-        )
-        return await original(readable)
+        return await original(tuple(readable(r) for r in raw))
 
     async def _apply_poll(self, bodies: list[bytes], message: KafkaMessage) -> None:
         """One poll: applied (or dead-lettered) in full, then its offsets committed."""
@@ -273,19 +267,24 @@ class BatchConsumer:
 
     async def _with_retries(self, deliveries: Sequence[Delivery], *, attempts: int) -> Sequence[Delivery]:
         """Apply in one transaction; transient errors retried without end, others up to `attempts` times."""
-        attempt = 0
+        attempt = waits = 0
         while True:
             attempt += 1
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
                     return await self.projection.apply(conn, deliveries)
-            except TRANSIENT_DB_ERRORS as error:
-                delay = min(self.retry_base_seconds * 2 ** min(attempt, 8), 30.0)
-                log.warning("transient error applying a batch of %d, retry in %.1fs: %r", len(deliveries), delay, error)
-                await asyncio.sleep(delay)
             except Rejected as error:
                 raise _BatchFailed(DeadLetter(f"rejected by {self.group_id}: {error}", "Rejected")) from error
             except Exception as error:
+                if waits_out(error):  # the database, not these events: wait, however long, and count nothing
+                    waits += 1
+                    delay = min(self.retry_base_seconds * 2 ** min(waits, 8), 30.0)
+                    log.warning(
+                        "database unavailable for a batch of %d, retry in %.1fs: %r", len(deliveries), delay, error
+                    )
+                    await asyncio.sleep(delay)
+                    attempt -= 1  # a wait is no attempt
+                    continue
                 if attempt >= attempts:
                     raise _BatchFailed(
                         DeadLetter(
@@ -344,14 +343,6 @@ class _BatchFailed(Exception):
     def __init__(self, dead_letter: DeadLetter) -> None:
         super().__init__(dead_letter.reason)
         self.dead_letter = dead_letter
-
-
-def _utf8(value: bytes | None) -> bool:
-    try:
-        (value or b"").decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 async def _bodies(message: StreamMessage[Any]) -> list[bytes]:

@@ -22,6 +22,7 @@ commit cover it.
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -41,11 +42,11 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from zorgstroom_contracts import Envelope, dlq_topic, spec_for
+from zorgstroom_contracts import EVENT_TYPES, Envelope, dlq_topic, spec_for
 from zorgstroom_contracts.envelope import UnknownEventType, envelope_model, open_json
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
-from zorgstroom_runtime.db import TRANSIENT_DB_ERRORS
+from zorgstroom_runtime.failures import waits_out
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer
 from zorgstroom_runtime.lag import report_lag
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
@@ -121,6 +122,8 @@ def open_record(
     except ValidationError as error:
         raise DeadLetter(f"not a valid envelope: {_describe(error)}", "InvalidEnvelope") from error
     if not handles(envelope.event_type):
+        if envelope.event_type not in EVENT_TYPES:  # not ours to skip: a type this build does not know at all
+            raise DeadLetter(f"unknown event type: {envelope.event_type[:100]!r}", "UnknownEventType")
         return envelope, None  # another consumer's event type on a shared topic
     try:
         return envelope, envelope.open()
@@ -250,6 +253,7 @@ class IdempotentConsumer:
             auto_offset_reset="earliest",
             max_poll_records=200,
             no_reply=True,  # a `reply_to` header of a producer must not make us publish anything
+            parser=_with_readable_headers,
             title=f"{self.subscription.group_id}:consume",
             description=f"Consumer group {self.subscription.group_id}: each event applied once, in one transaction.",
         )
@@ -315,18 +319,21 @@ class IdempotentConsumer:
     async def _apply_opened(
         self, record: ConsumerRecord, envelope: Envelope, event: Event, handlers: Sequence[Handler[Any]]
     ) -> str:
-        attempt = 0
+        attempt = waits = 0
         while True:
             attempt += 1
             try:
                 return await self._apply_once(record, envelope, event, handlers)
-            except TRANSIENT_DB_ERRORS as error:
-                delay = min(self.retry_base_seconds * 2 ** min(attempt, 8), 30.0)
-                log.warning("transient error applying %s, retry in %.1fs: %r", envelope.event_id, delay, error)
-                await asyncio.sleep(delay)
             except Rejected as error:
                 raise DeadLetter(f"rejected by {self.subscription.group_id}: {error}", "Rejected") from error
             except Exception as error:
+                if waits_out(error):  # the database, not this event: wait, however long, and count nothing
+                    waits += 1
+                    delay = min(self.retry_base_seconds * 2 ** min(waits, 8), 30.0)
+                    log.warning("database unavailable applying %s, retry in %.1fs: %r", envelope.event_id, delay, error)
+                    await asyncio.sleep(delay)
+                    attempt -= 1  # a wait is no attempt
+                    continue
                 if attempt >= self.max_attempts:
                     raise DeadLetter(
                         f"handler failed {attempt} times: {type(error).__name__}: {error}", type(error).__name__
@@ -461,6 +468,28 @@ class _Guard(BaseMiddleware):
             return True
         await self.consumer._pause(exc_val)
         return False
+
+
+def utf8(value: bytes | None) -> bool:
+    """Whether a header value is text: FastStream's parsers decode every header as UTF-8."""
+    try:
+        (value or b"").decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def readable(record: ConsumerRecord) -> ConsumerRecord:
+    """The record without the header values that are not UTF-8 (the event is in the value, never a header)."""
+    if all(utf8(v) for _, v in (record.headers or ())):
+        return record
+    return dataclasses.replace(record, headers=[(k, v) for k, v in record.headers if utf8(v)])
+
+
+async def _with_readable_headers(record: ConsumerRecord, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """One header a producer wrote in another encoding must not turn a valid event into a dead letter that
+    no replay could ever apply: such a header is left out, the event is applied."""
+    return await original(readable(record))
 
 
 def _is_type(event_type: str) -> Callable[[StreamMessage[Any]], Awaitable[bool]]:
