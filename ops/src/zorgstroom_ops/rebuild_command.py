@@ -18,13 +18,19 @@ from zorgstroom_ops.stack import secure_kafka
 from zorgstroom_reporting.bootstrap import DEFINITION
 from zorgstroom_runtime.app import projection_topics
 from zorgstroom_runtime.kafka import KafkaConnection
-from zorgstroom_runtime.rebuild import RebuildResult, rebuild
+from zorgstroom_runtime.rebuild import RebuildResult, TruncatedHistory, rebuild
 
 console = Console()
 
 
 async def run_rebuild(
-    database_url: str, schema: str, kafka: KafkaConnection, topic_prefix: str = "", *, batch_size: int = 5000
+    database_url: str,
+    schema: str,
+    kafka: KafkaConnection,
+    topic_prefix: str = "",
+    *,
+    batch_size: int = 5000,
+    accept_truncated_history: bool = False,
 ) -> RebuildResult:
     projection = DEFINITION.projection
     if projection is None:  # reporting is defined with its projection; guard for a changed definition
@@ -44,18 +50,44 @@ async def run_rebuild(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return await rebuild(database_url, schema, projection, kafka, topics, progress=progress, batch_size=batch_size)
+        return await rebuild(
+            database_url,
+            schema,
+            projection,
+            kafka,
+            topics,
+            progress=progress,
+            batch_size=batch_size,
+            accept_truncated_history=accept_truncated_history,
+        )
 
 
 def rebuild_command(
     schema: Annotated[str, typer.Option(help="Reporting's database schema.")] = "reporting",
     topic_prefix: Annotated[str, typer.Option(help="Topic prefix of the stack (tests use one).")] = "",
     batch_size: Annotated[int, typer.Option(help="Events per transaction while replaying.")] = 5000,
+    accept_truncated_history: Annotated[
+        bool,
+        typer.Option(help="Rebuild even from topics whose beginning was deleted: the events before it are lost."),
+    ] = False,
 ) -> None:
     """Rebuild reporting's projections from offset zero into fresh tables, then switch them in atomically."""
     database_url = os.environ.get("ZS_DATABASE_URL", config().database_url)
     admin, _ = secure_kafka()
-    result = asyncio.run(run_rebuild(database_url, schema, admin, topic_prefix, batch_size=batch_size))
+    try:
+        result = asyncio.run(
+            run_rebuild(
+                database_url,
+                schema,
+                admin,
+                topic_prefix,
+                batch_size=batch_size,
+                accept_truncated_history=accept_truncated_history,
+            )
+        )
+    except TruncatedHistory as refused:
+        console.print(f"[red]refused:[/red] {refused}")
+        raise typer.Exit(2) from refused
     console.print(
         f"rebuilt from {result.records} records in {result.seconds:.1f} s ({result.per_second:,.0f} events/s): "
         f"{result.applied} applied, {result.skipped} unreadable (already dead-lettered), "

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
@@ -29,6 +30,8 @@ class KafkaConnection:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     ca_file: str | None = None  # PEM CA that signed the brokers' certificates; the system's trust store if None
+    replication: int = 1  # replicas of a topic the project creates
+    min_insync: int = 1  # min.insync.replicas of such a topic
 
     @classmethod
     def from_settings(cls, settings: "ServiceSettings") -> "KafkaConnection":
@@ -40,6 +43,8 @@ class KafkaConnection:
             settings.kafka_username,
             password,
             str(settings.kafka_ca_file) if settings.kafka_ca_file else None,
+            settings.kafka_replication_factor,
+            settings.kafka_min_insync_replicas,
         )
 
     def options(self) -> dict[str, Any]:
@@ -77,12 +82,27 @@ def project_topics(prefix: str = "") -> list[str]:
     return names + [dlq_topic(n) for n in names]
 
 
+# Every topic is a stream of facts that a rebuild replays from offset 0: nothing may expire or be compacted
+# away (compaction would keep one fact per client). Set on the topic, so a broker default cannot undo it.
+KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+
+
+TOPIC_LEVEL = 1  # DescribeConfigs' config source DYNAMIC_TOPIC_CONFIG: set on the topic itself
+
+
+def topic_config(kafka: KafkaConnection) -> dict[str, str]:
+    """The configuration every project topic is created with, and checked against."""
+    return KEEP_FOREVER | {"min.insync.replicas": str(kafka.min_insync)}
+
+
 async def ensure_topics(
-    kafka: KafkaConnection | str, names: list[str], *, partitions: int = 6, replication: int = 1, attempts: int = 30
+    kafka: KafkaConnection | str, names: list[str], *, partitions: int = 6, attempts: int = 30
 ) -> list[str]:
-    """Create the given topics where missing (idempotent); returns the names created now."""
+    """Create the given topics where missing (idempotent), keeping history for ever with the connection's
+    replication; returns the names created now."""
+    connection = as_connection(kafka)
     for attempt in range(attempts):
-        admin = AIOKafkaAdminClient(**as_connection(kafka).options(), client_id="zorgstroom-admin")
+        admin = AIOKafkaAdminClient(**connection.options(), client_id="zorgstroom-admin")
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -90,7 +110,15 @@ async def ensure_topics(
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(
-                        [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing]
+                        [
+                            NewTopic(
+                                n,
+                                num_partitions=partitions,
+                                replication_factor=connection.replication,
+                                topic_configs=topic_config(connection),
+                            )
+                            for n in missing
+                        ]
                     )
             return missing
         except Exception as error:  # the broker may still be starting up
@@ -101,6 +129,44 @@ async def ensure_topics(
         finally:
             await admin.close()
     return []
+
+
+async def topic_problems(kafka: KafkaConnection, names: list[str]) -> list[str]:
+    """What keeps each topic from holding its history for ever at the connection's replication: a missing
+    topic, a retention or cleanup policy that deletes, fewer replicas or in-sync replicas than configured."""
+    admin = AIOKafkaAdminClient(**kafka.options(), client_id="zorgstroom-admin")
+    await admin.start()
+    try:
+        described: dict[str, Any] = {}
+        for _ in range(20):  # a topic created a moment ago may not be in every broker's metadata yet
+            described |= {d["topic"]: d for d in await admin.describe_topics([n for n in names if n not in described])}
+            described = {n: d for n, d in described.items() if d["error_code"] == 0}
+            if len(described) == len(set(names)):
+                break
+            await asyncio.sleep(0.25)
+        present = [n for n in names if n in described]
+        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in present])
+    finally:
+        await admin.close()
+    wanted = topic_config(kafka)
+    problems = [f"{n}: missing" for n in names if n not in present]
+    for answer in answers:
+        for error_code, _, _, name, entries in answer.resources:
+            if error_code:
+                problems.append(f"{name}: its configuration cannot be read (error {error_code})")
+                continue
+            actual = {entry[0]: entry[1] for entry in entries}
+            on_topic = {entry[0] for entry in entries if entry[3] == TOPIC_LEVEL}
+            for key, value in wanted.items():
+                if actual.get(key) != value:
+                    problems.append(f"{name}: {key}={actual.get(key)!r}, wanted {value!r}")
+                elif key not in on_topic:  # a broker's default today; a changed default would apply tomorrow
+                    problems.append(f"{name}: {key} is not set on the topic (the broker's default applies)")
+    for name in present:
+        replicas = min((len(p["replicas"]) for p in described[name]["partitions"]), default=0)
+        if replicas < kafka.replication:
+            problems.append(f"{name}: {replicas} replicas, wanted {kafka.replication}")
+    return problems
 
 
 async def partitions_of(kafka: KafkaConnection, topics: list[str]) -> dict[str, list[int]]:

@@ -69,6 +69,10 @@ async def _take_over_privileges(conn: asyncpg.Connection, replaced: str, rebuilt
         await conn.execute(f"GRANT {privilege} ON {rebuilt} TO {grantee}")
 
 
+class TruncatedHistory(RuntimeError):
+    """A topic's first offset is above 0: its earliest events are gone."""
+
+
 class _Replay:
     def __init__(self, consumer: AIOKafkaConsumer, projection: Projection, batch_size: int) -> None:
         self.consumer, self.projection, self.batch_size = consumer, projection, batch_size
@@ -167,7 +171,14 @@ async def rebuild(
     progress: Progress = lambda done, total: None,
     batch_size: int = 5000,
     lock_timeout_seconds: int = 60,
+    accept_truncated_history: bool = False,
 ) -> RebuildResult:
+    """Replay every topic from offset 0 into fresh tables and swap them in; the live tables until then.
+
+    A topic whose history no longer starts at offset 0 (retention or a deletion removed its beginning)
+    would rebuild a projection that silently lacks those events: refused, before anything is touched,
+    unless the operator accepts it explicitly.
+    """
     started = time.perf_counter()
     live, fresh, previous = schema, f"{schema}_rebuild", f"{schema}_previous"
     conn = await asyncpg.connect(database_url)
@@ -182,6 +193,19 @@ async def rebuild(
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
     try:
+        known = await partitions_of(kafka, list(topics))
+        partitions = [TopicPartition(topic, p) for topic in topics for p in sorted(known.get(topic, ()))]
+        if not partitions:
+            raise ValueError(f"none of the projection's topics exist: {', '.join(topics)}")
+        await consumer.start()
+        consumer.assign(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        truncated = sorted(f"{tp.topic}[{tp.partition}] starts at {starts[tp]}" for tp in partitions if starts[tp] > 0)
+        if truncated and not accept_truncated_history:
+            raise TruncatedHistory(
+                "the history of these partitions no longer starts at offset 0, so a rebuild would lose the"
+                f" events before it (the live projection is left as it is): {'; '.join(truncated)}"
+            )
         await conn.execute(f"DROP SCHEMA IF EXISTS {_quote(fresh)} CASCADE; CREATE SCHEMA {_quote(fresh)}")
         for table in projection.tables:
             await conn.execute(
@@ -190,14 +214,7 @@ async def rebuild(
         # A crash loses nothing here that a second run would not redo: commits need not wait for the WAL flush.
         for c in (conn, helper):
             await c.execute(f"SET search_path TO {_quote(fresh)}; SET synchronous_commit TO off")
-        known = await partitions_of(kafka, list(topics))
-        partitions = [TopicPartition(topic, p) for topic in topics for p in sorted(known.get(topic, ()))]
-        if not partitions:
-            raise ValueError(f"none of the projection's topics exist: {', '.join(topics)}")
-        await consumer.start()
-        consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         total = sum(ends[tp] - starts[tp] for tp in partitions)
         progress(0, total)

@@ -45,6 +45,12 @@ class ServiceSettings(BaseSettings):
         description="Production: accept SASL_PLAINTEXT, events and SCRAM exchanges unencrypted on the wire"
         " (only where the network itself encrypts them).",
     )
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, le=7, description="Replicas of every topic the project creates; 3 or more in production."
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1, le=7, description="Replicas that must have a write before it counts (acks=all); 2 or more."
+    )
     topic_prefix: str = Field(default="", description="Region prefix put before every topic name.")
     region_file: Path = Path("data/regions/flevoland.toml")
     municipalities_file: Path = Path("data/municipalities-nl.csv")
