@@ -5,12 +5,13 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 
-from tests.integration.test_reporting_numbers import registered, reporting_app
+from tests.integration.test_reporting_numbers import registered
 from tests.support.kafka import eventually, publish_events
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import provider_topic, topic_name
 from zorgstroom_contracts.topics import Topic
 from zorgstroom_ops.rebuild_command import run_rebuild
+from zorgstroom_reporting.bootstrap import build
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics, topic_problems
 from zorgstroom_runtime.rebuild import TruncatedHistory
 
@@ -54,7 +55,7 @@ async def test_a_rebuild_refuses_a_topic_whose_history_was_deleted_and_leaves_th
         [registered(f"i{n}", ref, f"2027-0{n}-01") for n in (1, 2, 3)],
     )
     settings = ns.settings("reporting")
-    async with running(reporting_app(settings), "reporting"):
+    async with running(build(settings), "reporting"):
         conn = await asyncpg.connect(settings.database_url)
         try:
 
