@@ -35,13 +35,32 @@ superuser_password() {
   if [ "$(id -u)" = 0 ]; then chown postgres "$PWFILE"; fi
 }
 
-# remember_password: this port's superuser line in the shared pgpass file (other lines kept).
+# remember_password: this port's superuser line in the shared pgpass file (other lines kept). Under an
+# exclusive flock on $PGPASSFILE.lock, which `zorgstroom db-roles` takes too when it adds a line: the
+# rewrite below would otherwise drop a line added between its read and its move.
 remember_password() {
-  mkdir -p "$(dirname "$PGPASSFILE")"; touch "$PGPASSFILE"; chmod 600 "$PGPASSFILE"
-  local pw; pw=$(cat "$PWFILE")
-  { grep -v -e "^127\.0\.0\.1:$PORT:\*:$USER_NAME:" -e "^localhost:$PORT:\*:$USER_NAME:" "$PGPASSFILE" || true
-    printf '127.0.0.1:%s:*:%s:%s\nlocalhost:%s:*:%s:%s\n' "$PORT" "$USER_NAME" "$pw" "$PORT" "$USER_NAME" "$pw"
-  } >"$PGPASSFILE.$$" && mv "$PGPASSFILE.$$" "$PGPASSFILE"
+  mkdir -p "$(dirname "$PGPASSFILE")"
+  (
+    flock -x 9
+    touch "$PGPASSFILE"; chmod 600 "$PGPASSFILE"
+    local pw; pw=$(cat "$PWFILE")
+    { grep -v -e "^127\.0\.0\.1:$PORT:\*:$USER_NAME:" -e "^localhost:$PORT:\*:$USER_NAME:" "$PGPASSFILE" || true
+      printf '127.0.0.1:%s:*:%s:%s\nlocalhost:%s:*:%s:%s\n' "$PORT" "$USER_NAME" "$pw" "$PORT" "$USER_NAME" "$pw"
+    } >"$PGPASSFILE.$$" && mv "$PGPASSFILE.$$" "$PGPASSFILE"
+  ) 9>>"$PGPASSFILE.lock"
+}
+
+# scram_verifier: the SCRAM-SHA-256 verifier of the password on stdin (PostgreSQL's format), so that
+# ALTER ROLE sends no password a failed statement could write to the server log.
+scram_verifier() {
+  python3 -c '
+import base64, hashlib, hmac, os, sys
+password, salt, n = sys.stdin.read().strip().encode(), os.urandom(16), 4096
+salted = hashlib.pbkdf2_hmac("sha256", password, salt, n)
+stored = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()
+server = hmac.digest(salted, b"Server Key", "sha256")
+b64 = lambda b: base64.b64encode(b).decode()
+print(f"SCRAM-SHA-256${n}:{b64(salt)}${b64(stored)}:{b64(server)}")'
 }
 
 # require_passwords BIN: a cluster initialised with trust gets the superuser's password and a
@@ -50,7 +69,7 @@ require_passwords() {
   local bin=$1 hba="$DIR/data/pg_hba.conf"
   grep -qE '^[^#].*[[:space:]]trust[[:space:]]*$' "$hba" || return 0
   log "converting the cluster from trust to scram-sha-256 passwords"
-  printf "SET password_encryption = 'scram-sha-256'; ALTER ROLE \"%s\" PASSWORD '%s';\n" "$USER_NAME" "$(cat "$PWFILE")" \
+  printf "ALTER ROLE \"%s\" PASSWORD '%s';\n" "$USER_NAME" "$(scram_verifier <"$PWFILE")" \
     | "$bin/psql" -X -q -h 127.0.0.1 -p "$PORT" -U "$USER_NAME" -d postgres -v ON_ERROR_STOP=1 >/dev/null
   as_pg sed -i -E '/^[^#]/ s/[[:space:]]trust[[:space:]]*$/ scram-sha-256/' "$hba"
   as_pg "$bin/pg_ctl" -D "$DIR/data" reload >/dev/null

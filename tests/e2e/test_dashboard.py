@@ -13,12 +13,12 @@ import pytest
 from playwright.async_api import Page, Route, async_playwright
 
 from tests.integration.test_reporting_numbers import EVENTS as ALMERE_EVENTS
+from tests.integration.test_reporting_numbers import reporting_app as build
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, serving
 from tests.support.infra import ROOT
 from tests.support.kafka import eventually, publish_events
 from tests.support.stack import Namespace
 from zorgstroom_contracts.events import ClientRegistered, Event, PlacementMade
-from zorgstroom_reporting.bootstrap import build
 
 AXE = ROOT / "tools/web/node_modules/axe-core/axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts/dashboard"

@@ -8,13 +8,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.integration.test_reporting_numbers import reporting_app as build_reporting
 from tests.support.builders import intake_body
 from tests.support.kafka import eventually, produce, read_topic
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientRegistered
 from zorgstroom_intake.bootstrap import build as build_intake
-from zorgstroom_reporting.bootstrap import build as build_reporting
 from zorgstroom_runtime.telemetry import setup_telemetry
 
 SPANS = InMemorySpanExporter()

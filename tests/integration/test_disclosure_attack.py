@@ -3,7 +3,9 @@ who sees protected figures (region staff, another municipality) collects every a
 reporting's real HTTP app on real PostgreSQL (every report, every period from one month to the year, JSON and
 CSV), tries the derivations the issue lists, then solves integer programs over everything it collected to
 pin a base cell of 1-4. It pins none; the same attacker against the old method ("<5" beside exact totals)
-pins many. The responsible municipality's own view is exact."""
+pins many. The responsible municipality's own view is exact. Other attackers ask again: about the same
+people month after month (waiting, in place, outflow homes), about a month that has not happened, about a
+budget day after day, and about another municipality's clients through their own budget's settlement."""
 
 import csv
 import io
@@ -12,7 +14,7 @@ import json
 import random
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -23,13 +25,14 @@ import numpy as np
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from tests.integration.test_reporting_numbers import reporting_app
 from tests.support.infra import ROOT
 from tests.support.stack import Namespace, running
-from zorgstroom_reporting.bootstrap import build
 from zorgstroom_reporting.domain.disclosure import flow_cell
 from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS, monthly_tallies
 from zorgstroom_reporting.domain.months import Month, months_between
 from zorgstroom_reporting.domain.solidarity import monthly_matrix
+from zorgstroom_reporting.entrypoints import http
 from zorgstroom_reporting.queries import places
 from zorgstroom_reporting.queries.flows import load_facts
 from zorgstroom_runtime.region import load_region
@@ -436,7 +439,7 @@ def grid() -> list[Cell]:
 
 @pytest.fixture
 async def reporting(ns: Namespace) -> Any:
-    async with running(build(ns.settings("reporting")), "reporting") as client:
+    async with running(reporting_app(ns.settings("reporting")), "reporting") as client:
         data = data_set()
         pool = await asyncpg.create_pool(
             ns.infra.database_url, min_size=1, max_size=2, server_settings={"search_path": f"reporting_{ns.suffix}"}
@@ -587,3 +590,175 @@ async def test_the_budget_shows_client_days_rounded_to_100_and_euros_of_those_da
     urk = next(m for m in region["municipalities"] if m["municipality"] == URK)
     assert urk["cost_eur"] == seen["cost_eur"] and urk["client_days_BW_24H"] == seen["client_days"].get("BW_24H", 0)
     assert round(sum(m["settlement_eur"] for m in region["municipalities"]), 2) == 0  # still sums to zero
+
+
+# --- the attacker who asks again: month after month of one stable population, day after day of a budget ------
+
+DRONTEN, NOORDOOSTPOLDER = "0303", "0171"
+STABLE = {ZEEWOLDE: 1, URK: 2, DRONTEN: 3, NOORDOOSTPOLDER: 4}  # municipality -> clients who wait, unchanged
+IN_PLACE = {"stable-1": 1, "stable-2": 2, "stable-3": 3, "stable-4": 4}  # facility (Lelystad) -> clients in it
+HOMES_WIJK, HOMES = "WK099502", 3  # outflow homes let in January 2025, in the wijk cap's window all that year
+ASKED_ON = date(2027, 1, 15)
+STABLE_MONTHS = months_between(Month(2025, 2), Month(2026, 12))
+
+
+def stable_data() -> DataSet:
+    data = DataSet()
+    for who, k in STABLE.items():
+        for _ in range(k):
+            _register(data, uuid.uuid4().hex * 2, who, "BW_24H", date(2025, 1, 5))
+    for facility, k in IN_PLACE.items():
+        data.add("facilities", facility, "11111111", LELYSTAD, "WK099501", "MO_24H", 8, NOW)
+        for _ in range(k):
+            ref = uuid.uuid4().hex * 2
+            intake = _register(data, ref, LELYSTAD, "MO_24H", date(2025, 1, 2))
+            data.add("placements", data.next_id("p"), intake, ref, LELYSTAD, facility, LELYSTAD, "WK099501",
+                     "MO_24H", date(2025, 1, 10), 8, None, None, None, None)  # fmt: skip
+    for _ in range(HOMES):
+        data.add("outflows", data.next_id("p"), uuid.uuid4().hex * 2, LELYSTAD, LELYSTAD, HOMES_WIJK,
+                 date(2025, 1, 20), "none")  # fmt: skip
+    return data
+
+
+@pytest.fixture
+async def asked_again(ns: Namespace) -> Any:
+    app = reporting_app(ns.settings("reporting"), ASKED_ON)
+    async with running(app, "reporting") as client:
+        conn = await asyncpg.connect(ns.infra.database_url, server_settings={"search_path": f"reporting_{ns.suffix}"})
+        try:
+            await seed(conn, stable_data())
+            yield app, client, conn
+        finally:
+            await conn.close()
+
+
+async def test_asking_month_after_month_about_the_same_people_gives_one_figure(asked_again, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    _, client, _ = asked_again
+    waiting: dict[str, set[int]] = {who: set() for who in STABLE}
+    occupied: dict[str, set[int]] = {f: set() for f in IN_PLACE}
+    homes: set[int] = set()
+    for month in STABLE_MONTHS:
+        query = f"?from={month}&to={month}"
+        for viewer in ("region", "almere"):
+            region = (await client.get("/v1/region/flows" + query, headers=ns.auth(viewer))).json()
+            for m in region["municipalities"]:
+                if m["municipality"] in STABLE:
+                    waiting[m["municipality"]].add(m["totals"]["waiting_at_end"])
+        occupancy = (await client.get("/v1/region/occupancy" + query, headers=ns.auth("region"))).json()
+        for f in occupancy["facilities"]:
+            occupied[f["facility_id"]].add(f["occupied"])
+            assert "clients" not in f  # who is in a place is what the figure is rounded on, never what it shows
+        if month.year == 2025:  # the homes of January 2025 count in the wijk's window until January 2026
+            wijken = (await client.get("/v1/region/wijken" + query, headers=ns.auth("region"))).json()
+            homes.add(next((w["outflow_homes"] for w in wijken["wijken"] if w["wijk"] == HOMES_WIJK), 0))
+            assert not any("outflow_clients" in w for w in wijken["wijken"])
+    # 23 months (and two viewers) of the same 1-4 clients: one figure each, 0 or 5, so the average is 0 or 5 too
+    for who, k in STABLE.items():
+        assert len(waiting[who]) == 1 and waiting[who] <= {0, 5}, (who, k, waiting[who])
+    for facility, k in IN_PLACE.items():
+        assert len(occupied[facility]) == 1 and occupied[facility] <= {0, 5}, (facility, k, occupied[facility])
+    assert len(homes) == 1 and homes <= {0, 5}, homes
+
+
+async def test_a_month_that_has_not_happened_is_not_reported(asked_again, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    """A month ahead would only show today's people again, as often as asked: ask once, ask no more."""
+    _, client, _ = asked_again  # the clock says 15 January 2027: January may be asked about, February not
+    asked = (
+        ("region", "/v1/region/flows"),
+        ("region", "/v1/region/occupancy"),
+        ("zeewolde", "/v1/municipalities/0050/flows"),
+    )
+    for viewer, path in asked:
+        assert (await client.get(path + "?from=2027-01&to=2027-01", headers=ns.auth(viewer))).status_code == 200
+        for query, field_name in (("?from=2027-01&to=2027-02", "to"), ("?from=2030-01&to=2030-12", "from")):
+            answer = await client.get(path + query, headers=ns.auth(viewer))
+            assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == field_name
+
+
+BUDGET_DAY = date(2027, 6, 15)
+MO_TARIFF = REGION.money.tariff("MO_24H")
+SETTLED = ("cost_borne_eur", "balance_eur", "settlement_eur")
+
+
+def shelter() -> DataSet:
+    data = DataSet()
+    data.add("facilities", "lel-mo", "11111111", LELYSTAD, "WK099501", "MO_24H", 8, NOW)
+    return data
+
+
+def clock(day: date) -> Callable[[], date]:
+    return lambda: day
+
+
+async def urk_in_shelter(conn: asyncpg.Connection, k: int) -> None:
+    """Urk's k-th client in Lelystad's shelter since 10 January 2027, still there."""
+    data = DataSet(serial=1000 + k)
+    ref = uuid.uuid4().hex * 2
+    intake = _register(data, ref, URK, "MO_24H", date(2027, 1, 4))
+    data.add("placements", f"urk-mo-{k}", intake, ref, URK, "lel-mo", LELYSTAD, "WK099501", "MO_24H",
+             date(2027, 1, 10), 6, None, None, None, None)  # fmt: skip
+    await seed(conn, data)
+
+
+async def budgets(client: httpx.AsyncClient, ns: Namespace) -> dict[str, Any]:
+    """What Almere (the centre, bearing all MO cost) and Lelystad read of their own budgets, and region staff's
+    rows of the region's budget."""
+    own = {
+        who: (await client.get(f"/v1/municipalities/{code}/budget?year=2027", headers=ns.auth(who))).json()
+        for who, code in (("almere", ALMERE), ("lelystad", LELYSTAD))
+    }
+    region = (await client.get("/v1/region/budget?year=2027", headers=ns.auth("region"))).json()
+    return own | {"rows": {m["municipality"]: m for m in region["municipalities"]}}
+
+
+async def test_a_municipality_reading_its_own_budget_learns_nothing_of_anothers_clients(
+    asked_again, ns: Namespace
+) -> None:  # type: ignore[no-untyped-def]
+    app, client, conn = asked_again
+    app.dependency_overrides[http.today] = clock(BUDGET_DAY)
+    await seed(conn, shelter())
+    seen: list[dict[str, Any]] = []
+    for k in range(5):  # Urk has 0, 1, 2, 3, 4 clients in shelter
+        if k:
+            await urk_in_shelter(conn, k)
+        seen.append(await budgets(client, ns))
+    nights = (date(2028, 1, 1) - date(2027, 1, 10)).days  # one client's year in shelter, which the attacker knows
+    for k, got in enumerate(seen):
+        for who, code in (("almere", ALMERE), ("lelystad", LELYSTAD)):
+            # What it pays or receives is the figure everyone sees, from rounded days, not from the exact ones
+            assert {c: got[who][c] for c in SETTLED} == {c: got["rows"][code][c] for c in SETTLED}, (k, who)
+        assert got["almere"]["disclosure"]["exact"] is True  # its own days and cost stay exact; its settlement:
+        assert got["almere"]["disclosure"]["settlement"] == "random rounding to base 5, as every viewer sees it"
+    # The attacker's estimate of Urk's clients from Almere's own cost borne (it bears all MO cost) is no count
+    estimates = [(got["almere"]["cost_borne_eur"] - seen[0]["almere"]["cost_borne_eur"]) / (MO_TARIFF * nights)
+                 for got in seen]  # fmt: skip
+    print(f"the centre's estimates of Urk's 0-4 clients in shelter: {[round(e, 2) for e in estimates]}")
+    assert [round(e, 2) for e in estimates] != [0, 1, 2, 3, 4]
+
+
+async def test_asking_for_a_budget_every_day_gives_one_answer_a_month(asked_again, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    app, client, conn = asked_again
+    await seed(conn, shelter())
+    for k in range(1, 4):
+        await urk_in_shelter(conn, k)  # three clients, in shelter since 10 January: 3 more nights every night
+    answers: dict[int, set[tuple[Any, ...]]] = {6: set(), 7: set()}
+    urk_days: dict[int, set[str]] = {6: set(), 7: set()}
+    shown: list[tuple[int, int]] = []
+    for month in (6, 7):
+        for day in range(1, 31):
+            app.dependency_overrides[http.today] = clock(date(2027, month, day))
+            got = await budgets(client, ns)
+            urk = (await client.get("/v1/municipalities/0184/budget?year=2027", headers=ns.auth("region"))).json()
+            answers[month].add((*(got["lelystad"][c] for c in SETTLED), *(got["almere"][c] for c in SETTLED)))
+            urk_days[month].add(json.dumps([urk["client_days_realised"], urk["client_days_projected"]]))
+            matrix = (await client.get(f"/v1/region/matrix?from=2027-01&to=2027-{month:02d}",
+                                       headers=ns.auth("region"))).json()  # fmt: skip
+            (cell,) = [c for c in matrix["cells"] if c["responsible"] == URK] or [{"client_days": 0}]
+            left = (date(2028, 1, 1) - date(2027, month, 1)).days  # nights from the month's first day
+            # the days are the matrix's closed months, and 0 or 5 clients in shelter for the rest of the year
+            shown.append((urk["client_days_realised"].get("MO_24H", 0) - cell["client_days"],
+                          urk["client_days_projected"].get("MO_24H", 0) % (5 * left)))  # fmt: skip
+    # Watching the rounded days grow by 3 a night would give the 3 away: within a month nothing moves
+    assert all(len(a) == 1 for a in answers.values()), answers
+    assert all(len(d) == 1 for d in urk_days.values()), urk_days
+    assert set(shown) == {(0, 0)}

@@ -1,8 +1,11 @@
-"""Retried writes of placement and housing with an Idempotency-Key: a retry gets the first answer and changes
-nothing, two identical requests at once take effect once, and the same key with another request is refused."""
+"""Retried writes of placement and housing with an Idempotency-Key: a retry gets the first answer, changes
+nothing and is audited, two identical requests at once take effect once, the same key with another request
+or from another credential is refused, and keyed writes of several units do not deadlock."""
 
 import asyncio
 import contextlib
+import dataclasses
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -11,12 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import Request
 
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_contracts.events import (
     ClientRegistered,
+    ClientWaitlisted,
     ConsentRecorded,
     Event,
     Household,
@@ -28,6 +33,8 @@ from zorgstroom_housing.entrypoints.events import HANDLERS as HOUSING_HANDLERS
 from zorgstroom_placement.bootstrap import build as build_placement
 from zorgstroom_placement.entrypoints.events import on_client_registered
 from zorgstroom_runtime.app import ServiceContext
+from zorgstroom_runtime.auth import CredentialStore, CurrentPrincipal, Role, token_digest
+from zorgstroom_runtime.idempotency import ReplayableRoute, request_unit_of_work
 
 TODAY = date.today()
 CLIENT = "c" * 64
@@ -65,9 +72,16 @@ class Service:
             "SELECT count(DISTINCT event_id) FROM outbox WHERE event_type = $1", write.event_type
         )
         audited = await self.context.pool.fetchval(
-            "SELECT count(*) FROM audit_log WHERE action = $1", write.audit_action
+            "SELECT count(*) FROM audit_log WHERE action = $1 AND outcome = 'ok'", write.audit_action
         )
         return int(events), int(audited)
+
+    async def audit_lines(self, write: Write) -> list[tuple[str, str, str | None]]:
+        """(actor, outcome, client_ref) of the write's audit lines, oldest first."""
+        rows = await self.context.pool.fetch(
+            "SELECT actor, outcome, client_ref FROM audit_log WHERE action = $1 ORDER BY id", write.audit_action
+        )
+        return [(r["actor"], r["outcome"], r["client_ref"]) for r in rows]
 
     async def deliver(self, handlers: Callable[[Event], Any], *events: Event) -> None:
         for event in events:
@@ -311,10 +325,13 @@ async def test_every_write_replays_its_first_answer(ns: Namespace, case: str) ->
         again = await s.send(write, key)
         reused = await s.send(write, key, write.other_body)
         after = await s.effects(write)
+        lines = await s.audit_lines(write)
     assert first.status_code < 300, first.text
     assert (again.status_code, again.json()) == (first.status_code, first.json())
     assert again.headers.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in first.headers
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # one event, one audit line
+    assert [outcome for _, outcome, _ in lines[-2:]] == ["ok", "replayed"]  # reading it again is audited too
+    assert lines[-1] == (write.who, "replayed", lines[-2][2])  # by the caller, naming the same client
     assert reused.status_code == 409 and reused.headers["content-type"] == "application/problem+json"
     assert reused.json()["type"].endswith("/idempotency-key-reused")
 
@@ -328,10 +345,12 @@ async def test_two_identical_writes_at_once_take_effect_once(ns: Namespace, case
         key = str(uuid.uuid4())
         answers = await asyncio.gather(s.send(write, key), s.send(write, key))
         after = await s.effects(write)
+        lines = await s.audit_lines(write)
     assert [a.status_code for a in answers] == [answers[0].status_code] * 2 and answers[0].status_code < 300
     assert answers[0].json() == answers[1].json()
     assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+    assert [outcome for _, outcome, _ in lines[-2:]] == ["ok", "replayed"]
 
 
 async def test_a_refused_write_keeps_no_answer_and_its_key_serves_the_corrected_request(ns: Namespace) -> None:
@@ -363,3 +382,65 @@ async def test_another_credential_of_the_organisation_on_the_same_key_is_refused
     assert first.status_code == 202, first.text
     assert other.status_code == 409 and other.json()["type"].endswith("/idempotency-key-reused")
     assert "transfer_id" not in other.json()  # the first answer is not shown to the other credential
+
+
+async def test_a_replay_goes_only_to_the_same_credential_while_it_holds_its_roles(ns: Namespace) -> None:
+    async with service(ns, "placement") as s:
+        write = await transfer(s)
+        key = str(uuid.uuid4())
+        first = await s.send(write, key)
+        # The credentials file is edited: a second token named "almere", and the first one's transfer role cut.
+        app = s.client._transport.app  # type: ignore[attr-defined]
+        almere = app.state.credentials.authenticate(ns.tokens["almere"])
+        namesake = secrets.token_urlsafe(32)
+        cut = dataclasses.replace(almere, roles=almere.roles - {Role.CLIENTS_TRANSFER})
+        app.state.credentials = CredentialStore(
+            {token_digest(namesake): almere, token_digest(ns.tokens["almere"]): cut}
+        )
+        headers = {"Idempotency-Key": key}
+        by_namesake = await s.client.post(
+            write.path, json=write.body, headers=headers | {"Authorization": f"Bearer {namesake}"}
+        )
+        by_cut = await s.client.post(write.path, json=write.body, headers=headers | ns.auth("almere"))
+        lines = await s.audit_lines(write)
+    assert first.status_code == 202, first.text
+    assert by_namesake.status_code == 409 and by_namesake.json()["type"].endswith("/idempotency-key-reused")
+    assert by_cut.status_code == 403, by_cut.text
+    assert "transfer_id" not in by_namesake.text and "transfer_id" not in by_cut.text  # the answer is not shown
+    assert [outcome for _, outcome, _ in lines] == ["ok"]  # nothing was replayed
+
+
+async def test_keyed_writes_touching_the_same_keys_in_opposite_orders_both_succeed(ns: Namespace) -> None:
+    """Two keyed requests whose units emit on K1 then K2 and on K2 then K1, interleaved."""
+
+    async def touch(first: str, second: str, request: Request, principal: CurrentPrincipal) -> dict[str, bool]:
+        context: ServiceContext = request.app.state.context
+        for client_ref in (first, second):
+            async with request_unit_of_work(context) as uow:
+                waitlisted = ClientWaitlisted(
+                    client_ref=client_ref,
+                    care_form="MO_24H",
+                    responsible_municipality="0034",
+                    urgency="high",
+                    waiting_since=TODAY,
+                )
+                await uow.emit(waitlisted)
+            await asyncio.sleep(0.5)  # the other request's first unit runs meanwhile
+        return {"done": True}
+
+    k1, k2 = "1" * 64, "2" * 64
+    async with service(ns, "placement") as s:
+        app = s.client._transport.app  # type: ignore[attr-defined]
+        app.router.add_api_route(
+            "/test/touch/{first}/{second}", touch, methods=["POST"], route_class_override=ReplayableRoute
+        )
+        auth = ns.auth("almere")
+        answers = await asyncio.gather(
+            *(
+                s.client.post(f"/test/touch/{a}/{b}", headers=auth | {"Idempotency-Key": str(uuid.uuid4())})
+                for a, b in ((k1, k2), (k2, k1))
+            )
+        )
+        rows = await s.context.pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'ClientWaitlisted'")
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert rows == 4

@@ -3,7 +3,8 @@
 Services authenticate as themselves; a service cannot write a topic it does not produce; a provider
 reads its own topic and not another provider's; a wrong password or no authentication is refused; the
 controller listener refuses an anonymous client; the dead-letter redrive reads only the `.dlq` twins and
-writes only their topics; no password is world-readable or in a process's arguments.
+their topics, writes only those topics, and re-drives no dead letter a consumer forged; no password is
+world-readable or in a process's arguments.
 """
 
 import asyncio
@@ -19,8 +20,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from aiokafka.structs import RecordMetadata
 from pydantic import SecretStr
 
+from tests.integration.test_delivery import registered_envelope
 from tests.support.builders import intake_body
 from tests.support.infra import ROOT, own_broker_env, run_deploy, starts_brokers
 from tests.support.kafka import eventually
@@ -147,11 +150,17 @@ async def test_services_do_their_work_as_their_own_principals(ns: Namespace, sec
         await eventually(counted, timeout=60)
 
 
-async def _send(connection: KafkaConnection, topic: str, value: bytes = b"{}") -> None:
+async def _send(
+    connection: KafkaConnection,
+    topic: str,
+    value: bytes = b"{}",
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> RecordMetadata:
     producer = AIOKafkaProducer(**connection.options(), enable_idempotence=True, acks="all", request_timeout_ms=5000)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value)
+        return await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
 
@@ -306,16 +315,37 @@ def unit_offered(prefix: str) -> tuple[str, bytes]:
 async def test_the_redrive_principal_re_drives_and_can_do_nothing_else(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
     admin, redrive = as_user(secured, "admin"), as_user(secured, "redrive")
     topic, value = unit_offered(ns.prefix)
-    await _send(admin, topic + ".dlq", value)
+    key = json.loads(value)["data"]["unit_id"].encode()
+    original = await _send(admin, topic, value, key=key)
+    pointer = [("dlq-source-topic", topic.encode()), ("dlq-source-partition", str(original.partition).encode()),
+               ("dlq-source-offset", str(original.offset).encode())]  # fmt: skip
+    await _send(admin, topic + ".dlq", value, key=key, headers=pointer)
     done = await dead_letters.replay(redrive, topic + ".dlq", prefix=ns.prefix)
     assert (done.sent, done.refused) == (1, [])
-    assert await _read_all(admin, topic) == [value]
-    # It reads no topic but the dead letters, and writes no topic without a dead-letter twin (nor the twins).
-    with pytest.raises(TopicAuthorizationFailedError):
-        await _read_all(redrive, topic)
+    assert await _read_all(admin, topic) == [value, value]
+    # It reads the dead letters and their topics (a dead letter points to its original there), no
+    # other topic, and writes no topic without a dead-letter twin (nor the twins).
+    await _send(admin, provider_topic(PROVIDER, ns.prefix), b"for the provider")
+    assert await _read_all(redrive, provider_topic(PROVIDER, ns.prefix)) == []
     for elsewhere in (provider_topic(PROVIDER, ns.prefix), topic + ".dlq"):
         with pytest.raises(TopicAuthorizationFailedError):
             await _send(redrive, elsewhere, value)
+
+
+async def test_a_dead_letter_a_consumer_forges_is_not_re_driven(ns: Namespace, secured) -> None:  # type: ignore[no-untyped-def]
+    """Reporting may write the `.dlq` twin of every topic it reads, but not what a replay publishes."""
+    admin, reporting, redrive = (as_user(secured, user) for user in ("admin", "reporting", "redrive"))
+    topic = ns.topic("wmo.client-registered.v1")
+    forged = registered_envelope("0034")  # a valid ClientRegistered that intake never wrote
+    pointer = [("event-type", b"ClientRegistered"), ("dlq-source-topic", topic.encode()),
+               ("dlq-source-partition", b"0"), ("dlq-source-offset", b"0")]  # fmt: skip
+    written = forged.model_dump_json().encode()
+    await _send(reporting, topic + ".dlq", written, key=forged.data["client_ref"].encode(), headers=pointer)
+    done = await dead_letters.replay(redrive, topic + ".dlq", prefix=ns.prefix)
+    assert done.sent == 0
+    (refused,) = done.refused
+    assert refused.reason.startswith(("no original to send: ", f"it differs from the original at {topic}[0]@0"))
+    assert written not in await _read_all(admin, topic)
 
 
 async def test_a_service_cannot_write_into_a_dead_letter_twin_of_a_topic_it_does_not_read(

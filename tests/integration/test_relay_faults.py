@@ -1,27 +1,33 @@
 """The relay does not amplify failures: a database that refuses the marking gets the marking again, not the
-batch again; a row Kafka refuses is parked and the other keys go on. Real Kafka and PostgreSQL."""
+batch again; a row Kafka refuses is parked and the other keys go on; a broker that is away parks nothing.
+Real Kafka and PostgreSQL."""
 
 import asyncio
 import contextlib
 import json
+import os
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import pytest
 
-from tests.support.kafka import eventually, read_topic
+from tests.support.infra import Infra, broker_of_its_own, run_deploy
+from tests.support.kafka import delete_topics, eventually, read_topic
 from tests.support.stack import Namespace
 from zorgstroom_contracts import topic_name
 from zorgstroom_contracts.events import ClientWaitlisted
 from zorgstroom_contracts.topics import Topic
 from zorgstroom_ops import status
 from zorgstroom_runtime.db import create_pool
-from zorgstroom_runtime.kafka import KafkaConnection
+from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, partitions_of, project_topics
 from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox, unit_of_work
 from zorgstroom_runtime.relay import OutboxRelay
 
 KEY_A, KEY_B = "a" * 64, "b" * 64
+OUTAGE_INSTANCE = os.environ.get("ZS_TEST_RELAY_OUTAGE_INSTANCE", "test-relay-outage")
+OUTAGE_PORT = int(os.environ.get("ZS_TEST_RELAY_OUTAGE_KAFKA_PORT", "19792"))
 
 
 async def write(pool: asyncpg.Pool, outbox: Outbox, count: int, key: str) -> list[str]:
@@ -40,10 +46,10 @@ async def write(pool: asyncpg.Pool, outbox: Outbox, count: int, key: str) -> lis
     return ids
 
 
-async def on_topic(ns: Namespace) -> list[str]:
-    """The event_id of every record on the topic, duplicates included."""
+async def on_topic(ns: Namespace, bootstrap: str | None = None) -> list[str]:
+    """The event_id of every record on the topic, duplicates included, in offset order per partition."""
     topic = topic_name(Topic.CLIENT_WAITLISTED, ns.prefix)
-    records = await read_topic(ns.infra.kafka_bootstrap, topic, at_least=10**6, timeout=3)  # all there is
+    records = await read_topic(bootstrap or ns.infra.kafka_bootstrap, topic, at_least=10**6, timeout=3)  # all there is
     return [json.loads(r.value)["event_id"] for r in records]
 
 
@@ -52,13 +58,16 @@ async def unpublished(pool: asyncpg.Pool) -> int:
 
 
 @contextlib.asynccontextmanager
-async def relaying(ns: Namespace, **options: int) -> AsyncIterator[tuple[asyncpg.Pool, Outbox, OutboxRelay]]:
+async def relaying(
+    ns: Namespace, bootstrap: str | None = None, **options: int
+) -> AsyncIterator[tuple[asyncpg.Pool, Outbox, OutboxRelay]]:
     """A schema of its own and a relay on it; the relay runs once the body starts it."""
     schema = f"relay_{ns.suffix}"
     pool = await create_pool(ns.infra.database_url, schema)
     await migrate(pool, schema)
     outbox = Outbox("placement", "flevoland", ns.prefix, schema)
-    relay = OutboxRelay(pool, outbox, KafkaConnection(ns.infra.kafka_bootstrap), poll_seconds=0.2, **options)  # type: ignore[arg-type]
+    kafka = KafkaConnection(bootstrap or ns.infra.kafka_bootstrap)
+    relay = OutboxRelay(pool, outbox, kafka, poll_seconds=0.2, **options)  # type: ignore[arg-type]
     try:
         yield pool, outbox, relay
     finally:
@@ -121,3 +130,60 @@ async def test_one_unsendable_row_does_not_hold_back_other_keys(ns: Namespace) -
         assert behind_it not in await on_topic(ns)
         assert await pool.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", behind_it) is None
         assert (state.backlog, state.parked) == (2, 1)  # reported by `zorgstroom status`
+
+
+def in_commit_order_per_key(seen: list[str], *per_key: list[str]) -> None:
+    """Every row arrived, and per key in commit order (a row sent twice counts where it first arrived)."""
+    assert set(seen) == {i for written in per_key for i in written}
+    first_copies = list(dict.fromkeys(seen))
+    for written in per_key:
+        assert [i for i in first_copies if i in written] == written
+
+
+async def test_a_partition_without_a_leader_parks_nothing_and_gets_everything_in_order(ns: Namespace) -> None:
+    topic = topic_name(Topic.CLIENT_WAITLISTED, ns.prefix)
+    # One attempt is enough to park a row Kafka refuses for what it is: a partition without a leader must not count.
+    async with relaying(ns, send_attempts=1) as (pool, outbox, relay), running(relay):
+        await write(pool, outbox, 1, KEY_A)
+        await eventually(lambda: unpublished(pool), until=lambda n: n == 0)  # the producer knows the partitions
+        await delete_topics(ns.infra.kafka_bootstrap, [topic])  # its partitions lose their leader
+        kafka = KafkaConnection(ns.infra.kafka_bootstrap)
+        await eventually(lambda: partitions_of(kafka, [topic]), until=lambda found: not found)
+        on_a, on_b = [], []
+        for _ in range(10):  # interleaved, one transaction each
+            on_a += await write(pool, outbox, 1, KEY_A)
+            on_b += await write(pool, outbox, 1, KEY_B)
+        await asyncio.sleep(25)  # past the producer's request timeout (15 s): its batches have expired
+        counted = await pool.fetchval("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL OR send_failures > 0")
+        await ensure_topics(ns.infra.kafka_bootstrap, [topic], partitions=2)
+        await eventually(lambda: unpublished(pool), until=lambda n: n == 0, timeout=60, interval=0.5)
+
+    assert counted == 0
+    in_commit_order_per_key(await on_topic(ns), on_a, on_b)
+
+
+@pytest.fixture
+def own_kafka(infra: Infra) -> Iterator[tuple[dict[str, str], str]]:
+    with broker_of_its_own(infra, OUTAGE_INSTANCE, OUTAGE_PORT) as kafka:
+        yield kafka
+
+
+async def test_a_broker_that_is_away_parks_nothing_and_gets_everything_in_order(ns: Namespace, own_kafka) -> None:  # type: ignore[no-untyped-def]
+    env, bootstrap = own_kafka
+    await ensure_topics(bootstrap, project_topics(ns.prefix), partitions=3)
+    # One attempt is enough to park a row Kafka refuses for what it is: a broker that is away must not count.
+    async with relaying(ns, bootstrap, send_attempts=1) as (pool, outbox, relay), running(relay):
+        before = await write(pool, outbox, 2, KEY_A) + await write(pool, outbox, 2, KEY_B)
+        await eventually(lambda: unpublished(pool), until=lambda n: n == 0)  # the producer knows the partitions
+        run_deploy("kafka.sh", "stop", env)
+        on_a, on_b = [], []
+        for _ in range(10):  # interleaved, one transaction each
+            on_a += await write(pool, outbox, 1, KEY_A)
+            on_b += await write(pool, outbox, 1, KEY_B)
+        await asyncio.sleep(25)  # past the producer's request timeout (15 s): its sends have failed
+        parked = await pool.fetchval("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL OR send_failures > 0")
+        run_deploy("kafka.sh", "start", env)
+        await eventually(lambda: unpublished(pool), until=lambda n: n == 0, timeout=120, interval=0.5)
+
+    assert parked == 0
+    in_commit_order_per_key(await on_topic(ns, bootstrap), before[:2] + on_a, before[2:] + on_b)

@@ -3,12 +3,14 @@
 import csv
 import io
 
+import asyncpg
 import pytest
 
 from tests.integration.test_delivery import registered_envelope
+from tests.integration.test_reporting_numbers import reporting_app
 from tests.support.kafka import eventually, produce
 from tests.support.stack import Namespace, running
-from zorgstroom_reporting.bootstrap import build
+from zorgstroom_runtime.db import grant_service_role
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ async def reporting(ns: Namespace):  # type: ignore[no-untyped-def]
         ns.topic("wmo.client-registered.v1"),
         [(e.data["client_ref"].encode(), e.model_dump_json().encode(), []) for e in envelopes],
     )
-    async with running(build(ns.settings("reporting")), "reporting") as client:
+    async with running(reporting_app(ns.settings("reporting")), "reporting") as client:
 
         async def applied() -> bool:  # as the responsible municipalities see them: exactly
             urk = await client.get("/v1/municipalities/0184/flows?from=2027-01&to=2027-12", headers=ns.auth("urk"))
@@ -128,7 +130,18 @@ async def test_a_municipality_cannot_read_another_municipalitys_report(reporting
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("from=2027-13", "from"), ("from=2027-05&to=2027-01", "to"), ("from=1990-01&to=2027-01", "to"), ("to=soon", "to")],
+    [
+        ("from=2027-13", "from"),
+        ("from=2027-05&to=2027-01", "to"),
+        ("from=2017-01&to=2027-12", "to"),  # 132 months
+        ("to=soon", "to"),
+        ("from=0000-01", "from"),
+        ("from=1999-12&to=2000-01", "from"),
+        ("to=9999-12", "to"),
+        ("from=9999-12&to=9999-12", "from"),
+        ("from=2027-06&to=2028-02", "to"),  # the clock says 15 January 2028: February has not happened
+        ("from=2028-02", "from"),
+    ],
 )
 async def test_a_malformed_period_is_a_problem_naming_the_parameter(reporting, ns: Namespace, query, field) -> None:  # type: ignore[no-untyped-def]
     answer = await reporting.get(f"/v1/municipalities/0184/flows?{query}", headers=ns.auth("urk"))
@@ -142,3 +155,21 @@ async def test_a_municipality_outside_the_region_is_not_found(reporting, ns: Nam
 async def test_reporting_is_ready_with_its_consumer_running(reporting) -> None:  # type: ignore[no-untyped-def]
     ready = await reporting.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"postgres": True, "kafka": True, "consumer": True}
+
+
+async def test_reportings_login_role_reads_its_rounding_key_but_cannot_change_it(reporting, ns: Namespace) -> None:  # type: ignore[no-untyped-def]
+    """Whoever could rewrite the key could choose every coin, and round a small cell up or down at will."""
+    schema, role = f"reporting_{ns.suffix}", f"reporting_{ns.suffix}_app"
+    admin = await asyncpg.connect(ns.infra.database_url)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" NOLOGIN')
+        await grant_service_role(admin, schema, role)
+        await admin.execute(f'SET search_path = "{schema}"; SET ROLE "{role}"')
+        assert await admin.fetchval("SELECT length(secret) > 0 FROM disclosure_key")
+        chosen = "decode(repeat('ab', 32), 'hex')"
+        for statement in (f"UPDATE disclosure_key SET secret = {chosen}", "DELETE FROM disclosure_key"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await admin.execute(statement)
+    finally:
+        await admin.execute(f'RESET ROLE; DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+        await admin.close()

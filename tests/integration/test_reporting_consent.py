@@ -2,11 +2,10 @@
 shows as "ready, no consent to share", apart from those waiting for a home, masked like every count for anyone
 but the responsible municipality; consent recorded later moves them back from its day."""
 
-from tests.integration.test_reporting_numbers import ALMERE, ZRM4, made, registered
+from tests.integration.test_reporting_numbers import ALMERE, ZRM4, made, registered, reporting_app
 from tests.support.kafka import eventually, publish_events
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts.events import ConsentRecorded, Event, OutflowReadinessAssessed
-from zorgstroom_reporting.bootstrap import build
 
 C1, C2 = "c1" * 32, "c2" * 32
 FLOWS = "/v1/municipalities/0034/flows?from=2027-02&to=2027-04"
@@ -27,7 +26,7 @@ EVENTS: list[Event] = [
 
 async def test_a_ready_client_without_consent_is_reported_apart_until_consent_is_recorded(ns: Namespace) -> None:
     await publish_events(ns.infra.kafka_bootstrap, ns.prefix, EVENTS)
-    async with running(build(ns.settings("reporting")), "reporting") as reporting:
+    async with running(reporting_app(ns.settings("reporting")), "reporting") as reporting:
 
         async def report() -> dict[str, dict[str, object]]:
             body = (await reporting.get(FLOWS, headers=ns.auth("almere"))).json()

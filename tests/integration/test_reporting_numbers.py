@@ -4,10 +4,12 @@ CSV, from events on the real topics."""
 
 import csv
 import io
+from datetime import date
 from typing import Any
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 
 from tests.support.kafka import eventually, publish_events
 from tests.support.stack import Namespace, running
@@ -28,6 +30,8 @@ from zorgstroom_contracts.events import (
     ResponsibilityTransferred,
 )
 from zorgstroom_reporting.bootstrap import build
+from zorgstroom_reporting.entrypoints import http
+from zorgstroom_runtime.settings import ServiceSettings
 
 ALMERE = "0034"
 
@@ -97,10 +101,21 @@ EVENTS: list[Event] = [
 ]  # fmt: skip
 
 
+SETTLED = ("cost_borne_eur", "balance_eur", "settlement_eur")  # a budget's figures worked out from the region's
+TODAY = date(2028, 1, 15)  # the data lie in 2027, and a report covers no month after the current one
+
+
+def reporting_app(settings: ServiceSettings, today: date = TODAY) -> FastAPI:
+    """Reporting's app with its clock on `today`."""
+    app = build(settings)
+    app.dependency_overrides[http.today] = lambda: today
+    return app
+
+
 @pytest.fixture
 async def reporting(ns: Namespace):  # type: ignore[no-untyped-def]
     await publish_events(ns.infra.kafka_bootstrap, ns.prefix, EVENTS)
-    async with running(build(ns.settings("reporting")), "reporting") as client:
+    async with running(reporting_app(ns.settings("reporting")), "reporting") as client:
 
         async def caught_up() -> bool:
             answer = await client.get(
@@ -182,10 +197,12 @@ async def test_region_staff_see_small_numbers_rounded(reporting, ns: Namespace) 
     assert sum(totals["ended_other_by_reason"].values()) == totals["ended_other"]  # a breakdown adds up too
     assert months[0]["waiting_days_median"] is None  # one person's wait is no median
     matrix = (await reporting.get("/v1/region/matrix?from=2027-01&to=2027-12", headers=ns.auth("region"))).json()
-    # p1 (75 nights, in Almere) and p2 (28, in Lelystad): one client and its nights each, shown as 0|5 and 0|100
+    # p1 (in Almere: 17, 28 and 30 nights in January-March) and p2 (in Lelystad: 19 and 9 in February-March): one
+    # client each, shown as 0|5, and each month's nights as 0|100 (one coin for one client's months)
     for cell in matrix["cells"]:  # a pair whose figures both round to 0 is not listed
         assert (cell["responsible"], cell["responsible_elsewhere"]) == (ALMERE, False)
-        assert cell["clients"] in (0, 5) and cell["client_days"] in (0, 100) and cell["clients"] + cell["client_days"]
+        assert cell["clients"] in (0, 5) and cell["client_days"] in (0, 100, 200, 300)
+        assert cell["clients"] + cell["client_days"]
     assert {c["facility_municipality"] for c in matrix["cells"]} <= {ALMERE, "0995"}
 
 
@@ -203,9 +220,13 @@ async def test_the_budget_year_is_client_days_times_tariff_against_the_phased_in
     total_budget = 0.021 * 700_000_000  # the six shares of 2027 add up to 0.021
     assert region["totals"]["budget_eur"] == pytest.approx(total_budget, abs=0.1)
     assert region["totals"]["settlement_eur"] == pytest.approx(0.0, abs=0.1)  # budget-neutral
-    surplus = total_budget - own["cost_eur"]
+    # What Almere pays or receives is the region's figure, worked out from everyone's rounded days (Almere's
+    # 103 nights show as 0 or 100 per month and facility), not from its own exact cost: the same for every viewer.
+    row = next(m for m in region["municipalities"] if m["municipality"] == ALMERE)
+    assert {k: own[k] for k in SETTLED} == {k: row[k] for k in SETTLED}
+    surplus = total_budget - sum(m["cost_borne_eur"] for m in region["municipalities"])
     assert own["settlement_eur"] == pytest.approx(
-        own["budget_eur"] - own["cost_eur"] - surplus * share / 0.021, abs=0.05
+        own["budget_eur"] - own["cost_borne_eur"] - surplus * share / 0.021, abs=0.05
     )
     assert (await reporting.get("/v1/municipalities/0034/budget?year=2027", headers=ns.auth("urk"))).status_code == 403
 
@@ -302,7 +323,7 @@ EPISODES: list[Event] = [
 @pytest.fixture
 async def episodes(ns: Namespace):  # type: ignore[no-untyped-def]
     await publish_events(ns.infra.kafka_bootstrap, ns.prefix, EPISODES)
-    async with running(build(ns.settings("reporting")), "reporting") as client:
+    async with running(reporting_app(ns.settings("reporting")), "reporting") as client:
 
         async def caught_up() -> bool:
             return await episodes_applied(client, ns)

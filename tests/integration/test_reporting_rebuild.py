@@ -5,13 +5,12 @@ tables, and what it reads again is not counted twice."""
 import asyncpg
 import pytest
 
-from tests.integration.test_reporting_numbers import EPISODES, EVENTS, episodes_applied, registered
+from tests.integration.test_reporting_numbers import EPISODES, EVENTS, episodes_applied, registered, reporting_app
 from tests.support.kafka import eventually, produce, publish_events
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.events import Event
 from zorgstroom_ops.rebuild_command import run_rebuild
-from zorgstroom_reporting.bootstrap import build
 from zorgstroom_reporting.projections.writer import ReportingProjection
 from zorgstroom_runtime.kafka import KafkaConnection
 
@@ -51,7 +50,7 @@ async def test_a_rebuild_gives_the_live_numbers_and_the_live_consumer_goes_on(ns
     poison_topic = topic_name(spec_for(EVENTS[2]).topic, ns.prefix)
     await produce(ns.infra.kafka_bootstrap, poison_topic, [(b"k", b"{not an envelope", [])])
     settings = ns.settings("reporting")
-    async with running(build(settings), "reporting") as client:
+    async with running(reporting_app(settings), "reporting") as client:
 
         async def answers() -> list[object]:
             return [(await client.get(path, headers=ns.auth(who))).json() for who, path in REPORTS]

@@ -101,3 +101,19 @@ async def test_a_rebuild_refuses_a_topic_whose_history_was_deleted_and_leaves_th
         await conn.close()
     assert after == before and len(after) == 3  # the live projection is untouched
     assert f"{settings.schema_name}_previous" not in schemas and f"{settings.schema_name}_rebuild" not in schemas
+
+
+async def test_a_production_service_refuses_to_start_on_a_topic_that_would_lose_history(ns: Namespace) -> None:
+    from zorgstroom_runtime.kafka import HistoryAtRisk, refuse_topics_that_lose_history
+
+    kafka = KafkaConnection(ns.infra.kafka_bootstrap)
+    good = topic_name(Topic.CLIENT_REGISTERED, ns.prefix)
+    await refuse_topics_that_lose_history(kafka, [good])  # made by ensure_topics: starts
+    admin = AIOKafkaAdminClient(bootstrap_servers=ns.infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(f"{ns.prefix}week", 1, 1, topic_configs={"retention.ms": "604800000"})])
+    finally:
+        await admin.close()
+    with pytest.raises(HistoryAtRisk, match=rf"{ns.prefix}week: retention.ms='604800000', wanted '-1'"):
+        await refuse_topics_that_lose_history(kafka, [good, f"{ns.prefix}week"])

@@ -5,11 +5,13 @@ from zorgstroom_ops.kafka_security import stack_grants
 from zorgstroom_runtime.acl import provider_grants, redrive_grants, service_grants
 
 
-def test_intake_may_only_write_client_registered() -> None:
-    (grant,) = service_grants("intake", [], "fl.")
+def test_intake_may_only_write_client_registered_and_read_its_configuration() -> None:
+    grant, describe = service_grants("intake", [], "fl.")
     assert grant.principal == "intake" and grant.role == "producer"
     assert grant.topics == ("fl.wmo.client-registered.v1",)
     assert "--idempotent" in grant.command_args()
+    assert describe.topics == ("fl.wmo.client-registered.v1",)  # to check at start that it keeps history
+    assert describe.command_args()[3:5] == ["--operation", "DescribeConfigs"]
 
 
 def test_reporting_reads_what_it_handles_and_dead_letters_into_the_twins() -> None:
@@ -35,10 +37,11 @@ def test_a_provider_reads_only_its_own_topic_in_its_own_groups() -> None:
     ]  # fmt: skip
 
 
-def test_the_redrive_reads_only_dead_letters_and_writes_only_the_topics_they_belong_to() -> None:
+def test_the_redrive_reads_dead_letters_and_their_originals_and_writes_only_the_topics_they_belong_to() -> None:
     reads, writes, group = redrive_grants("fl.")
     assert {g.principal for g in (reads, writes, group)} == {"redrive"}
-    assert set(reads.topics) == {f"fl.{t.value}.dlq" for t in TOPICS}
+    # A dead letter is a pointer: the redrive reads its original in the topic the twin belongs to.
+    assert set(reads.topics) == {f"fl.{t.value}.dlq" for t in TOPICS} | {f"fl.{t.value}" for t in TOPICS}
     assert set(writes.topics) == {f"fl.{t.value}" for t in TOPICS}
     assert reads.command_args()[3:7] == ["--operation", "Read", "--operation", "Describe"]
     assert writes.command_args()[3:7] == ["--operation", "Write", "--operation", "Describe"]

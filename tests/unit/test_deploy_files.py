@@ -43,3 +43,8 @@ def test_every_file_the_dockerfile_copies_exists() -> None:
     for sources in re.findall(r"^COPY (.+) \S+$", dockerfile, flags=re.M):
         for source in sources.split():
             assert (ROOT / source).exists(), source
+
+
+def test_the_compose_broker_keeps_history_for_ever() -> None:
+    """Kafka's own default deletes after 7 days; a rebuild replays every topic from offset 0."""
+    assert compose()["services"]["kafka"]["environment"]["KAFKA_LOG_RETENTION_HOURS"] == -1

@@ -3,6 +3,8 @@ the sum of the rounded cells it covers; worked out by hand."""
 
 from datetime import date
 
+from pytest import approx
+
 from tests.unit.test_flows import ALMERE, LELYSTAD, REGION, URK, facts, placed, reg
 from zorgstroom_reporting.domain.disclosure import (
     DAYS_BASE,
@@ -15,7 +17,7 @@ from zorgstroom_reporting.domain.disclosure import (
 )
 from zorgstroom_reporting.domain.facts import Facts, Transfer
 from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS, monthly_flows, monthly_tallies, totals
-from zorgstroom_reporting.domain.money import ClientDays
+from zorgstroom_reporting.domain.money import ClientDays, in_place
 from zorgstroom_reporting.domain.months import Month
 from zorgstroom_reporting.domain.offers import housing_rows
 from zorgstroom_reporting.domain.solidarity import monthly_matrix
@@ -98,18 +100,70 @@ def test_first_placements_in_the_matrix_round_in_the_inflows_cells() -> None:
     for secret in (b"a" * 32, b"b" * 32, b"c" * 32):
         rounding = Rounding(secret)
         inflow = totals(protect_flows(monthly_tallies(f, ALMERE, JAN, DEC, REGION), ALMERE, rounding, REGION, 5))
-        matrix = protect_matrix(monthly_matrix(f, JAN, DEC, date(2028, 1, 1)), rounding)
+        matrix = protect_matrix(monthly_matrix(f, JAN, DEC, date(2028, 1, 1)), rounding, Month(2028, 1))
         first = sum(c.inflow for (responsible, _), c in matrix.items() if responsible == ALMERE)
         assert first == inflow.total["inflow"] and all(c.client_days % DAYS_BASE == 0 for c in matrix.values())
         assert {k for k in matrix} <= {(ALMERE, LELYSTAD)}
 
 
-def test_client_days_round_to_their_own_base_and_stay_exact_for_their_own_municipality() -> None:
-    days = ClientDays({"BW_24H": 37, "MO_24H": 300}, {"BW_24H": 128})
-    shown = protect_days(URK, 2027, days, PROTECTED)
-    assert shown.realised["MO_24H"] == 300 and shown.realised["BW_24H"] in (0, 100)
-    assert shown.projected["BW_24H"] in (100, 200)
-    assert protect_days(URK, 2027, days, Rounding(SECRET, exact=True)) == days
+def waiting_since_2025(k: int) -> Facts:
+    """`k` clients of Almere who registered in January 2025 and still wait: a population that does not change."""
+    return Facts(registrations=[reg(n, "2025-01-05") for n in range(1, k + 1)])
+
+
+def test_a_stable_waiting_list_shows_one_figure_in_every_month_so_averaging_months_teaches_nothing() -> None:
+    months = (Month(2025, 2), Month(2027, 12))
+    for k in range(1, 5):
+        for secret in (b"a" * 32, b"b" * 32, b"c" * 32, b"d" * 32, b"e" * 32):
+            tallies = monthly_tallies(waiting_since_2025(k), ALMERE, *months, REGION)
+            shown = protect_flows(tallies, ALMERE, Rounding(secret), REGION, 5)
+            assert len(shown) == 35 and len({f.total["waiting_at_end"] for f in shown.values()}) == 1
+            assert {f.total["waiting_at_end"] for f in shown.values()} <= {0, 5}
+
+
+def test_one_more_client_on_the_list_gives_the_stock_a_coin_of_its_own() -> None:
+    # Over many keys, two and three waiting clients round alike and apart: the coins are not one coin.
+    def shown(k: int, secret: bytes) -> int:
+        tallies = monthly_tallies(waiting_since_2025(k), ALMERE, JAN, JAN, REGION)
+        return int(protect_flows(tallies, ALMERE, Rounding(secret), REGION, 5)[JAN].total["waiting_at_end"])
+
+    keys = [n.to_bytes(2, "big") * 16 for n in range(400)]
+    assert {(0, 5), (5, 0)} <= {(shown(2, key), shown(3, key)) for key in keys[:40]}
+    assert sum(shown(2, key) for key in keys) / len(keys) == approx(2, abs=0.5)  # unbiased over the keys
+
+
+def test_the_open_months_client_days_are_not_shown_and_closed_months_round_on_who_stayed() -> None:
+    f = Facts(registrations=[reg(1, "2027-01-05")], placements=[placed(1, "2027-01-10", 5)])
+    for secret in (b"a" * 32, b"b" * 32, b"c" * 32):
+        rounding = Rounding(secret)
+        by_month = [
+            protect_matrix(monthly_matrix(f, m, m, date(2027, 9, 15)), rounding, Month(2027, 9))
+            for m in (Month(2027, 3), Month(2027, 5), Month(2027, 7), Month(2027, 8), Month(2027, 9))
+        ]
+        days = [sum(c.client_days for c in matrix.values()) for matrix in by_month]
+        assert days[4] == 0  # September is open: its nights so far (14) grow every night, and are not shown
+        assert len(set(days[:4])) == 1 and days[0] in (0, 100)  # one client, 31 nights each month: one coin
+
+
+def test_protected_budget_days_are_the_matrixs_closed_months_and_rounded_clients_times_the_nights_left() -> None:
+    f = Facts(
+        registrations=[reg(n, "2027-01-05") for n in range(1, 4)],
+        placements=[placed(n, "2027-01-10", 5) for n in range(1, 4)],  # three clients, in place all year
+    )
+    cut = date(2027, 6, 1)
+    for secret in (b"a" * 32, b"b" * 32, b"c" * 32):
+        rounding = Rounding(secret)
+        cells = monthly_matrix(f, JAN, DEC, cut)
+        (almere,) = protect_days(cells, in_place(f, cut), 2027, cut, rounding).values()
+        matrix = protect_matrix(monthly_matrix(f, JAN, Month(2027, 6), cut), rounding, Month(2027, 6))
+        assert almere.realised == {"BW_24H": matrix[(ALMERE, LELYSTAD)].client_days}  # the matrix's, January-May
+        assert almere.projected["BW_24H"] in (0, 5 * 214)  # 3 clients shown as 0 or 5, June to December
+        exact = protect_days(cells, in_place(f, cut), 2027, cut, Rounding(secret, exact=True))[ALMERE]
+        assert exact == ClientDays({"BW_24H": 3 * 142}, {"BW_24H": 3 * 214})
+    closed = date(2028, 1, 1)  # a closed year is all realised: the rounded day cells of its twelve months
+    cells = monthly_matrix(f, JAN, DEC, closed)
+    (year,) = protect_days(cells, in_place(f, closed), 2027, closed, PROTECTED).values()
+    assert year.projected == {} and year.realised["BW_24H"] % DAYS_BASE == 0
 
 
 def test_the_housing_report_sums_the_monthly_cells_and_counts_every_acceptance_against_the_quota() -> None:

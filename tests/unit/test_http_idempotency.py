@@ -1,8 +1,12 @@
-"""The runtime's Idempotency-Key: what makes two requests the same, and which routes take a key."""
+"""The runtime's Idempotency-Key: what makes two requests the same, which routes take a key, and to whom an
+answer is replayed."""
 
-from fastapi import APIRouter, FastAPI
+import pytest
+from fastapi import APIRouter, FastAPI, Request
 
-from zorgstroom_runtime.idempotency import ReplayableRoute, request_hash
+from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
+from zorgstroom_runtime.errors import Forbidden
+from zorgstroom_runtime.idempotency import ReplayableRoute, credential_of, request_hash, still_authorised
 
 
 def test_the_same_json_in_another_key_order_or_spacing_is_the_same_request() -> None:
@@ -47,3 +51,28 @@ def test_writes_document_an_optional_idempotency_key_and_reads_do_not() -> None:
 
     assert ("Idempotency-Key", False) in headers(paths["/things/{thing_id}"]["put"])
     assert headers(paths["/things"]["get"]) == []
+
+
+def _almere(*roles: Role) -> Principal:
+    return Principal("almere-case-system", OrganisationKind.MUNICIPALITY, "0034", frozenset(roles))
+
+
+def test_an_answer_is_replayed_to_a_credential_that_kept_its_roles_or_gained_one() -> None:
+    then = [Role.CLIENTS_TRANSFER.value]
+    still_authorised(_almere(Role.CLIENTS_TRANSFER), then)
+    still_authorised(_almere(Role.CLIENTS_TRANSFER, Role.INTAKE_READ), then)
+
+
+def test_an_answer_is_not_replayed_to_a_credential_that_lost_a_role_or_to_a_key_without_roles() -> None:
+    with pytest.raises(Forbidden, match="clients:transfer"):
+        still_authorised(_almere(Role.INTAKE_READ), [Role.CLIENTS_TRANSFER.value, Role.INTAKE_READ.value])
+    with pytest.raises(Forbidden):
+        still_authorised(_almere(Role.CLIENTS_TRANSFER), None)
+
+
+def test_the_credential_is_its_token_not_its_name() -> None:
+    def request(authorization: str) -> Request:
+        return Request({"type": "http", "headers": [(b"authorization", authorization.encode())]})
+
+    assert credential_of(request("Bearer one")) == credential_of(request("bearer one"))
+    assert credential_of(request("Bearer one")) != credential_of(request("Bearer two"))

@@ -1,6 +1,6 @@
 """`zorgstroom`: the operator CLI. `up`, `down`, `status`, `simulate`, `report`, `demo`, `dead-letters`,
-`provider-topic`, `rebuild`, `db-roles`, `audit` and `trace`; each command lives in its own module and is registered
-here, one way (`app.command()(fn)`)."""
+`provider-topic`, `rebuild`, `db-roles`, `migrate`, `audit` and `trace`; each command lives in its own
+module and is registered here, one way (`app.command()(fn)`)."""
 
 import asyncio
 import dataclasses
@@ -14,7 +14,7 @@ from rich.table import Table
 from zorgstroom_ops import dead_letters, kafka_security, processes
 from zorgstroom_ops.audit_command import audit
 from zorgstroom_ops.config import config
-from zorgstroom_ops.db_roles import db_roles_command
+from zorgstroom_ops.db_roles import db_roles_command, migrate_command
 from zorgstroom_ops.demo_command import demo
 from zorgstroom_ops.rebuild_command import rebuild_command
 from zorgstroom_ops.report_command import report
@@ -74,8 +74,9 @@ def dead_letters_command(
 ) -> None:
     """List the dead letters per topic and reason, or replay one `.dlq` topic once its cause is fixed.
 
-    Both run as the redrive principal, which may read the `.dlq` twins and write only the topics they
-    belong to; a replay sends a message only to its twin's topic, and only a valid event of that topic."""
+    Both run as the redrive principal, which may read the `.dlq` twins and their topics and write only
+    those topics; a replay sends only a dead letter's original, read from its twin's topic at the
+    partition and offset the dead letter names, and only a valid event of that topic under its own key."""
     if replay_topic:
         try:
             dead_letters.redrive_target(replay_topic)
@@ -141,6 +142,7 @@ for command, name in (
     (provider_topic_command, "provider-topic"),
     (rebuild_command, "rebuild"),
     (db_roles_command, "db-roles"),
+    (migrate_command, "migrate"),
     (audit, None),
     (trace, None),
 ):

@@ -1,10 +1,13 @@
 """Dead letters for operators: what lies in the `.dlq` twins and why, and sending them back.
 
-Replay (redrive) republishes a dead letter's original key and value (and headers other than the dlq-*
-ones) to the one topic its `.dlq` twin belongs to, found from the twin's name: never from a header,
-which whoever wrote the dead letter chose. It sends only an envelope that parses and holds an event
-that belongs on that topic; anything else is refused with the reason and stays in the `.dlq` topic.
-Consumers deduplicate on event_id, so replaying a message twice applies it once.
+A dead letter is only a pointer. Whoever may write a `.dlq` twin (every consumer of its topic) chose
+its bytes, key and headers, so replay (redrive) trusts none of them: it reads the original record
+from the topic the twin belongs to (found from the twin's name) at the dead letter's
+dlq-source-partition and dlq-source-offset, and republishes that record's key, value and headers
+only when its key and value are the dead letter's. The envelope must parse, hold an event that
+belongs on that topic, and be keyed by that event's key. Anything else is refused with the reason and
+stays in the `.dlq` topic. So a replay can only send again what the topic's own producer once wrote;
+consumers deduplicate on event_id, so replaying a message twice applies it once.
 """
 
 import asyncio
@@ -13,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
 from pydantic import ValidationError
 
 from zorgstroom_contracts import EVENT_TYPES, TOPICS, topic_name
@@ -20,6 +24,9 @@ from zorgstroom_contracts.envelope import open_json
 from zorgstroom_contracts.topics import DLQ_SUFFIX
 from zorgstroom_runtime.acl import REDRIVE_GROUP
 from zorgstroom_runtime.kafka import KafkaConnection, new_producer, partitions_of, project_topics
+
+# How long a replay waits for one original record before it refuses its dead letter.
+ORIGINAL_TIMEOUT = 10.0
 
 
 @dataclass
@@ -90,28 +97,102 @@ def redrive_target(dlq_topic: str, prefix: str = "") -> str:
 
 
 def refusal(record: ConsumerRecord, target: str, prefix: str = "") -> str | None:
-    """Why this dead letter may not go back to `target`, or None when it may."""
+    """Why this dead letter may not go back to `target` on what it holds alone, or None when it may.
+
+    Whether the original it points to holds the same key and value is `replay`'s check, against Kafka.
+    """
     claimed = _header(record, "dlq-source-topic")
-    if claimed and claimed != target:
-        return f"its dlq-source-topic header names {claimed}, but it lies in the dead letters of {target}"
+    if claimed != target:
+        named = f"names {claimed}" if claimed else "is missing"
+        return f"its dlq-source-topic header {named}, but it lies in the dead letters of {target}"
     try:
-        envelope, _ = open_json(record.value or b"")
+        envelope, event = open_json(record.value or b"")
     except ValidationError as error:
         return f"not a valid envelope or event: {_describe(error)}"
     except Exception as error:  # an unknown event type or version, or an upcaster that fails
         return f"not an event this build knows: {type(error).__name__}"
-    home = topic_name(EVENT_TYPES[envelope.event_type].topic, prefix)
+    spec = EVENT_TYPES[envelope.event_type]
+    home = topic_name(spec.topic, prefix)
     if home != target:
         return f"a {envelope.event_type} belongs on {home}, not on {target}"
     named = _header(record, "event-type")
     if named and named != envelope.event_type:  # consumers select their events by this header
         return f"its event-type header says {named}, its envelope {envelope.event_type}"
+    if record.key != spec.key_of(event.model_dump(mode="json")).encode():  # the key decides per-key order
+        return f"its key is not the {spec.key_field} of its {envelope.event_type}"
     return None
 
 
 def _describe(error: ValidationError) -> str:
     """Field locations and messages only: input values could carry personal data."""
     return json.dumps([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)][:5])
+
+
+def _pointer(record: ConsumerRecord) -> tuple[int, int] | None:
+    """The partition and offset of the original, from the dlq-source-* headers; None if they are no numbers."""
+    try:
+        partition, offset = int(_header(record, "dlq-source-partition")), int(_header(record, "dlq-source-offset"))
+    except ValueError:
+        return None
+    return (partition, offset) if partition >= 0 and offset >= 0 else None
+
+
+class Originals:
+    """Reads the record at one partition and offset of the topic a `.dlq` twin belongs to, outside any group."""
+
+    def __init__(self, kafka: KafkaConnection, topic: str, timeout: float = ORIGINAL_TIMEOUT) -> None:
+        self.kafka, self.topic, self.timeout = kafka, topic, timeout
+        # No reset: an offset that retention or compaction removed raises instead of reading another record.
+        self.consumer = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False,
+                                         auto_offset_reset="none")  # fmt: skip
+        self.ends: dict[int, int] = {}
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        found = await partitions_of(self.kafka, [self.topic])
+        partitions = [TopicPartition(self.topic, p) for p in found.get(self.topic, [])]
+        self.ends = {tp.partition: end for tp, end in (await self.consumer.end_offsets(partitions)).items()}
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def at(self, partition: int, offset: int) -> ConsumerRecord | str:
+        """The record at `offset` of `partition`, or why there is none to read there."""
+        if partition not in self.ends:
+            return f"{self.topic} has no partition {partition}"
+        tp = TopicPartition(self.topic, partition)
+        if offset >= self.ends[partition]:  # the original may have come after the replay started
+            self.ends[partition] = (await self.consumer.end_offsets([tp]))[tp]
+        if offset >= self.ends[partition]:
+            return f"{self.topic}[{partition}] holds no offset {offset} yet"
+        self.consumer.assign([tp])
+        self.consumer.seek(tp, offset)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while loop.time() < deadline:
+            try:
+                batch = (await self.consumer.getmany(tp, timeout_ms=500, max_records=1)).get(tp, [])
+            except OffsetOutOfRangeError:
+                return f"{self.topic}[{partition}]@{offset} is no longer in Kafka"
+            if batch and batch[0].offset == offset:
+                found: ConsumerRecord = batch[0]
+                return found
+            if batch or await self.consumer.position(tp) >= self.ends[partition]:  # compacted away, or a marker
+                return f"{self.topic}[{partition}] holds no record at {offset}"
+        return f"{self.topic}[{partition}]@{offset} could not be read within {self.timeout:g}s"
+
+
+async def original_of(record: ConsumerRecord, originals: Originals) -> ConsumerRecord | str:
+    """The record this dead letter points to, when it holds the dead letter's key and value; else why not."""
+    pointer = _pointer(record)
+    if pointer is None:
+        return "its dlq-source-partition and dlq-source-offset headers do not point to a record"
+    original = await originals.at(*pointer)
+    if isinstance(original, str):
+        return f"no original to send: {original}"
+    if (original.key, original.value) != (record.key, record.value):
+        return f"it differs from the original at {originals.topic}[{pointer[0]}]@{pointer[1]}"
+    return original
 
 
 async def replay(kafka: KafkaConnection, dlq_topic: str, *, prefix: str = "", join_timeout: float = 60.0) -> Redrive:
@@ -128,30 +209,37 @@ async def replay(kafka: KafkaConnection, dlq_topic: str, *, prefix: str = "", jo
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    originals = Originals(kafka, result.target)
     producer = new_producer(kafka, REDRIVE_GROUP)
     await consumer.start()
+    await originals.start()
     await producer.start()
     try:
         partitions = await _assignment(consumer, join_timeout)
         ends = await consumer.end_offsets(list(partitions))
         while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                await _redrive(producer, records, result, prefix)
+                await _redrive(producer, originals, records, result, prefix)
                 await consumer.commit({tp: records[-1].offset + 1})
     finally:
         await producer.stop()
+        await originals.stop()
         await consumer.stop()
     return result
 
 
-async def _redrive(producer: AIOKafkaProducer, records: list[ConsumerRecord], result: Redrive, prefix: str) -> None:
+async def _redrive(
+    producer: AIOKafkaProducer, originals: Originals, records: list[ConsumerRecord], result: Redrive, prefix: str
+) -> None:
     for record in records:
         reason = refusal(record, result.target, prefix)
-        if reason:
-            result.refused.append(Refusal(record.partition, record.offset, reason))
+        original = reason or await original_of(record, originals)
+        if isinstance(original, str):
+            result.refused.append(Refusal(record.partition, record.offset, original))
             continue
-        headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq-")]
-        await producer.send_and_wait(result.target, value=record.value, key=record.key, headers=headers)
+        # The original's own key, value and headers: nothing the dead letter's writer chose.
+        headers = list(original.headers or ())
+        await producer.send_and_wait(result.target, value=original.value, key=original.key, headers=headers)
         result.sent += 1
 
 

@@ -67,6 +67,10 @@ def start(service: ServiceProcess, env: dict[str, str]) -> None:
     }
     if service.name != "intake":  # the pseudonym key is intake's alone, even if the operator's shell holds it
         full_env.pop("ZS_CLIENT_REF_SECRET", None)
+    # The schema owner's URL is `zorgstroom migrate`'s: a running service never holds it, nor a password
+    # from the operator's shell (its own login role's is in the pgpass file `env` names).
+    for owners in ("ZS_MIGRATION_DATABASE_URL", "PGPASSWORD"):
+        full_env.pop(owners, None)
     with service.log_file.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", f"zorgstroom_{service.name}"],

@@ -132,16 +132,21 @@ def _service_env(region_file: Path, credentials_file: Path) -> dict[str, str]:
 
 
 def database_roles() -> dict[str, dict[str, str]]:
-    """Each service's database URLs: it migrates as the owner of its schema and serves as a role that
-    owns nothing (zorgstroom db-roles; passwords in the pgpass file, never in the environment)."""
-    provisioned = asyncio.run(
-        db_roles.provision(config().database_url, list(processes.SERVICES), db_roles.PgPass(config().pgpass))
-    )
-    return {roles.schema: roles.service_env() for roles in provisioned}
+    """Each service's database: its roles made (zorgstroom db-roles), its schema migrated by its migrator
+    (zorgstroom migrate), and then only its login role, with a pgpass file holding that role's line alone."""
+    shared = db_roles.PgPass(config().pgpass)
+    provisioned = asyncio.run(db_roles.provision(config().database_url, list(processes.SERVICES), shared))
+    for schema, applied in asyncio.run(db_roles.migrate_stack(provisioned)).items():
+        if applied:
+            console.print(f"{schema}: {len(applied)} migration(s) applied")
+    return {
+        roles.schema: roles.service_env(db_roles.service_pgpass(roles, shared, config().run / f"{roles.schema}.pgpass"))
+        for roles in provisioned
+    }
 
 
 def _own_env(service: str, users: dict[str, str] | None, databases: dict[str, dict[str, str]]) -> dict[str, str]:
-    """One service's own variables: its Kafka principal and database roles, for intake alone the client_ref key."""
+    """One service's own variables: its Kafka principal and login role, for intake alone the client_ref key."""
     own = kafka_security.service_kafka_env(service, users) if users else {}
     own |= databases[service]
     if service == "intake":

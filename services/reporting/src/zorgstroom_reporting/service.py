@@ -15,7 +15,7 @@ import asyncpg
 from zorgstroom_reporting.domain.disclosure import METHOD, Rounding, protect_days, protect_flows, protect_matrix
 from zorgstroom_reporting.domain.facts import Facts
 from zorgstroom_reporting.domain.flows import monthly_tallies, totals
-from zorgstroom_reporting.domain.money import ClientDays, Cost, MunicipalityMoney, NoBudgetForYear, Settlement, settle
+from zorgstroom_reporting.domain.money import Cost, MunicipalityMoney, NoBudgetForYear, Settlement, in_place, settle
 from zorgstroom_reporting.domain.months import Month
 from zorgstroom_reporting.domain.offers import housing_rows
 from zorgstroom_reporting.domain.solidarity import monthly_matrix
@@ -123,8 +123,9 @@ async def region_flows(
         for m in region.municipalities.values()
     ]
     days_of: Counter[str] = Counter()
+    on = today or date.today()
     for (responsible, _), cell in protect_matrix(
-        monthly_matrix(facts, first, last, today or date.today()), protected
+        monthly_matrix(facts, first, last, on), protected, Month.of(on)
     ).items():
         days_of[responsible] += cell.client_days
     document = {
@@ -151,8 +152,8 @@ async def region_matrix(
     """Regional solidarity: whose clients are placed in which municipality's facilities (aggregates only), as
     placements started in the period (`clients`) and as client-days passed in the period."""
     principal.require(Role.REPORTS_REGION)
-    rounding = await _rounding(pool, exact=False)
-    matrix = protect_matrix(monthly_matrix(await load_facts(pool), first, last, today or date.today()), rounding)
+    rounding, on = await _rounding(pool, exact=False), today or date.today()
+    matrix = protect_matrix(monthly_matrix(await load_facts(pool), first, last, on), rounding, Month.of(on))
     cells = [
         {
             "responsible": responsible,
@@ -169,17 +170,16 @@ async def region_matrix(
     return Report(document, rows, f"matrix-{first}-{last}.csv")
 
 
-async def _settlement(
-    pool: asyncpg.Pool, region: Region, year: int, today: date | None, rounding: Rounding
-) -> Settlement:
-    """The settlement as the viewer may see it: for a protected view every euro follows from rounded
-    client-days, so it still sums to zero and gives no municipality's exact days back."""
-
-    def days(municipality: str, exact: ClientDays) -> ClientDays:
-        return protect_days(municipality, year, exact, rounding)
-
+def _settlement(region: Region, facts: Facts, year: int, today: date, rounding: Rounding) -> Settlement:
+    """The settlement as the viewer may see it. Exact: realised up to today, projected after it. Protected: as of
+    the first day of this month, every euro from rounded client-days (domain/disclosure.py, protect_days), so it
+    still sums to zero and gives no municipality's days back, however often it is asked."""
     try:
-        return settle(region, await load_facts(pool), year, today or date.today(), None if rounding.exact else days)
+        if rounding.exact:
+            return settle(region, facts, year, today)
+        cut = Month.of(today).first_day()
+        cells = monthly_matrix(facts, Month(year, 1), Month(year, 12), cut)
+        return settle(region, facts, year, cut, protect_days(cells, in_place(facts, cut), year, cut, rounding))
     except NoBudgetForYear as missing:
         raise InvalidField("year", str(missing), kind="no-budget-for-year", year=missing.year) from missing
 
@@ -211,14 +211,23 @@ def _money_row(region: Region, m: MunicipalityMoney) -> dict[str, Any]:
     }
 
 
-def _money_labels(region: Region, settlement: Settlement) -> dict[str, Any]:
-    """What the money figures are: illustrative or not, realised up to when and projected to when."""
+def _money_labels(region: Region, settlement: Settlement, settled: Settlement | None = None) -> dict[str, Any]:
+    """What the money figures are: illustrative or not, realised up to when and projected to when, and the day
+    the settlement (cost borne, balance, settlement) is worked out as of, when that is another."""
     return {
         "illustrative": region.money.illustrative,
         "mo_funding": region.money.mo_funding.value,
         "realised_up_to": str(settlement.as_of),
         "projected_to": f"{settlement.year}-12-31",
+        "settlement_as_of": str((settled or settlement).as_of),
     }
+
+
+def _of(settlement: Settlement, code: str, region: Region) -> MunicipalityMoney:
+    found = [m for m in settlement.municipalities if m.cost.municipality == code]
+    if not found:
+        raise NotFound(f"region {region.code} has no budget shares for {code}")
+    return found[0]
 
 
 async def municipality_budget(
@@ -228,18 +237,28 @@ async def municipality_budget(
     distribution model, and what it pays into (+) or receives from (-) the regional pot."""
     may_read_municipality(principal, code)
     _in_region(region, code)
-    rounding = await _rounding(pool, is_responsible(principal, code))
-    settlement = await _settlement(pool, region, year, today, rounding)
-    found = [m for m in settlement.municipalities if m.cost.municipality == code]
-    if not found:
-        raise NotFound(f"region {region.code} has no budget shares for {code}")
-    row, days = _money_row(region, found[0]), found[0].cost.days
-    document = row | _money_labels(region, settlement)
+    rounding, facts, on = (
+        await _rounding(pool, is_responsible(principal, code)),
+        await load_facts(pool),
+        today or date.today(),
+    )
+    # What it pays or receives is worked out from everyone's rounded days, for itself too: from the exact days
+    # its settlement would move with every other municipality's clients. Its own days and cost are exact.
+    settled = _settlement(region, facts, year, on, replace(rounding, exact=False))
+    shown = _settlement(region, facts, year, on, rounding) if rounding.exact else settled
+    own, fair = _of(shown, code, region), _of(settled, code, region)
+    row = _money_row(region, own) | {
+        "cost_borne_eur": fair.borne_eur,
+        "balance_eur": round(fair.balance_eur, 2),
+        "settlement_eur": fair.settlement_eur,
+    }
+    document = row | _money_labels(region, shown, settled)
     document |= {
-        "client_days": days.total,
-        "client_days_realised": days.realised,
-        "client_days_projected": days.projected,
-        "disclosure": rounding.label(region.reporting.small_number_threshold),
+        "client_days": own.cost.days.total,
+        "client_days_realised": own.cost.days.realised,
+        "client_days_projected": own.cost.days.projected,
+        "disclosure": rounding.label(region.reporting.small_number_threshold)
+        | ({"settlement": f"{METHOD}, as every viewer sees it"} if rounding.exact else {}),
     }
     return Report(document, _csv_disclosure([row], rounding), f"budget-{code}-{year}.csv")
 
@@ -251,7 +270,7 @@ async def region_budget(
     it the cost of clients whose responsible municipality lies outside the region: costs to recover."""
     principal.require(Role.REPORTS_REGION)
     rounding = await _rounding(pool, exact=False)
-    settlement = await _settlement(pool, region, year, today, rounding)
+    settlement = _settlement(region, await load_facts(pool), year, today or date.today(), rounding)
     rows = [_money_row(region, m) for m in settlement.municipalities]
     elsewhere = [
         _cost_row(region, c) | _days_columns(region, c.days.total)
@@ -276,10 +295,10 @@ async def region_wijken(pool: asyncpg.Pool, region: Region, principal: Principal
     """Facility places now, and outflow homes moved into up to the end of the period, per CBS wijk."""
     principal.require(Role.REPORTS_REGION)
     rounding, on = await _rounding(pool, exact=False), last.last_day()
-    shown = [
-        w | {"outflow_homes": rounding.count(("outflow_homes", w["wijk"], str(on)), w["outflow_homes"])}
-        for w in await places.wijken(pool, region, on)
-    ]
+    shown = []
+    for w in await places.wijken(pool, region, on):
+        clients = w.pop("outflow_clients")  # the same people in the window show the same figure in every month
+        shown.append(w | {"outflow_homes": rounding.stock(("outflow_homes", w["wijk"]), clients)})
     rows = [w for w in shown if w["places"] or w["outflow_homes"]]  # a listed wijk must not say "1-4 homes"
     document: dict[str, Any] = {"region": region.code, "from": str(first), "to": str(last), "wijken": rows}
     document["disclosure"] = rounding.label(region.reporting.small_number_threshold)
@@ -291,10 +310,10 @@ async def region_occupancy(pool: asyncpg.Pool, region: Region, principal: Princi
     period: each facility's rounded, each care form's the sum of its facilities' rounded figures."""
     principal.require(Role.REPORTS_REGION)
     rounding, on = await _rounding(pool, exact=False), last.last_day()
-    facilities = [
-        f | {"occupied": rounding.count(("occupied", f["facility_id"], str(on)), f["occupied"])}
-        for f in await places.occupancy(pool, on)
-    ]
+    facilities = []
+    for f in await places.occupancy(pool, on):
+        clients = f.pop("clients")  # the same people in place show the same figure on every day
+        facilities.append(f | {"occupied": rounding.stock(("occupied", f["facility_id"]), clients)})
     by_form: dict[str, dict[str, int]] = {}
     for f in facilities:
         form = by_form.setdefault(f["care_form"], {"capacity": 0, "occupied": 0})

@@ -1,6 +1,6 @@
 """Kafka ACLs that follow from the contract: each service writes only the topics it produces and
 reads only the topics of the events it handles; each provider reads only its own topic; the dead-letter
-redrive reads the `.dlq` twins and writes only into the topics they belong to.
+redrive reads the `.dlq` twins and the topics they belong to, and writes only into those topics.
 
 Pure: the plan is data (arguments for Kafka's AclCommand); deploy/kafka.sh applies it.
 """
@@ -18,6 +18,7 @@ OPERATIONS = {
     "group": ["--operation", "Read"],
     "writer": ["--operation", "Write", "--operation", "Describe"],
     "reader": ["--operation", "Read", "--operation", "Describe"],
+    "describer": ["--operation", "DescribeConfigs"],  # a service checks at start that its topics keep history
 }
 
 
@@ -56,9 +57,17 @@ def service_grants(service: str, handled_event_types: list[str], prefix: str = "
     grants = [AclGrant(service, "producer", writes)] if writes else []
     if consumed:
         grants.append(AclGrant(service, "consumer", tuple(consumed), group=f"{prefix}{service}"))
+    if writes or consumed:
+        grants.append(AclGrant(service, "describer", tuple(sorted({*writes, *consumed}))))
     if service == PROVIDER_TOPICS_PRODUCER:
         grants.append(AclGrant(service, "producer", (f"{prefix}wmo.provider.",), prefixed=True))
     return grants
+
+
+def service_topics(service: str, handled_event_types: list[str], prefix: str = "") -> list[str]:
+    """Every topic a service reads or writes by name (its provider topics, by prefix, are left out)."""
+    grants = service_grants(service, handled_event_types, prefix)
+    return sorted({t for g in grants if not g.prefixed for t in g.topics})
 
 
 def provider_grants(agb: str, prefix: str = "") -> list[AclGrant]:
@@ -71,11 +80,12 @@ def provider_grants(agb: str, prefix: str = "") -> list[AclGrant]:
 
 
 def redrive_grants(prefix: str = "") -> list[AclGrant]:
-    """The redrive principal reads the `.dlq` twins and writes the topics they belong to: no other topic,
-    no provider's topic, nothing on the cluster. It cannot create topics or read what it writes."""
+    """The redrive principal reads the `.dlq` twins and the topics they belong to, and writes those topics:
+    no provider's topic, no `.dlq` topic, nothing on the cluster, no topic creation. It reads a twin's
+    topic because a dead letter is only a pointer to its original there (ops dead_letters.py)."""
     sources = tuple(topic_name(t, prefix) for t in TOPICS)
     return [
-        AclGrant(REDRIVE_PRINCIPAL, "reader", tuple(dlq_topic(t) for t in sources)),
+        AclGrant(REDRIVE_PRINCIPAL, "reader", tuple(dlq_topic(t) for t in sources) + sources),
         AclGrant(REDRIVE_PRINCIPAL, "writer", sources),
         AclGrant(REDRIVE_PRINCIPAL, "group", (), group=f"{REDRIVE_GROUP}.{prefix}", prefixed=True),
     ]

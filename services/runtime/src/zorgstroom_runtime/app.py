@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from zorgstroom_contracts import EVENT_TYPES, topic_name
 from zorgstroom_runtime import metrics
+from zorgstroom_runtime.acl import service_topics
 from zorgstroom_runtime.apidocs import install_api_docs
 from zorgstroom_runtime.audit import (
     REFUSED,
@@ -36,7 +37,7 @@ from zorgstroom_runtime.auth import CredentialStore
 from zorgstroom_runtime.batch import BatchConsumer, Projection
 from zorgstroom_runtime.consumer import IdempotentConsumer, On, Subscription, handlers_by_type
 from zorgstroom_runtime.db import open_service_database
-from zorgstroom_runtime.kafka import KafkaConnection
+from zorgstroom_runtime.kafka import KafkaConnection, refuse_topics_that_lose_history
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork, unit_of_work
 from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
 from zorgstroom_runtime.region import Region, load_region
@@ -114,6 +115,9 @@ async def start_context(definition: ServiceDefinition, settings: ServiceSettings
     outbox = Outbox(definition.name, region.code, settings.topic_prefix, settings.schema_name)
     context = ServiceContext(settings=settings, region=region, pool=pool, outbox=outbox)
     kafka = KafkaConnection.from_settings(settings)
+    if settings.environment == "production":  # a rebuild replays from offset 0: nothing may have expired
+        topics = service_topics(definition.name, definition.consumed_event_types(), settings.topic_prefix)
+        await refuse_topics_that_lose_history(kafka, topics)
     context.kafka_probe = KafkaProbe(kafka)
     if definition.publishes:
         context.relay = OutboxRelay(

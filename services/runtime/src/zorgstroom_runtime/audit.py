@@ -28,7 +28,7 @@ INBOUND_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 CALLER_TRACE_ID = "zorgstroom.caller_trace_id"  # a span attribute, and the scope key that carries it there
 CLIENT_REF = re.compile(r"[0-9a-f]{64}")  # as the routes that name one accept it
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
-Outcome = Literal["ok", "refused: 401", "refused: 403"]
+Outcome = Literal["ok", "refused: 401", "refused: 403", "replayed"]
 
 
 class EveryRequestANewTrace:
@@ -105,7 +105,9 @@ class AuditEntry(BaseModel):
     action: str
     client_ref: str | None
     subject: str | None
-    outcome: str = Field(description="'ok', 'refused: 401' or 'refused: 403'.")
+    outcome: str = Field(
+        description="'ok', 'refused: 401', 'refused: 403', or 'replayed' (a retry answered from its Idempotency-Key)."
+    )
     correlation_id: str | None = Field(description="The trace id of the request (the server's own).")
 
 

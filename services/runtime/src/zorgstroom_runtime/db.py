@@ -1,7 +1,8 @@
 """The database: one asyncpg pool per service, on the service's own schema, as a role that owns nothing.
 
 The schema belongs to a migration role; the service's login role is granted only what its work needs
-(`grant_service_role`): it may add audit rows and read them, never change, delete or truncate them.
+(`grant_service_role`): it may add audit rows and read them, never change, delete or truncate them, nor
+choose their id or time.
 """
 
 import asyncio
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from zorgstroom_runtime.migrations import migrate
+from zorgstroom_runtime.migrations import migrate, migration_lock, pending
 from zorgstroom_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,15 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 
 # Tables the login role may read but not change: the audit log only grows, the migration record is the owner's.
 APPEND_ONLY = ("audit_log",)
-READ_ONLY = ("schema_migrations",)
+READ_ONLY = ("schema_migrations", "disclosure_key")
+# The audit columns the login role may fill. `id` comes from the sequence and `at` is now(): a role that
+# may not name them can neither backdate a row nor take ids ahead of the sequence (which would make the
+# service's own audited writes fail on a duplicate key).
+AUDIT_INSERT_COLUMNS = ("actor", "on_behalf_of", "action", "client_ref", "subject", "outcome", "correlation_id")
+
+
+class UnfitDatabase(RuntimeError):
+    """The service refuses to start on this database: see the message for what to do."""
 
 
 def quote_ident(identifier: str) -> str:
@@ -72,17 +81,24 @@ async def create_pool(url: str, schema: str, *, max_size: int = 10, create_schem
 async def grant_service_role(conn: asyncpg.Connection, schema: str, role: str) -> None:
     """What the service's login role may do in its schema, applied afresh (idempotent, in one transaction).
 
-    Run by the schema's owner after every migration, so tables a later migration adds are covered and a
-    privilege granted by hand is taken back. No TRUNCATE, REFERENCES or TRIGGER anywhere; on the audit log
-    only INSERT and SELECT. Not being the owner, the role cannot disable the audit triggers or drop them.
+    Run by the schema's owner after every migration (`zorgstroom migrate`), so tables a later migration
+    adds are covered and a privilege granted by hand is taken back. No TRUNCATE, REFERENCES or TRIGGER
+    anywhere; on the audit log only SELECT, and INSERT of AUDIT_INSERT_COLUMNS. Not being the owner, the
+    role cannot disable the audit triggers or drop them; a role that is a superuser or may act as the
+    owner is refused, as it could.
     """
     s, r = quote_ident(schema), quote_ident(role)
     async with conn.transaction():
-        if await conn.fetchval("SELECT current_user = $1", role):
-            raise RuntimeError(f"the migration role and the service's login role are the same ({role})")
+        # migrate's lock: two processes granting on one relation at once fail with "tuple concurrently updated".
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", migration_lock(schema))
+        if await conn.fetchval(_PRIVILEGED, role, schema):
+            raise UnfitDatabase(f"{role} is a superuser or a member of the role owning schema {schema}")
+        if await _privileges(conn, s, r) == await _wanted_privileges(conn, s):
+            return  # nothing to change: no catalog row is rewritten
         await conn.execute(
             f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r};"
             f" REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {r};"
+            f" REVOKE ALL ON SCHEMA {s} FROM {r};"
             f" GRANT USAGE ON SCHEMA {s} TO {r};"
             f" GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r};"
             f" GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}"
@@ -90,9 +106,48 @@ async def grant_service_role(conn: asyncpg.Connection, schema: str, role: str) -
         for table in (*APPEND_ONLY, *READ_ONLY):
             exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{s}.{quote_ident(table)}")
             if exists:
-                await conn.execute(f"REVOKE ALL ON {s}.{quote_ident(table)} FROM {r}")
-                allowed = "SELECT, INSERT" if table in APPEND_ONLY else "SELECT"
-                await conn.execute(f"GRANT {allowed} ON {s}.{quote_ident(table)} TO {r}")
+                t = f"{s}.{quote_ident(table)}"
+                await conn.execute(f"REVOKE ALL ON {t} FROM {r}; GRANT SELECT ON {t} TO {r}")
+                if table in APPEND_ONLY:
+                    await conn.execute(f"GRANT INSERT ({', '.join(AUDIT_INSERT_COLUMNS)}) ON {t} TO {r}")
+
+
+_PRIVILEGED = """
+SELECT r.rolsuper OR r.rolbypassrls OR pg_has_role(r.oid, n.nspowner, 'MEMBER')
+FROM pg_roles r, pg_namespace n WHERE r.rolname = $1 AND n.nspname = $2
+"""
+# (relation, column, privilege) the role holds in the schema; ('', '', privilege) on the schema itself.
+_PRIVILEGES = """
+SELECT c.relname::text, '', a.privilege_type FROM pg_class c, aclexplode(c.relacl) a
+WHERE c.relnamespace = $1::regnamespace AND a.grantee = $2::regrole
+UNION ALL
+SELECT c.relname::text, t.attname::text, a.privilege_type
+FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid, aclexplode(t.attacl) a
+WHERE c.relnamespace = $1::regnamespace AND a.grantee = $2::regrole AND NOT t.attisdropped
+UNION ALL
+SELECT '', '', a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a
+WHERE n.oid = $1::regnamespace AND a.grantee = $2::regrole
+"""
+
+
+async def _privileges(conn: asyncpg.Connection, schema: str, role: str) -> set[tuple[str, str, str]]:
+    return {(rel, column, privilege) for rel, column, privilege in await conn.fetch(_PRIVILEGES, schema, role)}
+
+
+async def _wanted_privileges(conn: asyncpg.Connection, schema: str) -> set[tuple[str, str, str]]:
+    """What grant_service_role gives, relation by relation (GRANT ON ALL TABLES covers views and the like)."""
+    wanted = {("", "", "USAGE")}
+    kinds = "SELECT relname::text, relkind::text FROM pg_class WHERE relnamespace = $1::regnamespace"
+    for name, kind in await conn.fetch(f"{kinds} AND relkind IN ('r', 'p', 'v', 'm', 'f', 'S')", schema):
+        if kind == "S":
+            wanted |= {(name, "", "USAGE"), (name, "", "SELECT")}
+        elif name in APPEND_ONLY:
+            wanted |= {(name, "", "SELECT")} | {(name, column, "INSERT") for column in AUDIT_INSERT_COLUMNS}
+        elif name in READ_ONLY:
+            wanted.add((name, "", "SELECT"))
+        else:
+            wanted |= {(name, "", p) for p in ("SELECT", "INSERT", "UPDATE", "DELETE")}
+    return wanted
 
 
 async def _retrying(connect: Callable[[], Awaitable[asyncpg.Pool]], attempts: int = 60) -> asyncpg.Pool:
@@ -108,18 +163,54 @@ async def _retrying(connect: Callable[[], Awaitable[asyncpg.Pool]], attempts: in
 
 
 async def open_service_database(settings: ServiceSettings, migrations: Path) -> asyncpg.Pool:
-    """Migrate as the schema's owner; serve as the login role, granted afresh what it may do.
+    """The service's pool on its schema, migrated: by `zorgstroom migrate` before it starts, or, in
+    development and test, by the service itself when it connects as the schema's owner (or is given
+    ZS_MIGRATION_DATABASE_URL, which production refuses).
 
-    Without ZS_MIGRATION_DATABASE_URL (tests, development) one role does both, as the owner.
+    Outside development and test it refuses a superuser, the schema's owner or a member of the owner's
+    role (any of them could switch the audit log's triggers off), and a schema whose migrations are behind.
     """
-    schema, separate = settings.schema_name, settings.migration_database_url is not None
-    owner_url = settings.migration_database_url or settings.database_url
-    size = 2 if separate else settings.db_pool_max
-    owner = await _retrying(lambda: create_pool(owner_url, schema, max_size=size))
-    await migrate(owner, schema, migrations)
-    if not separate:
-        return owner
+    schema, development = settings.schema_name, settings.environment != "production"
+    if settings.migration_database_url is not None:
+        return await _migrate_as_owner_serve_as_login_role(settings, settings.migration_database_url, migrations)
+    pool = await _retrying(
+        lambda: create_pool(settings.database_url, schema, max_size=settings.db_pool_max, create_schema=development)
+    )
     try:
+        superuser, owner = await pool.fetchrow(_CONNECTED_AS, schema)
+        if development and (superuser or owner):
+            await migrate(pool, schema, migrations)
+        elif superuser or owner:
+            raise UnfitDatabase(
+                f"connected to schema {schema} as a superuser or its owner: give ZS_DATABASE_URL the"
+                " service's own login role (zorgstroom db-roles makes one) and migrate with `zorgstroom migrate`"
+            )
+        else:
+            async with pool.acquire() as conn:
+                behind = await pending(conn, migrations)
+            if behind:
+                raise UnfitDatabase(f"schema {schema} lacks migrations {', '.join(behind)}: run `zorgstroom migrate`")
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
+# Whether the connected role is a superuser, and whether it may act as the schema's owner.
+_CONNECTED_AS = """
+SELECT r.rolsuper, coalesce(pg_has_role(current_user, n.nspowner, 'MEMBER'), false)
+FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = $1 WHERE r.rolname = current_user
+"""
+
+
+async def _migrate_as_owner_serve_as_login_role(
+    settings: ServiceSettings, owner_url: str, migrations: Path
+) -> asyncpg.Pool:
+    """Development and test with two roles: migrate as the owner, grant, then serve as the login role."""
+    schema = settings.schema_name
+    owner = await _retrying(lambda: create_pool(owner_url, schema, max_size=2))
+    try:
+        await migrate(owner, schema, migrations)
         pool = await _retrying(
             lambda: create_pool(settings.database_url, schema, max_size=settings.db_pool_max, create_schema=False)
         )

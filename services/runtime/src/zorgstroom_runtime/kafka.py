@@ -169,6 +169,20 @@ async def topic_problems(kafka: KafkaConnection, names: list[str]) -> list[str]:
     return problems
 
 
+class HistoryAtRisk(RuntimeError):
+    """A topic the service uses would lose events a rebuild needs, or has fewer replicas than configured."""
+
+
+async def refuse_topics_that_lose_history(kafka: KafkaConnection, names: list[str]) -> None:
+    """Production start: every topic the service reads or writes keeps history for ever, replicated as set."""
+    problems = await topic_problems(kafka, names)
+    if problems:
+        raise HistoryAtRisk(
+            "topics that would lose history (create them with `python -m zorgstroom_runtime.kafka`, or set these"
+            f" configurations with kafka-configs): {'; '.join(problems)}"
+        )
+
+
 async def partitions_of(kafka: KafkaConnection, topics: list[str]) -> dict[str, list[int]]:
     """The partitions of each topic that exists (a consumer's own metadata may not have them yet)."""
     admin = AIOKafkaAdminClient(**kafka.options(), client_id="zorgstroom-admin")

@@ -5,6 +5,7 @@ events, audit) is applied first. A migration that was applied and then edited is
 """
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -12,11 +13,49 @@ import asyncpg
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+@dataclass(frozen=True)
+class Migration:
+    name: str  # `<package folder>/<file>`, as recorded in schema_migrations
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def migration_lock(schema: str) -> str:
+    """The advisory lock's key: taken by migrate and by the grants, so no two run on a schema at once."""
+    return f"migrate:{schema}"
+
+
+def migrations_of(*folders: Path) -> list[Migration]:
+    """The runtime's migrations, then each folder's, in order."""
+    return [
+        Migration(f"{folder.parent.name}/{file.name}", file.read_text())
+        for folder in (RUNTIME_MIGRATIONS, *folders)
+        for file in sorted(folder.glob("*.sql"))
+    ]
+
+
+def _applied(migration: Migration, known: dict[str, str]) -> bool:
+    if migration.name in known and known[migration.name] != migration.checksum:
+        raise RuntimeError(f"migration {migration.name} was changed after it was applied")
+    return migration.name in known
+
+
+async def pending(conn: asyncpg.Connection, *folders: Path) -> list[str]:
+    """The migrations not yet applied to the connection's schema (read only; refuses an edited one)."""
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NULL"):
+        return [m.name for m in migrations_of(*folders)]
+    known = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
+    return [m.name for m in migrations_of(*folders) if not _applied(m, known)]
+
+
 async def migrate(pool: asyncpg.Pool, schema: str, *folders: Path) -> list[str]:
     """Apply what is missing, in order; returns the names applied now."""
     applied_now: list[str] = []
     async with pool.acquire() as conn:
-        await conn.execute(f"SELECT pg_advisory_lock(hashtext('migrate:{schema}'))")
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", migration_lock(schema))
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -24,21 +63,17 @@ async def migrate(pool: asyncpg.Pool, schema: str, *folders: Path) -> list[str]:
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
             known = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT * FROM schema_migrations")}
-            for folder in (RUNTIME_MIGRATIONS, *folders):
-                for file in sorted(folder.glob("*.sql")):
-                    name = f"{folder.parent.name}/{file.name}"
-                    sql = file.read_text()
-                    checksum = hashlib.sha256(sql.encode()).hexdigest()
-                    if name in known:
-                        if known[name] != checksum:
-                            raise RuntimeError(f"migration {name} was changed after it was applied")
-                        continue
-                    async with conn.transaction():
-                        await conn.execute(sql)
-                        await conn.execute(
-                            "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", name, checksum
-                        )
-                    applied_now.append(name)
+            for migration in migrations_of(*folders):
+                if _applied(migration, known):
+                    continue
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
+                        migration.name,
+                        migration.checksum,
+                    )
+                applied_now.append(migration.name)
         finally:
-            await conn.execute(f"SELECT pg_advisory_unlock(hashtext('migrate:{schema}'))")
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", migration_lock(schema))
     return applied_now

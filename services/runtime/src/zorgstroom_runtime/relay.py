@@ -6,8 +6,11 @@ sends at most the batch it had read. It publishes with an idempotent, acks=all p
 trace context restored, and marks rows published only after Kafka has acknowledged them: a crash between
 the two publishes a row twice at worst, never loses one. What Kafka acknowledged is remembered until its
 marking succeeds; a database error repeats the marking, never the sending. A row Kafka refuses for what it
-is (larger than the broker takes) is counted and, after `send_attempts` refusals, parked: the rows of other
-keys go on, the later rows of its key wait behind it. Per key, id order is commit order (outbox.py).
+is (larger than the broker takes, or malformed) is counted and, after `send_attempts` refusals, parked: the
+rows of other keys go on, the later rows of its key wait behind it. Any other failure (no broker, no leader,
+too few in-sync replicas, a timeout, no authorisation) says nothing about the row: nothing is counted, the
+relay backs off and sends the rows again. Per key, id order is commit order (outbox.py), and Kafka's last
+copy of each row comes after the rows before it on its key (see `_send_in_key_order`).
 """
 
 import asyncio
@@ -19,7 +22,13 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from opentelemetry import trace
 
 from zorgstroom_runtime import metrics
@@ -48,8 +57,9 @@ COUNT_REFUSAL = (
 # The database closes the relay's connection when the process behind it is gone (its session would
 # otherwise wait for the operating system's keepalive, about two hours).
 KEEPALIVE = "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"
-# Refused by the client before it was sent: this row only, the producer is unharmed.
-REFUSED_UNSENT = (MessageSizeTooLargeError,)
+# Refused for what the record is, by the client before sending it or by the broker: this row only, and sending
+# it again will not help. Everything else (retriable errors, timeouts, authorisation) is a state of Kafka.
+REFUSED_RECORD = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException)
 
 
 class OutboxRelay:
@@ -162,37 +172,46 @@ class OutboxRelay:
         return len(rows)
 
     async def _send_in_key_order(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> dict[int, str]:
-        """Send the rows in id order and remember what Kafka acknowledged; returns the rows it refused.
+        """Send the rows in id order and remember what Kafka acknowledged; returns the rows it refused for what
+        they are. Any other failure is raised, after the acknowledged rows are remembered: nothing is counted.
 
-        After a refusal the rest of the batch on that (topic, key) is not sent: it goes next time, in order.
+        Once a row of a (topic, key) is refused or fails, the later rows of that key in the batch are not sent,
+        or, if sent and acknowledged all the same, not marked published: they go again after it, so that per
+        key the last copy of every row on Kafka follows the rows before it (a consumer's duplicate check drops
+        the earlier copy).
         """
         refused: dict[int, str] = {}
-        blocked: set[tuple[str, str]] = set()
+        held: set[tuple[str, str]] = set()  # keys with a row that did not reach Kafka in this batch
         sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         failure: BaseException | None = None
         for row in rows:
-            if (row["topic"], row["message_key"]) in blocked:
+            if (row["topic"], row["message_key"]) in held:
                 continue
             try:
                 sent.append((row, await self._send(producer, row)))
-            except REFUSED_UNSENT as error:
-                blocked.add((row["topic"], row["message_key"]))
+            except REFUSED_RECORD as error:  # refused by the client, unsent: the producer is unharmed
+                held.add((row["topic"], row["message_key"]))
                 refused[row["id"]] = repr(error)
             except Exception as error:  # Kafka away: what was sent already is still awaited and remembered
                 failure = error
                 break
         outcomes = await asyncio.gather(*(delivery for _, delivery in sent), return_exceptions=True)
-        refused_after_sending = False
+        failed_after_sending = False
         for (row, _), outcome in zip(sent, outcomes, strict=True):
+            if (row["topic"], row["message_key"]) in held:
+                continue
             if not isinstance(outcome, BaseException):
                 self._acknowledged.append(row["id"])
                 metrics.EVENTS_PUBLISHED.labels(self.outbox.producer, row["topic"]).inc()
                 self._published_since_error = True
-            elif isinstance(outcome, KafkaError):  # refused by the broker (retriable errors are retried inside)
-                refused[row["id"]], refused_after_sending = repr(outcome), True
+                continue
+            held.add((row["topic"], row["message_key"]))
+            failed_after_sending = True
+            if isinstance(outcome, REFUSED_RECORD):
+                refused[row["id"]] = repr(outcome)
             else:
                 failure = failure or outcome
-        if refused_after_sending:  # a failed produce request leaves the producer's sequence numbers behind
+        if failed_after_sending:  # a failed produce request leaves the producer's sequence numbers behind
             await self._close_producer()
         if failure is not None:
             raise failure

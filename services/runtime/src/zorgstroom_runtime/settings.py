@@ -3,7 +3,8 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "development-only-secret", "secret"}
@@ -15,8 +16,18 @@ def weak_secret(secret: str) -> bool:
     return secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH
 
 
+def _refused(refusal: str) -> ValidationError:
+    """A settings refusal that carries only its own sentence: a ValueError from a model validator would
+    carry every setting given (the HMAC key, passwords in URLs) in its text and in `errors()`."""
+    error = PydanticCustomError("unsafe_in_production", "{refusal}", {"refusal": refusal})
+    return ValidationError.from_exception_data(
+        "ServiceSettings", [{"type": error, "loc": (), "input": None}], hide_input=True
+    )
+
+
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ZS_", env_file=".env", extra="ignore")
+    # A field's own error (a malformed password, say) shows no input either.
+    model_config = SettingsConfigDict(env_prefix="ZS_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     service_name: str = "zorgstroom"
     # Production unless told otherwise: a deployment that forgets ZS_ENVIRONMENT gets every guard below.
@@ -27,8 +38,9 @@ class ServiceSettings(BaseSettings):
     )
     migration_database_url: str | None = Field(
         default=None,
-        description="The role that owns the schema: migrations run over it, then the login role of"
-        " ZS_DATABASE_URL is granted what it may do. Unset: everything runs over ZS_DATABASE_URL.",
+        description="Development and test: the role that owns the schema; the service migrates over it, then"
+        " grants the login role of ZS_DATABASE_URL what it may do. Unset there: it migrates over"
+        " ZS_DATABASE_URL. Refused in production, where `zorgstroom migrate` migrates before the services start.",
     )
     db_schema: str | None = Field(default=None, description="Defaults to the service name.")
     db_pool_max: int = 10
@@ -109,7 +121,10 @@ class ServiceSettings(BaseSettings):
             )
         elif self.credentials_file is None:
             refusal = "ZS_CREDENTIALS_FILE must be set"
+        elif self.migration_database_url is not None:
+            # Whoever controls a running service would hold the owner of its audit log.
+            refusal = "ZS_MIGRATION_DATABASE_URL must not reach a running service: run `zorgstroom migrate` before it"
         if refusal:
             # Production is the default, so say how a local run chooses otherwise.
-            raise ValueError(f"{refusal} in production (ZS_ENVIRONMENT=development or test for a local run)")
+            raise _refused(f"{refusal} in production (ZS_ENVIRONMENT=development or test for a local run)")
         return self

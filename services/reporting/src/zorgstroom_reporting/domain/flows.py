@@ -46,6 +46,7 @@ class Tally:
     care_form: str | None
     days: int | None = None
     detail: str | None = None
+    who: str | None = None  # a state's client: a stock is rounded on who is in it (domain/disclosure.py)
 
 
 @dataclass
@@ -156,7 +157,9 @@ class _Ledger:
                 and not self.who.left_region(r.client_ref, r.intake_id, day)
                 and self.ours(r.client_ref, r.intake_id, r.responsible, day)
             ):
-                tallies.append(Tally("waiting_at_end", day, r.care_form, days=(day - r.registered_on).days))
+                tallies.append(
+                    Tally("waiting_at_end", day, r.care_form, days=(day - r.registered_on).days, who=r.client_ref)
+                )
         for p in self.facts.placements:
             open_at_end = p.start_date and p.start_date <= day and (p.end_date is None or p.end_date > day)
             if not open_at_end or not self.ours(p.client_ref, p.intake_id, p.responsible, day):
@@ -166,7 +169,7 @@ class _Ledger:
                 continue
             shares = consents_on(self.registered.get(p.client_ref, ()), self.consents.get(p.client_ref, ()), day)
             column = "ready_not_housed_at_end" if shares else "ready_no_consent_at_end"
-            tallies.append(Tally(column, day, p.care_form, days=(day - ready_since).days))
+            tallies.append(Tally(column, day, p.care_form, days=(day - ready_since).days, who=p.client_ref))
         return tallies
 
 

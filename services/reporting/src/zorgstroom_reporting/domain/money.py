@@ -10,9 +10,8 @@ to recover, outside the settlement.
 """
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from zorgstroom_contracts.region import CareFormGroup, MoFunding, MoneyPolicy, Region
 from zorgstroom_reporting.domain.facts import Facts
@@ -96,6 +95,18 @@ def client_days(facts: Facts, year: int, as_of: date) -> dict[str, ClientDays]:
     }
 
 
+def in_place(facts: Facts, day: date) -> dict[tuple[str, str], list[str]]:
+    """The clients in a place the night before `day`, per responsible municipality (on that night) and care form:
+    those a protected projection from `day` to the year's end counts (domain/disclosure.py)."""
+    who = Responsibility(facts.transfers, facts.registrations)
+    night = day - timedelta(days=1)
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p in facts.placements:
+        if p.start_date and p.care_form and p.start_date <= night and (p.end_date is None or p.end_date > night):
+            found[(who.on(p.client_ref, p.intake_id, p.responsible, night), p.care_form)].append(p.client_ref)
+    return dict(found)
+
+
 def _priced(region: Region, municipality: str, year: int, days: ClientDays) -> Cost:
     policy = region.money
 
@@ -127,16 +138,14 @@ def _in_cents(budgets: list[float], borne: list[float], holder: int) -> list[flo
 
 
 def settle(
-    region: Region, facts: Facts, year: int, as_of: date, shown: Callable[[str, ClientDays], ClientDays] | None = None
+    region: Region, facts: Facts, year: int, as_of: date, shown: dict[str, ClientDays] | None = None
 ) -> Settlement:
-    """The settlement of the year; `shown` turns each municipality's client-days into those a viewer may see
-    (rounded), and then every euro follows from those, so the euros do not give the exact days back."""
+    """The settlement of the year from the exact client-days up to `as_of`, or from `shown`, the client-days a
+    viewer may see (rounded): then every euro follows from those, so the euros do not give the exact days back."""
     policy = region.money
     if not policy.has_budget(year):
         raise NoBudgetForYear(year)
-    used = client_days(facts, year, as_of)
-    if shown is not None:
-        used = {m: shown(m, d) for m, d in used.items()}
+    used = client_days(facts, year, as_of) if shown is None else shown
     empty = ClientDays({}, {})
     known = [m for m in region.municipalities if m in policy.shares]
     costs = [_priced(region, m, year, used.get(m, empty)) for m in known]

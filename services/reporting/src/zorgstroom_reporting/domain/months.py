@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from datetime import date
 
+# Reports start in 2000 (the budget year starts there too); a year before it is a typo, not a question.
+FIRST_YEAR = 2000
+
 
 @dataclass(frozen=True, order=True)
 class Month:
@@ -14,6 +17,8 @@ class Month:
         year, _, month = text.partition("-")
         if len(year) != 4 or len(month) != 2 or not (year.isdigit() and month.isdigit()) or not 1 <= int(month) <= 12:
             raise ValueError(f"{text!r} is not a month in the form YYYY-MM")
+        if int(year) < FIRST_YEAR:
+            raise ValueError(f"{text!r} lies before {FIRST_YEAR}, the first year reported on")
         return cls(int(year), int(month))
 
     @classmethod

@@ -1,7 +1,7 @@
 """Regional solidarity: whose clients are placed in which municipality's facilities, as placements started
 and as client-days (docs/domain.md, goal 2: "the solidarity matrix in client-days")."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from zorgstroom_reporting.domain.facts import Facts
@@ -14,6 +14,7 @@ class Cell:
     placements: int = 0  # started in the period
     client_days: int = 0  # nights in a place in the period; an open stay's up to the day before `until`
     inflow: int = 0  # of the placements, those that are not a doorstroom (the flow report's inflow)
+    stayed: list[str] = field(default_factory=list)  # the clients behind the client-days, one per stay
 
 
 # (responsible municipality, facility municipality, month, care form): the grain the matrix is published from
@@ -36,9 +37,9 @@ def monthly_matrix(facts: Facts, start: Month, end: Month, until: date) -> dict[
                 cell.inflow += p.doorstroom_from is None
             counted_to = after if p.end_date else min(after, until)
             for municipality, nights in who.runs(p, first, counted_to):
-                cells.setdefault(
-                    (municipality, p.facility_municipality, month, p.care_form), Cell()
-                ).client_days += nights
+                stay = cells.setdefault((municipality, p.facility_municipality, month, p.care_form), Cell())
+                stay.client_days += nights
+                stay.stayed.append(p.client_ref)
     return cells
 
 

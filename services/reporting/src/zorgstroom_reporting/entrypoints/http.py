@@ -21,13 +21,28 @@ MAX_MONTHS = 120
 FormatParam = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
 
 
+def today() -> date:
+    """The day reports are asked on: the months after it have not happened, and are not reported on."""
+    return date.today()
+
+
+Today = Annotated[date, Depends(today)]
+
+
 def period(
+    on: Today,
     start: Annotated[str | None, Query(alias="from", description="First month, YYYY-MM")] = None,
-    end: Annotated[str | None, Query(alias="to", description="Last month, YYYY-MM")] = None,
+    end: Annotated[str | None, Query(alias="to", description="Last month, YYYY-MM; at the latest this month")] = None,
 ) -> tuple[Month, Month]:
-    """The report's months; by default the current calendar year."""
-    first = _month("from", start) if start else Month(date.today().year, 1)
-    last = _month("to", end) if end else Month(first.year, 12)
+    """The report's months; by default the current calendar year up to this month. A month after the current
+    one is refused: its figures would only repeat today's clients, and every repeat is another look at them."""
+    current = Month.of(on)
+    first = _month("from", start) if start else Month(current.year, 1)
+    if first > current:
+        raise _invalid("from", f"`from` lies after {current}, the current month")
+    last = _month("to", end) if end else min(Month(first.year, 12), current)
+    if last > current:
+        raise _invalid("to", f"`to` lies after {current}, the current month")
     if last < first:
         raise _invalid("to", "`to` lies before `from`")
     if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
@@ -58,9 +73,10 @@ AsCsv = Annotated[bool, Depends(wants_csv)]
 
 
 def _year(
+    on: Today,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Budget year; this year by default.")] = None,
 ) -> int:
-    return year or date.today().year
+    return year or on.year
 
 
 Year = Annotated[int, Depends(_year)]
@@ -90,28 +106,34 @@ async def municipality_flows(
 
 
 @router.get("/region/flows", summary="Totals per municipality of the region", response_model=None)
-async def region_flows(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
-    return render(await service.region_flows(context.pool, context.region, principal, *months), as_csv)
+async def region_flows(
+    principal: CurrentPrincipal, context: ContextDep, months: Period, on: Today, as_csv: AsCsv
+) -> Response:
+    return render(await service.region_flows(context.pool, context.region, principal, *months, on), as_csv)
 
 
 @router.get("/region/matrix", summary="Responsible municipality x facility municipality", response_model=None)
-async def region_matrix(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
+async def region_matrix(
+    principal: CurrentPrincipal, context: ContextDep, months: Period, on: Today, as_csv: AsCsv
+) -> Response:
     """Regional solidarity: whose clients are placed in which municipality's facilities (aggregates only)."""
-    return render(await service.region_matrix(context.pool, context.region, principal, *months), as_csv)
+    return render(await service.region_matrix(context.pool, context.region, principal, *months, on), as_csv)
 
 
 @router.get("/municipalities/{code}/budget", summary="Cost against budget of one municipality", response_model=None)
 async def municipality_budget(
-    code: str, principal: CurrentPrincipal, context: ContextDep, year: Year, as_csv: AsCsv
+    code: str, principal: CurrentPrincipal, context: ContextDep, year: Year, on: Today, as_csv: AsCsv
 ) -> Response:
     """Client-days x tariff for the clients this municipality is responsible for, against its budget under the
     distribution model, and what it pays into (+) or receives from (-) the regional pot."""
-    return render(await service.municipality_budget(context.pool, context.region, principal, code, year), as_csv)
+    return render(await service.municipality_budget(context.pool, context.region, principal, code, year, on), as_csv)
 
 
 @router.get("/region/budget", summary="Regional cost, budget and settlement", response_model=None)
-async def region_budget(principal: CurrentPrincipal, context: ContextDep, year: Year, as_csv: AsCsv) -> Response:
-    return render(await service.region_budget(context.pool, context.region, principal, year), as_csv)
+async def region_budget(
+    principal: CurrentPrincipal, context: ContextDep, year: Year, on: Today, as_csv: AsCsv
+) -> Response:
+    return render(await service.region_budget(context.pool, context.region, principal, year, on), as_csv)
 
 
 @router.get("/region/wijken", summary="Places and outflow homes per wijk against their caps", response_model=None)
