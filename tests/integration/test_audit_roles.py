@@ -252,7 +252,7 @@ async def test_in_production_a_service_refuses_a_role_that_could_switch_the_audi
         "migrator": provisioned.url(roles, roles.migrator),
         "member of the migrator's role": owners_member,
     }[who]
-    with pytest.raises(UnfitDatabase, match="superuser or its owner"):
+    with pytest.raises(UnfitDatabase, match="a superuser, its owner or a role that may become one"):
         await open_service_database(in_production(ns, roles, url), INTAKE.migrations)
 
 

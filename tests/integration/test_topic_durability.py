@@ -117,3 +117,32 @@ async def test_a_production_service_refuses_to_start_on_a_topic_that_would_lose_
         await admin.close()
     with pytest.raises(HistoryAtRisk, match=rf"{ns.prefix}week: retention.ms='604800000', wanted '-1'"):
         await refuse_topics_that_lose_history(kafka, [good, f"{ns.prefix}week"])
+
+
+async def test_topics_made_before_are_set_to_keep_history_keeping_their_own_settings(ns: Namespace) -> None:
+    from zorgstroom_runtime.kafka import apply_topic_config
+
+    kafka = KafkaConnection(ns.infra.kafka_bootstrap)
+    old = f"{ns.prefix}made-before"
+    admin = AIOKafkaAdminClient(bootstrap_servers=ns.infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(old, 1, 1, topic_configs={"retention.ms": "604800000", "max.message.bytes": "2000000"})]
+        )
+    finally:
+        await admin.close()
+    assert await topic_problems(kafka, [old]) != []
+    assert await apply_topic_config(kafka, [old, f"{ns.prefix}never-made"]) == [old]  # a missing one is not made
+    assert await topic_problems(kafka, [old]) == []
+    assert f"{ns.prefix}never-made: missing" in await topic_problems(kafka, [f"{ns.prefix}never-made"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=ns.infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+        (answer,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, old)])
+        settings = {e[0]: e[1] for e in answer.resources[0][4]}
+    finally:
+        await admin.close()
+    assert settings["max.message.bytes"] == "2000000"  # its own setting survived

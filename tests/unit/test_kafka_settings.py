@@ -70,3 +70,14 @@ def test_sasl_ssl_passes_and_its_ca_file_reaches_the_clients(tmp_path: Path) -> 
 def test_a_ca_file_that_does_not_exist_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="kafka_ca_file"):
         settings(tmp_path, kafka_security_protocol="SASL_SSL", kafka_ca_file=tmp_path / "missing.pem")
+
+
+def test_more_in_sync_replicas_than_replicas_is_refused_in_every_environment() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from zorgstroom_runtime.settings import ServiceSettings
+
+    with pytest.raises(ValidationError, match="may not exceed ZS_KAFKA_REPLICATION_FACTOR"):
+        ServiceSettings(environment="development", kafka_replication_factor=1, kafka_min_insync_replicas=2)
+    assert ServiceSettings(environment="development", kafka_replication_factor=3, kafka_min_insync_replicas=2)

@@ -87,7 +87,10 @@ def report(
     """Print the flows per responsible municipality, from the reporting API."""
     region = region_of(region_file)
     today = date.today()
-    first, last = (date(year, 1, 1), date(year, 12, 31)) if year else (add_months(today.replace(day=1), -11), today)
+    # Reports end at the current month at the latest (a month to come would be refused with a 422).
+    first, last = (
+        (date(year, 1, 1), min(date(year, 12, 31), today)) if year else (add_months(today.replace(day=1), -11), today)
+    )
     flows = region_flows(first, last)
     table = Table(title=f"Flows per responsible municipality, {region.name} {first:%Y-%m} .. {last:%Y-%m}")
     table.add_column("municipality")

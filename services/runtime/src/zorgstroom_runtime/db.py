@@ -92,7 +92,10 @@ async def grant_service_role(conn: asyncpg.Connection, schema: str, role: str) -
         # migrate's lock: two processes granting on one relation at once fail with "tuple concurrently updated".
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", migration_lock(schema))
         if await conn.fetchval(_PRIVILEGED, role, schema):
-            raise UnfitDatabase(f"{role} is a superuser or a member of the role owning schema {schema}")
+            raise UnfitDatabase(
+                f"{role} is a superuser, may create roles or bypass row security, or is a member of the role"
+                f" owning schema {schema}"
+            )
         if await _privileges(conn, s, r) == await _wanted_privileges(conn, s):
             return  # nothing to change: no catalog row is rewritten
         await conn.execute(
@@ -113,19 +116,22 @@ async def grant_service_role(conn: asyncpg.Connection, schema: str, role: str) -
 
 
 _PRIVILEGED = """
-SELECT r.rolsuper OR r.rolbypassrls OR pg_has_role(r.oid, n.nspowner, 'MEMBER')
+SELECT r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR pg_has_role(r.oid, n.nspowner, 'MEMBER')
 FROM pg_roles r, pg_namespace n WHERE r.rolname = $1 AND n.nspname = $2
 """
 # (relation, column, privilege) the role holds in the schema; ('', '', privilege) on the schema itself.
 _PRIVILEGES = """
-SELECT c.relname::text, '', a.privilege_type FROM pg_class c, aclexplode(c.relacl) a
+SELECT c.relname::text, '', a.privilege_type || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END
+FROM pg_class c, aclexplode(c.relacl) a
 WHERE c.relnamespace = $1::regnamespace AND a.grantee = $2::regrole
 UNION ALL
-SELECT c.relname::text, t.attname::text, a.privilege_type
+SELECT c.relname::text, t.attname::text,
+    a.privilege_type || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END
 FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid, aclexplode(t.attacl) a
 WHERE c.relnamespace = $1::regnamespace AND a.grantee = $2::regrole AND NOT t.attisdropped
 UNION ALL
-SELECT '', '', a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a
+SELECT '', '', a.privilege_type || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END
+FROM pg_namespace n, aclexplode(n.nspacl) a
 WHERE n.oid = $1::regnamespace AND a.grantee = $2::regrole
 """
 
@@ -182,8 +188,9 @@ async def open_service_database(settings: ServiceSettings, migrations: Path) -> 
             await migrate(pool, schema, migrations)
         elif superuser or owner:
             raise UnfitDatabase(
-                f"connected to schema {schema} as a superuser or its owner: give ZS_DATABASE_URL the"
-                " service's own login role (zorgstroom db-roles makes one) and migrate with `zorgstroom migrate`"
+                f"connected to schema {schema} as a superuser, its owner or a role that may become one: give"
+                " ZS_DATABASE_URL the service's own login role (zorgstroom db-roles makes one) and migrate with"
+                " `zorgstroom migrate`"
             )
         else:
             async with pool.acquire() as conn:
@@ -196,9 +203,11 @@ async def open_service_database(settings: ServiceSettings, migrations: Path) -> 
     return pool
 
 
-# Whether the connected role is a superuser, and whether it may act as the schema's owner.
+# Whether the connected role is a superuser, and whether it may act as the schema's owner (or make itself one:
+# a role with CREATEROLE can grant itself membership of the owner on PostgreSQL 15 and earlier).
 _CONNECTED_AS = """
 SELECT r.rolsuper, coalesce(pg_has_role(current_user, n.nspowner, 'MEMBER'), false)
+    OR r.rolcreaterole OR r.rolbypassrls
 FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = $1 WHERE r.rolname = current_user
 """
 

@@ -139,8 +139,7 @@ async def topic_problems(kafka: KafkaConnection, names: list[str]) -> list[str]:
     try:
         described: dict[str, Any] = {}
         for _ in range(20):  # a topic created a moment ago may not be in every broker's metadata yet
-            described |= {d["topic"]: d for d in await admin.describe_topics([n for n in names if n not in described])}
-            described = {n: d for n, d in described.items() if d["error_code"] == 0}
+            described |= await _describe_existing(admin, [n for n in names if n not in described])
             if len(described) == len(set(names)):
                 break
             await asyncio.sleep(0.25)
@@ -158,6 +157,8 @@ async def topic_problems(kafka: KafkaConnection, names: list[str]) -> list[str]:
             actual = {entry[0]: entry[1] for entry in entries}
             on_topic = {entry[0] for entry in entries if entry[3] == TOPIC_LEVEL}
             for key, value in wanted.items():
+                if key == "min.insync.replicas" and actual.get(key, "").isdigit() and int(actual[key]) >= int(value):
+                    continue  # more in-sync replicas than asked for is safer, not wrong
                 if actual.get(key) != value:
                     problems.append(f"{name}: {key}={actual.get(key)!r}, wanted {value!r}")
                 elif key not in on_topic:  # a broker's default today; a changed default would apply tomorrow
@@ -178,9 +179,41 @@ async def refuse_topics_that_lose_history(kafka: KafkaConnection, names: list[st
     problems = await topic_problems(kafka, names)
     if problems:
         raise HistoryAtRisk(
-            "topics that would lose history (create them with `python -m zorgstroom_runtime.kafka`, or set these"
-            f" configurations with kafka-configs): {'; '.join(problems)}"
+            "topics that would lose history: run `python -m zorgstroom_runtime.kafka` with this service's settings"
+            " as an admin (it creates missing topics and sets the configuration on existing ones); fewer replicas"
+            f" than configured need a partition reassignment (kafka-reassign-partitions): {'; '.join(problems)}"
         )
+
+
+async def _describe_existing(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, Any]:
+    """The metadata of those of `names` that exist. Only existing topics are asked about by name: a metadata
+    request for a missing topic would have a broker that auto-creates topics create it, with its defaults."""
+    existing = set(await admin.list_topics())
+    asked = [n for n in names if n in existing]
+    described = await admin.describe_topics(asked) if asked else []
+    return {d["topic"]: d for d in described if d["error_code"] == 0}
+
+
+async def apply_topic_config(kafka: KafkaConnection, names: list[str]) -> list[str]:
+    """Set the keep-for-ever configuration on existing topics that lack it (an upgrade from topics made
+    before); other settings on a topic are kept. Returns the topics changed."""
+    wanted = topic_config(kafka)
+    admin = AIOKafkaAdminClient(**kafka.options(), client_id="zorgstroom-admin")
+    await admin.start()
+    try:
+        present = list(await _describe_existing(admin, names))
+        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in present])
+        changes = []
+        for answer in answers:
+            for error_code, _, _, name, entries in answer.resources:
+                own = {e[0]: e[1] for e in entries if e[3] == TOPIC_LEVEL} if not error_code else {}
+                if not error_code and any(own.get(k) != v for k, v in wanted.items()):
+                    changes.append(ConfigResource(ConfigResourceType.TOPIC, name, configs=own | wanted))
+        if changes:  # AlterConfigs replaces a topic's own settings: the ones it had go along
+            await admin.alter_configs(changes)
+    finally:
+        await admin.close()
+    return sorted(c.name for c in changes)
 
 
 async def partitions_of(kafka: KafkaConnection, topics: list[str]) -> dict[str, list[int]]:
@@ -188,10 +221,10 @@ async def partitions_of(kafka: KafkaConnection, topics: list[str]) -> dict[str, 
     admin = AIOKafkaAdminClient(**kafka.options(), client_id="zorgstroom-admin")
     await admin.start()
     try:
-        described = await admin.describe_topics(topics)
+        described = await _describe_existing(admin, topics)
     finally:
         await admin.close()
-    return {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described if d["error_code"] == 0}
+    return {t: sorted(p["partition"] for p in d["partitions"]) for t, d in described.items()}
 
 
 def main() -> None:
@@ -199,8 +232,10 @@ def main() -> None:
     from zorgstroom_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
-    created = asyncio.run(ensure_topics(KafkaConnection.from_settings(settings), project_topics(settings.topic_prefix)))
-    print(f"topics: {len(created)} created, {len(project_topics(settings.topic_prefix)) - len(created)} present")
+    kafka, names = KafkaConnection.from_settings(settings), project_topics(settings.topic_prefix)
+    created = asyncio.run(ensure_topics(kafka, names))
+    changed = asyncio.run(apply_topic_config(kafka, names))
+    print(f"topics: {len(created)} created, {len(names) - len(created)} present, {len(changed)} set to keep history")
 
 
 if __name__ == "__main__":

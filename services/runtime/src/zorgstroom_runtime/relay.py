@@ -176,21 +176,22 @@ class OutboxRelay:
         they are. Any other failure is raised, after the acknowledged rows are remembered: nothing is counted.
 
         Once a row of a (topic, key) is refused or fails, the later rows of that key in the batch are not sent,
-        or, if sent and acknowledged all the same, not marked published: they go again after it, so that per
-        key the last copy of every row on Kafka follows the rows before it (a consumer's duplicate check drops
-        the earlier copy).
+        or, if sent and acknowledged all the same, not marked published: they go again after it. The rows of
+        that key before it are marked as usual. (The idempotent producer does not append a partition's later
+        batch after an earlier one failed, so a later row acknowledged before an earlier one's failure is not
+        expected; were it to happen, a consumer keeps the first copy, so such a row would be applied early.)
         """
         refused: dict[int, str] = {}
-        held: set[tuple[str, str]] = set()  # keys with a row that did not reach Kafka in this batch
+        held: dict[tuple[str, str], int] = {}  # per key, the first row that did not reach Kafka in this batch
         sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         failure: BaseException | None = None
         for row in rows:
-            if (row["topic"], row["message_key"]) in held:
+            if (row["topic"], row["message_key"]) in held:  # rows come in id order: this one is later
                 continue
             try:
                 sent.append((row, await self._send(producer, row)))
             except REFUSED_RECORD as error:  # refused by the client, unsent: the producer is unharmed
-                held.add((row["topic"], row["message_key"]))
+                held[(row["topic"], row["message_key"])] = row["id"]
                 refused[row["id"]] = repr(error)
             except Exception as error:  # Kafka away: what was sent already is still awaited and remembered
                 failure = error
@@ -198,14 +199,15 @@ class OutboxRelay:
         outcomes = await asyncio.gather(*(delivery for _, delivery in sent), return_exceptions=True)
         failed_after_sending = False
         for (row, _), outcome in zip(sent, outcomes, strict=True):
-            if (row["topic"], row["message_key"]) in held:
+            key = (row["topic"], row["message_key"])
+            if key in held and row["id"] > held[key]:  # after a row of its key that did not get through
                 continue
             if not isinstance(outcome, BaseException):
                 self._acknowledged.append(row["id"])
                 metrics.EVENTS_PUBLISHED.labels(self.outbox.producer, row["topic"]).inc()
                 self._published_since_error = True
                 continue
-            held.add((row["topic"], row["message_key"]))
+            held[key] = min(held.get(key, row["id"]), row["id"])
             failed_after_sending = True
             if isinstance(outcome, REFUSED_RECORD):
                 refused[row["id"]] = repr(outcome)

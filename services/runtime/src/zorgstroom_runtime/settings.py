@@ -106,6 +106,13 @@ class ServiceSettings(BaseSettings):
         return self.db_schema or self.service_name
 
     @model_validator(mode="after")
+    def _refuse_more_in_sync_replicas_than_replicas(self) -> "ServiceSettings":
+        # With more in sync than there are replicas, every acks=all write fails and the relay waits for ever.
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise _refused("ZS_KAFKA_MIN_INSYNC_REPLICAS may not exceed ZS_KAFKA_REPLICATION_FACTOR")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholder_secrets_outside_development(self) -> "ServiceSettings":
         if self.environment != "production":
             return self
