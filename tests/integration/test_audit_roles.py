@@ -237,7 +237,7 @@ async def test_the_grants_refuse_a_login_role_that_may_act_as_the_owner(
 def in_production(ns: Namespace, roles: ServiceRoles, database_url: str) -> ServiceSettings:
     return ns.settings(
         "intake", environment="production", kafka_security_protocol="SASL_SSL", database_url=database_url,
-        db_schema=roles.schema,
+        db_schema=roles.schema, kafka_replication_factor=3, kafka_min_insync_replicas=2,
     )  # fmt: skip
 
 

@@ -95,3 +95,27 @@ def test_an_old_version_whose_upcaster_fails_is_dead_lettered_not_retried(monkey
         monkeypatch.undo()
         rebuilt()
     assert dead.value.error_type == "UpcastFailed" and "could not be upcast: KeyError" in dead.value.reason
+
+
+async def test_a_dead_letter_too_large_to_send_whole_goes_without_its_value_instead_of_holding_the_partition() -> None:
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    from zorgstroom_runtime.consumer import send_dead_letter
+
+    sent: list[tuple[str, bytes | None, dict[str, bytes]]] = []
+
+    class Dlq:
+        async def send_and_wait(self, topic: str, *, value: bytes | None, key: bytes | None, headers: list) -> None:
+            if value is not None:
+                raise MessageSizeTooLargeError("the message is 1048600 bytes")
+            sent.append((topic, value, dict(headers)))
+
+    big = SimpleNamespace(
+        topic="t", partition=2, offset=41, key=b"k", value=b"x" * 1_048_000, headers=[("traceparent", b"00-ab")]
+    )
+    await send_dead_letter(Dlq(), big, DeadLetter("not a valid envelope: ...", "InvalidEnvelope"), "g", "s")  # type: ignore[arg-type]
+    ((topic, value, headers),) = sent
+    assert (topic, value) == ("t.dlq", None)
+    assert headers["dlq-value-omitted"] == b"too large"
+    assert headers["dlq-reason"].startswith(b"value omitted, too large: not a valid envelope")
+    assert (headers["dlq-source-partition"], headers["dlq-source-offset"]) == (b"2", b"41")  # where it still is

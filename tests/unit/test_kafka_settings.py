@@ -22,6 +22,7 @@ def no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[None
 
 def settings(tmp_path: Path, **values: object) -> ServiceSettings:
     credentials_file, _ = write_credentials(tmp_path)
+    values = {"kafka_replication_factor": 3, "kafka_min_insync_replicas": 2} | values
     return ServiceSettings(service_name="placement", credentials_file=credentials_file, _env_file=None, **values)  # type: ignore[arg-type]
 
 
@@ -81,3 +82,17 @@ def test_more_in_sync_replicas_than_replicas_is_refused_in_every_environment() -
     with pytest.raises(ValidationError, match="may not exceed ZS_KAFKA_REPLICATION_FACTOR"):
         ServiceSettings(environment="development", kafka_replication_factor=1, kafka_min_insync_replicas=2)
     assert ServiceSettings(environment="development", kafka_replication_factor=3, kafka_min_insync_replicas=2)
+
+
+def test_production_refuses_fewer_than_three_replicas_or_two_in_sync_unless_allowed(tmp_path: Path) -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    for replicas, in_sync in ((1, 1), (3, 1), (2, 2)):
+        with pytest.raises(ValidationError, match="ZS_KAFKA_REPLICATION_FACTOR must be 3 or more"):
+            settings(tmp_path, kafka_security_protocol="SASL_SSL", kafka_replication_factor=replicas,
+                     kafka_min_insync_replicas=in_sync)  # fmt: skip
+    assert settings(
+        tmp_path, kafka_security_protocol="SASL_SSL", kafka_replication_factor=1, kafka_min_insync_replicas=1,
+        kafka_allow_fewer_replicas=True,
+    )  # fmt: skip

@@ -30,10 +30,10 @@ def production(tmp_path: Path, service: str, **values: object) -> ServiceSetting
     credentials_file, _ = write_credentials(tmp_path)
     return ServiceSettings(
         service_name=service,
-        kafka_security_protocol="SASL_SSL",
         credentials_file=credentials_file,
         _env_file=None,
-        **values,  # type: ignore[arg-type]
+        **{"kafka_security_protocol": "SASL_SSL", "kafka_replication_factor": 3, "kafka_min_insync_replicas": 2}
+        | values,  # type: ignore[arg-type]
     )
 
 

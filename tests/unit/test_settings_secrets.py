@@ -34,6 +34,8 @@ def refusals(credentials_file: Path) -> dict[str, dict[str, object]]:
         kafka_security_protocol="SASL_SSL",
         kafka_username="intake",
         kafka_password=KAFKA_PASSWORD,
+        kafka_replication_factor=3,
+        kafka_min_insync_replicas=2,
         credentials_file=credentials_file,
     )
     owner_url = f"postgresql://intake_migrator:{OWNER_PASSWORD}@db.example:5432/zorgstroom"

@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.exceptions import SubscriberNotFound
 from faststream.kafka import KafkaBroker
@@ -153,8 +154,19 @@ async def send_dead_letter(dlq: Any, record: ConsumerRecord, dead: DeadLetter, g
     ]
     # If this fails the error ends the consume loop before the offset is committed: the message
     # is read again after the restart, so it is never skipped without its dead letter.
-    await dlq.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
+    try:
+        await dlq.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
+    except TOO_LARGE:
+        # A record near the size limit plus these headers can never be dead-lettered whole, and retrying would
+        # hold the partition for ever. The dead letter goes without the value: the record itself stays on its
+        # topic, where the dlq-source-* headers point (an operator reads it there).
+        reason = b"value omitted, too large: " + dead.reason.encode()[:4000]
+        omitted = [(k, reason if k == "dlq-reason" else v) for k, v in headers] + [("dlq-value-omitted", b"too large")]
+        await dlq.send_and_wait(dlq_topic(record.topic), value=None, key=record.key, headers=omitted)
     metrics.DEAD_LETTERS.labels(service, record.topic).inc()
+
+
+TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
 def kafka_security(kafka: KafkaConnection) -> BaseSecurity | None:

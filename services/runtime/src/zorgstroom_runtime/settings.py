@@ -63,6 +63,11 @@ class ServiceSettings(BaseSettings):
     kafka_min_insync_replicas: int = Field(
         default=1, ge=1, le=7, description="Replicas that must have a write before it counts (acks=all); 2 or more."
     )
+    kafka_allow_fewer_replicas: bool = Field(
+        default=False,
+        description="Production: accept fewer than 3 replicas or 2 in sync (a cluster of one or two brokers, whose"
+        " loss loses accepted events).",
+    )
     topic_prefix: str = Field(default="", description="Region prefix put before every topic name.")
     region_file: Path = Path("data/regions/flevoland.toml")
     municipalities_file: Path = Path("data/municipalities-nl.csv")
@@ -128,6 +133,13 @@ class ServiceSettings(BaseSettings):
             )
         elif self.credentials_file is None:
             refusal = "ZS_CREDENTIALS_FILE must be set"
+        elif (self.kafka_replication_factor < 3 or self.kafka_min_insync_replicas < 2) and not (
+            self.kafka_allow_fewer_replicas
+        ):
+            refusal = (
+                "ZS_KAFKA_REPLICATION_FACTOR must be 3 or more and ZS_KAFKA_MIN_INSYNC_REPLICAS 2 or more, so that one"
+                " broker's loss loses no accepted event (or set ZS_KAFKA_ALLOW_FEWER_REPLICAS=true)"
+            )
         elif self.migration_database_url is not None:
             # Whoever controls a running service would hold the owner of its audit log.
             refusal = "ZS_MIGRATION_DATABASE_URL must not reach a running service: run `zorgstroom migrate` before it"
