@@ -12,17 +12,17 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
+from tests.integration.test_relay_leadership import unpublished, write
 from tests.support.infra import Infra, broker_of_its_own, run_deploy
 from tests.support.kafka import delete_topics, eventually, read_topic
 from tests.support.stack import Namespace
 from zorgstroom_contracts import topic_name
-from zorgstroom_contracts.events import ClientWaitlisted
 from zorgstroom_contracts.topics import Topic
 from zorgstroom_ops import status
 from zorgstroom_runtime.db import create_pool
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, partitions_of, project_topics
 from zorgstroom_runtime.migrations import migrate
-from zorgstroom_runtime.outbox import Outbox, unit_of_work
+from zorgstroom_runtime.outbox import Outbox
 from zorgstroom_runtime.relay import OutboxRelay
 
 KEY_A, KEY_B = "a" * 64, "b" * 64
@@ -30,31 +30,11 @@ OUTAGE_INSTANCE = os.environ.get("ZS_TEST_RELAY_OUTAGE_INSTANCE", "test-relay-ou
 OUTAGE_PORT = int(os.environ.get("ZS_TEST_RELAY_OUTAGE_KAFKA_PORT", "19792"))
 
 
-async def write(pool: asyncpg.Pool, outbox: Outbox, count: int, key: str) -> list[str]:
-    """`count` events on one key, one transaction each; their event ids in commit order."""
-    ids = []
-    for _ in range(count):
-        event = ClientWaitlisted(
-            client_ref=key,
-            care_form="MO_24H",
-            responsible_municipality="0034",
-            urgency="high",
-            waiting_since="2027-01-01",
-        )
-        async with unit_of_work(pool, outbox) as uow:
-            ids.append(str((await uow.emit(event)).event_id))
-    return ids
-
-
 async def on_topic(ns: Namespace, bootstrap: str | None = None) -> list[str]:
     """The event_id of every record on the topic, duplicates included, in offset order per partition."""
     topic = topic_name(Topic.CLIENT_WAITLISTED, ns.prefix)
     records = await read_topic(bootstrap or ns.infra.kafka_bootstrap, topic, at_least=10**6, timeout=3)  # all there is
     return [json.loads(r.value)["event_id"] for r in records]
-
-
-async def unpublished(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
 
 @contextlib.asynccontextmanager
@@ -87,7 +67,7 @@ async def running(relay: OutboxRelay) -> AsyncIterator[None]:
 
 async def test_a_failing_mark_does_not_resend_the_batch(ns: Namespace) -> None:
     async with relaying(ns) as (pool, outbox, relay):
-        written = await write(pool, outbox, 50, KEY_B)
+        written = await write(pool, outbox, 50, [KEY_B])
         await pool.execute(
             "CREATE FUNCTION refuse_marking() RETURNS trigger LANGUAGE plpgsql AS"
             " $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;"
@@ -114,8 +94,8 @@ async def test_one_unsendable_row_does_not_hold_back_other_keys(ns: Namespace) -
             KEY_A,
             json.dumps({"padding": "x" * 2_000_000}),
         )
-        on_b = await write(pool, outbox, 100, KEY_B)
-        (behind_it,) = await write(pool, outbox, 1, KEY_A)  # must wait: per key, order is kept
+        on_b = await write(pool, outbox, 100, [KEY_B])
+        (behind_it,) = await write(pool, outbox, 1, [KEY_A])  # must wait: per key, order is kept
 
         async with running(relay):
             await eventually(lambda: on_topic(ns), until=lambda ids: set(ids) >= set(on_b), timeout=10)
@@ -144,15 +124,15 @@ async def test_a_partition_without_a_leader_parks_nothing_and_gets_everything_in
     topic = topic_name(Topic.CLIENT_WAITLISTED, ns.prefix)
     # One attempt is enough to park a row Kafka refuses for what it is: a partition without a leader must not count.
     async with relaying(ns, send_attempts=1) as (pool, outbox, relay), running(relay):
-        await write(pool, outbox, 1, KEY_A)
+        await write(pool, outbox, 1, [KEY_A])
         await eventually(lambda: unpublished(pool), until=lambda n: n == 0)  # the producer knows the partitions
         await delete_topics(ns.infra.kafka_bootstrap, [topic])  # its partitions lose their leader
         kafka = KafkaConnection(ns.infra.kafka_bootstrap)
         await eventually(lambda: partitions_of(kafka, [topic]), until=lambda found: not found)
         on_a, on_b = [], []
         for _ in range(10):  # interleaved, one transaction each
-            on_a += await write(pool, outbox, 1, KEY_A)
-            on_b += await write(pool, outbox, 1, KEY_B)
+            on_a += await write(pool, outbox, 1, [KEY_A])
+            on_b += await write(pool, outbox, 1, [KEY_B])
         await asyncio.sleep(25)  # past the producer's request timeout (15 s): its batches have expired
         counted = await pool.fetchval("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL OR send_failures > 0")
         await ensure_topics(ns.infra.kafka_bootstrap, [topic], partitions=2)
@@ -173,13 +153,13 @@ async def test_a_broker_that_is_away_parks_nothing_and_gets_everything_in_order(
     await ensure_topics(bootstrap, project_topics(ns.prefix), partitions=3)
     # One attempt is enough to park a row Kafka refuses for what it is: a broker that is away must not count.
     async with relaying(ns, bootstrap, send_attempts=1) as (pool, outbox, relay), running(relay):
-        before = await write(pool, outbox, 2, KEY_A) + await write(pool, outbox, 2, KEY_B)
+        before = await write(pool, outbox, 2, [KEY_A]) + await write(pool, outbox, 2, [KEY_B])
         await eventually(lambda: unpublished(pool), until=lambda n: n == 0)  # the producer knows the partitions
         run_deploy("kafka.sh", "stop", env)
         on_a, on_b = [], []
         for _ in range(10):  # interleaved, one transaction each
-            on_a += await write(pool, outbox, 1, KEY_A)
-            on_b += await write(pool, outbox, 1, KEY_B)
+            on_a += await write(pool, outbox, 1, [KEY_A])
+            on_b += await write(pool, outbox, 1, [KEY_B])
         await asyncio.sleep(25)  # past the producer's request timeout (15 s): its sends have failed
         parked = await pool.fetchval("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL OR send_failures > 0")
         run_deploy("kafka.sh", "start", env)

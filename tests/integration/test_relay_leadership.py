@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -31,12 +32,12 @@ def relay_on(pool: asyncpg.Pool, outbox: Outbox, bootstrap: str, **options: int)
     return OutboxRelay(pool, outbox, KafkaConnection(bootstrap), poll_seconds=0.2, **options)  # type: ignore[arg-type]
 
 
-async def write(pool: asyncpg.Pool, outbox: Outbox, count: int) -> list[str]:
-    """`count` events over ten keys, one transaction each; their event ids in commit order."""
+async def write(pool: asyncpg.Pool, outbox: Outbox, count: int, keys: Sequence[str] = KEYS) -> list[str]:
+    """`count` events over `keys` in turn, one transaction each; their event ids in commit order."""
     ids = []
     for i in range(count):
         event = ClientWaitlisted(
-            client_ref=KEYS[i % len(KEYS)],
+            client_ref=keys[i % len(keys)],
             care_form="MO_24H",
             responsible_municipality="0034",
             urgency="high",

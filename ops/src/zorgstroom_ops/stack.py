@@ -84,28 +84,31 @@ def secure_kafka(region_file: Path | None = None) -> tuple[KafkaConnection, dict
     return KafkaConnection(bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", "admin", users["admin"]), users
 
 
-def _start_trace_backend() -> bool:
-    """Jaeger when it can be had (it needs Go, and builds once); the stack runs without it too."""
-    if os.environ.get("ZS_TRACES", "1") == "0":
+def _start_optional(switch: str, script: str, action: str, without: str) -> bool:
+    """A backend the stack runs without too: off when `switch` is 0, and a warning when it cannot start."""
+    if os.environ.get(switch, "1") == "0":
         return False
-    try:  # a first build takes minutes on two cores: the stack does not wait for it
-        _deploy("jaeger.sh", "start-when-built")
+    try:
+        _deploy(script, action)
         return True
     except subprocess.CalledProcessError:
-        console.print("[yellow]no trace backend: services run without exporting traces[/yellow]")
+        console.print(f"[yellow]{without}[/yellow]")
         return False
+
+
+def _start_trace_backend() -> bool:
+    """Jaeger when it can be had (it needs Go, and builds once); a first build takes minutes on two cores, so
+    the stack does not wait for it."""
+    return _start_optional(
+        "ZS_TRACES", "jaeger.sh", "start-when-built", "no trace backend: services run without exporting traces"
+    )
 
 
 def _start_metrics_backend() -> bool:
-    """Prometheus scraping the services and evaluating deploy/prometheus/alerts.yml; the stack runs without it."""
-    if os.environ.get("ZS_METRICS", "1") == "0":
-        return False
-    try:
-        _deploy("prometheus.sh", "start")
-        return True
-    except subprocess.CalledProcessError:
-        console.print("[yellow]no Prometheus: run deploy/install.sh for metrics and alerts[/yellow]")
-        return False
+    """Prometheus scraping the services and evaluating deploy/prometheus/alerts.yml."""
+    return _start_optional(
+        "ZS_METRICS", "prometheus.sh", "start", "no Prometheus: run deploy/install.sh for metrics and alerts"
+    )
 
 
 def _client_ref_secret() -> str:
