@@ -17,7 +17,7 @@ from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope, provider_topic
 from zorgstroom_ops import dead_letters
 from zorgstroom_reporting.bootstrap import build as build_reporting
-from zorgstroom_runtime.consumer import DeadLetter, send_dead_letter
+from zorgstroom_runtime.delivery import DeadLetter, send_dead_letter
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, partitions_of, project_topics
 
 Message = tuple[bytes | None, bytes, list[tuple[str, bytes]]]

@@ -8,8 +8,9 @@ from tests.integration.test_delivery import message, registered_envelope
 from tests.support.kafka import eventually, produce
 from tests.support.stack import Namespace
 from zorgstroom_contracts.events import ClientRegistered
-from zorgstroom_runtime.consumer import IdempotentConsumer, On, Subscription
+from zorgstroom_runtime.consumer import IdempotentConsumer
 from zorgstroom_runtime.db import create_pool
+from zorgstroom_runtime.handlers import On, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox

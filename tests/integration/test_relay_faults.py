@@ -8,9 +8,12 @@ import json
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import LeaderNotAvailableError
 
 from tests.integration.test_relay_leadership import unpublished, write
 from tests.support.infra import Infra, broker_of_its_own, run_deploy
@@ -19,8 +22,9 @@ from tests.support.stack import Namespace
 from zorgstroom_contracts import topic_name
 from zorgstroom_contracts.topics import Topic
 from zorgstroom_ops import status
+from zorgstroom_runtime import relay as relay_module
 from zorgstroom_runtime.db import create_pool
-from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, partitions_of, project_topics
+from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, new_producer, partitions_of, project_topics
 from zorgstroom_runtime.migrations import migrate
 from zorgstroom_runtime.outbox import Outbox
 from zorgstroom_runtime.relay import OutboxRelay
@@ -140,6 +144,128 @@ async def test_a_partition_without_a_leader_parks_nothing_and_gets_everything_in
 
     assert counted == 0
     in_commit_order_per_key(await on_topic(ns), on_a, on_b)
+
+
+class FailsOnce:
+    """Producers (a new one after each failure, as the relay makes them) whose first send of one event fails
+    as an expired batch fails, a second after the sends behind it; every other send goes to Kafka."""
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id, self.failed = event_id, False
+
+    def __call__(self, kafka: KafkaConnection, client_id: str) -> "FailsOnce.Producer":
+        return FailsOnce.Producer(new_producer(kafka, client_id), self)
+
+    class Producer:
+        def __init__(self, producer: AIOKafkaProducer, faults: "FailsOnce") -> None:
+            self.producer, self.faults = producer, faults
+
+        async def start(self) -> None:
+            await self.producer.start()
+
+        async def stop(self) -> None:
+            await self.producer.stop()
+
+        async def send(self, topic: str, **record: Any) -> "asyncio.Future[Any]":
+            if not self.faults.failed and json.loads(record["value"])["event_id"] == self.faults.event_id:
+                self.faults.failed = True
+                expired: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                asyncio.get_running_loop().call_later(1.0, expired.set_exception, LeaderNotAvailableError())
+                return expired
+            return await self.producer.send(topic, **record)
+
+
+async def test_a_row_whose_send_failed_is_not_overtaken_by_the_rows_behind_it(
+    ns: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with relaying(ns) as (pool, outbox, relay):
+        written = await write(pool, outbox, 8, [KEY_A, KEY_B])  # interleaved, one transaction each
+        on_a, on_b = written[0::2], written[1::2]
+        faults = FailsOnce(on_a[0])
+        monkeypatch.setattr(relay_module, "new_producer", faults)
+        async with running(relay):
+            await eventually(lambda: unpublished(pool), until=lambda n: n == 0)
+
+    assert faults.failed
+    in_commit_order_per_key(await on_topic(ns), on_a, on_b)  # a consumer keeps each row's first copy
+
+
+class Faulty:
+    """Producers (a new one after each failure, as the relay makes them) that hand each send to Kafka and answer
+    it `delay` seconds later; while `failing` is set, a send of its key fails a second later instead, as a batch
+    for a partition without a leader expires."""
+
+    def __init__(self, failing: str | None = None, delay: float = 0.0) -> None:
+        self.failing, self.delay = failing, delay
+
+    def __call__(self, kafka: KafkaConnection, client_id: str) -> "Faulty.Producer":
+        return Faulty.Producer(new_producer(kafka, client_id), self)
+
+    class Producer:
+        def __init__(self, producer: AIOKafkaProducer, faults: "Faulty") -> None:
+            self.producer, self.faults = producer, faults
+
+        async def start(self) -> None:
+            await self.producer.start()
+
+        async def stop(self) -> None:
+            await self.producer.stop()
+
+        async def send(self, topic: str, **record: Any) -> "asyncio.Future[Any]":
+            faults, loop = self.faults, asyncio.get_running_loop()
+            if faults.failing is not None and record["key"] == faults.failing.encode():
+                expired: asyncio.Future[Any] = loop.create_future()
+                loop.call_later(1.0, lambda: expired.done() or expired.set_exception(LeaderNotAvailableError()))
+                return expired
+            delivery = await self.producer.send(topic, **record)
+
+            async def answered() -> Any:
+                await asyncio.sleep(faults.delay)
+                return await delivery
+
+            return asyncio.ensure_future(answered())
+
+
+async def test_a_key_whose_partition_has_no_leader_does_not_hold_back_the_other_keys(
+    ns: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with relaying(ns, send_attempts=1) as (pool, outbox, relay):
+        written = await write(pool, outbox, 16, [KEY_A, KEY_B])  # interleaved, one transaction each
+        on_a, on_b = written[0::2], written[1::2]
+        faults = Faulty(failing=KEY_A)
+        monkeypatch.setattr(relay_module, "new_producer", faults)
+        published_b = "SELECT count(*) FROM outbox WHERE message_key = $1 AND published_at IS NOT NULL"
+        async with running(relay):
+            # All of b's rows in the first attempt, while each of a's attempts waits for its send to fail.
+            await eventually(lambda: pool.fetchval(published_b, KEY_B), until=lambda n: n == 8, timeout=4)
+            assert await unpublished(pool) == 8
+            faults.failing = None  # a's partition has a leader again
+            await eventually(lambda: unpublished(pool), until=lambda n: n == 0, timeout=30)
+        counted = await pool.fetchval("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL OR send_failures > 0")
+
+    assert counted == 0
+    in_commit_order_per_key(await on_topic(ns), on_a, on_b)
+
+
+async def test_a_slow_batch_stops_within_the_lease_so_a_standby_sends_nothing_twice(
+    ns: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kafka answers each send in half a second: 24 rows of one key would take 12 s, three times the lease. The
+    relay sends what fits in half the lease, and the rest in the next batch, read with its lease renewed; the
+    standby relay never takes over mid-batch, so no row is sent twice."""
+    monkeypatch.setattr(relay_module, "new_producer", Faulty(delay=0.5))
+    async with relaying(ns, lease_seconds=4) as (pool, outbox, leader):
+        written = await write(pool, outbox, 24, [KEY_A])
+        standby = OutboxRelay(pool, outbox, leader.kafka, poll_seconds=0.2, lease_seconds=4)
+        async with running(leader):
+            await eventually(lambda: asyncio.sleep(0, leader.leading), until=bool)
+            async with running(standby):
+                await eventually(lambda: unpublished(pool), until=lambda n: n == 0, timeout=40)
+                assert not standby.leading
+
+    copies = Counter(await on_topic(ns))
+    assert set(copies) == set(written)
+    assert max(copies.values()) == 1, copies.most_common(3)
 
 
 @pytest.fixture

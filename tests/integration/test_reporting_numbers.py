@@ -268,7 +268,7 @@ async def test_what_is_left_of_a_quota_counts_every_acceptance_of_its_year(repor
     left = 3 - year["offers"][0]["accepted"]  # the March acceptance (shown 0 or 5) still uses the 2027 quota
     assert june["offers"] == [
         {"corporation_id": "woonstad-illustratief", "municipality": ALMERE, "quota_year": 2027, "quota": 3,
-         "offers_made": 0, "accepted": 0, "declined": 0, "lapsed": 0, "open": 0, "quota_left": left},
+         "offers_made": 0, "accepted": 0, "declined": 0, "lapsed": 0, "open": 0, "voided": 0, "quota_left": left},
     ]  # fmt: skip
 
 

@@ -12,7 +12,7 @@ async def test_intake_placement_and_housing_document_their_subscribers(ns: Names
     for name, build, events in (
         ("intake", build_intake, {"PlacementEnded"}),  # BW endings, for the 12-month rule
         ("placement", build_placement, {"ClientRegistered", "HousingOfferAccepted"}),
-        ("housing", build_housing, {"ClientRegistered", "PlacementMade", "PlacementEnded"}),
+        ("housing", build_housing, {"ClientRegistered", "PlacementMade", "PlacementEnded", "OutflowRefused"}),
     ):
         async with running(build(ns.settings(name)), name) as service:
             answer = await service.get("/asyncapi/service.json")

@@ -103,7 +103,8 @@ class FakeContingents:
 
     async def agree(self, corporation_id: str, municipality: str, year: int, units: int) -> Contingent:
         key = (corporation_id, municipality, year)
-        agreed = replace(self.store.contingents.get(key) or Contingent(*key, units=0), units=units)
+        known = self.store.contingents.get(key) or Contingent(*key, units=0)
+        agreed = replace(known, units=units, version=known.version + 1)  # raised as the repository raises it
         self._checked(agreed, ContingentBelowUse(str(key)))
         return agreed
 
@@ -126,6 +127,10 @@ class FakeContingents:
     async def release(self, key: QuotaKey) -> None:
         held = self.store.contingents[key]
         self.store.contingents[key] = replace(held, reserved=held.reserved - 1)
+
+    async def give_back(self, key: QuotaKey) -> None:
+        held = self.store.contingents[key]
+        self.store.contingents[key] = replace(held, used=held.used - 1)
 
     async def of_corporation(self, corporation_id: str) -> list[Contingent]:
         found = [c for c in self.store.contingents.values() if c.corporation_id == corporation_id]
@@ -241,6 +246,11 @@ class FakeTransfers:
     async def add(self, transfer: Transfer) -> None:
         if transfer.transfer_id not in self.store.transfers:
             self.store.transfers[transfer.transfer_id] = replace(transfer, received=len(self.store.transfers) + 1)
+
+    async def bind_to_episode(self, client_ref: str, intake_id: str, started_on: date) -> None:
+        for t in list(self.store.transfers.values()):
+            if t.client_ref == client_ref and t.intake_ids is None and t.effective_on >= started_on:
+                self.store.transfers[t.transfer_id] = replace(t, intake_ids=frozenset({intake_id}))
 
 
 class FakeUnitOfWork:

@@ -160,8 +160,11 @@ class FakeFacilities:
     async def with_free_places(self, care_form: str) -> list[Facility]:
         return [f for f in self.store.facilities.values() if f.care_form == care_form and f.free_places > 0]
 
-    async def save(self, facility: Facility) -> None:
-        self.store.facilities[facility.facility_id] = facility
+    async def save(self, facility: Facility) -> int:
+        known = self.store.facilities.get(facility.facility_id)
+        version = (known.version if known else 0) + 1  # as the repository raises it in the same statement
+        self.store.facilities[facility.facility_id] = replace(facility, version=version)
+        return version
 
     async def occupy(self, facility_id: str, delta: int) -> None:
         f = self.store.facilities[facility_id]

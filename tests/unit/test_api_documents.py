@@ -21,7 +21,7 @@ from openapi_spec_validator import validate
 
 from zorgstroom_contracts.asyncapi import asyncapi_document
 from zorgstroom_contracts.topics import TOPICS
-from zorgstroom_runtime import apidocs
+from zorgstroom_runtime import apidocs, problems
 from zorgstroom_runtime.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,68 @@ def service_app(request: pytest.FixtureRequest) -> FastAPI:
 
 def test_every_openapi_document_passes_openapi_spec_validator(service_app: FastAPI) -> None:
     validate(service_app.openapi())  # raises with the path of the first violation
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method.upper(), path, op) for path, item in document["paths"].items() for method, op in item.items()]
+
+
+def test_every_error_answer_is_documented_as_a_problem(service_app: FastAPI) -> None:
+    """What the problem handlers send (application/problem+json) is what the document promises, with a 401 and
+    a 403 wherever a token is needed, and 400, 413 and 415 on each write that takes a body."""
+    document = service_app.openapi()
+    assert document["components"]["schemas"]["Problem"] == problems.PROBLEM_SCHEMA
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for method, path, operation in operations(document):
+        responses = operation["responses"]
+        for status, response in responses.items():
+            if int(status) >= 400:
+                assert response["content"] == {
+                    problems.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }, f"{method} {path} {status}"
+        expected = {"500"}
+        if operation.get("security"):
+            expected |= {"401", "403"}
+        if "requestBody" in operation:
+            expected |= {"400", "413", "415", "422"}
+        assert expected <= set(responses), f"{method} {path}: {sorted(responses)}"
+
+
+def test_no_parameter_is_documented_as_nullable(service_app: FastAPI) -> None:
+    """A query or header parameter is absent or a string; FastAPI's `anyOf [..., null]` would make a
+    fuzzer send the text 'null' (and a caller believe it means something)."""
+    for method, path, operation in operations(service_app.openapi()):
+        for parameter in operation.get("parameters", ()):
+            assert "anyOf" not in parameter["schema"], f"{method} {path} {parameter['name']}"
+
+
+def test_every_write_with_an_idempotency_key_documents_its_replay_and_its_refusal(service_app: FastAPI) -> None:
+    document = service_app.openapi()
+    keyed = [
+        (method, path, op)
+        for method, path, op in operations(document)
+        if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", ()))
+    ]
+    writes = [(m, p) for m, p, _ in operations(document) if m in ("POST", "PUT", "PATCH")]
+    assert [(m, p) for m, p, _ in keyed] == writes  # every write takes one
+    for method, path, operation in keyed:
+        assert "idempotency-key-reused" in operation["responses"]["409"]["description"], f"{method} {path}"
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                assert "Idempotent-Replayed" in response["headers"], f"{method} {path} {status}"
+
+
+def test_reports_document_csv_and_the_form_of_a_month() -> None:
+    document = build("reporting").openapi()
+    reports = [(path, op) for _, path, op in operations(document) if "/flows" in path or path.startswith("/v1/region/")]
+    assert reports
+    for path, operation in reports:
+        assert {"application/json", "text/csv"} <= set(operation["responses"]["200"]["content"]), path
+        months = {p["name"]: p["schema"] for p in operation["parameters"] if p["name"] in ("from", "to")}
+        for name, schema in months.items():
+            assert re.fullmatch(schema["pattern"], "2026-11") and not re.fullmatch(schema["pattern"], "2026-13"), (
+                f"{path} {name}"
+            )
 
 
 def page_urls(html: str) -> list[str]:

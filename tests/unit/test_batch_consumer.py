@@ -129,7 +129,7 @@ async def test_the_batch_subscriber_applies_what_the_broker_delivers_and_dead_le
 
     projection = FailsOn(poison_ref="c")
     consumer = batch_consumer(projection, max_attempts=1, retry_base_seconds=0.0)
-    consumer._dlq = dead_letters = DeadLetters()
+    consumer.dead_letters.producer = dead_letters = DeadLetters()
     async with TestKafkaBroker(consumer.broker) as broker:
         await broker.publish(waitlisted("a"), "wmo.client-waitlisted.v1", headers={"x-legacy": "ok"})
         await broker.publish(b"{not json", "wmo.client-waitlisted.v1")
@@ -146,3 +146,30 @@ def test_a_poll_dead_letters_an_event_type_the_contract_does_not_know_and_skips_
     deliveries, dead, ignored = open_deliveries(records, frozenset({"ClientRegistered"}))  # type: ignore[arg-type]
     assert deliveries == [] and [r.offset for r in ignored] == [2]  # ClientWaitlisted: known, not this one's
     assert [(r.offset, d.error_type) for r, d in dead] == [(1, "UnknownEventType")]
+
+
+class Poll:
+    """What FastStream hands the batch subscriber: the poll's records, and its ack and nack."""
+
+    def __init__(self, records: list[SimpleNamespace]) -> None:
+        self.raw_message, self.consumer, self.outcome = tuple(records), None, ""
+
+    async def ack(self) -> None:
+        self.outcome = "acked"
+
+    async def nack(self) -> None:
+        self.outcome = "nacked"
+
+
+async def test_a_poll_that_cannot_be_finished_is_nacked_not_committed() -> None:
+    projection = FailsOn(poison_ref="z")
+    consumer = batch_consumer(projection)
+
+    async def kafka_away() -> None:
+        raise ConnectionError("no broker for the dead letters")
+
+    consumer.dead_letters.started = kafka_away  # type: ignore[method-assign]
+    poll = Poll([record(0, 1, waitlisted("a")), record(1, 5, waitlisted("b"))])
+    await consumer._apply_poll([], poll)  # type: ignore[arg-type]
+    assert poll.outcome == "nacked"  # every partition of the poll is read again, after a pause
+    assert projection.committed == [] and "no broker" in (consumer.last_error or "")

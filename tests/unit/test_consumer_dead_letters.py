@@ -6,7 +6,9 @@ import pytest
 
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientWaitlisted
-from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, On, Subscription
+from zorgstroom_runtime.consumer import IdempotentConsumer
+from zorgstroom_runtime.delivery import DeadLetter
+from zorgstroom_runtime.handlers import On, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 
@@ -75,7 +77,7 @@ def test_an_old_version_whose_upcaster_fails_is_dead_lettered_not_retried(monkey
         _one_pass.cache_clear()
 
     from zorgstroom_contracts.events import EVENT_TYPES, EventSpec
-    from zorgstroom_runtime.consumer import open_record
+    from zorgstroom_runtime.delivery import open_record
 
     old = record(waitlisted())  # written as version 1, before version 2 exists
     spec = EVENT_TYPES["ClientWaitlisted"]
@@ -100,7 +102,7 @@ def test_an_old_version_whose_upcaster_fails_is_dead_lettered_not_retried(monkey
 async def test_a_dead_letter_too_large_to_send_whole_goes_without_its_value_instead_of_holding_the_partition() -> None:
     from aiokafka.errors import MessageSizeTooLargeError
 
-    from zorgstroom_runtime.consumer import send_dead_letter
+    from zorgstroom_runtime.delivery import send_dead_letter
 
     sent: list[tuple[str, bytes | None, dict[str, bytes]]] = []
 

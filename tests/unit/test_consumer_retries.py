@@ -8,7 +8,9 @@ import pytest
 
 from tests.unit.test_consumer_dead_letters import record, waitlisted
 from zorgstroom_contracts.events import ClientWaitlisted
-from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, On, Rejected, Subscription
+from zorgstroom_runtime.consumer import IdempotentConsumer
+from zorgstroom_runtime.delivery import DeadLetter
+from zorgstroom_runtime.handlers import On, Rejected, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox
 
@@ -111,3 +113,12 @@ async def test_a_failure_of_this_event_alone_still_counts_towards_its_dead_lette
 
     with pytest.raises(DeadLetter, match="handler failed 3 times: CheckViolationError"):
         await consumer(FlakyPool(0), handler)._apply(record(waitlisted()))  # type: ignore[arg-type]
+
+
+def test_the_back_off_doubles_up_to_its_ceiling_and_starts_again_after_a_success() -> None:
+    from zorgstroom_runtime.delivery import Backoff
+
+    backoff = Backoff()
+    assert [backoff.next() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    backoff.reset()
+    assert backoff.next() == 0.5

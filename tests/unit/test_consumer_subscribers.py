@@ -19,8 +19,10 @@ from tests.unit.test_consumer_retries import FakeConnection, FlakyPool
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.envelope import envelope_model
 from zorgstroom_contracts.events import ClientRegistered, ClientWaitlisted
-from zorgstroom_runtime import consumer as consumer_module
-from zorgstroom_runtime.consumer import DeadLetter, IdempotentConsumer, On, Rejected, Subscription
+from zorgstroom_runtime import delivery
+from zorgstroom_runtime.consumer import IdempotentConsumer
+from zorgstroom_runtime.delivery import DeadLetter
+from zorgstroom_runtime.handlers import On, Rejected, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
 from zorgstroom_runtime.region import load_region
@@ -202,7 +204,7 @@ def test_the_subscriber_commits_after_the_handler_and_nacks_on_error() -> None:
 async def test_dead_letters_go_through_the_acks_all_idempotent_producer() -> None:
     from zorgstroom_runtime.kafka import new_producer
 
-    assert consumer_module.new_producer is new_producer
+    assert delivery.new_producer is new_producer
     producer = new_producer(KafkaConnection("127.0.0.1:1"), "x")  # built, not started
     assert producer._txn_manager is not None  # idempotence on
     assert producer._sender._acks == -1  # acks=all
@@ -219,7 +221,7 @@ def test_the_asyncapi_document_shows_each_handled_event_types_envelope() -> None
     assert envelope_model("ClientWaitlisted").__name__ == "ClientWaitlistedEnvelope"
 
 
-async def test_placements_own_subscriber_rejects_an_acceptance_by_a_client_without_a_place() -> None:
+async def test_placements_own_subscriber_rejects_an_acceptance_that_names_no_municipality() -> None:
     """Placement's real definition on TestKafkaBroker: the acceptance reaches on_housing_offer_accepted
     typed, the decline on the same topic is ignored, and the handler's Rejected becomes a dead letter."""
     from datetime import date
@@ -255,9 +257,7 @@ async def test_placements_own_subscriber_rejects_an_acceptance_by_a_client_witho
 
     consumer._dead_letter = dead_letter  # type: ignore[method-assign]
     ref, answered = "ab" * 32, date(2026, 5, 1)
-    accepted = HousingOfferAccepted(
-        offer_id="o-1", unit_id="u-1", client_ref=ref, answered_on=answered, municipality="0034"
-    )
+    accepted = HousingOfferAccepted(offer_id="o-1", unit_id="u-1", client_ref=ref, answered_on=answered)
     declined = HousingOfferDeclined(offer_id="o-2", unit_id="u-1", client_ref=ref, answered_on=answered, reason="other")
     topic = "wmo.housing-offer-answered.v1"
     async with TestKafkaBroker(consumer.broker) as broker:
@@ -265,4 +265,4 @@ async def test_placements_own_subscriber_rejects_an_acceptance_by_a_client_witho
             await broker.publish(
                 Envelope.wrap(event, producer="housing", region="flevoland").model_dump_json(), topic=topic
             )
-    assert dead == [(topic, "rejected by placement: offer o-1 was accepted by a client who holds no place")]
+    assert dead == [(topic, "rejected by placement: offer o-1 names no municipality for the new home")]

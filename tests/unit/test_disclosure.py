@@ -176,7 +176,7 @@ def test_the_housing_report_sums_the_monthly_cells_and_counts_every_acceptance_a
     exact = housing_rows(cells, quota, Month(2027, 6), Month(2027, 6), lambda _, n: n)
     assert exact == [
         {"corporation_id": "w", "municipality": URK, "quota_year": 2027, "quota": 10, "offers_made": 1,
-         "accepted": 0, "declined": 1, "lapsed": 0, "open": 0, "quota_left": 8},
+         "accepted": 0, "declined": 1, "lapsed": 0, "open": 0, "voided": 0, "quota_left": 8},
     ]  # fmt: skip
     shown = housing_rows(cells, quota, JAN, DEC, PROTECTED.count)
     used = PROTECTED.count(("offers", "w", URK, 2027, "2027-03", "accepted"), 2)

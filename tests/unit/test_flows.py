@@ -272,3 +272,21 @@ def test_consent_on_a_day_is_the_latest_fact_dated_on_or_before_it() -> None:
     again = [*registered, Registration("i9", "c1", ALMERE, date(2027, 4, 1), "BW_24H", True)]
     assert consents_on(again, recorded, date(2027, 4, 1)) is False
     assert consents_on(again, recorded[:2], date(2027, 4, 1)) is True  # without it, the latest registration
+
+
+def test_of_two_consents_of_one_day_the_later_on_the_topic_holds_whatever_its_clock() -> None:
+    skewed = datetime(2027, 3, 1, 15, tzinfo=UTC)  # the first record's producer ran ahead
+    recorded = [
+        Consent("c1", date(2027, 3, 1), True, skewed, topic_offset=7),
+        Consent("c1", date(2027, 3, 1), False, skewed.replace(hour=9), topic_offset=8),  # written later: it holds
+    ]
+    assert consents_on([], recorded, date(2027, 3, 1)) is False
+    before = Consent("c1", date(2027, 3, 1), True, skewed.replace(hour=23))  # applied before offsets were kept
+    assert consents_on([], [before, *recorded], date(2027, 3, 1)) is False
+
+
+def test_of_two_assessments_of_one_day_the_later_on_the_topic_holds_in_whatever_order_they_are_read() -> None:
+    ready, taken_back = Assessment("p1", date(2027, 2, 1), True, 4), Assessment("p1", date(2027, 2, 1), False, 5)
+    for read in ([ready, taken_back], [taken_back, ready]):  # a rebuild writes batches at once: rows in any order
+        f = replace(_ready_from_february(Consent("c1", date(2027, 1, 5), True)), assessments=read)
+        assert column(flows(f, ALMERE, Month(2027, 2), Month(2027, 2)), "ready_not_housed_at_end") == [0]

@@ -6,6 +6,7 @@ from datetime import date
 
 from zorgstroom_contracts.codes import EndReason
 from zorgstroom_housing.domain.clients import (
+    acceptance_voided,
     assessed,
     consent_in_force,
     ending_withdraws_offer,
@@ -101,14 +102,39 @@ def test_the_end_of_an_earlier_placement_leaves_the_current_one() -> None:
 
 def test_a_registration_while_placed_keeps_the_placements_episode() -> None:
     in_shelter = HousingClient("c", ALMERE, placement_id="p1", intake_id="i1")
-    waiting_for_bw = registered(in_shelter, "c", "i2", DRONTEN, [LELYSTAD], 2, 1)
+    waiting_for_bw = registered(in_shelter, "c", "i2", DRONTEN, [LELYSTAD], 2, 1, on=date(2027, 3, 1))
     assert (waiting_for_bw.responsible_municipality, waiting_for_bw.intake_id) == (ALMERE, "i1")
     assert (waiting_for_bw.adults, waiting_for_bw.children, waiting_for_bw.preferred_municipalities) == (
         2,
         1,
         (LELYSTAD,),
     )
-    assert registered(None, "c", "i3", DRONTEN, [], 1, 0).responsible_municipality == DRONTEN
+    assert registered(None, "c", "i3", DRONTEN, [], 1, 0, on=date(2027, 3, 1)).responsible_municipality == DRONTEN
+
+
+def test_the_registration_entered_last_holds_even_when_dated_back() -> None:
+    shelter = registered(None, "c", "i-mo", ALMERE, [DRONTEN], 1, 0, on=date(2027, 5, 20))
+    housing_first = registered(shelter, "c", "i-bw", LELYSTAD, [LELYSTAD], 2, 1, on=date(2027, 5, 15))
+    assert (
+        housing_first.intake_id,
+        housing_first.responsible_municipality,
+        housing_first.adults,
+        housing_first.children,
+        housing_first.preferred_municipalities,
+    ) == ("i-bw", LELYSTAD, 2, 1, (LELYSTAD,))
+
+
+def test_wishes_an_assessment_told_after_a_registrations_day_are_kept_and_older_ones_are_not() -> None:
+    placed = replace(registered(None, "c", "i1", ALMERE, [DRONTEN], 1, 0, on=date(2027, 1, 5)), placement_id="p1")
+    wishes, _ = assessed(
+        placed, "c", "p1", ALMERE, date(2027, 3, 1), ready=True, support_at_home=False, preferred=[LELYSTAD]
+    )
+    again = registered(wishes, "c", "i1", ALMERE, [DRONTEN], 2, 0, on=date(2027, 1, 5))  # late on its topic
+    assert (again.preferred_municipalities, again.adults) == ((LELYSTAD,), 2)
+    late, _ = assessed(
+        placed, "c", "p1", ALMERE, date(2027, 1, 2), ready=True, support_at_home=False, preferred=[LELYSTAD]
+    )  # told before the registration's day, arriving after it on its own topic
+    assert late.preferred_municipalities == (DRONTEN,)
 
 
 def test_only_an_ending_as_planned_keeps_an_open_offer() -> None:
@@ -172,3 +198,18 @@ def test_a_client_consents_from_the_day_of_a_given_consent_and_not_at_all_withou
     assert HousingClient("c", consent=REGISTERED_YES).consent_since == date(2027, 3, 1)
     assert HousingClient("c", consent=RECORDED_NO).consent_since is None
     assert HousingClient("c").consent_since is None  # never told is no consent
+
+
+def test_a_voided_acceptance_unhouses_the_client_unless_a_next_placement_began_since() -> None:
+    offer = OfferRow(
+        "o1", "u1", "corp", "c", ALMERE, "WK003402", ALMERE, 2027, 1, 1, False, date(2027, 4, 1), date(2027, 4, 15),
+        placement_id="p1",
+    )  # fmt: skip
+    left = HousingClient("c", ALMERE, placement_id=None, housed_on=date(2027, 4, 10))
+    assert acceptance_voided(left, offer).housed_on is None
+    # Its ending not here yet: the refusal tells already that the client left the placement.
+    still_in_it = replace(left, placement_id="p1", ready_since=date(2027, 2, 1))
+    voided = acceptance_voided(still_in_it, offer)
+    assert (voided.placement_id, voided.ready_since, voided.housed_on) == (None, None, None)
+    housed_again = HousingClient("c", ALMERE, placement_id="p2", housed_on=date(2027, 9, 1))
+    assert acceptance_voided(housed_again, offer) == housed_again

@@ -13,12 +13,14 @@ from tests.support.fake_housing import (
     assessed,
     consent_recorded,
     corporation,
+    placement_ended,
     placement_made,
     ref,
     unit_create,
 )
 from tests.support.infra import ROOT
-from zorgstroom_contracts.codes import OfferDeclineReason
+from zorgstroom_contracts.codes import EndReason, OfferDeclineReason, OutflowRefusalReason
+from zorgstroom_contracts.events import OutflowRefused
 from zorgstroom_contracts.region import HousingPolicy
 from zorgstroom_housing.domain.model import HousingUnit, OfferStatus, UnitStatus
 from zorgstroom_housing.service_layer import clients, corporations, offers
@@ -159,9 +161,18 @@ async def test_a_quota_is_agreed_emitted_and_audited() -> None:
     agreed = await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, 2027), 25, TODAY)
     assert (agreed.units, agreed.used, agreed.reserved, agreed.left) == (25, 0, 0, 25)
     assert units.store.events("HousingContingentAgreed") == [
-        {"corporation_id": CORPORATION_ID, "municipality": ALMERE, "year": 2027, "homes": 25}
+        {"corporation_id": CORPORATION_ID, "municipality": ALMERE, "year": 2027, "homes": 25, "version": 1}
     ]
     assert [a["subject"] for a in units.store.audit] == [f"{CORPORATION_ID}/{ALMERE}/2027=25"]
+
+
+async def test_each_change_of_a_quota_is_one_version_up() -> None:
+    units = FakeUnits(REGION)
+    for homes in (25, 25, 30, 20):  # the same number again changes nothing, so it makes no version
+        await corporations.set_contingent(units, REGION, corporation(), (CORPORATION_ID, ALMERE, 2027), homes, TODAY)
+    assert [(e["homes"], e["version"]) for e in units.store.events("HousingContingentAgreed")] == [
+        (25, 1), (30, 2), (20, 3),
+    ]  # fmt: skip
 
 
 async def test_the_same_quota_agreed_again_changes_nothing_and_emits_nothing() -> None:
@@ -256,12 +267,86 @@ async def test_an_accepted_offer_uses_the_quota_lets_the_unit_and_houses_the_cli
         "corporation_id": CORPORATION_ID,
         "municipality": ALMERE,
         "wijk": "WK003402",
+        "placement_id": "p-a",
     }
     contingent = units.store.contingents[(CORPORATION_ID, ALMERE, 2027)]
     assert (contingent.used, contingent.reserved) == (1, 0)
     assert units.store.units["u1"].status is UnitStatus.LET
     assert units.store.clients[ref("a")].housed_on == date(2027, 4, 10)
     assert units.store.audit[-1]["action"] == "housing.offer_accepted"
+
+
+def refused(offer_id: str, on: date, reason: OutflowRefusalReason = OutflowRefusalReason.PLACEMENT_ENDED) -> Any:
+    return OutflowRefused(
+        offer_id=offer_id, unit_id="u1", client_ref=ref("a"), reason=reason, refused_on=on, placement_id="p-a"
+    )
+
+
+async def test_an_outflow_placement_refused_voids_the_acceptance_and_the_home_passes_on() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a", "b")
+    await offers.accept(units, REGION, corporation(), offer_id, date(2027, 4, 10), TODAY)
+    async with units() as uow:  # the ending that raced the acceptance, and placement's answer to it
+        ending = placement_ended("a", "p-a", date(2027, 4, 9), EndReason.ENDED_BY_CLIENT)
+        await clients.placement_ended(uow, POLICY, ending, TODAY)
+    for _ in range(2):  # delivered twice: the second changes nothing
+        async with units() as uow:
+            await offers.void(uow, POLICY, refused(offer_id, date(2027, 4, 11)), TODAY)
+    voided = units.store.offers[offer_id]
+    assert (voided.status, voided.answered_on, voided.decline_reason) == (
+        OfferStatus.VOIDED,
+        date(2027, 4, 11),
+        "placement_ended",
+    )
+    assert units.store.clients[ref("a")].housed_on is None
+    # The home passed on, offered on the day housing learnt it is free (not on the refused acceptance's day,
+    # which may lie so far back that the answer would be due already).
+    assert made(units) == [("u1", ref("a"), "2027-04-01"), ("u1", ref("b"), TODAY.isoformat())]
+    contingent = units.store.contingents[(CORPORATION_ID, ALMERE, 2027)]
+    assert (contingent.used, contingent.reserved) == (0, 1)
+
+
+@pytest.mark.parametrize("reason", [EndReason.ENDED_BY_CLIENT, EndReason.ENDED_AS_PLANNED])
+async def test_a_refusal_that_overtakes_the_ending_counts_as_the_ending(reason: EndReason) -> None:
+    """The refusal and the ending come on different topics: whichever comes first, the home is not offered to the
+    client again (only they were ready for it), and a late ending, placement or assessment changes nothing."""
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a")
+    await offers.accept(units, REGION, corporation(), offer_id, date(2027, 4, 10), TODAY)
+    async with units() as uow:
+        await offers.void(uow, POLICY, refused(offer_id, date(2027, 4, 10)), TODAY)
+    async with units() as uow:
+        await clients.placement_ended(uow, POLICY, placement_ended("a", "p-a", date(2027, 4, 9), reason), TODAY)
+        await clients.placement_made(uow, POLICY, placement_made("a", "p-a", date(2026, 12, 1)), TODAY)
+        await clients.readiness_assessed(uow, POLICY, assessed("a", "p-a", date(2027, 4, 8)), TODAY)
+    assert made(units) == [("u1", ref("a"), "2027-04-01")]
+    assert units.store.events("HousingOfferDeclined") == []
+    assert units.store.units["u1"].status is UnitStatus.AVAILABLE
+    contingent = units.store.contingents[(CORPORATION_ID, ALMERE, 2027)]
+    assert (contingent.used, contingent.reserved) == (0, 0)
+    client = units.store.clients[ref("a")]
+    assert (client.placement_id, client.ready_since, client.housed_on) == (None, None, None)
+
+
+async def test_a_refusal_of_an_offer_not_accepted_changes_nothing() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a")
+    async with units() as uow:
+        await offers.void(uow, POLICY, refused(offer_id, date(2027, 4, 11)), TODAY)
+        await offers.void(uow, POLICY, refused("no-such-offer", date(2027, 4, 11)), TODAY)
+    assert units.store.offers[offer_id].status is OfferStatus.OPEN
+
+
+async def test_an_offer_whose_placement_housing_saw_end_cannot_be_accepted() -> None:
+    units = FakeUnits(REGION)
+    offer_id = await _offered(units, "a")
+    async with units() as uow:  # ended as planned (19): the offer stands, but its placement is gone
+        ending = placement_ended("a", "p-a", date(2027, 4, 5), EndReason.ENDED_AS_PLANNED)
+        await clients.placement_ended(uow, POLICY, ending, TODAY)
+    with pytest.raises(Conflict) as refused_here:
+        await offers.accept(units, REGION, corporation(), offer_id, date(2027, 4, 10), TODAY)
+    assert refused_here.value.kind == "placement-ended" and units.store.events("HousingOfferAccepted") == []
+    assert units.store.offers[offer_id].status is OfferStatus.OPEN
 
 
 async def test_an_answer_before_the_offer_counts_from_the_offer() -> None:

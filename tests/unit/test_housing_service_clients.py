@@ -284,3 +284,41 @@ async def test_an_older_transfer_without_an_episode_holds_for_the_current_one_an
     )
     assert offers_to(units) == [("almere", ref("a"), "open")]
     assert units.store.offers[next(iter(units.store.offers))].status is OfferStatus.OPEN
+
+
+async def test_an_older_transfer_that_overtakes_the_registration_holds_for_the_episode_it_came_in() -> None:
+    units = FakeUnits(REGION)
+    await deliver(units, *consents("a"), transferred("a", LELYSTAD, date(2027, 3, 1), None))
+    await deliver(units, client_registered("a", "i1", date(2027, 1, 5)))  # late, on its own topic
+    await deliver(units, placement_made("a", "p1", date(2027, 1, 6), intake_id="i1"))
+    await deliver(units, assessed("a", "p1", date(2027, 2, 1)), client_registered("a", "i1", date(2027, 1, 5)))
+    await market(units, "almere")
+    await market(units, "lelystad", municipality=LELYSTAD, wijk="WK099501")
+    assert offers_to(units) == [("lelystad", ref("a"), "open")]
+
+
+async def test_a_registration_after_the_transfers_date_starts_fresh_whatever_the_order() -> None:
+    units = FakeUnits(REGION)
+    await deliver(units, *consents("a"), transferred("a", LELYSTAD, date(2027, 3, 1), None))
+    await deliver(units, client_registered("a", "i2", date(2027, 3, 5)))
+    await deliver(
+        units, placement_made("a", "p2", date(2027, 3, 6), intake_id="i2"), assessed("a", "p2", date(2027, 4, 1))
+    )
+    await market(units, "almere")
+    assert offers_to(units) == [("almere", ref("a"), "open")]
+
+
+async def test_a_registration_entered_later_but_dated_back_sizes_the_offer() -> None:
+    """Shelter (MO) registered on 20 May; sheltered housing (BW) entered after it, dated 15 May, for a household
+    of three: the BW registration is the one that holds, and the home offered is sized for three."""
+    units = FakeUnits(REGION)
+    await deliver(
+        units,
+        client_registered("a", "i-mo", date(2027, 5, 20)),
+        client_registered("a", "i-bw", date(2027, 5, 15), adults=2, children=1),
+        placement_made("a", "p1", date(2027, 5, 21), intake_id="i-bw"),
+        assessed("a", "p1", date(2027, 6, 1)),
+    )
+    await market(units, "almere")
+    [offer] = units.store.offers.values()
+    assert (offer.client_ref, offer.household_size) == (ref("a"), 3)

@@ -79,6 +79,7 @@ async def test_after_an_outflow_the_clients_doorstroom_registration_is_withdrawn
     )
     async with units.event() as uow:
         ended = await placements.complete_outflow(uow, REGION, offer, TODAY)
+        assert ended is not None
         await placements.give_freed_place(uow, REGION, ended)
     (withdrawn,) = units.store.events("RegistrationWithdrawn")
     assert (withdrawn["intake_id"], withdrawn["reason"], withdrawn["withdrawn_on"]) == (

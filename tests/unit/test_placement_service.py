@@ -219,6 +219,7 @@ async def test_an_accepted_offer_ends_the_placement_with_19_and_records_the_outf
     )
     async with units.event() as uow:
         ended = await placements.complete_outflow(uow, REGION, offer, TODAY)
+        assert ended is not None
         await placements.give_freed_place(uow, REGION, ended)
     (outflow,) = units.store.events("OutflowCompleted")
     assert (outflow["placement_id"], outflow["outflow_date"]) == (placement_id, "2027-03-30")
@@ -248,11 +249,44 @@ async def test_the_providers_copies_leave_out_the_wait_the_intake_and_the_new_ho
     assert for_provider.outflow_date == date(2027, 3, 30)  # type: ignore[attr-defined]
 
 
-async def test_an_offer_accepted_by_a_client_without_a_place_is_invalid() -> None:
+async def test_an_offer_accepted_by_a_client_without_a_place_is_refused_not_dead_lettered() -> None:
     units = FakeUnits()
     offer = HousingOfferAccepted(
         offer_id="o-1", unit_id="u-1", client_ref=ref("c9"), answered_on=TODAY, municipality="0034"
     )
+    async with units.event() as uow:
+        assert await placements.complete_outflow(uow, REGION, offer, TODAY) is None
+    (refused,) = units.store.events("OutflowRefused")
+    assert (refused["offer_id"], refused["reason"], refused["refused_on"]) == ("o-1", "no_open_placement", str(TODAY))
+
+
+async def test_an_offer_accepted_after_its_placement_ended_is_refused_and_the_next_placement_stays() -> None:
+    units = FakeUnits()
+    placement_id = await placed_client(units)
+    ending = PlacementEnd(reason=EndReason.ENDED_BY_CLIENT, end_date=date(2027, 3, 20))
+    await placements.end(units, REGION, municipality("0034"), placement_id, ending, TODAY)
+    offer = HousingOfferAccepted(
+        offer_id="o-1", unit_id="u-1", client_ref=ref("c1"), answered_on=date(2027, 3, 30), municipality="0034",
+        placement_id=placement_id, corporation_id="woonstad",
+    )  # fmt: skip
+    async with units.event() as uow:
+        assert await placements.complete_outflow(uow, REGION, offer, TODAY) is None
+    (refused,) = units.store.events("OutflowRefused")
+    assert (refused["placement_id"], refused["reason"], refused["corporation_id"]) == (
+        placement_id,
+        "placement_ended",
+        "woonstad",
+    )
+    assert units.store.events("OutflowCompleted") == [] and len(units.store.events("PlacementEnded")) == 1
+
+
+async def test_an_offer_naming_another_clients_placement_is_invalid() -> None:
+    units = FakeUnits()
+    placement_id = await placed_client(units)
+    offer = HousingOfferAccepted(
+        offer_id="o-1", unit_id="u-1", client_ref=ref("c9"), answered_on=TODAY, municipality="0034",
+        placement_id=placement_id,
+    )  # fmt: skip
     async with units.event() as uow:
         with pytest.raises(placements.NoPlaceToLeave):
             await placements.complete_outflow(uow, REGION, offer, TODAY)

@@ -120,6 +120,13 @@ class OfferDeclineReason(StrEnum):
     CONSENT_WITHDRAWN = "consent_withdrawn"  # not an answer either: the client withdrew consent to share
 
 
+class OutflowRefusalReason(StrEnum):
+    """Why placement could not complete the outflow of an accepted offer (ours; iWmo has no list for it)."""
+
+    PLACEMENT_ENDED = "placement_ended"  # the placement the offer was made in ended before the acceptance came
+    NO_OPEN_PLACEMENT = "no_open_placement"  # an acceptance naming no placement, of a client who holds none
+
+
 class TransferReason(StrEnum):
     """Why a responsible municipality hands a client to another (ours; iWmo has no list for it)."""
 

@@ -10,6 +10,7 @@ from zorgstroom_contracts.codes import (
     EndReason,
     Need,
     OfferDeclineReason,
+    OutflowRefusalReason,
     ProductCategory,
     TransferDeclineReason,
     TransferReason,
@@ -80,6 +81,13 @@ class FacilityRegistered(Event):
     care_form: CareFormCode
     capacity: int = Field(ge=0, le=10_000, description="Places, or the caseload of an ambulant team.")
     supported_needs: list[Need]
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many times placement registered or changed this facility, this change included: the"
+        " higher version is the newer facility, whatever the producers' clocks say. None in events published"
+        " before facilities were versioned.",
+    )
 
 
 class PlacementMade(Event):
@@ -177,6 +185,9 @@ class HousingOfferMade(Event):
     responsible_municipality: MunicipalityCode | None = Field(default=None)
     quota_year: int | None = Field(default=None, description="The contingent year the offer counts against.")
     answer_by: date | None = Field(default=None, description="Unanswered past this date, the offer lapses.")
+    placement_id: Identifier | None = Field(
+        default=None, description="The placement the client was in when offered; the outflow ends that one."
+    )
 
 
 class HousingOfferAccepted(Event):
@@ -189,6 +200,27 @@ class HousingOfferAccepted(Event):
     corporation_id: Identifier | None = Field(default=None)
     municipality: MunicipalityCode | None = Field(default=None, description="Municipality of the new home.")
     wijk: WijkCode | None = Field(default=None, description="Wijk of the new home.")
+    placement_id: Identifier | None = Field(
+        default=None,
+        description="The placement the offer was made in: placement completes the outflow from that one only,"
+        " and answers OutflowRefused when it is no longer open. None on acceptances from before it was carried.",
+    )
+
+
+class OutflowRefused(Event):
+    """Placement could not complete the outflow of an accepted offer: the placement it was made in had ended
+    (the acceptance raced the ending). Housing gives the home and the quota unit back and voids the offer."""
+
+    offer_id: Identifier
+    unit_id: Identifier
+    client_ref: ClientRef
+    reason: OutflowRefusalReason
+    refused_on: date = Field(
+        description="The day of the acceptance refused: the home was never let, so it is free again from then."
+    )
+    placement_id: Identifier | None = Field(default=None, description="The placement the acceptance named.")
+    corporation_id: Identifier | None = Field(default=None)
+    municipality: MunicipalityCode | None = Field(default=None, description="Municipality of the home given back.")
 
 
 class HousingOfferDeclined(Event):
@@ -311,6 +343,13 @@ class HousingContingentAgreed(Event):
     municipality: MunicipalityCode
     year: int = Field(ge=2000, le=2100, description="The quota year (a calendar year).")
     homes: int = Field(ge=0, le=100_000, description="Homes the corporation offers for outflow that year.")
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many times housing agreed this quota (corporation, municipality, year), this change"
+        " included: the higher version is the newer quota, whatever the producers' clocks say. None in events"
+        " published before quotas were versioned.",
+    )
 
 
 @dataclass(frozen=True)
@@ -345,6 +384,7 @@ _SPECS = [
     EventSpec("HousingOfferAccepted", HousingOfferAccepted, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
     EventSpec("HousingOfferDeclined", HousingOfferDeclined, 1, Topic.HOUSING_OFFER_ANSWERED, "client_ref"),
     EventSpec("OutflowCompleted", OutflowCompleted, 2, Topic.OUTFLOW_COMPLETED, "client_ref"),
+    EventSpec("OutflowRefused", OutflowRefused, 1, Topic.OUTFLOW_REFUSED, "client_ref"),
     EventSpec("HousingContingentAgreed", HousingContingentAgreed, 1, Topic.HOUSING_CONTINGENT_AGREED, "corporation_id"),
     EventSpec(
         "ResponsibilityTransferred",

@@ -19,6 +19,7 @@ class Topic(StrEnum):
     REGISTRATION_CHANGED = "wmo.registration-changed.v1"
     RESPONSIBILITY_TRANSFER_PROPOSALS = "wmo.responsibility-transfer-proposals.v1"
     CONSENT_RECORDED = "wmo.consent-recorded.v1"
+    OUTFLOW_REFUSED = "wmo.outflow-refused.v1"
 
 
 TOPICS: tuple[Topic, ...] = tuple(Topic)
@@ -40,6 +41,7 @@ PRODUCER_OF: dict[Topic, str] = {
     Topic.REGISTRATION_CHANGED: "placement",
     Topic.RESPONSIBILITY_TRANSFER_PROPOSALS: "placement",
     Topic.CONSENT_RECORDED: "placement",
+    Topic.OUTFLOW_REFUSED: "placement",
 }
 PROVIDER_TOPICS_PRODUCER = "placement"
 DLQ_SUFFIX = ".dlq"

@@ -35,7 +35,7 @@ class Units(Protocol):
 
 class Contingents(Protocol):
     async def agree(self, corporation_id: str, municipality: str, year: int, units: int) -> Contingent:
-        """Set a quota; raises ContingentBelowUse when it would drop below what is used or promised."""
+        """Set a quota, one version up; raises ContingentBelowUse when it would drop below what is used or promised."""
         ...
 
     async def get(self, key: QuotaKey) -> Contingent | None: ...
@@ -47,6 +47,7 @@ class Contingents(Protocol):
 
     async def use(self, key: QuotaKey) -> None: ...  # a promised home is taken (accepted)
     async def release(self, key: QuotaKey) -> None: ...  # a promised home comes back (declined, lapsed)
+    async def give_back(self, key: QuotaKey) -> None: ...  # a home taken comes back (the outflow was refused)
     async def of_corporation(self, corporation_id: str) -> list[Contingent]: ...
 
 
@@ -89,6 +90,11 @@ class Clients(Protocol):
 
 class Transfers(Protocol):
     async def add(self, transfer: Transfer) -> None: ...
+
+    async def bind_to_episode(self, client_ref: str, intake_id: str, started_on: date) -> None:
+        """Transfers that came before any episode of the client was known (older events name none) belong to
+        this episode when it started on or before their effective date."""
+        ...
 
 
 class HousingUnitOfWork(Protocol):

@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from zorgstroom_contracts.types import (
     Identifier,
@@ -11,6 +11,7 @@ from zorgstroom_contracts.types import (
     WijkCode,
     municipality_wijk_matches,
 )
+from zorgstroom_runtime.isotime import IsoDate
 
 
 class HousingUnitCreate(BaseModel):
@@ -21,8 +22,8 @@ class HousingUnitCreate(BaseModel):
     wijk: WijkCode
     rooms: int = Field(ge=1, le=10)
     rent_eur: float = Field(ge=0, le=10_000)
-    available_from: date
-    accessible: bool = False
+    available_from: IsoDate
+    accessible: StrictBool = False
 
     @model_validator(mode="after")
     def _wijk_lies_in_municipality(self) -> "HousingUnitCreate":
@@ -48,7 +49,7 @@ class ContingentPublic(BaseModel):
 
 class OfferAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    answered_on: date | None = Field(default=None, description="Business date of the answer; today when absent.")
+    answered_on: IsoDate | None = Field(default=None, description="Business date of the answer; today when absent.")
 
 
 class OfferDecline(OfferAnswer):
@@ -68,9 +69,13 @@ class OfferPublic(BaseModel):
     support_at_home: bool = Field(description="Support at home (BW_HOME) comes with the tenant.")
     offered_on: date
     answer_by: date
-    status: Literal["open", "accepted", "declined", "lapsed"]
+    status: Literal["open", "accepted", "declined", "lapsed", "voided"] = Field(
+        description="`voided`: accepted, but the client's placement had ended first, so the home came back."
+    )
     answered_on: date | None
-    decline_reason: str | None
+    decline_reason: str | None = Field(
+        description="Why declined, lapsed or voided (a voided offer: placement_ended or no_open_placement)."
+    )
 
 
 class UnitPublic(BaseModel):

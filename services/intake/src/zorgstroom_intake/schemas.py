@@ -3,17 +3,18 @@
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from zorgstroom_contracts.codes import Need, Urgency
 from zorgstroom_contracts.types import CareFormCode, ClientRef, MunicipalityCode
 from zorgstroom_intake.domain.bsn import passes_eleven_test
+from zorgstroom_runtime.isotime import IsoDate
 
 
 class LastBw(BaseModel):
     model_config = ConfigDict(extra="forbid")
     municipality: MunicipalityCode
-    ended_on: date
+    ended_on: IsoDate
 
 
 class HouseholdIn(BaseModel):
@@ -59,8 +60,10 @@ class IntakeCreate(BaseModel):
     last_bw: LastBw | None = None
     household: HouseholdIn
     preferred_municipalities: list[MunicipalityCode] = Field(default_factory=list, max_length=20)
-    registered_on: date = Field(description="No later than today plus the region's margin (docs/domain.md, 'Dates').")
-    consent_to_share: bool
+    registered_on: IsoDate = Field(
+        description="No later than today plus the region's margin (docs/domain.md, 'Dates')."
+    )
+    consent_to_share: StrictBool  # strict: 0 or "no" is not an answer
 
     @field_validator("bsn")
     @classmethod

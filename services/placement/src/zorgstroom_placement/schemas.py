@@ -1,8 +1,9 @@
 """HTTP shapes of placement: what facilities, providers and municipalities send and read."""
 
 from datetime import date
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from zorgstroom_contracts.codes import (
     EndReason,
@@ -11,9 +12,11 @@ from zorgstroom_contracts.codes import (
     TransferReason,
     Urgency,
     WithdrawalReason,
+    ZrmDomain,
 )
 from zorgstroom_contracts.types import AgbCode, CareFormCode, MunicipalityCode, WijkCode
 from zorgstroom_placement.domain.readiness import missing_or_invalid_domains
+from zorgstroom_runtime.isotime import IsoDate
 
 
 class FacilityPut(BaseModel):
@@ -50,12 +53,26 @@ def _check_scores(scores: dict[str, int]) -> dict[str, int]:
     return scores
 
 
+# The rule `_check_scores` holds, stated for the OpenAPI document: every domain, each scored 1 to 5, no other key.
+ZRM_SCORES: dict[str, Any] = {
+    "properties": {d.value: {"type": "integer", "minimum": 1, "maximum": 5} for d in ZrmDomain},
+    "required": [d.value for d in ZrmDomain],
+    "additionalProperties": False,
+}
+
+
 class AssessmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assessed_on: date
-    scores: dict[str, int] = Field(description="All 13 ZRM domains, each 1 (acute) to 5 (fully self-sufficient).")
-    client_wants_to_move: bool = Field(description="The client's voice: readiness needs the client to want to move.")
-    client_scores: dict[str, int] | None = Field(default=None, description="The client's own 13 ZRM scores.")
+    assessed_on: IsoDate
+    scores: dict[str, int] = Field(
+        description="All 13 ZRM domains, each 1 (acute) to 5 (fully self-sufficient).", json_schema_extra=ZRM_SCORES
+    )
+    client_wants_to_move: StrictBool = Field(
+        description="The client's voice: readiness needs the client to want to move."
+    )
+    client_scores: dict[str, int] | None = Field(
+        default=None, description="The client's own 13 ZRM scores.", json_schema_extra=ZRM_SCORES
+    )
     preferred_municipalities: list[MunicipalityCode] | None = None
 
     _scores_complete = field_validator("scores")(_check_scores)
@@ -76,7 +93,7 @@ class AssessmentRecorded(BaseModel):
 class PlacementEnd(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: EndReason = Field(description="iWmo WMO588 reason of ending.")
-    end_date: date
+    end_date: IsoDate
 
 
 class PlacementEndedPublic(BaseModel):
@@ -106,12 +123,20 @@ class HouseholdUpdate(BaseModel):
 class RegistrationUpdate(BaseModel):
     """What the responsible municipality may change on a waiting registration (at least one of them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",  # the document says "at least one of them", as `_something_changes` does
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                for name in ("needs", "urgency", "household", "preferred_municipalities")
+            ]
+        },
+    )
     needs: list[Need] | None = None
     urgency: Urgency | None = None
     household: HouseholdUpdate | None = None
     preferred_municipalities: list[MunicipalityCode] | None = None
-    updated_on: date | None = Field(default=None, description="Business date of the change; today when absent.")
+    updated_on: IsoDate | None = Field(default=None, description="Business date of the change; today when absent.")
 
     @model_validator(mode="after")
     def _something_changes(self) -> "RegistrationUpdate":
@@ -123,7 +148,9 @@ class RegistrationUpdate(BaseModel):
 class RegistrationWithdraw(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: WithdrawalReason
-    withdrawn_on: date | None = Field(default=None, description="Business date of the withdrawal; today when absent.")
+    withdrawn_on: IsoDate | None = Field(
+        default=None, description="Business date of the withdrawal; today when absent."
+    )
 
 
 class HouseholdPublic(BaseModel):
@@ -148,12 +175,12 @@ class TransferCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_municipality: MunicipalityCode
     reason: TransferReason
-    effective_on: date
+    effective_on: IsoDate
 
 
 class TransferAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    accepted_on: date | None = Field(default=None, description="When the receiver accepted; today when absent.")
+    accepted_on: IsoDate | None = Field(default=None, description="When the receiver accepted; today when absent.")
 
 
 class TransferDecline(BaseModel):
@@ -178,8 +205,10 @@ class TransferPublic(BaseModel):
 
 class ConsentPut(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    consent_to_share: bool = Field(description="Consent to share with housing corporations, given (true) or withdrawn.")
-    recorded_on: date | None = Field(default=None, description="Business date of the consent; today when absent.")
+    consent_to_share: StrictBool = Field(
+        description="Consent to share with housing corporations, given (true) or withdrawn."
+    )
+    recorded_on: IsoDate | None = Field(default=None, description="Business date of the consent; today when absent.")
 
 
 class ConsentRecordedPublic(BaseModel):

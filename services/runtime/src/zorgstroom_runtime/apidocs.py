@@ -10,6 +10,14 @@ version is in its VERSION file), and serves the contract-wide AsyncAPI document 
     /asyncapi.json            the AsyncAPI 3.0 document of every topic (zorgstroom_contracts.asyncapi)
 
 Swagger UI's validator badge is switched off: it would send the OpenAPI document to validator.swagger.io.
+
+`document_answers` makes /openapi.json tell the truth about what every route can answer, in one place:
+each error as `application/problem+json` (401 and 403 where a token is needed, 400, 413 and 415 on
+writes, 422, 500, and whatever a route declares, such as its 404 or 409), optional query and header
+parameters without FastAPI's `null` alternative (a missing parameter is how null is sent), and on each
+write that takes an Idempotency-Key its 409 `idempotency-key-reused` and the `Idempotent-Replayed`
+header. Routes declare only what is their own: `responses={404: {"description": "No such offer"}}`.
+tests/integration/test_api_conformance.py holds every service to its document with schemathesis.
 """
 
 import functools
@@ -22,6 +30,9 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from zorgstroom_contracts.asyncapi import asyncapi_document
+from zorgstroom_runtime.idempotency import HEADER as IDEMPOTENCY_KEY
+from zorgstroom_runtime.idempotency import REPLAYED
+from zorgstroom_runtime.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +116,98 @@ def _router(openapi_url: str, title: str, version: str) -> APIRouter:
         return JSONResponse(_asyncapi())
 
     return router
+
+
+# What a route declares of its own in `responses=` (FastAPI's type for it).
+Responses = dict[int | str, dict[str, Any]]
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+WRITES = ("post", "put", "patch")
+# What each error status means wherever it is answered; a route's own description replaces it.
+ERRORS = {
+    "400": "The body is not JSON",
+    "401": "No valid bearer token",
+    "403": "The credential lacks the role or organisation this needs",
+    "404": "Not found",
+    "409": "The current state refuses the request",
+    "413": "The body is too large",
+    "415": "The body is not application/json",
+    "422": "The request is not valid: `errors` names each field refused (problem type invalid-request)",
+    "500": "The service could not complete the request",
+}
+KEY_REUSED = (
+    f"The {IDEMPOTENCY_KEY} was used before with another request or credential (problem type"
+    " idempotency-key-reused), or its first request did not complete"
+)
+REPLAYED_HEADER = {
+    "description": f"`true` when this is the stored answer to an earlier request with the same {IDEMPOTENCY_KEY}",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
+
+def install_answers(app: FastAPI) -> None:
+    """Serve the OpenAPI document as `document_answers` completes it (built once, on first request)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_answers(build())  # FastAPI keeps the document it built in app.openapi_schema
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_answers(document: dict[str, Any]) -> dict[str, Any]:
+    """Complete, in place, what FastAPI documents of each operation with what the runtime answers too."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            _document_parameters(operation)
+            _document_errors(method, operation)
+            if any(p.get("name") == IDEMPOTENCY_KEY for p in operation.get("parameters", ())):
+                _document_replays(operation)
+            operation["responses"] = dict(sorted(operation["responses"].items()))
+    for fastapi_only in ("HTTPValidationError", "ValidationError"):  # 422 is a problem here
+        schemas.pop(fastapi_only, None)
+    return document
+
+
+def _document_parameters(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", ()):
+        schema = parameter.get("schema", {})
+        alternatives = schema.get("anyOf", [])
+        values = [a for a in alternatives if a != {"type": "null"}]
+        if len(alternatives) == 2 and len(values) == 1:  # `X | None`: absent is the only null a URL can send
+            parameter["schema"] = {k: v for k, v in schema.items() if k != "anyOf"} | values[0]
+
+
+def _document_errors(method: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    statuses = {"500"}
+    if operation.get("security"):
+        statuses |= {"401", "403"}
+    if method in WRITES:
+        statuses |= {"413", "415"}
+    if "requestBody" in operation:
+        statuses |= {"400"}
+    if operation.get("parameters") or "requestBody" in operation:
+        statuses |= {"422"}
+    for status in statuses:
+        responses.setdefault(status, {})
+    for status, response in responses.items():
+        if status.isdigit() and int(status) >= 400:
+            if response.get("description") in (None, "", "Validation Error"):  # FastAPI's own 422 says that
+                response["description"] = ERRORS.get(status, "Refused")
+            response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+
+
+def _document_replays(operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation["responses"]
+    conflict = responses.get("409")
+    if conflict is None or conflict.get("description") == ERRORS["409"]:
+        responses["409"] = {"description": KEY_REUSED, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
+    elif KEY_REUSED not in conflict["description"]:
+        conflict["description"] = f"{conflict['description']}; or: {KEY_REUSED}"
+    for status, response in responses.items():
+        if status.startswith("2"):
+            response.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from zorgstroom_contracts import EVENT_TYPES, topic_name
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.acl import service_topics
-from zorgstroom_runtime.apidocs import install_api_docs
+from zorgstroom_runtime.apidocs import install_answers, install_api_docs
 from zorgstroom_runtime.audit import (
     REFUSED,
     audit_refusal,
@@ -35,8 +35,9 @@ from zorgstroom_runtime.audit import (
 )
 from zorgstroom_runtime.auth import CredentialStore
 from zorgstroom_runtime.batch import BatchConsumer, Projection
-from zorgstroom_runtime.consumer import IdempotentConsumer, On, Subscription, handlers_by_type
+from zorgstroom_runtime.consumer import IdempotentConsumer
 from zorgstroom_runtime.db import open_service_database
+from zorgstroom_runtime.handlers import On, Subscription, handlers_by_type
 from zorgstroom_runtime.kafka import KafkaConnection, refuse_topics_that_lose_history
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork, unit_of_work
 from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
@@ -186,6 +187,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     _install_http_metrics(app, definition.name)
     app.include_router(_operational_router())
     install_api_docs(app, definition.title)
+    install_answers(app)
     if definition.handlers:
         app.include_router(_subscribers_router(definition.title))
     app.include_router(audit_router())
@@ -260,7 +262,12 @@ def _operational_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Dependencies are reachable", response_model=None)
+    @router.get(
+        "/readyz",
+        summary="Dependencies are reachable",
+        response_model=None,
+        responses={503: {"description": "A dependency is not reachable (problem type not-ready, with `checks`)"}},
+    )
     async def readyz(context: ContextDep) -> Any:
         checks: dict[str, bool] = {}
         try:
@@ -274,7 +281,12 @@ def _operational_router() -> APIRouter:
             return {"status": "ready", "checks": checks}
         return problem_response(503, "Not ready", "a dependency is not reachable", kind="not-ready", checks=checks)
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+    )
     async def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Forbidden, InvalidField
+from zorgstroom_runtime.isotime import IsoDateTime
 from zorgstroom_runtime.outbox import UnitOfWork
 from zorgstroom_runtime.telemetry import current_trace_id
 
@@ -171,10 +172,12 @@ def _audit_query(
     organisation: Annotated[str | None, Query(description="'kind:id', e.g. municipality:0034.")] = None,
     action: Annotated[str | None, Query(description="e.g. intake.register, or 'GET /v1/intakes/{intake_id}'.")] = None,
     outcome: Outcome | None = None,
-    since: Annotated[datetime | None, Query(alias="from", description="At or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="Before (ISO 8601).")] = None,
+    since: Annotated[IsoDateTime | None, Query(alias="from", description="At or after (ISO 8601).")] = None,
+    until: Annotated[IsoDateTime | None, Query(alias="to", description="Before (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after: Annotated[int | None, Query(ge=1, description="The `next_after` of the previous page.")] = None,
+    after: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="The `next_after` of the previous page.")
+    ] = None,
 ) -> AuditQuery:
     if since is not None and until is not None and since >= until:
         raise InvalidField("from", "must lie before 'to'")

@@ -13,13 +13,13 @@ applied again one event per transaction, so the one bad event is dead-lettered a
 of whichever partition, are applied. A transient error (database away) retries the whole batch with
 back-off and never skips it.
 
-The consumer is a FastStream batch subscriber (`batch=True`) with manual acknowledgement: a poll mixes
-partitions, and FastStream's nack would seek back only the first record's partition, so the runtime
-commits the whole poll itself after the transaction, or seeks every partition of the poll back.
+The consumer is a FastStream batch subscriber (`batch=True`) with manual acknowledgement: the runtime
+commits the whole poll itself after the transaction, or nacks it (FastStream seeks every partition of the
+poll back to its first record). How a record is opened, retried and dead-lettered is delivery.py's, shared
+with the per-event consumer.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,17 +37,17 @@ from opentelemetry import trace
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
-from zorgstroom_runtime.consumer import (
+from zorgstroom_runtime.broker import kafka_security, serve_broker
+from zorgstroom_runtime.delivery import (
+    Backoff,
     DeadLetter,
-    Rejected,
-    kafka_security,
+    DeadLetterProducer,
+    apply_with_retries,
     open_record,
     readable,
     send_dead_letter,
-    serve_broker,
 )
-from zorgstroom_runtime.failures import waits_out
-from zorgstroom_runtime.kafka import KafkaConnection, new_producer
+from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -138,9 +138,8 @@ class BatchConsumer:
         self.group_id, self.topics, self.service = group_id, list(topics), service
         self.max_records, self.max_attempts, self.retry_base_seconds = max_records, max_attempts, retry_base_seconds
         self.last_error: str | None = None  # set while consuming is paused by an error
-        self._failures = 0  # consecutive errors (the back-off before the poll is read again)
-
-        self._dlq: Any = None
+        self._pauses = Backoff()  # after consecutive errors, before the poll is read again
+        self.dead_letters = DeadLetterProducer(kafka, service, group_id)
         self._originals: dict[tuple[str, int, int], ConsumerRecord] = {}
         self.broker = self.build_broker()
 
@@ -151,12 +150,11 @@ class BatchConsumer:
 
         Ack policy MANUAL: the batch's offsets are committed (FastStream's ack commits the consumer's
         position, just past what the poll returned, for each partition) only after the batch's
-        transaction has committed and its dead letters were sent. Should anything still escape, each
-        partition of the batch is sought back to its first record of the batch after a back-off:
-        FastStream's own nack would seek only the first record's partition.
+        transaction has committed and its dead letters were sent. Should anything still escape, the poll
+        is nacked after a back-off: each of its partitions is sought back to its first record of the poll.
         """
         broker = KafkaBroker(
-            self.kafka.bootstrap,
+            self.kafka.servers,
             security=kafka_security(self.kafka),
             client_id=f"{self.service}-consumer",
             consumer_only=True,  # dead letters go through the runtime's acks=all idempotent producer
@@ -193,51 +191,28 @@ class BatchConsumer:
         """One poll: applied (or dead-lettered) in full, then its offsets committed."""
         records = [self._originals.get((r.topic, r.partition, r.offset), r) for r in message.raw_message]
         try:
-            await self.handle(records, await self._dead_letters())
+            await self.handle(records, await self.dead_letters.started())
         except asyncio.CancelledError:
             raise
         except Exception as error:  # Kafka away while dead-lettering, or a bug: read the poll again, later
             self.last_error = repr(error)
             log.warning("batch consumer %s: %r; the poll is read again", self.group_id, error)
-            await self._close_dlq()
-            await asyncio.sleep(self._backoff())
-            self._seek_back(message.consumer, records)
+            await self.dead_letters.close()
+            await asyncio.sleep(self._pauses.next())
+            await message.nack()
             return
         await message.ack()
-        self.last_error, self._failures = None, 0
+        self.last_error = None
+        self._pauses.reset()
         self._report_lag(message.consumer, records)
 
     async def run(self) -> None:
-        await serve_broker(self.broker, self.subscriber, self.service, self._set_error, self._close_dlq)
+        await serve_broker(self.broker, self.subscriber, self.service, self._set_error, self.dead_letters.close)
 
     def _set_error(self, error: str | None) -> None:
         self.last_error = error
         if error is None:
-            self._failures = 0
-
-    def _backoff(self) -> float:
-        self._failures += 1
-        return float(min(0.5 * 2 ** min(self._failures - 1, 5), 10.0))
-
-    def _seek_back(self, consumer: Any, records: Sequence[ConsumerRecord]) -> None:
-        first: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            first[tp] = min(first.get(tp, r.offset), r.offset)
-        for tp, offset in first.items():
-            consumer.seek(tp, offset)
-
-    async def _dead_letters(self) -> Any:
-        if self._dlq is None:
-            self._dlq = new_producer(self.kafka, f"{self.service}-dlq")
-            await self._dlq.start()
-        return self._dlq
-
-    async def _close_dlq(self) -> None:
-        dlq, self._dlq = self._dlq, None
-        if dlq is not None:
-            with contextlib.suppress(Exception):
-                await dlq.stop()
+            self._pauses.reset()
 
     async def handle(self, records: Sequence[ConsumerRecord], dlq: Any) -> None:
         """Apply one poll's records: the batch in one transaction, or one by one if it fails."""
@@ -252,47 +227,30 @@ class BatchConsumer:
             return
         try:
             applied = await self._with_retries(deliveries, attempts=1)
-        except _BatchFailed as failure:
+        except DeadLetter as failure:
             log.warning("batch of %d failed (%s); applying its events one by one", len(deliveries), failure)
             applied, kept = [], []
             for delivery in deliveries:
                 try:
                     applied.extend(await self._with_retries([delivery], attempts=self.max_attempts))
                     kept.append(delivery)
-                except _BatchFailed as single:
-                    await send_dead_letter(dlq, delivery.record, single.dead_letter, self.group_id, self.service)
+                except DeadLetter as single:
+                    await send_dead_letter(dlq, delivery.record, single, self.group_id, self.service)
                     self._count(delivery.record.topic, "dead_lettered")
             deliveries = kept  # what was dead-lettered is counted once, as dead-lettered
         self._after_commit(deliveries, applied, started)
 
     async def _with_retries(self, deliveries: Sequence[Delivery], *, attempts: int) -> Sequence[Delivery]:
-        """Apply in one transaction; transient errors retried without end, others up to `attempts` times."""
-        attempt = waits = 0
-        while True:
-            attempt += 1
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    return await self.projection.apply(conn, deliveries)
-            except Rejected as error:
-                raise _BatchFailed(DeadLetter(f"rejected by {self.group_id}: {error}", "Rejected")) from error
-            except Exception as error:
-                if waits_out(error):  # the database, not these events: wait, however long, and count nothing
-                    waits += 1
-                    delay = min(self.retry_base_seconds * 2 ** min(waits, 8), 30.0)
-                    log.warning(
-                        "database unavailable for a batch of %d, retry in %.1fs: %r", len(deliveries), delay, error
-                    )
-                    await asyncio.sleep(delay)
-                    attempt -= 1  # a wait is no attempt
-                    continue
-                if attempt >= attempts:
-                    raise _BatchFailed(
-                        DeadLetter(
-                            f"handler failed {attempt} times: {type(error).__name__}: {error}", type(error).__name__
-                        )
-                    ) from error
-                log.exception("projection failed (attempt %d)", attempt)
-                await asyncio.sleep(self.retry_base_seconds * 2**attempt)
+        """Apply in one transaction (delivery.py's retry rules); DeadLetter once it is not worth trying again."""
+
+        async def apply() -> Sequence[Delivery]:
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await self.projection.apply(conn, deliveries)
+
+        what = f"{deliveries[0].envelope.event_id}" if len(deliveries) == 1 else f"a batch of {len(deliveries)}"
+        return await apply_with_retries(
+            apply, attempts=attempts, base_seconds=self.retry_base_seconds, group_id=self.group_id, what=what
+        )
 
     def _after_commit(self, deliveries: Sequence[Delivery], applied: Sequence[Delivery], started_ns: int) -> None:
         """Metrics and one consume span per event (child of its producer's trace), once the data is in."""
@@ -337,12 +295,6 @@ class BatchConsumer:
                 metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
                     max(0, highwater - offset - 1)
                 )
-
-
-class _BatchFailed(Exception):
-    def __init__(self, dead_letter: DeadLetter) -> None:
-        super().__init__(dead_letter.reason)
-        self.dead_letter = dead_letter
 
 
 async def _bodies(message: StreamMessage[Any]) -> list[bytes]:

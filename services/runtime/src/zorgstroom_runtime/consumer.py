@@ -9,7 +9,8 @@ Each message is opened as an Envelope and its event model (by the handler's deco
 included). What cannot be parsed or validated goes to the topic's `.dlq` twin with the reason in
 headers, and the partition moves on. A transient error (database away) is retried with back-off and
 never skipped. A handler that keeps failing for another reason is dead-lettered after `max_attempts`,
-so one poison message cannot stop a partition forever.
+so one poison message cannot stop a partition forever. How a record is opened, retried and
+dead-lettered is delivery.py's (shared with the batch consumer); how handlers are declared, handlers.py's.
 
 Ack policy: NACK_ON_ERROR. The offset is committed (FastStream's ack: the consumer's position, which
 with FastStream's one-record-at-a-time consumer is just past this record) only after the handler has
@@ -22,16 +23,13 @@ commit cover it.
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.exceptions import SubscriberNotFound
 from faststream.kafka import KafkaBroker
@@ -39,182 +37,32 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from faststream.message import StreamMessage
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from zorgstroom_contracts import EVENT_TYPES, Envelope, dlq_topic, spec_for
-from zorgstroom_contracts.envelope import UnknownEventType, envelope_model, open_json
+from zorgstroom_contracts import Envelope, spec_for
+from zorgstroom_contracts.envelope import envelope_model
 from zorgstroom_contracts.events import Event
 from zorgstroom_runtime import metrics
-from zorgstroom_runtime.failures import waits_out
-from zorgstroom_runtime.kafka import KafkaConnection, new_producer
-from zorgstroom_runtime.lag import report_lag
+from zorgstroom_runtime.broker import kafka_security, serve_broker
+from zorgstroom_runtime.delivery import (
+    Backoff,
+    DeadLetter,
+    DeadLetterProducer,
+    apply_with_retries,
+    describe,
+    open_record,
+    readable,
+)
+from zorgstroom_runtime.handlers import Handler, On, Rejected, Subscription
+from zorgstroom_runtime.kafka import KafkaConnection
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
 from zorgstroom_runtime.region import Region
 
+# The services declare their handlers with these (handlers.py); they are importable from here as before.
+__all__ = ["IdempotentConsumer", "On", "Rejected", "Subscription"]
+
 log = logging.getLogger(__name__)
-
-E = TypeVar("E", bound=Event)
-Handler = Callable[[UnitOfWork, Envelope, E], Awaitable[None]]
-
-
-class Rejected(Exception):
-    """A handler's verdict that an event is invalid for this consumer: dead-letter it, do not retry."""
-
-
-@dataclass(frozen=True)
-class On(Generic[E]):
-    """One handler of one event class: `On(ClientRegistered, on_client_registered)`; the handler's event
-    parameter is checked against the class. Several handlers of one event run in one transaction, in
-    the order registered."""
-
-    event: type[E]
-    handler: Handler[E]
-
-    @property
-    def event_type(self) -> str:
-        return spec_for(self.event).event_type
-
-
-def handlers_by_type(handlers: Sequence[On[Any]]) -> dict[str, list[Handler[Any]]]:
-    by_type: dict[str, list[Handler[Any]]] = {}
-    for on in handlers:
-        by_type.setdefault(on.event_type, []).append(on.handler)
-    return by_type
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """A consumer group's topics and the handlers of the event types it applies."""
-
-    group_id: str
-    topics: list[str]
-    handlers: Sequence[On[Any]] = ()
-    by_type: Mapping[str, list[Handler[Any]]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_type", handlers_by_type(self.handlers))
-
-
-class DeadLetter(Exception):
-    """This message goes to the `.dlq` twin with `reason`; the partition moves on."""
-
-    def __init__(self, reason: str, error_type: str) -> None:
-        super().__init__(reason)
-        self.reason, self.error_type = reason, error_type
-
-
-def open_record(
-    record: ConsumerRecord, handles: Callable[[str], bool], *, one_pass: bool = False
-) -> tuple[Envelope, Event | None]:
-    """The envelope and, when this consumer handles its type, the validated event; DeadLetter if unusable.
-
-    With `one_pass`, a current, known event is validated in one pass (contracts' `open_json`); its
-    envelope's `data` is then the event model. Whatever that pass refuses is opened the two-step way
-    below, which gives the precise dead-letter reason.
-    """
-    if one_pass:
-        with contextlib.suppress(Exception):  # anything it refuses is opened again below, reason and all
-            envelope, event = open_json(record.value or b"")
-            return (envelope, event) if handles(envelope.event_type) else (envelope, None)
-    try:
-        envelope = Envelope.model_validate_json(record.value or b"")
-    except ValidationError as error:
-        raise DeadLetter(f"not a valid envelope: {_describe(error)}", "InvalidEnvelope") from error
-    if not handles(envelope.event_type):
-        if envelope.event_type not in EVENT_TYPES:  # not ours to skip: a type this build does not know at all
-            raise DeadLetter(f"unknown event type: {envelope.event_type[:100]!r}", "UnknownEventType")
-        return envelope, None  # another consumer's event type on a shared topic
-    try:
-        return envelope, envelope.open()
-    except UnknownEventType as error:
-        raise DeadLetter(f"unknown event type or version: {error}", "UnknownEventType") from error
-    except ValidationError as error:
-        raise DeadLetter(
-            f"{envelope.event_type} v{envelope.schema_version} data invalid: {_describe(error)}", "InvalidEvent"
-        ) from error
-    except Exception as error:  # an upcaster that fails on an old message: that message is poison, not a bug loop
-        raise DeadLetter(
-            f"{envelope.event_type} v{envelope.schema_version} could not be upcast: {type(error).__name__}",
-            "UpcastFailed",
-        ) from error
-
-
-async def send_dead_letter(dlq: Any, record: ConsumerRecord, dead: DeadLetter, group_id: str, service: str) -> None:
-    log.error("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, dead.reason)
-    headers = [
-        *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq-")],
-        ("dlq-reason", dead.reason.encode()[:4000]),
-        ("dlq-error-type", dead.error_type.encode()),
-        ("dlq-source-topic", record.topic.encode()),
-        ("dlq-source-partition", str(record.partition).encode()),
-        ("dlq-source-offset", str(record.offset).encode()),
-        ("dlq-consumer-group", group_id.encode()),
-    ]
-    # If this fails the error ends the consume loop before the offset is committed: the message
-    # is read again after the restart, so it is never skipped without its dead letter.
-    try:
-        await dlq.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
-    except TOO_LARGE:
-        # A record near the size limit plus these headers can never be dead-lettered whole, and retrying would
-        # hold the partition for ever. The dead letter goes without the value: the record itself stays on its
-        # topic, where the dlq-source-* headers point (an operator reads it there).
-        reason = b"value omitted, too large: " + dead.reason.encode()[:4000]
-        omitted = [(k, reason if k == "dlq-reason" else v) for k, v in headers] + [("dlq-value-omitted", b"too large")]
-        await dlq.send_and_wait(dlq_topic(record.topic), value=None, key=record.key, headers=omitted)
-    metrics.DEAD_LETTERS.labels(service, record.topic).inc()
-
-
-TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
-
-
-def kafka_security(kafka: KafkaConnection) -> BaseSecurity | None:
-    """FastStream's security object for a connection (SASL SCRAM or PLAIN, with or without TLS)."""
-    options = kafka.options()
-    ssl_context = options.get("ssl_context")
-    use_ssl = kafka.security_protocol.endswith("SSL")
-    if not kafka.security_protocol.startswith("SASL"):
-        return BaseSecurity(ssl_context=ssl_context, use_ssl=True) if use_ssl else None
-    kind = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
-    return kind[kafka.sasl_mechanism](
-        kafka.username or "", kafka.password or "", ssl_context=ssl_context, use_ssl=use_ssl
-    )
-
-
-async def serve_broker(
-    broker: KafkaBroker,
-    subscriber: Any,
-    service: str,
-    set_error: Callable[[str | None], None],
-    close: Callable[[], Awaitable[None]],
-) -> None:
-    """Start a consumer's broker (retried with back-off while Kafka is away), report its lag on a timer,
-    and keep it running until cancelled; then stop it and `close` what the consumer holds."""
-    backoff = 0.5
-    while True:
-        try:
-            await broker.start()
-            break
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await broker.stop()
-            raise
-        except Exception as error:
-            log.warning("%s consumer not started: %r; retrying in %.1fs", service, error, backoff)
-            set_error(repr(error))
-            with contextlib.suppress(Exception):
-                await broker.stop()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
-    set_error(None)
-    lag = asyncio.create_task(report_lag(lambda: subscriber.consumer, service))
-    try:
-        await asyncio.Event().wait()
-    finally:
-        lag.cancel()
-        await broker.stop()
-        await close()
 
 
 class IdempotentConsumer:
@@ -236,8 +84,8 @@ class IdempotentConsumer:
         self.max_attempts, self.retry_base_seconds = max_attempts, retry_base_seconds
         self.service = outbox.producer
         self.last_error: str | None = None  # set while consuming is paused by an error
-        self._failures = 0  # consecutive errors that escaped a handler (back-off before the re-read)
-        self._dlq: Any = None
+        self._pauses = Backoff()  # after errors that escaped a handler, before the message is read again
+        self.dead_letters = DeadLetterProducer(kafka, self.service, subscription.group_id)
         self.broker = self.build_broker()
 
     # -- the FastStream broker: built here (the service's composition root builds this object), never at import
@@ -246,7 +94,7 @@ class IdempotentConsumer:
         """A consumer-only broker (no default acks=1 producer: dead letters go through the runtime's
         acks=all idempotent producer) with the service's one subscriber and its handlers."""
         broker = KafkaBroker(
-            self.kafka.bootstrap,
+            self.kafka.servers,
             security=kafka_security(self.kafka),
             client_id=f"{self.service}-consumer",
             consumer_only=True,  # no producer, no admin client: topics are created by the deploy, ACLs stay narrow
@@ -290,7 +138,7 @@ class IdempotentConsumer:
                 )
             except ValidationError as error:  # an upcaster's output its model refuses: poison, not a bug loop
                 raise DeadLetter(
-                    f"{envelope.event_type} v{envelope.schema_version} data invalid: {_describe(error)}", "InvalidEvent"
+                    f"{envelope.event_type} v{envelope.schema_version} data invalid: {describe(error)}", "InvalidEvent"
                 ) from error
 
         async def handle(envelope: Envelope, message: KafkaMessage) -> str:
@@ -311,7 +159,7 @@ class IdempotentConsumer:
         return _Guard(msg, context=context, consumer=self)
 
     async def run(self) -> None:
-        await serve_broker(self.broker, self.subscriber, self.service, self._set_error, self._close_dlq)
+        await serve_broker(self.broker, self.subscriber, self.service, self._set_error, self.dead_letters.close)
 
     def _set_error(self, error: str | None) -> None:
         self.last_error = error
@@ -331,27 +179,13 @@ class IdempotentConsumer:
     async def _apply_opened(
         self, record: ConsumerRecord, envelope: Envelope, event: Event, handlers: Sequence[Handler[Any]]
     ) -> str:
-        attempt = waits = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._apply_once(record, envelope, event, handlers)
-            except Rejected as error:
-                raise DeadLetter(f"rejected by {self.subscription.group_id}: {error}", "Rejected") from error
-            except Exception as error:
-                if waits_out(error):  # the database, not this event: wait, however long, and count nothing
-                    waits += 1
-                    delay = min(self.retry_base_seconds * 2 ** min(waits, 8), 30.0)
-                    log.warning("database unavailable applying %s, retry in %.1fs: %r", envelope.event_id, delay, error)
-                    await asyncio.sleep(delay)
-                    attempt -= 1  # a wait is no attempt
-                    continue
-                if attempt >= self.max_attempts:
-                    raise DeadLetter(
-                        f"handler failed {attempt} times: {type(error).__name__}: {error}", type(error).__name__
-                    ) from error
-                log.exception("handler failed for %s (attempt %d)", envelope.event_id, attempt)
-                await asyncio.sleep(self.retry_base_seconds * 2**attempt)
+        return await apply_with_retries(
+            lambda: self._apply_once(record, envelope, event, handlers),
+            attempts=self.max_attempts,
+            base_seconds=self.retry_base_seconds,
+            group_id=self.subscription.group_id,
+            what=str(envelope.event_id),
+        )
 
     async def _apply_once(
         self, record: ConsumerRecord, envelope: Envelope, event: Event, handlers: Sequence[Handler[Any]]
@@ -379,36 +213,7 @@ class IdempotentConsumer:
         return "applied"
 
     async def _dead_letter(self, record: ConsumerRecord, dead: DeadLetter) -> None:
-        """Send the dead letter, retried with back-off until it is sent: the offset is committed only after."""
-        backoff = 0.5
-        while True:
-            try:
-                if self._dlq is None:
-                    self._dlq = new_producer(self.kafka, f"{self.service}-dlq")
-                    await self._dlq.start()
-                await send_dead_letter(self._dlq, record, dead, self.subscription.group_id, self.service)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self.last_error = repr(error)
-                log.warning(
-                    "dead letter of %s[%d]@%d not sent: %r; retrying in %.1fs",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    error,
-                    backoff,
-                )
-                await self._close_dlq()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-
-    async def _close_dlq(self) -> None:
-        dlq, self._dlq = self._dlq, None
-        if dlq is not None:
-            with contextlib.suppress(Exception):
-                await dlq.stop()
+        await self.dead_letters.send_until_sent(record, dead, self._set_error)
 
     def _report_lag(self, consumer: AIOKafkaConsumer | None, record: ConsumerRecord) -> None:
         if not isinstance(consumer, AIOKafkaConsumer):
@@ -423,9 +228,8 @@ class IdempotentConsumer:
 
     async def _pause(self, error: BaseException) -> None:
         """Wait before an escaped error lets the message be read again (never a tight re-seek loop)."""
-        self._failures += 1
         self.last_error = repr(error)
-        delay = min(0.5 * 2 ** min(self._failures - 1, 5), 10.0)
+        delay = self._pauses.next()
         log.error("consumer %s: %r; the message is read again in %.1fs", self.subscription.group_id, error, delay)
         await asyncio.sleep(delay)
 
@@ -458,7 +262,8 @@ class _Guard(BaseMiddleware):
             outcome = "dead_lettered"
         metrics.EVENTS_CONSUMED.labels(consumer.service, record.topic, str(outcome)).inc()
         consumer._report_lag(getattr(msg, "consumer", None), record)
-        consumer.last_error, consumer._failures = None, 0
+        consumer.last_error = None
+        consumer._pauses.reset()
         return None
 
     async def after_processed(
@@ -480,22 +285,6 @@ class _Guard(BaseMiddleware):
             return True
         await self.consumer._pause(exc_val)
         return False
-
-
-def utf8(value: bytes | None) -> bool:
-    """Whether a header value is text: FastStream's parsers decode every header as UTF-8."""
-    try:
-        (value or b"").decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def readable(record: ConsumerRecord) -> ConsumerRecord:
-    """The record without the header values that are not UTF-8 (the event is in the value, never a header)."""
-    if all(utf8(v) for _, v in (record.headers or ())):
-        return record
-    return dataclasses.replace(record, headers=[(k, v) for k, v in record.headers if utf8(v)])
 
 
 async def _with_readable_headers(record: ConsumerRecord, original: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -523,10 +312,3 @@ def _event_type_of(body: bytes) -> str | None:
 
 async def _raw_body(message: StreamMessage[Any]) -> bytes:
     return bytes(message.body)
-
-
-def _describe(error: ValidationError) -> str:
-    """Field locations and messages only: input values could carry personal data."""
-    return json.dumps(
-        [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors(include_input=False)][:10]
-    )

@@ -47,6 +47,11 @@ class KafkaConnection:
             settings.kafka_min_insync_replicas,
         )
 
+    @property
+    def servers(self) -> list[str]:
+        """The bootstrap servers one by one: FastStream takes a string as one host, commas and all."""
+        return [s.strip() for s in self.bootstrap.split(",") if s.strip()]
+
     def options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
         if self.security_protocol.startswith("SASL"):

@@ -14,6 +14,29 @@ from zorgstroom_runtime.errors import ApplicationError
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://zorgstroom.nl/problems/"
+# The body of every error answer, as the OpenAPI documents declare it (apidocs.document_answers).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; an error may carry more members (e.g. `offer_status`, `wijk`).",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": f"{PROBLEM_BASE}<kind>, e.g. {PROBLEM_BASE}invalid-request"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "What went wrong; never an input value (it may hold a BSN)."},
+        "instance": {"type": "string", "description": "The request's path."},
+        "errors": {
+            "type": "array",
+            "description": "Of an invalid request (422): each field refused, and why.",
+            "items": {
+                "type": "object",
+                "required": ["field", "message", "type"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}},
+            },
+        },
+    },
+}
 
 
 class Problem(Exception):

@@ -30,7 +30,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from zorgstroom_runtime.batch import Delivery, Projection, open_deliveries
-from zorgstroom_runtime.consumer import DeadLetter
+from zorgstroom_runtime.delivery import DeadLetter
 from zorgstroom_runtime.kafka import KafkaConnection, partitions_of
 
 Progress = Callable[[int, int], None]

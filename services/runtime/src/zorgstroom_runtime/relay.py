@@ -9,14 +9,16 @@ marking succeeds; a database error repeats the marking, never the sending. A row
 is (larger than the broker takes, or malformed) is counted and, after `send_attempts` refusals, parked: the
 rows of other keys go on, the later rows of its key wait behind it. Any other failure (no broker, no leader,
 too few in-sync replicas, a timeout, no authorisation) says nothing about the row: nothing is counted, the
-relay backs off and sends the rows again. Per key, id order is commit order (outbox.py), and Kafka's last
-copy of each row comes after the rows before it on its key (see `_send_in_key_order`).
+rows of other keys in the batch go on, then the relay backs off and sends the rest again. Per key, id order
+is commit order (outbox.py), and a row is sent only once Kafka has acknowledged the rows before it on its
+key, so even its first copy comes after theirs (see `_send_in_key_order`).
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -164,60 +166,100 @@ class OutboxRelay:
         metrics.OUTBOX_OLDEST_AGE.labels(self.outbox.producer).set(float(rows[0]["age"]) if rows else 0.0)
         if rows:
             await self._ensure_topics({row["topic"] for row in rows})
-            refused = await self._send_in_key_order(await self._ensure_producer(), rows)
+            refused, failure = await self._send_in_key_order(await self._ensure_producer(), rows)
             await self._mark_acknowledged()
             if refused:
                 await self._count_refusals(refused)
+            if failure is not None:  # after the others' rows are marked: the relay backs off, then tries again
+                raise failure
         await self._update_gauges(full=len(rows) == self.batch_size)
         return len(rows)
 
-    async def _send_in_key_order(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> dict[int, str]:
-        """Send the rows in id order and remember what Kafka acknowledged; returns the rows it refused for what
-        they are. Any other failure is raised, after the acknowledged rows are remembered: nothing is counted.
+    async def _send_in_key_order(
+        self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]
+    ) -> tuple[dict[int, str], BaseException | None]:
+        """Send the rows and remember what Kafka acknowledged; returns the rows it refused for what they are, and
+        the first other failure (nothing is counted for it).
 
-        Once a row of a (topic, key) is refused or fails, the later rows of that key in the batch are not sent,
-        or, if sent and acknowledged all the same, not marked published: they go again after it. The rows of
-        that key before it are marked as usual. (The idempotent producer does not append a partition's later
-        batch after an earlier one failed, so a later row acknowledged before an earlier one's failure is not
-        expected; were it to happen, a consumer keeps the first copy, so such a row would be applied early.)
+        Per (topic, key) one row is in flight at a time: a row goes to the producer only once Kafka has
+        acknowledged the row before it on its key, so no row is ever on the topic before one of its key that
+        was committed earlier (a consumer keeps the first copy of an event). The idempotent producer alone
+        does not promise that: a batch that expires unsent (a partition without a leader for longer than the
+        request timeout) fails, and a later batch of its partition may still be written. Keys go side by side,
+        each at its own pace: a partition without a leader holds back only its own keys, while the others'
+        rows go on. Once a row of a key is refused or fails, the later rows of that key in the batch wait for
+        the next batch. No row is sent after half the lease: the lease is renewed when a batch is read, and a
+        relay that outlasted it would share the rest with the relay that took over (the rest is read again).
         """
         refused: dict[int, str] = {}
-        held: dict[tuple[str, str], int] = {}  # per key, the first row that did not reach Kafka in this batch
-        sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+        waiting: dict[tuple[str, str], deque[asyncpg.Record]] = {}  # per key, its rows not yet acknowledged
+        for row in rows:  # rows come in id order
+            waiting.setdefault((row["topic"], row["message_key"]), deque()).append(row)
         failure: BaseException | None = None
-        for row in rows:
-            if (row["topic"], row["message_key"]) in held:  # rows come in id order: this one is later
-                continue
-            try:
-                sent.append((row, await self._send(producer, row)))
-            except REFUSED_RECORD as error:  # refused by the client, unsent: the producer is unharmed
-                held[(row["topic"], row["message_key"])] = row["id"]
-                refused[row["id"]] = repr(error)
-            except Exception as error:  # Kafka away: what was sent already is still awaited and remembered
-                failure = error
-                break
-        outcomes = await asyncio.gather(*(delivery for _, delivery in sent), return_exceptions=True)
-        failed_after_sending = False
-        for (row, _), outcome in zip(sent, outcomes, strict=True):
-            key = (row["topic"], row["message_key"])
-            if key in held and row["id"] > held[key]:  # after a row of its key that did not get through
-                continue
-            if not isinstance(outcome, BaseException):
-                self._acknowledged.append(row["id"])
-                metrics.EVENTS_PUBLISHED.labels(self.outbox.producer, row["topic"]).inc()
-                self._published_since_error = True
-                continue
-            held[key] = min(held.get(key, row["id"]), row["id"])
-            failed_after_sending = True
-            if isinstance(outcome, REFUSED_RECORD):
-                refused[row["id"]] = repr(outcome)
-            else:
-                failure = failure or outcome
-        if failed_after_sending:  # a failed produce request leaves the producer's sequence numbers behind
-            await self._close_producer()
-        if failure is not None:
-            raise failure
-        return refused
+        stop_at = time.monotonic() + self.lease.seconds / 2
+        while waiting and time.monotonic() < stop_at:
+            failed, broken, not_taken = await self._send_with(producer, waiting, refused, stop_at)
+            failure = failure or failed or not_taken
+            if broken:  # a failed produce request leaves the producer's sequence numbers behind
+                await self._close_producer()
+            if not_taken is not None:  # Kafka away: the producer takes nothing, so no key goes on
+                return refused, failure
+            if broken and waiting:
+                producer = await self._ensure_producer()
+        if waiting:
+            self._wake.set()  # the rest at once, read again under the renewed lease
+        return refused, failure
+
+    async def _send_with(
+        self,
+        producer: AIOKafkaProducer,
+        waiting: dict[tuple[str, str], deque[asyncpg.Record]],
+        refused: dict[int, str],
+        stop_at: float,
+    ) -> tuple[BaseException | None, bool, BaseException | None]:
+        """Send each key's rows in turn on this producer, until they are sent, or a send failed after the producer
+        took it (the producer is then broken: the rows in flight are awaited, nothing more is sent on it), or the
+        producer refuses to take one, or time is up. Returns the first failure of a sent row, whether the producer
+        is broken, and the failure of a send it did not take."""
+        in_flight: dict[asyncio.Future[Any], tuple[str, str]] = {}
+        failure: BaseException | None = None
+        not_taken: BaseException | None = None
+        broken = False
+        ready = list(waiting)  # keys whose next row may go now
+        while True:
+            for key in ready if not (broken or not_taken) and time.monotonic() < stop_at else []:
+                try:
+                    in_flight[await self._send(producer, waiting[key][0])] = key
+                except REFUSED_RECORD as error:  # refused by the client, unsent: the producer is unharmed
+                    refused[waiting.pop(key)[0]["id"]] = repr(error)
+                except Exception as error:  # what was sent already is still awaited and remembered
+                    not_taken = error
+                    break
+            if not in_flight:
+                return failure, broken, not_taken
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            ready = []
+            for delivery in done:
+                key = in_flight.pop(delivery)
+                fault = asyncio.CancelledError() if delivery.cancelled() else delivery.exception()
+                if fault is None:
+                    self._acknowledge(waiting[key].popleft())
+                    if waiting[key]:
+                        ready.append(key)
+                    else:
+                        del waiting[key]
+                    continue
+                broken = True  # this key leaves the batch, its later rows with it
+                row = waiting.pop(key)[0]
+                if isinstance(fault, REFUSED_RECORD):
+                    refused[row["id"]] = repr(fault)
+                else:
+                    failure = failure or fault
+
+    def _acknowledge(self, row: asyncpg.Record) -> None:
+        self._acknowledged.append(row["id"])
+        metrics.EVENTS_PUBLISHED.labels(self.outbox.producer, row["topic"]).inc()
+        self._published_since_error = True
 
     async def _mark_acknowledged(self) -> None:
         """Mark what Kafka acknowledged; after a database error only the marking is repeated, never a send."""

@@ -1,6 +1,8 @@
 """SQL on housing's view of clients and their transfers: `uow.clients` and `uow.transfers`, on the unit of
 work's connection like every repository."""
 
+from datetime import date
+
 import asyncpg
 
 from zorgstroom_housing.domain.model import ConsentFact, HousingClient, Transfer
@@ -8,7 +10,7 @@ from zorgstroom_housing.domain.offers import ReadyClient
 
 _CLIENT_COLUMNS = (
     "client_ref, responsible_municipality, preferred_municipalities, adults, children, placement_id, intake_id,"
-    " ready_since, support_at_home, housed_on, consent_to_share, consent_on, consent_recorded"
+    " ready_since, support_at_home, housed_on, consent_to_share, consent_on, consent_recorded, registered_on, wishes_on"
 )
 
 
@@ -33,13 +35,14 @@ class PostgresClients:
 
     async def save(self, client: HousingClient) -> None:
         await self.conn.execute(
-            f"INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            f"INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 16))})"
             " ON CONFLICT (client_ref) DO UPDATE SET responsible_municipality = excluded.responsible_municipality,"
             " preferred_municipalities = excluded.preferred_municipalities, adults = excluded.adults,"
             " children = excluded.children, placement_id = excluded.placement_id, intake_id = excluded.intake_id,"
             " ready_since = excluded.ready_since, support_at_home = excluded.support_at_home,"
             " housed_on = excluded.housed_on, consent_to_share = excluded.consent_to_share,"
-            " consent_on = excluded.consent_on, consent_recorded = excluded.consent_recorded",
+            " consent_on = excluded.consent_on, consent_recorded = excluded.consent_recorded,"
+            " registered_on = excluded.registered_on, wishes_on = excluded.wishes_on",
             client.client_ref,
             client.responsible_municipality,
             list(client.preferred_municipalities),
@@ -53,6 +56,8 @@ class PostgresClients:
             client.consent.given if client.consent is not None else None,
             client.consent.on if client.consent is not None else None,
             client.consent.recorded if client.consent is not None else None,
+            client.registered_on,
+            client.wishes_on,
         )
 
     async def placement_has_ended(self, placement_id: str) -> bool:
@@ -108,4 +113,13 @@ class PostgresTransfers:
             transfer.to_municipality,
             transfer.effective_on,
             sorted(transfer.intake_ids) if transfer.intake_ids is not None else None,
+        )
+
+    async def bind_to_episode(self, client_ref: str, intake_id: str, started_on: date) -> None:
+        await self.conn.execute(
+            "UPDATE transfers SET intake_ids = ARRAY[$2] WHERE client_ref = $1 AND intake_ids IS NULL"
+            " AND effective_on >= $3",
+            client_ref,
+            intake_id,
+            started_on,
         )

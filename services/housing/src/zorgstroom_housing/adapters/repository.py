@@ -80,7 +80,7 @@ class PostgresUnits:
         return [_unit(r) for r in rows]
 
 
-_CONTINGENT_COLUMNS = "corporation_id, municipality, year, units, used, reserved"
+_CONTINGENT_COLUMNS = "corporation_id, municipality, year, units, used, reserved, version"
 
 
 class PostgresContingents:
@@ -90,9 +90,10 @@ class PostgresContingents:
     async def agree(self, corporation_id: str, municipality: str, year: int, units: int) -> Contingent:
         async with _refused_as(self.conn, ContingentBelowUse(f"{corporation_id}/{municipality}/{year}")):
             r = await self.conn.fetchrow(
-                "INSERT INTO contingents (corporation_id, municipality, year, units) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (corporation_id, municipality, year) DO UPDATE SET units = excluded.units"
-                f" RETURNING {_CONTINGENT_COLUMNS}",
+                # The version is raised in the same statement, so two agreements never publish one version.
+                "INSERT INTO contingents (corporation_id, municipality, year, units, version)"
+                " VALUES ($1, $2, $3, $4, 1) ON CONFLICT (corporation_id, municipality, year) DO UPDATE"
+                f" SET units = excluded.units, version = contingents.version + 1 RETURNING {_CONTINGENT_COLUMNS}",
                 corporation_id,
                 municipality,
                 year,
@@ -128,6 +129,12 @@ class PostgresContingents:
         await self.conn.execute(
             "UPDATE contingents SET reserved = reserved - 1, used = used + 1"
             " WHERE corporation_id = $1 AND municipality = $2 AND year = $3",
+            *key,
+        )
+
+    async def give_back(self, key: QuotaKey) -> None:
+        await self.conn.execute(
+            "UPDATE contingents SET used = used - 1 WHERE corporation_id = $1 AND municipality = $2 AND year = $3",
             *key,
         )
 

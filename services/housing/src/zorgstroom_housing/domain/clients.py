@@ -16,16 +16,24 @@ def registered(
     preferred: Sequence[str],
     adults: int,
     children: int,
+    *,
+    on: date,
 ) -> HousingClient:
     """A registration tells the household and wishes. While the client is placed, the placement's episode keeps
-    its responsible municipality: a registration then is a wait for another care form (doorstroom)."""
+    its responsible municipality: a registration then is a wait for another care form (doorstroom). A client's
+    registrations come on one topic in the order they were entered, so the one arriving last holds, whatever day
+    it names (users may date one back, before an earlier one's day). Wishes an assessment told after its day are
+    kept: assessments come on another topic, so only their days order them against registrations."""
     known = client or HousingClient(client_ref)
     placed = known.placement_id is not None
+    wishes_told_since = known.wishes_on is not None and known.wishes_on > on
     return replace(
         known,
         responsible_municipality=known.responsible_municipality if placed else responsible,
         intake_id=known.intake_id if placed else intake_id,
-        preferred_municipalities=tuple(preferred),
+        preferred_municipalities=known.preferred_municipalities if wishes_told_since else tuple(preferred),
+        wishes_on=known.wishes_on if wishes_told_since else None,
+        registered_on=on,
         adults=adults,
         children=children,
     )
@@ -73,12 +81,15 @@ def assessed(
         known = replace(known, responsible_municipality=responsible)
     was_ready = known.placement_id == placement_id and known.ready_since is not None
     ready_since = (known.ready_since if was_ready else on) if ready else None
+    told_on = known.wishes_on if known.wishes_on is not None else known.registered_on
+    told = preferred is not None and (told_on is None or on >= told_on)
     updated = replace(
         known,
         placement_id=placement_id,
         ready_since=ready_since,
         support_at_home=support_at_home,
-        preferred_municipalities=tuple(preferred) if preferred is not None else known.preferred_municipalities,
+        preferred_municipalities=tuple(preferred) if told and preferred is not None else known.preferred_municipalities,
+        wishes_on=on if told else known.wishes_on,
     )
     return updated, ready and not was_ready
 
@@ -97,6 +108,17 @@ def ending_withdraws_offer(reason: EndReason) -> bool:
     doorstroom to another care form (37) included, means the client leaves without our home: an open offer to
     them goes to the next client."""
     return reason != EndReason.ENDED_AS_PLANNED
+
+
+def acceptance_voided(client: HousingClient, offer: OfferRow) -> HousingClient:
+    """The client is no longer housed by an acceptance placement refused, unless a next placement has begun since
+    (it started without a home, and a home accepted in it is another one). Placement refuses only when the
+    placement the offer was made in is no longer open, so the client has left it, whether or not its ending has
+    arrived here yet: the home then goes to the next client, not back to this one."""
+    if client.placement_id is not None and client.placement_id != offer.placement_id:
+        return client
+    unhoused = replace(client, housed_on=None)
+    return left_placement(unhoused, offer.placement_id) if offer.placement_id is not None else unhoused
 
 
 def offer_made_in(offer: OfferRow, placement_id: str) -> bool:

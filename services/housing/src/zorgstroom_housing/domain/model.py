@@ -1,6 +1,6 @@
 """Housing's domain types: units, quotas, offers, transfers and the clients it knows of (plain data)."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from uuid import UUID
@@ -55,6 +55,8 @@ class Contingent:
     units: int
     used: int = 0  # taken by accepted offers
     reserved: int = 0  # promised in open offers
+    # Agreements so far (HousingContingentAgreed.version); not what the quota is, so it takes no part in equality.
+    version: int = field(default=0, compare=False)
 
     @property
     def key(self) -> QuotaKey:
@@ -70,6 +72,7 @@ class OfferStatus(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     LAPSED = "lapsed"
+    VOIDED = "voided"  # accepted, then refused by placement: the placement it was made in had ended first
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ class HousingClient:
     support_at_home: bool = False
     housed_on: date | None = None  # an offer was accepted
     consent: ConsentFact | None = None  # the fact in force; None: never told, which is no consent
+    registered_on: date | None = None  # the day of the registration applied last
+    wishes_on: date | None = None  # the day an assessment told the wishes kept; None: the registration's
 
     @property
     def consent_since(self) -> date | None:

@@ -8,12 +8,13 @@ from zorgstroom_contracts.events import (
     ClientRegistered,
     ConsentRecorded,
     OutflowReadinessAssessed,
+    OutflowRefused,
     PlacementEnded,
     PlacementMade,
     ResponsibilityTransferred,
 )
 from zorgstroom_housing.adapters.unit_of_work import PostgresHousingUnitOfWork
-from zorgstroom_housing.service_layer import clients
+from zorgstroom_housing.service_layer import clients, offers
 from zorgstroom_runtime.consumer import On
 from zorgstroom_runtime.outbox import UnitOfWork
 
@@ -46,6 +47,10 @@ async def on_responsibility_transferred(uow: UnitOfWork, envelope: Envelope, eve
     )
 
 
+async def on_outflow_refused(uow: UnitOfWork, envelope: Envelope, event: OutflowRefused) -> None:
+    await offers.void(PostgresHousingUnitOfWork(uow), uow.region.housing, event, date.today())
+
+
 HANDLERS: list[On[Any]] = [
     On(ClientRegistered, on_client_registered),
     On(ConsentRecorded, on_consent_recorded),
@@ -53,4 +58,5 @@ HANDLERS: list[On[Any]] = [
     On(PlacementEnded, on_placement_ended),
     On(OutflowReadinessAssessed, on_outflow_readiness_assessed),
     On(ResponsibilityTransferred, on_responsibility_transferred),
+    On(OutflowRefused, on_outflow_refused),
 ]

@@ -19,6 +19,7 @@ from zorgstroom_housing.schemas import (
     UnitPublic,
 )
 from zorgstroom_housing.service_layer import corporations, offers
+from zorgstroom_runtime.apidocs import Responses
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.idempotency import ReplayableRoute
@@ -26,6 +27,10 @@ from zorgstroom_runtime.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1", tags=["housing"], route_class=ReplayableRoute)  # writes take an Idempotency-Key
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+OFFER_ANSWER: Responses = {
+    404: {"description": "No such offer"},
+    409: {"description": "The offer was answered before (problem type offer-answered, with its `offer_status`)"},
+}
 
 
 def _public(offer: OfferRow) -> OfferPublic:
@@ -43,7 +48,12 @@ def _unit(u: HousingUnit) -> UnitPublic:
     return UnitPublic(**{name: row[name] for name in UnitPublic.model_fields})
 
 
-@router.post("/housing-units", status_code=202, summary="A corporation offers a unit for outflow")
+@router.post(
+    "/housing-units",
+    status_code=202,
+    summary="A corporation offers a unit for outflow",
+    responses={409: {"description": "The unit was offered before with other content (problem type unit-exists)"}},
+)
 async def offer_unit(
     unit: HousingUnitCreate, principal: CurrentPrincipal, context: ContextDep, response: Response
 ) -> dict[str, str]:
@@ -55,7 +65,11 @@ async def offer_unit(
     return {"unit_id": unit.unit_id, "event_id": event_id}
 
 
-@router.put("/contingents/{corporation_id}/{municipality}/{year}", summary="The agreed number of outflow homes")
+@router.put(
+    "/contingents/{corporation_id}/{municipality}/{year}",
+    summary="The agreed number of outflow homes",
+    responses={409: {"description": "Below the homes already used or promised (problem type contingent-below-use)"}},
+)
 async def put_contingent(
     corporation_id: IdPath,
     municipality: Annotated[str, Path(pattern=r"^\d{4}$")],
@@ -71,7 +85,11 @@ async def put_contingent(
     return _contingent(agreed)
 
 
-@router.post("/offers/{offer_id}/accept", summary="The client accepts an offer (answered by the corporation)")
+@router.post(
+    "/offers/{offer_id}/accept",
+    summary="The client accepts an offer (answered by the corporation)",
+    responses=OFFER_ANSWER,
+)
 async def accept_offer(
     offer_id: IdPath,
     principal: CurrentPrincipal,
@@ -86,7 +104,9 @@ async def accept_offer(
     return _public(accepted)
 
 
-@router.post("/offers/{offer_id}/decline", summary="The client declines an offer, with a reason")
+@router.post(
+    "/offers/{offer_id}/decline", summary="The client declines an offer, with a reason", responses=OFFER_ANSWER
+)
 async def decline_offer(
     offer_id: IdPath, body: OfferDecline, principal: CurrentPrincipal, context: ContextDep
 ) -> OfferPublic:

@@ -35,7 +35,10 @@ async def client_registered(
         event.preferred_municipalities,
         household.adults,
         household.children,
+        on=event.registered_on,
     )
+    if known is None or known.intake_id is None:
+        await uow.transfers.bind_to_episode(event.client_ref, event.intake_id, event.registered_on)
     fact = ConsentFact(event.consent_to_share, event.registered_on)
     await _keep_consent(uow, policy, registered, fact, today)
 
@@ -77,6 +80,8 @@ async def placement_made(uow: HousingUnitOfWork, policy: HousingPolicy, event: P
     await uow.clients.save(
         clients.placed(known, event.client_ref, event.placement_id, event.intake_id, event.responsible_municipality)
     )
+    if event.intake_id is not None and (known is None or known.intake_id is None):
+        await uow.transfers.bind_to_episode(event.client_ref, event.intake_id, event.start_date)
     offer = await uow.offers.open_offer_of(event.client_ref)
     if offer is not None and not clients.offer_made_in(offer, event.placement_id):
         await _withdraw(uow, policy, offer, OfferDeclineReason.NOT_READY, event.start_date, today)
@@ -132,8 +137,11 @@ async def responsibility_transferred(
     uow: HousingUnitOfWork, policy: HousingPolicy, event: ResponsibilityTransferred, transfer_id: str, today: date
 ) -> None:
     """Kept for its episode and applied from its effective date. An older event without its episode belongs to
-    the client's episode now: a later registration starts fresh. From its date, a waiting unit may now fit:
-    matched today if that date has come, else by the pass of a later day (never offered ahead)."""
+    the client's episode now, or, when none is known yet (it overtook the registration on another topic), to
+    the first one learnt that started by its date: a later registration starts fresh. A registration can
+    never undo a transfer, whatever the order: it only sets who was responsible when its episode started. From
+    its date, a waiting unit may now fit: matched today if that date has come, else by the pass of a later day
+    (never offered ahead)."""
     await uow.take_matching_turn()
     intake_ids = event.intake_ids
     if intake_ids is None:

@@ -75,7 +75,9 @@ async def set_contingent(
         subject = f"{corporation_id}/{municipality}/{year}={homes}"
         await uow.audit_as(principal, "housing.set_contingent", subject=subject)
         await uow.emit(
-            HousingContingentAgreed(corporation_id=corporation_id, municipality=municipality, year=year, homes=homes)
+            HousingContingentAgreed(
+                corporation_id=corporation_id, municipality=municipality, year=year, homes=homes, version=agreed.version
+            )
         )
         await make_offers(uow, region.housing, on=date(year, 1, 1), today=today)
         return await uow.contingents.get(key) or agreed

@@ -6,8 +6,9 @@ from datetime import date, timedelta
 from uuid import uuid4
 
 from zorgstroom_contracts.codes import OfferDeclineReason
-from zorgstroom_contracts.events import HousingOfferAccepted, HousingOfferDeclined, HousingOfferMade
+from zorgstroom_contracts.events import HousingOfferAccepted, HousingOfferDeclined, HousingOfferMade, OutflowRefused
 from zorgstroom_contracts.region import HousingPolicy, Region
+from zorgstroom_housing.domain.clients import acceptance_voided
 from zorgstroom_housing.domain.model import HousingClient, OfferRow, OfferStatus, UnitStatus
 from zorgstroom_housing.domain.offers import (
     Capacity,
@@ -88,6 +89,7 @@ async def _keep(uow: HousingUnitOfWork, policy: HousingPolicy, offer: Offer) -> 
         responsible_municipality=row.responsible_municipality,
         quota_year=row.quota_year,
         answer_by=row.answer_by,
+        placement_id=row.placement_id,
     )
     await uow.emit(event)
     return event
@@ -138,6 +140,9 @@ async def accept(
     check_answered_on(region, on, today)
     async with units(correlation_id=correlation_id) as uow:
         offer = await _open_offer_of_corporation(uow, principal, offer_id)
+        if offer.placement_id is not None and await uow.clients.placement_has_ended(offer.placement_id):
+            # Housing knows already what placement would answer: the outflow cannot end a placement that ended.
+            raise Conflict(f"the placement offer {offer_id} was made in has ended", kind="placement-ended")
         on = max(on, offer.offered_on)
         await uow.offers.answer(offer_id, OfferStatus.ACCEPTED, on)
         await uow.units.set_status(offer.unit_id, UnitStatus.LET)
@@ -154,10 +159,35 @@ async def accept(
                 corporation_id=offer.corporation_id,
                 municipality=offer.municipality,
                 wijk=offer.wijk,
+                placement_id=offer.placement_id,
             )
         )
         await uow.audit_as(principal, "housing.offer_accepted", client_ref=offer.client_ref, subject=offer_id)
         return await _answered(uow, offer_id)
+
+
+async def void(uow: HousingUnitOfWork, policy: HousingPolicy, event: OutflowRefused, today: date) -> None:
+    """Placement refused the outflow of an accepted offer (its placement had ended first): the home, its quota unit
+    and its wijk slot come back, the client is no longer housed by it, and the unit goes to the next client. Only
+    an accepted offer is voided, so a refusal delivered twice, or about an offer voided already, changes nothing.
+
+    The refusal may overtake the ending on its way here (other topics): it tells already that the placement is
+    no longer open, so it counts as its ending, and a late PlacementEnded, PlacementMade or assessment of that
+    placement changes nothing. The home is offered again today, when housing learns it is free: an offer dated
+    on the refused acceptance could be due for an answer already."""
+    await uow.take_matching_turn()
+    offer = await uow.offers.get(event.offer_id)
+    if offer is None or offer.status is not OfferStatus.ACCEPTED:
+        return
+    await uow.offers.answer(offer.offer_id, OfferStatus.VOIDED, event.refused_on, event.reason.value)
+    await uow.units.set_status(offer.unit_id, UnitStatus.AVAILABLE)
+    await uow.contingents.give_back(offer.quota_key)
+    if offer.placement_id is not None:
+        await uow.clients.record_ending(offer.placement_id)
+    client = await uow.clients.get(offer.client_ref)
+    if client is not None:
+        await uow.clients.save(acceptance_voided(client, offer))
+    await make_offers(uow, policy, on=today, today=today)
 
 
 async def decline(

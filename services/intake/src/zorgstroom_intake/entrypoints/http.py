@@ -44,7 +44,14 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("", status_code=202, summary="Register a client for sheltered housing or shelter")
+@router.post(
+    "",
+    status_code=202,
+    summary="Register a client for sheltered housing or shelter",
+    responses={
+        202: {"headers": {"Location": {"description": "/v1/intakes/{intake_id}", "schema": {"type": "string"}}}}
+    },
+)
 async def register_intake(
     intake: IntakeCreate,
     principal: CurrentPrincipal,
@@ -71,6 +78,10 @@ async def register_intake(
     return registration.accepted
 
 
-@router.get("/{intake_id}", summary="Status of one intake (the caller's municipality only)")
+@router.get(
+    "/{intake_id}",
+    summary="Status of one intake (the caller's municipality only)",
+    responses={404: {"description": "No intake with this id for the caller's municipality"}},
+)
 async def get_intake(intake_id: UUID, principal: CurrentPrincipal, context: ContextDep) -> IntakePublic:
     return await service.read_intake(units_of_work(context), principal, intake_id)

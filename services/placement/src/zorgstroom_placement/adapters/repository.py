@@ -171,7 +171,7 @@ class PostgresWaitingList:
 
 
 _FACILITY_COLUMNS = (
-    "facility_id, provider_agb, name, municipality, wijk, care_form, capacity, occupied, supported_needs"
+    "facility_id, provider_agb, name, municipality, wijk, care_form, capacity, occupied, supported_needs, version"
 )
 
 
@@ -220,13 +220,15 @@ class PostgresFacilities:
         )
         return [_facility(r) for r in rows]
 
-    async def save(self, f: Facility) -> None:
-        await self.conn.execute(
+    async def save(self, f: Facility) -> int:
+        """Raises the version in the same statement, so two changes never publish one version (migrations/0004)."""
+        version: int = await self.conn.fetchval(
             "INSERT INTO facilities (facility_id, provider_agb, name, municipality, wijk, care_form, capacity,"
-            " supported_needs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (facility_id) DO UPDATE SET"
-            " provider_agb = excluded.provider_agb, name = excluded.name, municipality = excluded.municipality,"
+            " supported_needs, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) ON CONFLICT (facility_id) DO UPDATE"
+            " SET provider_agb = excluded.provider_agb, name = excluded.name, municipality = excluded.municipality,"
             " wijk = excluded.wijk, care_form = excluded.care_form, capacity = excluded.capacity,"
-            " supported_needs = excluded.supported_needs, updated_at = now()",
+            " supported_needs = excluded.supported_needs, version = facilities.version + 1, updated_at = now()"
+            " RETURNING version",
             f.facility_id,
             f.provider_agb,
             f.name,
@@ -236,6 +238,7 @@ class PostgresFacilities:
             f.capacity,
             [n.value for n in f.supported_needs],
         )
+        return version
 
     async def occupy(self, facility_id: str, delta: int) -> None:
         await self.conn.execute(

@@ -1,7 +1,7 @@
 """Facilities and their places (docs/domain.md, rules 3 and 4): occupancy, the wijk cap on places, and
 where a care form's facility lies (an ambulant team has no building, so no wijk)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zorgstroom_contracts.codes import Need
 from zorgstroom_contracts.region import CareFormSpec
@@ -20,6 +20,8 @@ class Facility:
     capacity: int
     occupied: int
     supported_needs: list[Need]
+    # Registrations and changes so far; not what the facility is, so two facilities alike compare equal.
+    version: int = field(default=0, compare=False)
 
     @property
     def free_places(self) -> int:

@@ -3,8 +3,14 @@
 from dataclasses import dataclass
 from datetime import date
 
-from zorgstroom_contracts.codes import EndReason
-from zorgstroom_contracts.events import OutflowCompleted, PlacementEnded, PlacementMade
+from zorgstroom_contracts.codes import EndReason, OutflowRefusalReason
+from zorgstroom_contracts.events import (
+    HousingOfferAccepted,
+    OutflowCompleted,
+    OutflowRefused,
+    PlacementEnded,
+    PlacementMade,
+)
 from zorgstroom_contracts.region import CareFormSpec
 from zorgstroom_placement.domain.facilities import Facility
 
@@ -78,3 +84,20 @@ def for_provider(event: PlacementMade | OutflowCompleted) -> PlacementMade | Out
     if isinstance(event, PlacementMade):
         return event.model_copy(update={"waited_days": None, "intake_id": None})
     return event.model_copy(update={"unit_id": None, "wijk": None})
+
+
+def outflow_refused(accepted: HousingOfferAccepted, placement: Placement | None) -> OutflowRefused:
+    """Housing took the home before it could know that the placement had ended: the two raced, and only housing
+    can take its decision back. So the answer is a refusal that housing acts on, not a dead letter. It is dated
+    on the acceptance: the home was never let, so it is free again from that day."""
+    reason = OutflowRefusalReason.NO_OPEN_PLACEMENT if placement is None else OutflowRefusalReason.PLACEMENT_ENDED
+    return OutflowRefused(
+        offer_id=accepted.offer_id,
+        unit_id=accepted.unit_id,
+        client_ref=accepted.client_ref,
+        reason=reason,
+        refused_on=accepted.answered_on,
+        placement_id=accepted.placement_id,
+        corporation_id=accepted.corporation_id,
+        municipality=accepted.municipality,
+    )

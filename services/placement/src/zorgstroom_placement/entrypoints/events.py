@@ -21,4 +21,5 @@ async def on_housing_offer_accepted(uow: UnitOfWork, envelope: Envelope, event: 
         ended = await placements.complete_outflow(placement_uow, uow.region, event, date.today())
     except placements.NoPlaceToLeave as invalid:
         raise Rejected(str(invalid)) from invalid  # an invalid event: dead-lettered, not retried
-    await placements.give_freed_place(placement_uow, uow.region, ended)
+    if ended is not None:  # else the outflow was refused (OutflowRefused): no place came free
+        await placements.give_freed_place(placement_uow, uow.region, ended)

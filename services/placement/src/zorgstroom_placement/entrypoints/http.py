@@ -28,6 +28,7 @@ from zorgstroom_placement.schemas import (
     TransferPublic,
 )
 from zorgstroom_placement.service_layer import consent, facilities, placements, transfers, waiting_list
+from zorgstroom_runtime.apidocs import Responses
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.idempotency import ReplayableRoute
@@ -38,6 +39,20 @@ ClientRefPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 MunicipalityQuery = Annotated[str | None, Query(pattern=r"^\d{4}$")]
 CareFormQuery = Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{1,39}$", description="A care form code.")]
+# What a route answers of its own, beside the errors every route documents (zorgstroom_runtime.apidocs).
+REGISTRATION: Responses = {
+    404: {"description": "No such registration on the waiting list"},
+    409: {"description": "The registration is no longer waiting (problem type registration-not-waiting)"},
+}
+PLACEMENT: Responses = {
+    404: {"description": "No such placement"},
+    409: {"description": "The placement has ended (problem type placement-ended)"},
+}
+TRANSFER_ANSWER: Responses = {
+    404: {"description": "No such transfer"},
+    409: {"description": "Answered before (transfer-answered), or its date has passed (transfer-expired)"},
+}
+CLIENT_NOT_FOUND: Responses = {404: {"description": "The client has no registration waiting or placed"}}
 
 
 def _public(f: Facility, with_occupancy: bool = True) -> FacilityPublic:
@@ -67,7 +82,7 @@ async def waiting_list_read(
     "/registrations/{intake_id}",
     tags=["waiting list"],
     summary="Update a waiting registration (the responsible municipality)",
-    responses={409: {"description": "The registration is no longer waiting"}},
+    responses=REGISTRATION,
 )
 async def update_registration(
     intake_id: IdPath, body: RegistrationUpdate, principal: CurrentPrincipal, context: ContextDep
@@ -82,7 +97,7 @@ async def update_registration(
     "/registrations/{intake_id}/withdraw",
     tags=["waiting list"],
     summary="Withdraw a waiting registration with a reason (the responsible municipality)",
-    responses={409: {"description": "The registration is no longer waiting"}},
+    responses=REGISTRATION,
 )
 async def withdraw_registration(
     intake_id: IdPath, body: RegistrationWithdraw, principal: CurrentPrincipal, context: ContextDep
@@ -138,6 +153,7 @@ async def list_facilities(
     status_code=201,
     tags=["placements"],
     summary="ZRM scores and the client's voice: outflow readiness",
+    responses=PLACEMENT,
 )
 async def assess(
     placement_id: IdPath, body: AssessmentCreate, principal: CurrentPrincipal, context: ContextDep
@@ -153,7 +169,12 @@ async def assess(
     )
 
 
-@router.post("/placements/{placement_id}/end", tags=["placements"], summary="End a placement (WMO588 reason)")
+@router.post(
+    "/placements/{placement_id}/end",
+    tags=["placements"],
+    summary="End a placement (WMO588 reason)",
+    responses=PLACEMENT,
+)
 async def end_placement(
     placement_id: IdPath, body: PlacementEnd, principal: CurrentPrincipal, context: ContextDep
 ) -> PlacementEndedPublic:
@@ -188,6 +209,7 @@ async def provider_placements(
     status_code=202,
     tags=["transfers"],
     summary="Propose that another municipality takes over a client's episode, with a reason",
+    responses=CLIENT_NOT_FOUND | {409: {"description": "A transfer of this episode awaits (transfer-pending)"}},
 )
 async def propose_transfer(
     client_ref: ClientRefPath,
@@ -213,6 +235,7 @@ async def propose_transfer(
     "/clients/{client_ref}/consent",
     tags=["clients"],
     summary="Record the client's consent to share with housing corporations, given or withdrawn",
+    responses=CLIENT_NOT_FOUND,
 )
 async def record_consent(
     client_ref: ClientRefPath, body: ConsentPut, principal: CurrentPrincipal, context: ContextDep
@@ -239,7 +262,7 @@ async def record_consent(
     "/transfers/{transfer_id}/accept",
     tags=["transfers"],
     summary="Accept a proposed transfer (the receiving municipality)",
-    responses={409: {"description": "Answered before"}},
+    responses=TRANSFER_ANSWER,
 )
 async def accept_transfer(
     transfer_id: IdPath, principal: CurrentPrincipal, context: ContextDep, body: TransferAccept | None = None
@@ -260,7 +283,7 @@ async def accept_transfer(
     "/transfers/{transfer_id}/decline",
     tags=["transfers"],
     summary="Decline a proposed transfer with a reason (the receiving municipality)",
-    responses={409: {"description": "Answered before"}},
+    responses=TRANSFER_ANSWER,
 )
 async def decline_transfer(
     transfer_id: IdPath, body: TransferDecline, principal: CurrentPrincipal, context: ContextDep

@@ -1,6 +1,7 @@
 """Facilities and their places (docs/domain.md, rules 3 and 4): registered or changed by region staff or
 their own provider, never over the wijk's cap on places nor below the places in use."""
 
+from dataclasses import replace
 from datetime import date
 
 from zorgstroom_contracts.events import FacilityRegistered
@@ -58,8 +59,8 @@ async def put_facility(
         if existing == facility:
             return facility, False
         await _move_wijk_places(uow, region, existing, facility)
-        await uow.facilities.save(facility)
-        await uow.emit(FacilityRegistered(facility_id=facility_id, **body.model_dump()))
+        facility = replace(facility, version=await uow.facilities.save(facility))
+        await uow.emit(FacilityRegistered(facility_id=facility_id, version=facility.version, **body.model_dump()))
         await uow.audit_as(principal, "facility.put", subject=facility_id)
         if existing is None or facility.free_places > existing.free_places or existing.care_form != facility.care_form:
             await place_waiting_clients(uow, region, facility.care_form, on=today)

@@ -13,7 +13,7 @@ from zorgstroom_contracts.events import (
     PlacementEnded,
 )
 from zorgstroom_contracts.region import Region
-from zorgstroom_placement.domain.placements import Placement, for_provider
+from zorgstroom_placement.domain.placements import Placement, for_provider, outflow_refused
 from zorgstroom_placement.domain.readiness import needs_support_at_home, outflow_ready
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.schemas import AssessmentCreate, PlacementEnd
@@ -26,7 +26,7 @@ from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField, NotFoun
 
 
 class NoPlaceToLeave(Exception):
-    """An accepted offer names a client without an open placement, or no municipality: the event is invalid."""
+    """An accepted offer names no municipality, or another client's placement: the event is invalid."""
 
 
 async def _placement(uow: PlacementUnitOfWork, placement_id: str) -> Placement:
@@ -130,18 +130,21 @@ async def end(
 
 async def complete_outflow(
     uow: PlacementUnitOfWork, region: Region, event: HousingOfferAccepted, today: date
-) -> Placement:
-    """Outflow (docs/domain.md, rule 7): the placement ends with 19 and OutflowCompleted records the move;
-    the client's registrations still waiting are withdrawn (other_solution). Returns the placement as it
-    ended; its place goes to the next client by `give_freed_place`."""
+) -> Placement | None:
+    """Outflow (docs/domain.md, rule 7): the placement the offer was made in ends with 19 and OutflowCompleted
+    records the move; the client's registrations still waiting are withdrawn (other_solution). Returns the
+    placement as it ended; its place goes to the next client by `give_freed_place`. When that placement is no
+    longer open (its ending raced the acceptance), OutflowRefused tells housing to take the home back, and
+    None is returned: nothing ended here."""
     if event.municipality is None:
         raise NoPlaceToLeave(f"offer {event.offer_id} names no municipality for the new home")
     await apply_due_transfers(uow, region, today)  # the outflow names who is responsible today
     # The matchers' turns before the client's rows, in their order: a matcher may be moving this client on.
     await take_turns(uow, region, await uow.waiting_list.care_forms_of(event.client_ref))
-    placement = await uow.placements.open_of_client(event.client_ref)
-    if placement is None:
-        raise NoPlaceToLeave(f"offer {event.offer_id} was accepted by a client who holds no place")
+    placement = await _placement_left(uow, event)
+    if placement is None or placement.end_date is not None:  # its ending came first
+        await uow.emit(outflow_refused(event, placement))
+        return None
     outflow_date = max(event.answered_on, placement.start_date)
     await end_placement(uow, placement, EndReason.ENDED_AS_PLANNED, outflow_date)
     await withdraw_after_outflow(uow, placement.client_ref, outflow_date)
@@ -159,6 +162,16 @@ async def complete_outflow(
     )
     await uow.emit(completed, also_to=[provider_topic(placement.provider_agb)], copy=for_provider(completed))
     return replace(placement, end_date=outflow_date)
+
+
+async def _placement_left(uow: PlacementUnitOfWork, event: HousingOfferAccepted) -> Placement | None:
+    """The placement an acceptance ends: the one it names, else (older events) the client's open one."""
+    if event.placement_id is None:
+        return await uow.placements.open_of_client(event.client_ref)
+    placement = await uow.placements.get_for_update(event.placement_id)
+    if placement is not None and placement.client_ref != event.client_ref:
+        raise NoPlaceToLeave(f"offer {event.offer_id} names placement {event.placement_id} of another client")
+    return placement
 
 
 async def give_freed_place(uow: PlacementUnitOfWork, region: Region, ended: Placement) -> None:

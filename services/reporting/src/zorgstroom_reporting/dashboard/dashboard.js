@@ -471,7 +471,7 @@
 
   function housing(body, code, place, period) {
     const rows = body.offers.filter((o) => !code || o.municipality === code);
-    const OUTCOMES = [['accepted', 'Geaccepteerd'], ['declined', 'Afgewezen'], ['lapsed', 'Verlopen'], ['open', 'Open']];
+    const OUTCOMES = [['accepted', 'Geaccepteerd'], ['declined', 'Afgewezen'], ['lapsed', 'Verlopen'], ['open', 'Open'], ['voided', 'Vervallen']];
     fillTable('t-housing', `Aanbiedingen en quotumgebruik, ${place}, ${period}`, [
       { label: 'Corporatie', value: (o) => o.corporation_id },
       { label: 'Gemeente', value: (o) => nameOf(o.municipality) },
@@ -482,6 +482,7 @@
       { label: 'Afgewezen', numeric: true, value: (o) => count(o.declined) },
       { label: 'Verlopen', numeric: true, value: (o) => count(o.lapsed) },
       { label: 'Open', numeric: true, value: (o) => count(o.open) },
+      { label: 'Vervallen', numeric: true, value: (o) => count(o.voided) },
       { label: 'Quotum over', numeric: true, value: (o) => count(o.quota_left) },
     ], rows);
     if (!rows.length) {

@@ -22,11 +22,17 @@ class Consent:
     recorded_on: date
     given: bool
     occurred_at: datetime | None = None
+    topic_offset: int | None = None  # None on rows from before reporting kept it (migrations/0010)
 
     @property
     def order(self) -> str:
-        """Of two records of one day, the later one holds."""
-        return self.occurred_at.isoformat() if self.occurred_at is not None else ""
+        """Of two records of one day, the later one holds: the later on the topic (one client's records share a
+        partition, so the offset is the order they were written in, as housing applies them), not the one its
+        producer's clock dated later, which may be skewed. Rows without an offset come first, among themselves
+        by occurred_at as before: every row read since has a later offset."""
+        if self.topic_offset is not None:
+            return f"1:{self.topic_offset:020d}"
+        return "0:" + (self.occurred_at.isoformat() if self.occurred_at is not None else "")
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,13 @@ class Assessment:
     placement_id: str
     assessed_on: date
     ready: bool
+    topic_offset: int | None = None  # None on rows from before reporting kept it (migrations/0010)
+
+    @property
+    def order(self) -> tuple[date, int]:
+        """Of two assessments of one day, the later on the topic holds (one client's share a partition), as
+        housing applies them; rows without an offset come first, every row read since has a later one."""
+        return (self.assessed_on, -1 if self.topic_offset is None else self.topic_offset)
 
 
 @dataclass(frozen=True)

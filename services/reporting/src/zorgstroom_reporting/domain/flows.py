@@ -96,7 +96,7 @@ class _Ledger:
         for c in facts.consents:
             self.consents[c.client_ref].append(c)
         self.assessments: dict[str, list[Assessment]] = defaultdict(list)
-        for a in sorted(facts.assessments, key=lambda a: a.assessed_on):
+        for a in sorted(facts.assessments, key=lambda a: a.order):
             self.assessments[a.placement_id].append(a)
         self.dated = self._dated(relapse_months)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from zorgstroom_reporting.domain.months import Month
 
-OUTCOMES = ("accepted", "declined", "lapsed", "open")
+# voided: accepted, but placement refused the outflow (the placement had ended first); it uses no quota.
+OUTCOMES = ("accepted", "declined", "lapsed", "open", "voided")
 Key = tuple[str, str, int]  # corporation, municipality, quota year
 
 

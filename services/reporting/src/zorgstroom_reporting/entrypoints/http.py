@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from zorgstroom_reporting import service
 from zorgstroom_reporting.domain.months import Month
+from zorgstroom_runtime.apidocs import Responses
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.errors import InvalidField
@@ -19,6 +20,21 @@ router = APIRouter(prefix="/v1", tags=["reports"])
 MAX_MONTHS = 120
 
 FormatParam = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
+# A month from 2000 (the first year reported on) in the form YYYY-MM, or empty for the default; one after the
+# current month is refused. Documented only: `period` checks it, and names `from` or `to` when it refuses one.
+MONTH = {"pattern": r"^(2\d{3}-(0[1-9]|1[0-2]))?$"}
+# What every report answers, beside the errors every route documents (zorgstroom_runtime.apidocs).
+REPORT: Responses = {
+    200: {
+        "description": "The report: JSON, or CSV with ?format=csv or Accept: text/csv",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+    422: {
+        "description": "The request is not valid: a parameter's form, a month after the current one, or a budget year"
+        " without national budget data"
+    },
+}
+OF_MUNICIPALITY: Responses = REPORT | {404: {"description": "The code is not a municipality of the region"}}
 
 
 def today() -> date:
@@ -31,8 +47,13 @@ Today = Annotated[date, Depends(today)]
 
 def period(
     on: Today,
-    start: Annotated[str | None, Query(alias="from", description="First month, YYYY-MM")] = None,
-    end: Annotated[str | None, Query(alias="to", description="Last month, YYYY-MM; at the latest this month")] = None,
+    start: Annotated[
+        str | None, Query(alias="from", json_schema_extra=MONTH, description="First month, YYYY-MM")
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(alias="to", json_schema_extra=MONTH, description="Last month, YYYY-MM; at the latest this month"),
+    ] = None,
 ) -> tuple[Month, Month]:
     """The report's months; by default the current calendar year up to this month. A month after the current
     one is refused: its figures would only repeat today's clients, and every repeat is another look at them."""
@@ -98,21 +119,28 @@ def render(report: service.Report, as_csv: bool) -> Response:
     return csv_response(report.rows, report.filename) if as_csv else JSONResponse(report.document)
 
 
-@router.get("/municipalities/{code}/flows", summary="Monthly flows of one municipality", response_model=None)
+@router.get(
+    "/municipalities/{code}/flows",
+    summary="Monthly flows of one municipality",
+    response_model=None,
+    responses=OF_MUNICIPALITY,
+)
 async def municipality_flows(
     code: str, principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv
 ) -> Response:
     return render(await service.municipality_flows(context.pool, context.region, principal, code, *months), as_csv)
 
 
-@router.get("/region/flows", summary="Totals per municipality of the region", response_model=None)
+@router.get("/region/flows", summary="Totals per municipality of the region", response_model=None, responses=REPORT)
 async def region_flows(
     principal: CurrentPrincipal, context: ContextDep, months: Period, on: Today, as_csv: AsCsv
 ) -> Response:
     return render(await service.region_flows(context.pool, context.region, principal, *months, on), as_csv)
 
 
-@router.get("/region/matrix", summary="Responsible municipality x facility municipality", response_model=None)
+@router.get(
+    "/region/matrix", summary="Responsible municipality x facility municipality", response_model=None, responses=REPORT
+)
 async def region_matrix(
     principal: CurrentPrincipal, context: ContextDep, months: Period, on: Today, as_csv: AsCsv
 ) -> Response:
@@ -120,7 +148,12 @@ async def region_matrix(
     return render(await service.region_matrix(context.pool, context.region, principal, *months, on), as_csv)
 
 
-@router.get("/municipalities/{code}/budget", summary="Cost against budget of one municipality", response_model=None)
+@router.get(
+    "/municipalities/{code}/budget",
+    summary="Cost against budget of one municipality",
+    response_model=None,
+    responses=OF_MUNICIPALITY,
+)
 async def municipality_budget(
     code: str, principal: CurrentPrincipal, context: ContextDep, year: Year, on: Today, as_csv: AsCsv
 ) -> Response:
@@ -129,28 +162,41 @@ async def municipality_budget(
     return render(await service.municipality_budget(context.pool, context.region, principal, code, year, on), as_csv)
 
 
-@router.get("/region/budget", summary="Regional cost, budget and settlement", response_model=None)
+@router.get("/region/budget", summary="Regional cost, budget and settlement", response_model=None, responses=REPORT)
 async def region_budget(
     principal: CurrentPrincipal, context: ContextDep, year: Year, on: Today, as_csv: AsCsv
 ) -> Response:
     return render(await service.region_budget(context.pool, context.region, principal, year, on), as_csv)
 
 
-@router.get("/region/wijken", summary="Places and outflow homes per wijk against their caps", response_model=None)
+@router.get(
+    "/region/wijken",
+    summary="Places and outflow homes per wijk against their caps",
+    response_model=None,
+    responses=REPORT,
+)
 async def region_wijken(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
     """Facility places now, and outflow homes moved into up to the end of the period, per CBS wijk."""
     return render(await service.region_wijken(context.pool, context.region, principal, *months), as_csv)
 
 
 @router.get(
-    "/region/occupancy", summary="Occupancy per facility and care form at the end of the period", response_model=None
+    "/region/occupancy",
+    summary="Occupancy per facility and care form at the end of the period",
+    response_model=None,
+    responses=REPORT,
 )
 async def region_occupancy(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
     """Places (the latest capacity each facility registered) and those taken on the last day of the period."""
     return render(await service.region_occupancy(context.pool, context.region, principal, months[1]), as_csv)
 
 
-@router.get("/region/housing", summary="Offers made, accepted, declined and lapsed; quota use", response_model=None)
+@router.get(
+    "/region/housing",
+    summary="Offers made, accepted, declined and lapsed; quota use",
+    response_model=None,
+    responses=REPORT,
+)
 async def region_housing(principal: CurrentPrincipal, context: ContextDep, months: Period, as_csv: AsCsv) -> Response:
     """Per corporation, municipality and quota year: the quota, offers made in the period and their outcome
     (the accepted ones are the quota used), and what is left of the quota."""

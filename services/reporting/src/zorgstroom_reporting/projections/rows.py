@@ -6,12 +6,18 @@ offer, an outflow before its assessment). A batch of events is first folded here
 row per table and key, with the same rule the upsert applies, so that one statement per table can
 write the whole batch (`writer.py`).
 
+A facility and a quota change, and the newer change wins by `order_of_change`: the version the producer
+raised with it, then its offset on the topic; never the producers' clocks (`occurred_at`), which may be
+skewed. A consent and an assessment keep their offset, which orders two of one day (domain/facts.py).
+Neither depends on the order batches are written in, so a rebuild writing two batches at once ends in
+the same rows, and the same reports, as the live consumer.
+
 Only accepted transfers (ResponsibilityTransferred) change a report; proposals and declines do not, and a
 RegistrationUpdated changes nothing reported (its care form stays that of the registration).
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -29,6 +35,7 @@ from zorgstroom_contracts.events import (
     HousingOfferMade,
     OutflowCompleted,
     OutflowReadinessAssessed,
+    OutflowRefused,
     PlacementEnded,
     PlacementMade,
     RegistrationWithdrawn,
@@ -49,10 +56,11 @@ class Rows:
     transfers: dict[UUID, Row] = field(default_factory=dict)  # one per event
     withdrawals: dict[str, Row] = field(default_factory=dict)  # first wins
     consents: dict[UUID, Row] = field(default_factory=dict)  # one per event
-    facilities: dict[str, Row] = field(default_factory=dict)  # newest occurred_at wins
+    facilities: dict[str, Row] = field(default_factory=dict)  # the newer change wins (order_of_change)
     offers: dict[str, Row] = field(default_factory=dict)  # an offer and its answer merged (OFFER_COLUMNS)
-    contingents: dict[tuple[str, str, int], Row] = field(default_factory=dict)  # newest occurred_at wins
+    contingents: dict[tuple[str, str, int], Row] = field(default_factory=dict)  # the newer change wins
     positions: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # events applied, newest
+    offset: int = 0  # the topic offset of the event being folded (set by fold)
 
     def advance(self, projection: str, envelope: Envelope) -> None:
         count, newest = self.positions.get(projection, (0, envelope.occurred_at))
@@ -85,6 +93,7 @@ def consent_recorded(rows: Rows, envelope: Envelope, event: ConsentRecorded) -> 
         event.consent_to_share,
         event.recorded_on,
         envelope.occurred_at,
+        rows.offset,
     )
     rows.advance("flows", envelope)
 
@@ -181,6 +190,7 @@ def outflow_readiness_assessed(rows: Rows, envelope: Envelope, event: OutflowRea
         event.assessed_on,
         event.ready,
         envelope.occurred_at,
+        rows.offset,
     )
     rows.advance("flows", envelope)
 
@@ -216,6 +226,20 @@ def registration_withdrawn(rows: Rows, envelope: Envelope, event: RegistrationWi
     rows.advance("flows", envelope)
 
 
+def order_of_change(version: int | None, offset: int) -> tuple[int, int]:
+    """Where a change of a facility or a quota stands among the changes of its key: first the version its
+    producer raised in the same statement as the change; an event from before versions has none and counts
+    as 0, older than every versioned change (all of them were written after it). Then the record's offset on
+    its topic: the key fixes the partition, so for one key the offset is the order the producer wrote in,
+    which decides between unversioned events. The upserts of writer.py compare the same pair."""
+    return (version or 0, offset)
+
+
+def _newer(known: Row | None, row: Row) -> bool:
+    """Whether `row` (its last two columns: version, offset) is a newer change than the batch's `known`."""
+    return known is None or tuple(known[-2:]) < tuple(row[-2:])
+
+
 def facility_registered(rows: Rows, envelope: Envelope, event: FacilityRegistered) -> None:
     row = (
         event.facility_id,
@@ -225,9 +249,9 @@ def facility_registered(rows: Rows, envelope: Envelope, event: FacilityRegistere
         event.care_form,
         event.capacity,
         envelope.occurred_at,
+        *order_of_change(event.version, rows.offset),
     )
-    known = rows.facilities.get(event.facility_id)
-    if known is None or known[-1] <= envelope.occurred_at:
+    if _newer(rows.facilities.get(event.facility_id), row):
         rows.facilities[event.facility_id] = row
     rows.advance("places", envelope)
 
@@ -244,6 +268,7 @@ OFFER_COLUMNS = (
     "reason",
 )
 _MADE, _ANSWERED = slice(1, 6), slice(6, 9)
+VOIDED = "voided"
 
 
 def housing_offer_made(rows: Rows, envelope: Envelope, event: HousingOfferMade) -> None:
@@ -264,12 +289,20 @@ def housing_offer_made(rows: Rows, envelope: Envelope, event: HousingOfferMade) 
 
 def _answered(rows: Rows, envelope: Envelope, offer_id: str, status: str, on: date, reason: str | None) -> None:
     row = (offer_id, None, None, None, None, None, status, on, reason)
-    rows.offers[offer_id] = _merge(rows.offers.get(offer_id), row, _ANSWERED)
+    known = rows.offers.get(offer_id)
+    if known is None or known[_ANSWERED][0] != VOIDED:  # a voided acceptance stays voided (the writer's rule too)
+        rows.offers[offer_id] = _merge(known, row, _ANSWERED)
     rows.advance("places", envelope)
 
 
 def housing_offer_accepted(rows: Rows, envelope: Envelope, event: HousingOfferAccepted) -> None:
     _answered(rows, envelope, event.offer_id, "accepted", event.answered_on, None)
+
+
+def outflow_refused(rows: Rows, envelope: Envelope, event: OutflowRefused) -> None:
+    """Placement refused the outflow of an accepted offer (its placement had ended first): housing gave the home
+    and the quota unit back. The offer counts as voided, whichever of acceptance and refusal comes first."""
+    _answered(rows, envelope, event.offer_id, VOIDED, event.refused_on, event.reason.value)
 
 
 def housing_offer_declined(rows: Rows, envelope: Envelope, event: HousingOfferDeclined) -> None:
@@ -279,9 +312,9 @@ def housing_offer_declined(rows: Rows, envelope: Envelope, event: HousingOfferDe
 
 def housing_contingent_agreed(rows: Rows, envelope: Envelope, event: HousingContingentAgreed) -> None:
     key = (event.corporation_id, event.municipality, event.year)
-    known = rows.contingents.get(key)
-    if known is None or known[-1] <= envelope.occurred_at:
-        rows.contingents[key] = (*key, event.homes, envelope.occurred_at)
+    row = (*key, event.homes, envelope.occurred_at, *order_of_change(event.version, rows.offset))
+    if _newer(rows.contingents.get(key), row):
+        rows.contingents[key] = row
     rows.advance("places", envelope)
 
 
@@ -301,14 +334,17 @@ MAPPERS: dict[type[Event], list[RowMapper]] = {
     HousingOfferMade: [housing_offer_made],
     HousingOfferAccepted: [housing_offer_accepted],
     HousingOfferDeclined: [housing_offer_declined],
+    OutflowRefused: [outflow_refused],
     HousingContingentAgreed: [housing_contingent_agreed],
 }
 
 
-def fold(events: list[tuple[Envelope, Event]]) -> Rows:
-    """The rows a batch of (new) events writes, in the order they were delivered."""
+def fold(events: Sequence[tuple[Envelope, Event]], offsets: Sequence[int] | None = None) -> Rows:
+    """The rows a batch of (new) events writes, in the order they were delivered; `offsets` are their
+    records' offsets on their topics (by default their places in `events`)."""
     rows = Rows()
-    for envelope, event in events:
+    for (envelope, event), offset in zip(events, range(len(events)) if offsets is None else offsets, strict=True):
+        rows.offset = offset
         for mapper in MAPPERS[type(event)]:
             mapper(rows, envelope, event)
     return rows

@@ -66,8 +66,9 @@ _WRITES: list[tuple[str, str]] = [
     ),
     (
         "assessments",
-        "INSERT INTO assessments (event_id, placement_id, client_ref, assessed_on, ready, occurred_at)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::bool[], $6::timestamptz[])"
+        "INSERT INTO assessments (event_id, placement_id, client_ref, assessed_on, ready, occurred_at, topic_offset)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::bool[], $6::timestamptz[],"
+        " $7::bigint[])"
         " ON CONFLICT (event_id) DO NOTHING",
     ),
     (
@@ -85,21 +86,24 @@ _WRITES: list[tuple[str, str]] = [
     ),
     (
         "consents",
-        "INSERT INTO consents (event_id, client_ref, consent_to_share, recorded_on, occurred_at)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::date[], $5::timestamptz[])"
+        "INSERT INTO consents (event_id, client_ref, consent_to_share, recorded_on, occurred_at, topic_offset)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::date[], $5::timestamptz[], $6::bigint[])"
         " ON CONFLICT (event_id) DO NOTHING",
     ),
     (
+        # The newer change wins by (version, offset), never by the producers' clocks (rows.order_of_change).
         "facilities",
-        "INSERT INTO facilities (facility_id, provider_agb, municipality, wijk, care_form, capacity, occurred_at)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],"
-        " $7::timestamptz[]) ON CONFLICT (facility_id) DO UPDATE SET provider_agb = excluded.provider_agb,"
-        " municipality = excluded.municipality, wijk = excluded.wijk, care_form = excluded.care_form,"
-        " capacity = excluded.capacity, occurred_at = excluded.occurred_at"
-        " WHERE facilities.occurred_at <= excluded.occurred_at",
+        "INSERT INTO facilities (facility_id, provider_agb, municipality, wijk, care_form, capacity, occurred_at,"
+        " version, topic_offset) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+        " $6::int[], $7::timestamptz[], $8::int[], $9::bigint[]) ON CONFLICT (facility_id) DO UPDATE SET"
+        " provider_agb = excluded.provider_agb, municipality = excluded.municipality, wijk = excluded.wijk,"
+        " care_form = excluded.care_form, capacity = excluded.capacity, occurred_at = excluded.occurred_at,"
+        " version = excluded.version, topic_offset = excluded.topic_offset"
+        " WHERE (facilities.version, facilities.topic_offset) < (excluded.version, excluded.topic_offset)",
     ),
     (
-        # An offer and its answer in one row, in either order: as for placements.
+        # An offer and its answer in one row, in either order: as for placements. A voided acceptance (placement
+        # refused the outflow) stays voided whether the acceptance comes before or after the refusal.
         "offers",
         "INSERT INTO offers (offer_id, corporation_id, municipality, wijk, quota_year, offered_on, status,"
         " answered_on, reason) SELECT o, c, m, w, q, d, coalesce(s, 'open'), a, r FROM unnest($1::text[],"
@@ -111,16 +115,18 @@ _WRITES: list[tuple[str, str]] = [
         )
         + ","
         + ",".join(
-            f" {c} = CASE WHEN excluded.answered_on IS NULL THEN offers.{c} ELSE excluded.{c} END"
+            f" {c} = CASE WHEN excluded.answered_on IS NULL OR offers.status = 'voided' THEN offers.{c}"
+            f" ELSE excluded.{c} END"
             for c in ("status", "answered_on", "reason")
         ),
     ),
     (
         "contingents",
-        "INSERT INTO contingents (corporation_id, municipality, quota_year, homes, occurred_at)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::timestamptz[])"
-        " ON CONFLICT (corporation_id, municipality, quota_year) DO UPDATE SET homes = excluded.homes,"
-        " occurred_at = excluded.occurred_at WHERE contingents.occurred_at <= excluded.occurred_at",
+        "INSERT INTO contingents (corporation_id, municipality, quota_year, homes, occurred_at, version, topic_offset)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::int[],"
+        " $7::bigint[]) ON CONFLICT (corporation_id, municipality, quota_year) DO UPDATE SET homes = excluded.homes,"
+        " occurred_at = excluded.occurred_at, version = excluded.version, topic_offset = excluded.topic_offset"
+        " WHERE (contingents.version, contingents.topic_offset) < (excluded.version, excluded.topic_offset)",
     ),
 ]
 
@@ -179,5 +185,5 @@ class ReportingProjection:
     async def apply(self, conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
         fresh = await claim_new(conn, LEDGER, deliveries)
         if fresh:
-            await write(conn, fold([(d.envelope, d.event) for d in fresh]))
+            await write(conn, fold([(d.envelope, d.event) for d in fresh], [d.record.offset for d in fresh]))
         return fresh

@@ -51,7 +51,7 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
         )
         outflows = await read("placement_id, client_ref, responsible_municipality, outflow_date", "outflows")
         assessments = await read(
-            "placement_id, assessed_on, ready",
+            "placement_id, assessed_on, ready, topic_offset",
             "assessments",
             f"placement_id IN (SELECT placement_id FROM placements WHERE {_OF_CLIENTS})",
         )
@@ -65,7 +65,7 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
         withdrawals = await read(
             "intake_id, client_ref, responsible_municipality, withdrawn_on, reason, care_form", "withdrawals"
         )
-        consents = await read("client_ref, recorded_on, consent_to_share, occurred_at", "consents")
+        consents = await read("client_ref, recorded_on, consent_to_share, occurred_at, topic_offset", "consents")
     return Facts(
         registrations=[Registration(*r) for r in registrations],
         placements=[PlacementFact(*r) for r in placements],
