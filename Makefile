@@ -38,7 +38,7 @@ bench-rebuild: install  ## only the rebuild benchmark: one million events replay
 bench-matching: install  ## only the matching benchmark (no Kafka or PostgreSQL needed)
 	uv run --frozen python bench/matching.py
 
-chaos: install  ## intakes through Kafka stops, PostgreSQL restarts and kill -9 of services
+chaos: install  ## the long fault suite: ~20 seeded faults on a 3-broker cluster under load, then every invariant (ZS_CHAOS_SEED repeats a run)
 	uv run --frozen pytest -m chaos tests/chaos -v
 
 schemas:  ## regenerate contracts/schemas (refuses breaking changes)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Apache Kafka (KRaft, one node) started natively from jars that Maven resolves from Maven Central.
-# Usage: deploy/kafka.sh install|start|stop|status|acl|add-user. Idempotent: start reuses a running broker.
+# Apache Kafka (KRaft) started natively from jars that Maven resolves from Maven Central: one combined node by default.
+# Usage: deploy/kafka.sh install|start|stop|status|acl|add-user|kill N. Idempotent: start reuses a running broker.
+# ZS_KAFKA_NODES=3 runs a cluster of three combined broker+controller nodes instead (PLAINTEXT only): node
+# i (1-based) listens on PORT+2(i-1) and its controller on the port after; `kill N` kills node N with
+# SIGKILL (a crash, for the fault suite) and `start` starts whichever nodes are not running.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 # Everything written from here on (server.properties carries passwords) is the owner's alone. Set after
@@ -9,6 +12,7 @@ umask 077
 PORT="${ZS_KAFKA_PORT:-19092}"
 CTL_PORT="${ZS_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 HEAP="${ZS_KAFKA_HEAP:--Xmx768m -Xms256m}"
+NODES="${ZS_KAFKA_NODES:-1}"
 SASL="${ZS_KAFKA_SASL:-0}"   # 1: clients must authenticate with SCRAM-SHA-512, and ACLs apply
 TLS="${ZS_KAFKA_TLS:-0}"     # 1: SASL over TLS (SASL_SSL), the certificate signed by a CA under .cache/tls
 [ "$TLS" = 1 ] && SASL=1
@@ -30,6 +34,7 @@ install() {
 
 start() {
   install
+  if [ "$NODES" -gt 1 ]; then cluster_start; return; fi
   if pid_alive "$PID"; then log "already running on 127.0.0.1:$PORT (pid $(cat "$PID"))"; return; fi
   rm -f "$PID"
   mkdir -p "$DIR/data" "$DIR/logs"
@@ -181,8 +186,81 @@ add-user() {
   mkdir -p "$DIR/users.created"; touch "$DIR/users.created/$user"
 }
 
-stop() { stop_pid "$PID" Kafka; }
+stop() { if [ "$NODES" -gt 1 ]; then cluster_stop; else stop_pid "$PID" Kafka; fi; }
 
-status() { if pid_alive "$PID"; then echo "kafka running on 127.0.0.1:$PORT"; else echo "kafka stopped"; return 1; fi; }
+status() {
+  if [ "$NODES" -gt 1 ]; then cluster_status; return; fi
+  if pid_alive "$PID"; then echo "kafka running on 127.0.0.1:$PORT"; else echo "kafka stopped"; return 1; fi
+}
 
-"${1:-start}" "${@:2}"
+# --- ZS_KAFKA_NODES > 1: a cluster of combined nodes on one machine, a controller quorum of all of them ---
+
+node_dir() { echo "$DIR/node$1"; }
+node_port() { echo $((PORT + 2 * ($1 - 1))); }
+
+cluster_start() {
+  [ "$SASL" = 1 ] && { log "ZS_KAFKA_NODES > 1 runs PLAINTEXT only"; exit 1; }
+  mkdir -p "$DIR"; chmod -R go-rwx "$DIR"
+  local id="" i voters=""
+  [ -f "$DIR/cluster.id" ] || java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1 > "$DIR/cluster.id"
+  id=$(cat "$DIR/cluster.id")
+  for i in $(seq 1 "$NODES"); do voters+="${voters:+,}$i@127.0.0.1:$(($(node_port "$i") + 1))"; done
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  for i in $(seq 1 "$NODES"); do cluster_start_node "$i" "$id" "$voters"; done
+  for i in $(seq 1 "$NODES"); do
+    wait_port "$(node_port "$i")" 90 || { log "node $i did not start; see $(node_dir "$i")/logs"; exit 1; }
+  done
+  log "Kafka cluster of $NODES nodes ready on 127.0.0.1:$(node_port 1) and up"
+}
+
+# cluster_start_node I CLUSTER_ID VOTERS: node I's properties (the single node's, with its id, the static
+# quorum and internal topics replicated to every node), formatted once, started unless it runs.
+cluster_start_node() {
+  local i=$1 dir; dir=$(node_dir "$1")
+  local port; port=$(node_port "$i")
+  if pid_alive "$dir/kafka.pid"; then return; fi
+  mkdir -p "$dir/data" "$dir/logs"
+  local isr=$((NODES > 2 ? 2 : 1))
+  fill "$ZS_ROOT/deploy/kafka/server.properties.in" PORT="$port" CTL_PORT="$((port + 1))" DATA="$dir/data" \
+    PROTOCOL=PLAINTEXT CONTROLLER_PROTOCOL=PLAINTEXT \
+    | grep -v -e '^node.id=' -e '^controller.quorum.bootstrap.servers=' -e 'replication.factor=' -e 'min.isr=' \
+    > "$dir/server.properties"
+  printf '%s\n' "node.id=$i" "controller.quorum.voters=$3" "offsets.topic.replication.factor=$NODES" \
+    "transaction.state.log.replication.factor=$NODES" "transaction.state.log.min.isr=$isr" \
+    "share.coordinator.state.topic.replication.factor=$NODES" "share.coordinator.state.topic.min.isr=$isr" \
+    >> "$dir/server.properties"
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    java -cp "$LIBS/*" -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" -Dkafka.logs.dir="$dir/logs" \
+      kafka.tools.StorageTool format --ignore-formatted -t "$2" \
+      -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1 || { log "formatting node $i failed"; exit 1; }
+  fi
+  log "starting Kafka node $i on 127.0.0.1:$port"
+  # shellcheck disable=SC2086
+  nohup java $HEAP -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile="$ZS_ROOT/deploy/kafka/log4j2.properties" \
+    -Dkafka.logs.dir="$dir/logs" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 &
+  echo $! > "$dir/kafka.pid"
+}
+
+cluster_stop() {
+  local i
+  for i in $(seq 1 "$NODES"); do stop_pid "$(node_dir "$i")/kafka.pid" "Kafka node $i"; done
+}
+
+cluster_status() {
+  local i down=0
+  for i in $(seq 1 "$NODES"); do
+    if pid_alive "$(node_dir "$i")/kafka.pid"; then echo "kafka node $i running on 127.0.0.1:$(node_port "$i")"
+    else echo "kafka node $i stopped"; down=1; fi
+  done
+  return "$down"
+}
+
+# kill N: node N (1-based; the single node is 1) dies at once, as in a crash.
+kill_node() {
+  local pid_file="$PID"
+  [ "$NODES" -gt 1 ] && pid_file="$(node_dir "${1:?kill N}")/kafka.pid"
+  if pid_alive "$pid_file"; then kill -9 "$(cat "$pid_file")"; log "Kafka node ${1:-1} killed (-9)"; fi
+  rm -f "$pid_file"
+}
+
+if [ "${1:-}" = kill ]; then kill_node "${@:2}"; else "${1:-start}" "${@:2}"; fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A project-local PostgreSQL cluster from the distribution's packages, on its own port.
 # Usage: deploy/postgres.sh install|start|stop|status. Idempotent: start reuses a running cluster.
+# ZS_PG_STOP_MODE=immediate makes stop a crash (no checkpoint; the next start recovers from the WAL), as
+# the fault suite needs; the default is fast.
 # Every connection proves a password (scram-sha-256). The bootstrap superuser's password is generated
 # once into the instance's run directory; clients find it in the pgpass file every instance shares,
 # $ZS_CACHE/run/pgpass (set PGPASSFILE to it: psql, asyncpg and the ops CLI read it). A cluster made
@@ -112,7 +114,7 @@ start() {
 stop() {
   local bin; bin=$(bindir)
   if [ -f "$DIR/data/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
-    as_pg "$bin/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null; log "PostgreSQL stopped"
+    as_pg "$bin/pg_ctl" -D "$DIR/data" -m "${ZS_PG_STOP_MODE:-fast}" -w stop >/dev/null; log "PostgreSQL stopped"
   fi
 }
 

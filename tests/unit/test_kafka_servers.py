@@ -20,7 +20,7 @@ def servers_of(broker: Any) -> list[str]:
 
 def test_the_event_consumer_is_given_every_broker_of_the_bootstrap() -> None:
     consumer = IdempotentConsumer(
-        FlakyPool(0),  # type: ignore[arg-type]
+        FlakyPool(0),
         Outbox("s", "r", "", "s"),
         CLUSTER,
         Subscription("g", ["t"], ()),
@@ -30,7 +30,7 @@ def test_the_event_consumer_is_given_every_broker_of_the_bootstrap() -> None:
 
 def test_the_batch_consumer_is_given_every_broker_of_the_bootstrap() -> None:
     consumer = BatchConsumer(
-        FlakyPool(0),  # type: ignore[arg-type]
+        FlakyPool(0),
         CLUSTER,
         None,  # type: ignore[arg-type]
         group_id="g",
