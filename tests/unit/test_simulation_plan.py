@@ -119,7 +119,7 @@ def test_the_cli_has_every_command_and_no_import_circle() -> None:
         sorted(
             [
                 *("up", "down", "status", "simulate", "report", "demo", "dead-letters", "provider-topic"),
-                *("rebuild", "db-roles", "migrate", "audit", "trace"),
+                *("rebuild", "db-roles", "migrate", "audit", "trace", "realm"),
             ]
         )
     )

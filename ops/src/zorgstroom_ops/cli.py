@@ -1,6 +1,6 @@
 """`zorgstroom`: the operator CLI. `up`, `down`, `status`, `simulate`, `report`, `demo`, `dead-letters`,
-`provider-topic`, `rebuild`, `db-roles`, `migrate`, `audit` and `trace`; each command lives in its own
-module and is registered here, one way (`app.command()(fn)`)."""
+`provider-topic`, `rebuild`, `db-roles`, `migrate`, `audit`, `trace` and `realm`; each command lives in its
+own module and is registered here, one way (`app.command()(fn)`)."""
 
 import asyncio
 import dataclasses
@@ -16,6 +16,7 @@ from zorgstroom_ops.audit_command import audit
 from zorgstroom_ops.config import config
 from zorgstroom_ops.db_roles import db_roles_command, migrate_command
 from zorgstroom_ops.demo_command import demo
+from zorgstroom_ops.realm import realm_command
 from zorgstroom_ops.rebuild_command import rebuild_command
 from zorgstroom_ops.report_command import report
 from zorgstroom_ops.simulate_command import simulate
@@ -145,5 +146,6 @@ for command, name in (
     (migrate_command, "migrate"),
     (audit, None),
     (trace, None),
+    (realm_command, "realm"),
 ):
     app.command(name)(command)

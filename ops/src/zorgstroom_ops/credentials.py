@@ -51,15 +51,22 @@ def write(organisations: Organisations, directory: Path) -> tuple[Path, dict[str
     return credentials, tokens
 
 
-def issue(
-    region: Region, directory: Path, *, providers: Sequence[str] = (), corporations: Sequence[str] = ()
-) -> tuple[Path, dict[str, str]]:
-    """One credential per municipality of the region, one for region staff, one per provider (by AGB
-    code) and one per corporation."""
+def organisations_of(
+    region: Region, *, providers: Sequence[str] = (), corporations: Sequence[str] = ()
+) -> Organisations:
+    """Every municipality of the region, its region staff, each provider (by AGB code) and each corporation,
+    by credential name: the static tokens and the identity provider's clients (realm.py) share these."""
     organisations: Organisations = {
         f"municipality-{code}": ("municipality", code, MUNICIPALITY_ROLES) for code in region.municipalities
     }
     organisations[f"region-{region.code}"] = ("region", region.code, REGION_ROLES)
     organisations.update({f"provider-{agb}": ("provider", agb, PROVIDER_ROLES) for agb in providers})
     organisations.update({f"corporation-{c}": ("corporation", c, CORPORATION_ROLES) for c in corporations})
-    return write(organisations, directory)
+    return organisations
+
+
+def issue(
+    region: Region, directory: Path, *, providers: Sequence[str] = (), corporations: Sequence[str] = ()
+) -> tuple[Path, dict[str, str]]:
+    """One credential per organisation of organisations_of."""
+    return write(organisations_of(region, providers=providers, corporations=corporations), directory)

@@ -38,6 +38,7 @@ from zorgstroom_runtime.batch import BatchConsumer, Projection
 from zorgstroom_runtime.consumer import IdempotentConsumer
 from zorgstroom_runtime.db import open_service_database
 from zorgstroom_runtime.handlers import On, Subscription, handlers_by_type
+from zorgstroom_runtime.jwt_auth import AccessTokenVerifier
 from zorgstroom_runtime.kafka import KafkaConnection, refuse_topics_that_lose_history
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork, unit_of_work
 from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
@@ -182,6 +183,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
 
     app = FastAPI(title=definition.title, version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.credentials = CredentialStore.from_file(settings.credentials_file)
+    app.state.access_tokens = AccessTokenVerifier.from_file(settings.auth_issuers_file)
     install_problem_handlers(app)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     _install_http_metrics(app, definition.name)

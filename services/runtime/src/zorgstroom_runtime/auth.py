@@ -3,20 +3,28 @@
 A credentials file (JSON, path from ZS_CREDENTIALS_FILE) lists the SHA-256 of each token, never
 the token itself: [{"name": "almere-case-system", "token_sha256": "...", "organisation_kind":
 "municipality", "organisation_id": "0034", "roles": ["intake:register", "intake:read"]}]
+
+A bearer that is a JWT goes instead to the access-token verifier (jwt_auth.py) when trusted issuers are
+configured (ZS_AUTH_ISSUERS_FILE): its claims map to the same Principal, so every authorisation rule holds.
 """
 
 import hashlib
 import json
+import logging
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zorgstroom_runtime.errors import Forbidden
 from zorgstroom_runtime.problems import Problem
+
+log = logging.getLogger(__name__)
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # three base64url parts: JWS compact form
 
 
 class OrganisationKind(StrEnum):
@@ -46,6 +54,9 @@ class Principal:
     organisation_kind: OrganisationKind
     organisation_id: str
     roles: frozenset[Role]
+    # The person (or service account) an access token names, `preferred_username` or `sub`; None for a
+    # static token. Kept for the audit line that will name the person (NEN 7513).
+    subject: str | None = None
 
     @property
     def organisation(self) -> str:
@@ -86,18 +97,56 @@ class CredentialStore:
         return self._by_digest.get(token_digest(token))
 
 
-_bearer = HTTPBearer(auto_error=False, description="A token issued to one organisation.")
+class Unauthenticated(Exception):
+    """Why an access token was refused, in words that hold no key material: answered 401."""
+
+
+class IssuerUnreachable(Exception):
+    """The issuer's keys could not be fetched, so a token signed with a new key cannot be checked: 503."""
+
+
+class AccessTokens(Protocol):
+    async def authenticate(self, token: str) -> Principal: ...
+
+
+_bearer = HTTPBearer(
+    auto_error=False, description="A token issued to one organisation, or a JWT access token of a trusted issuer."
+)
 
 
 async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    store: CredentialStore = request.app.state.credentials
-    principal = store.authenticate(credentials.credentials) if credentials else None
+    token = credentials.credentials if credentials else None
+    access_tokens: AccessTokens | None = getattr(request.app.state, "access_tokens", None)
+    principal: Principal | None
+    if token and access_tokens is not None and _JWT.fullmatch(token):
+        principal = await _verified(access_tokens, token)
+    else:
+        store: CredentialStore = request.app.state.credentials
+        principal = store.authenticate(token) if token else None
     if principal is None:
         raise Problem(401, "Unauthorized", "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal  # the access log and the audit of a refusal name the caller
     return principal
+
+
+async def _verified(access_tokens: AccessTokens, token: str) -> Principal:
+    try:
+        return await access_tokens.authenticate(token)
+    except Unauthenticated as refusal:
+        log.info("an access token was refused: %s", refusal)
+        raise Problem(
+            401, "Unauthorized", str(refusal), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
+    except IssuerUnreachable as unreachable:
+        raise Problem(
+            503,
+            "Service unavailable",
+            f"{unreachable}: try again shortly",
+            kind="identity-provider-unreachable",
+            headers={"Retry-After": "30"},
+        ) from None
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

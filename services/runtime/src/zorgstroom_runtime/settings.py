@@ -7,6 +7,8 @@ from pydantic import Field, FilePath, SecretStr, ValidationError, model_validato
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from zorgstroom_runtime.jwt_auth import load_issuers
+
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "development-only-secret", "secret"}
 MIN_SECRET_LENGTH = 32
 
@@ -72,6 +74,11 @@ class ServiceSettings(BaseSettings):
     region_file: Path = Path("data/regions/flevoland.toml")
     municipalities_file: Path = Path("data/municipalities-nl.csv")
     credentials_file: Path | None = None
+    auth_issuers_file: FilePath | None = Field(
+        default=None,
+        description="TOML of the identity providers whose JWT access tokens are accepted, and the organisations"
+        " each may speak for (see jwt_auth.py). Unset: static tokens of ZS_CREDENTIALS_FILE only.",
+    )
     client_ref_secret: SecretStr | None = Field(
         default=None,
         description="The HMAC key that turns a BSN into client_ref: intake's alone, no other service is given it.",
@@ -110,6 +117,10 @@ class ServiceSettings(BaseSettings):
     def schema_name(self) -> str:
         return self.db_schema or self.service_name
 
+    def _plain_http_issuers(self) -> list[str]:
+        issuers = load_issuers(self.auth_issuers_file) if self.auth_issuers_file else []
+        return [url for issuer in issuers for url in issuer.plain_http_urls()]
+
     @model_validator(mode="after")
     def _refuse_more_in_sync_replicas_than_replicas(self) -> "ServiceSettings":
         # With more in sync than there are replicas, every acks=all write fails and the relay waits for ever.
@@ -131,8 +142,11 @@ class ServiceSettings(BaseSettings):
                 "ZS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT sends events unencrypted: use SASL_SSL (and"
                 " ZS_KAFKA_CA_FILE for a private CA) or set ZS_KAFKA_ALLOW_PLAINTEXT=true"
             )
-        elif self.credentials_file is None:
-            refusal = "ZS_CREDENTIALS_FILE must be set"
+        elif self.credentials_file is None and self.auth_issuers_file is None:
+            refusal = "ZS_CREDENTIALS_FILE or ZS_AUTH_ISSUERS_FILE must be set"
+        elif plain := self._plain_http_issuers():
+            # Keys fetched over plain HTTP can be swapped on the way, and with them every token accepted.
+            refusal = f"ZS_AUTH_ISSUERS_FILE names an issuer or JWKS over plain http ({plain[0]}): use https"
         elif (self.kafka_replication_factor < 3 or self.kafka_min_insync_replicas < 2) and not (
             self.kafka_allow_fewer_replicas
         ):

@@ -1,0 +1,142 @@
+"""Placement over HTTP with JWT access tokens of an identity provider whose keys it fetches over HTTP:
+a token with the role is served, one without it refused 403, an expired one 401, and the refusals audited."""
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.stack import Namespace, running
+from zorgstroom_placement.bootstrap import build as build_placement
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+REALM = "/realms/zorgstroom"
+
+
+@pytest.fixture
+def identity_provider() -> Iterator[str]:
+    """Discovery and JWKS on 127.0.0.1, as a Keycloak realm serves them; yields the issuer URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _IdentityProviderPages)
+    issuer = f"http://127.0.0.1:{server.server_address[1]}{REALM}"
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key(), as_dict=True) | {"kid": "rsa-1", "use": "sig"}
+    server.pages = {  # type: ignore[attr-defined]
+        f"{REALM}/.well-known/openid-configuration": {"issuer": issuer, "jwks_uri": f"{issuer}/certs"},
+        f"{REALM}/certs": {"keys": [jwk]},
+    }
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield issuer
+    server.shutdown()
+    server.server_close()
+
+
+class _IdentityProviderPages(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        page = self.server.pages.get(self.path)  # type: ignore[attr-defined]
+        body = json.dumps(page).encode()
+        self.send_response(200 if page else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def issuers_file(directory: Path, issuer: str) -> Path:
+    path = directory / "issuers.toml"
+    may_assert = '["region:flevoland", "municipality:*"]'
+    path.write_text(f'[[issuers]]\nissuer = "{issuer}"\naudience = "zorgstroom"\nmay_assert = {may_assert}\n')
+    return path
+
+
+def token(issuer: str, roles: list[str], lifetime: int = 300) -> dict[str, str]:
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": "zorgstroom",
+        "exp": now + lifetime,
+        "iat": now,
+        "azp": "region-flevoland",
+        "sub": "3b7e2d1c-0000-4000-8000-00000000f1e0",
+        "preferred_username": "rita.regio",
+        "zs_org_kind": "region",
+        "zs_org_id": "flevoland",
+        "zs_roles": roles,
+    }
+    signed = jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "rsa-1", "typ": "JWT"})
+    return {"Authorization": f"Bearer {signed}"}
+
+
+async def test_placement_serves_a_signed_token_by_its_roles_and_audits_its_refusals(
+    ns: Namespace, identity_provider: str, tmp_path: Path
+) -> None:
+    settings = ns.settings("placement", auth_issuers_file=issuers_file(tmp_path, identity_provider))
+    async with running(build_placement(settings), "placement") as placement:
+        allowed = await placement.get("/v1/waiting-list", headers=token(identity_provider, ["waiting-list:read"]))
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.json()["clients"] == []
+
+        lacking = await placement.get("/v1/waiting-list", headers=token(identity_provider, ["reports:region"]))
+        assert lacking.status_code == 403, lacking.text
+
+        expired = await placement.get("/v1/waiting-list", headers=token(identity_provider, ["waiting-list:read"], -120))
+        assert expired.status_code == 401
+        assert expired.json()["detail"] == "the access token has expired"
+
+        static = await placement.get("/v1/waiting-list", headers=ns.auth("region"))
+        assert static.status_code == 200  # the static tokens still work beside the access tokens
+
+        trail = await placement.get(
+            "/v1/audit", params={"action": "GET /v1/waiting-list"}, headers=token(identity_provider, ["audit:read"])
+        )
+        assert trail.status_code == 200, trail.text
+        refusals = [(e["actor"], e["on_behalf_of"], e["outcome"]) for e in trail.json()["entries"]]
+        assert refusals == [("anonymous", "", "refused: 401"), ("region-flevoland", "region:flevoland", "refused: 403")]
+
+
+KEYCLOAK_ISSUER = os.environ.get("ZS_TEST_KEYCLOAK_ISSUER")  # e.g. http://127.0.0.1:18480/realms/zorgstroom
+KEYCLOAK_SECRETS = os.environ.get("ZS_TEST_KEYCLOAK_CLIENT_SECRETS")  # the realm's client-secrets.json
+
+
+def a_municipality_client() -> tuple[str, str]:
+    """A municipality's client id and secret from the realm's kept secrets."""
+    client_secrets: dict[str, str] = json.loads(Path(KEYCLOAK_SECRETS or "").read_text())
+    return next((name, secret) for name, secret in client_secrets.items() if name.startswith("municipality-"))
+
+
+@pytest.mark.skipif(
+    not (KEYCLOAK_ISSUER and KEYCLOAK_SECRETS),
+    reason="needs a Keycloak with the generated realm: ZS_TEST_KEYCLOAK_ISSUER, ZS_TEST_KEYCLOAK_CLIENT_SECRETS",
+)
+async def test_a_keycloak_client_credentials_token_acts_as_its_municipality(ns: Namespace, tmp_path: Path) -> None:
+    assert KEYCLOAK_ISSUER
+    client_id, secret = a_municipality_client()
+    async with httpx.AsyncClient(timeout=30) as keycloak:
+        answer = await keycloak.post(
+            f"{KEYCLOAK_ISSUER}/protocol/openid-connect/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    settings = ns.settings("placement", auth_issuers_file=issuers_file(tmp_path, KEYCLOAK_ISSUER))
+    async with running(build_placement(settings), "placement") as placement:
+        own = await placement.get("/v1/waiting-list", headers=headers)
+        assert own.status_code == 200, own.text
+        municipality = client_id.removeprefix("municipality-")
+        other = "0995" if municipality != "0995" else "0034"
+        refused = await placement.get("/v1/waiting-list", params={"municipality": other}, headers=headers)
+        assert refused.status_code == 403, refused.text
