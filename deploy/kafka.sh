@@ -255,11 +255,13 @@ cluster_status() {
   return "$down"
 }
 
-# kill N: node N (1-based; the single node is 1) dies at once, as in a crash.
+# kill N: node N (1-based; the single node is 1) dies at once, as in a crash. Fails (exit 1) when the node
+# was not running: a crash of what is already down is no fault survived.
 kill_node() {
   local pid_file="$PID"
   [ "$NODES" -gt 1 ] && pid_file="$(node_dir "${1:?kill N}")/kafka.pid"
-  if pid_alive "$pid_file"; then kill -9 "$(cat "$pid_file")"; log "Kafka node ${1:-1} killed (-9)"; fi
+  if ! pid_alive "$pid_file"; then log "Kafka node ${1:-1} is not running: nothing killed"; rm -f "$pid_file"; exit 1; fi
+  kill -9 "$(cat "$pid_file")"; log "Kafka node ${1:-1} killed (-9)"
   rm -f "$pid_file"
 }
 

@@ -2,8 +2,14 @@
 through the real HTTP APIs, as their systems would: every write with an Idempotency-Key, retried (on
 either process of the service) until it is answered, and every accepted write remembered for the checks.
 
-Seeded: what each actor does next is drawn from one random.Random; the faults make the timing differ
-from run to run, not the choices.
+A write is "ambiguous" once an attempt may have reached the service without its answer reaching the load
+(the connection broke after the request was sent, a read timed out, a 5xx): a later 404 or 409 on it is
+counted as indeterminate and printed, not as refused. It does not fail the run by itself: the attempt may not
+have committed and another actor changed the state since; an effect it hid would show as a stored 2xx answer
+whose key the load never saw (tests/support/chaos_checks.py), which counts as lost.
+
+Seeded, but not repeatable: seven actors draw from one random.Random, so what each does next depends on
+when the faults let the others run; the fault schedule (tests/chaos) is what a seed repeats.
 """
 
 import asyncio
@@ -11,7 +17,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -36,6 +42,10 @@ TRANSIENT = {429, 500, 502, 503, 504}
 # Refusals a racing actor may rightly get: the placement ended meanwhile, the offer was answered, the
 # facility holds more than the new capacity, the client is no longer waiting.
 EXPECTED_REFUSALS = {404, 409}
+# Errors after which the request may have reached the service (not a refused connection).
+AMBIGUOUS_ERRORS = (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError)
+# The idempotency layer's 409 for a key whose first request never completed: the key is free to retry.
+NOT_COMPLETED = "did not complete: send it again"
 
 
 @dataclass
@@ -60,6 +70,8 @@ class Load:
     unexpected: list[str] = field(default_factory=list)  # an answer no fault explains: a bug
     retries: Counter[str] = field(default_factory=Counter)
     given_up: list[str] = field(default_factory=list)
+    indeterminate: list[str] = field(default_factory=list)  # a 404/409 after an ambiguous attempt
+    bsns: set[str] = field(default_factory=set)
     capacities: dict[str, int] = field(default_factory=dict)
     _counter: int = 0
 
@@ -81,30 +93,38 @@ class Load:
         headers = self.auth(who) | {"Idempotency-Key": key}
         # Either process of the service first, the other on the next attempt: a load balancer's round robin.
         deadline, attempt = time.monotonic() + RETRY_FOR, self.rng.randrange(len(self.urls[service]))
+        ambiguous = False
         while time.monotonic() < deadline:
             url = self.urls[service][attempt % len(self.urls[service])] + path
             attempt += 1
             try:
                 answer = await http.request(method, url, json=body, headers=headers)
-            except httpx.TransportError:
+            except httpx.TransportError as error:
+                ambiguous = ambiguous or isinstance(error, AMBIGUOUS_ERRORS)
                 self.retries[kind] += 1
                 await asyncio.sleep(0.3)
                 continue
-            if answer.status_code in TRANSIENT:
+            if answer.status_code in TRANSIENT or (answer.status_code == 409 and NOT_COMPLETED in answer.text):
+                ambiguous = ambiguous or answer.status_code >= 500
                 self.retries[kind] += 1
                 await asyncio.sleep(0.3)
                 continue
-            if answer.status_code < 300:
-                self.accepted.append(
-                    Accepted(kind, key, answer.status_code, answer.json(), {"path": path, "body": body})
-                )
-            elif answer.status_code in EXPECTED_REFUSALS:
-                self.refused[f"{kind} {answer.status_code}"] += 1
-            else:
-                self.unexpected.append(f"{kind} {method} {path} -> {answer.status_code} {answer.text[:300]}")
+            self._note(kind, key, method, path, body, answer, ambiguous)
             return answer
         self.given_up.append(f"{kind} {method} {path}")
         return None
+
+    def _note(
+        self, kind: str, key: str, method: str, path: str, body: Any, answer: httpx.Response, ambiguous: bool
+    ) -> None:
+        if answer.status_code < 300:
+            self.accepted.append(Accepted(kind, key, answer.status_code, answer.json(), {"path": path, "body": body}))
+        elif answer.status_code in EXPECTED_REFUSALS and ambiguous:
+            self.indeterminate.append(f"{kind} {method} {path} ({key}) -> {answer.status_code} after an ambiguous try")
+        elif answer.status_code in EXPECTED_REFUSALS:
+            self.refused[f"{kind} {answer.status_code}"] += 1
+        else:
+            self.unexpected.append(f"{kind} {method} {path} -> {answer.status_code} {answer.text[:300]}")
 
     async def read(self, http: httpx.AsyncClient, service: str, path: str, who: str) -> dict[str, Any] | None:
         url = self.rng.choice(self.urls[service]) + path
@@ -152,10 +172,17 @@ class Load:
             residence_municipality=None,
             needs=["psychiatric"],
             preferred_municipalities=[],
-            registered_on=f"{date.today().year}-{1 + n % 10:02d}-{1 + n % 27:02d}",
+            registered_on=(date.today() - timedelta(days=n % 300)).isoformat(),  # intake refuses future dates
         )
-        body["bsn"] = _bsn(self.rng)
+        body["bsn"] = self.new_bsn()
         await self.write(http, "intake", "intake", "POST", "/v1/intakes", who, body)
+
+    def new_bsn(self) -> str:
+        """A BSN no earlier intake of the run had: the same person twice would read as a duplicate."""
+        while (bsn := _bsn(self.rng)) in self.bsns:
+            pass
+        self.bsns.add(bsn)
+        return bsn
 
     async def care(self, http: httpx.AsyncClient) -> None:
         """A provider assesses one of its clients (ready to move on) or ends a stay."""

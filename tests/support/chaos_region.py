@@ -1,8 +1,9 @@
 """The fault suite's region: its own PostgreSQL (fsync on) and Kafka (one node or a KRaft cluster), two
-processes of every service, and the faults it survives, each applied and then undone."""
+processes of every service, and the faults it survives, each applied, verified to have taken effect, and
+then undone. A fault that did not take effect (no relay leader to stop, a lease nobody took over, a broker
+or PostgreSQL already down) raises FaultMissed and does not count as survived."""
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -66,6 +67,10 @@ class ChaosInfra:
     def stop(self) -> None:
         self.deploy("kafka.sh", "stop")
         self.deploy("postgres.sh", "stop")
+
+    def running(self, script: str) -> bool:
+        status = [str(ROOT / "deploy" / script), "status"]
+        return subprocess.run(status, env=self.env, capture_output=True, timeout=60).returncode == 0
 
 
 @dataclass
@@ -136,18 +141,29 @@ async def start_fleet(infra: ChaosInfra, run_dir: Path, base_port: int, per_serv
     return fleet
 
 
+class FaultMissed(Exception):
+    """A fault that did not happen as intended: not a survived fault; `fails` when the run must fail."""
+
+    def __init__(self, what: str, fails: bool = True) -> None:
+        super().__init__(what)
+        self.fails = fails
+
+
 def pid_of(service: processes.ServiceProcess) -> int:
     return int(service.pid_file.read_text())
 
 
-async def wait_gone(service: processes.ServiceProcess, timeout: float = 60) -> None:
+async def wait_gone(service: processes.ServiceProcess, timeout: float = 60) -> bool:
+    """Wait for the process to end; False when it had to be killed (-9) after `timeout`."""
     deadline = time.monotonic() + timeout
     while service.running() and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    if service.running():
-        os.kill(pid_of(service), signal.SIGKILL)
-        while service.running():
-            await asyncio.sleep(0.1)
+    if not service.running():
+        return True
+    os.kill(pid_of(service), signal.SIGKILL)
+    while service.running():
+        await asyncio.sleep(0.1)
+    return False
 
 
 async def restart(fleet: Fleet, service: processes.ServiceProcess) -> None:
@@ -155,7 +171,7 @@ async def restart(fleet: Fleet, service: processes.ServiceProcess) -> None:
     await asyncio.to_thread(processes.wait_ready, service, 180)
 
 
-Fault = Callable[["Faults"], Awaitable[str]]
+Fault = Callable[..., Awaitable[str]]  # a Faults method, some with the service to strike
 
 
 @dataclass
@@ -166,60 +182,88 @@ class Faults:
     fleet: Fleet
     pick: Callable[[list[Any]], object]  # the seeded generator's choice
 
-    async def kill9(self) -> str:
-        service = self.pick(self.fleet.all())
+    def _victim(self, name: str | None) -> processes.ServiceProcess:
+        service = self.pick(self.fleet.per_service[name] if name else self.fleet.all())
         assert isinstance(service, processes.ServiceProcess)
+        if not service.running():
+            raise FaultMissed(f"{service.name} on :{service.port} was not running")
+        return service
+
+    async def kill9(self, name: str | None = None) -> str:
+        service = self._victim(name)
         os.kill(pid_of(service), signal.SIGKILL)
         await wait_gone(service)
         await restart(self.fleet, service)
         return f"kill -9 of {service.name} on :{service.port}, restarted"
 
-    async def sigterm(self) -> str:
-        service = self.pick(self.fleet.all())
-        assert isinstance(service, processes.ServiceProcess)
+    async def sigterm(self, name: str | None = None) -> str:
+        service = self._victim(name)
         os.kill(pid_of(service), signal.SIGTERM)
-        await wait_gone(service)
+        clean = await wait_gone(service)
         await restart(self.fleet, service)
+        if not clean:
+            raise FaultMissed(f"SIGTERM of {service.name} on :{service.port} needed SIGKILL after 60 s", fails=False)
         return f"SIGTERM of {service.name} on :{service.port}, restarted"
 
     async def stop_relay_leader(self, hold: float = 22.0) -> str:
-        """SIGSTOP of the process whose relay holds its schema's lease: another must take over."""
+        """SIGSTOP of the process whose relay holds its schema's lease: another must take it over."""
         service_name = str(self.pick(["intake", "placement", "housing"]))  # reporting publishes nothing
-        leader = await self._relay_leader(service_name)
+        leader, before = await self._relay_leader(service_name)
         if leader is None:
-            return f"SIGSTOP skipped: no {service_name} relay held the lease"
+            raise FaultMissed(f"SIGSTOP: no running {service_name} process held the relay lease ({before})")
         os.kill(pid_of(leader), signal.SIGSTOP)
         try:
+            started = time.monotonic()
             await asyncio.sleep(hold)
+            after = await self._lease(service_name)
         finally:
             os.kill(pid_of(leader), signal.SIGCONT)
-        return f"SIGSTOP of {service_name}'s relay leader on :{leader.port} for {hold:.0f} s, then SIGCONT"
+        if after is None or (after["holder"], after["epoch"]) == (before["holder"], before["epoch"]):
+            raise FaultMissed(
+                f"SIGSTOP of {service_name}'s relay leader: no other relay took the lease in {hold:.0f} s"
+            )
+        return (
+            f"SIGSTOP of {service_name}'s relay leader on :{leader.port} for {time.monotonic() - started:.0f} s"
+            f" (lease epoch {before['epoch']} -> {after['epoch']}), then SIGCONT"
+        )
 
-    async def _relay_leader(self, service: str) -> processes.ServiceProcess | None:
+    async def _lease(self, service: str) -> dict[str, Any] | None:
         db = await asyncpg.connect(self.fleet.env["ZS_DATABASE_URL"])
         try:
-            holder = await db.fetchval(f"SELECT holder FROM {service}.relay_lease WHERE expires_at > now()")
-        except asyncpg.PostgresError:
-            holder = None
+            row = await db.fetchrow(f"SELECT holder, epoch, expires_at > now() AS live FROM {service}.relay_lease")
         finally:
             await db.close()
-        if holder is None:
-            return None
-        pid = int(str(holder).split(":")[1])
-        return next((p for p in self.fleet.per_service[service] if p.running() and pid_of(p) == pid), None)
+        return dict(row) if row is not None else None
 
-    async def kill_broker(self) -> str:
+    async def _relay_leader(self, service: str) -> tuple[processes.ServiceProcess | None, dict[str, Any]]:
+        lease = await self._lease(service)
+        if lease is None or not lease["live"]:
+            return None, lease or {}
+        pid = int(str(lease["holder"]).split(":")[1])
+        leader = next((p for p in self.fleet.per_service[service] if p.running() and pid_of(p) == pid), None)
+        return leader, lease
+
+    async def kill_broker(self, hold: float = 12.0) -> str:
+        """kill -9 of a node, held down longer than KRaft's broker session timeout (9 s): leaders move."""
         node = int(str(self.pick(list(range(1, self.infra.nodes + 1)))))
-        await asyncio.to_thread(self.infra.deploy, "kafka.sh", "kill", str(node))
-        await asyncio.sleep(5)
+        try:
+            await asyncio.to_thread(self.infra.deploy, "kafka.sh", "kill", str(node))
+        except subprocess.CalledProcessError as error:
+            raise FaultMissed(f"Kafka node {node} was not running (kafka.sh kill: {error.returncode})") from error
+        await asyncio.sleep(hold)
         await asyncio.to_thread(self.infra.deploy, "kafka.sh", "start")
-        return f"kill -9 of Kafka node {node}, restarted after 5 s"
+        return f"kill -9 of Kafka node {node}, restarted after {hold:.0f} s"
 
     async def crash_postgres(self) -> str:
+        running = await asyncio.to_thread(self.infra.running, "postgres.sh")
+        if not running:
+            raise FaultMissed("PostgreSQL was not running before its immediate stop")
         await asyncio.to_thread(self.infra.deploy, "postgres.sh", "stop", ZS_PG_STOP_MODE="immediate")
+        if await asyncio.to_thread(self.infra.running, "postgres.sh"):
+            raise FaultMissed("PostgreSQL still ran after its immediate stop")
         await asyncio.sleep(3)
         await asyncio.to_thread(self.infra.deploy, "postgres.sh", "start")
-        return "PostgreSQL stopped -m immediate (fsync on), restarted after 3 s"
+        return "PostgreSQL stopped -m immediate (fsync on: WAL recovery on start), restarted after 3 s"
 
     async def rebalance(self) -> str:
         """A third process of a service joins its consumer groups and leaves again: two rebalances."""
@@ -236,24 +280,27 @@ class Faults:
     async def read_only_database(self, hold: float = 20.0) -> str:
         """The services' database refuses writes for `hold` seconds (as a full disk or a fail-over would)."""
         database = self.fleet.database
-        admin = await asyncpg.connect(self.infra.admin_url)
         try:
-            await self._set_read_only(admin, database, "on")
+            await self._set_read_only(database, "on")
             await asyncio.sleep(hold)
         finally:
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await self._set_read_only(admin, database, "off")
-            await admin.close()
+            try:  # not suppressed: a database left read-only would fail everything after it
+                await self._set_read_only(database, "off")
+            except (asyncpg.PostgresError, OSError) as error:
+                raise FaultMissed(f"the database could not be switched back to read-write: {error!r}") from error
         return f"database read-only for {hold:.0f} s"
 
-    @staticmethod
-    async def _set_read_only(admin: asyncpg.Connection, database: str, on: str) -> None:
-        await admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = {on}')
-        # Sessions take the setting when they connect: end those open now.
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            database,
-        )
+    async def _set_read_only(self, database: str, on: str) -> None:
+        admin = await asyncpg.connect(self.infra.admin_url)
+        try:
+            await admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = {on}')
+            # Sessions take the setting when they connect: end those open now.
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
+        finally:
+            await admin.close()
 
 
 KINDS: dict[str, Fault] = {
