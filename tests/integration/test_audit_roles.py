@@ -323,3 +323,22 @@ def test_a_cluster_converted_from_trust_never_logs_the_superusers_password() -> 
     finally:
         subprocess.run([str(ROOT / "deploy/postgres.sh"), "stop"], env=env, check=False, timeout=120)
         shutil.rmtree(cache, ignore_errors=True)
+
+
+async def test_an_audit_column_a_later_migration_adds_is_granted_once_it_exists(
+    ns: Namespace, provisioned: Provisioned, intake_as_its_role: asyncpg.Connection
+) -> None:
+    """An upgrade provisions the roles before the new migrations run: a column not there yet must not stop it."""
+    roles = provisioned.intake
+    admin = await asyncpg.connect(ns.infra.database_url)
+    try:  # the log as it was before the migration that added `person`
+        await admin.execute(f'ALTER TABLE "{roles.schema}".audit_log DROP COLUMN person')
+        await grant_service_role(admin, roles.schema, roles.app)  # provisioning before the migrations
+        await admin.execute(f'ALTER TABLE "{roles.schema}".audit_log ADD COLUMN person text')  # the migration
+        await grant_service_role(admin, roles.schema, roles.app)  # and again after them
+    finally:
+        await admin.close()
+    await intake_as_its_role.execute(
+        "INSERT INTO audit_log (actor, on_behalf_of, person, action) VALUES ('t', '', 'anna.jansen', 'x')"
+    )
+    assert await intake_as_its_role.fetchval("SELECT person FROM audit_log WHERE actor = 't'") == "anna.jansen"

@@ -190,3 +190,18 @@ async def test_bad_filters_are_problems(audit_ns: Namespace, intake: httpx.Async
     assert answer.status_code == 422
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["type"].endswith("/invalid-request")
+
+
+async def test_an_intake_answered_again_from_its_key_is_audited_as_replayed(
+    audit_ns: Namespace, intake: httpx.AsyncClient
+) -> None:
+    body, headers = register(), audit_ns.auth("almere") | key()
+    first = await intake.post("/v1/intakes", json=body, headers=headers)
+    again = await intake.post("/v1/intakes", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 202) and again.json() == first.json()
+    lines = [r for r in await audit_rows(audit_ns) if r["action"] == "intake.register"]
+    # the retry shows the client_ref again: a read of client data, so it leaves its own line
+    assert [(r["actor"], r["client_ref"], r["subject"], r["outcome"]) for r in lines] == [
+        ("almere", first.json()["client_ref"], first.json()["intake_id"], "ok"),
+        ("almere", first.json()["client_ref"], first.json()["intake_id"], "replayed"),
+    ]

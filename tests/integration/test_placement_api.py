@@ -137,8 +137,10 @@ async def test_facilities_show_occupancy_to_region_staff_and_to_their_own_provid
 
     assert await listed("region") == [("almere-1", 2, 2, 0), ("lelystad-1", 2, 2, 0)]
     assert await listed("provider-a") == [("almere-1", 2, 2, 0), ("lelystad-1", 2, None, None)]  # its own only
-    for other in ("almere", "corporation"):  # capacity is public; who is in a place is not
+    for other in ("almere", "readonly"):  # capacity is for whoever plans; who is in a place is not
         assert await listed(other) == [("almere-1", 2, None, None), ("lelystad-1", 2, None, None)]
+    refused = await s.placement.get("/v1/facilities", headers=s.ns.auth("corporation"))
+    assert refused.status_code == 403  # a corporation plans no care places
 
 
 async def test_an_ending_frees_a_place_that_the_next_waiting_client_gets(placed) -> None:  # type: ignore[no-untyped-def]

@@ -111,6 +111,16 @@ async def test_a_valid_token_acts_as_its_organisation_with_its_roles() -> None:
     assert principal.subject == "service-account-municipality-0034"
 
 
+async def test_a_clients_own_token_names_no_person_though_it_has_a_sub() -> None:
+    """A client-credentials token's `sub` is the client's service account: the audit must not call it a person."""
+    verifier = verifier_of(IdentityProvider(public_jwk(RSA_KEY, "k1")))
+    machine = claims(client_id="municipality-0034")
+    del machine["preferred_username"]
+    assert (await verifier.authenticate(signed(machine))).subject is None
+    person = claims(preferred_username="anna.jansen")
+    assert (await verifier.authenticate(signed(person))).subject == "anna.jansen"
+
+
 @pytest.mark.parametrize("typ", ["JWT", "at+jwt", "application/at+jwt"])
 async def test_an_es256_token_of_either_type_is_accepted(typ: str) -> None:
     verifier = verifier_of(IdentityProvider(public_jwk(EC_KEY, "ec1")))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
 from zorgstroom_contracts import Envelope
@@ -61,7 +61,14 @@ class IntakeUnitOfWork(Protocol):
     async def emit(self, event: ClientRegistered) -> Envelope: ...
     async def published(self, event_id: UUID) -> bool: ...
     async def audit(
-        self, *, actor: str, on_behalf_of: str, action: str, client_ref: str | None = None, subject: str | None = None
+        self,
+        *,
+        actor: str,
+        on_behalf_of: str,
+        action: str,
+        client_ref: str | None = None,
+        subject: str | None = None,
+        outcome: Literal["ok", "replayed"] = "ok",
     ) -> None: ...
 
 

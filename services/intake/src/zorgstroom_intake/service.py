@@ -153,6 +153,15 @@ async def _replay(uow: IntakeUnitOfWork, principal: Principal, key: str, request
     accepted = _accepted(
         row.intake_id, row.client_ref, row.event_id, row.responsible_municipality, row.responsibility_rule
     )
+    # The answer names the client again: showing it is audited like any read, as the runtime's replays are.
+    await uow.audit(
+        actor=principal.name,
+        on_behalf_of=principal.organisation,
+        action="intake.register",
+        client_ref=row.client_ref,
+        subject=accepted.intake_id,
+        outcome="replayed",
+    )
     return Registration(accepted, replayed=True)
 
 

@@ -70,17 +70,18 @@ async def audit_refusal(pool: asyncpg.Pool, request: Request, route: str, status
     """The audit row of a 401 or 403, in a transaction of its own (the request's own was rolled back).
 
     The action is the route template, never the raw path; the client_ref is the one the request named.
-    A failure to write it is logged, and the refusal still answered.
+    A failure to write it is logged, and the refusal still answered. A 403 names the person too.
     """
     principal: Principal | None = getattr(request.state, "principal", None)
     named = request.path_params.get("client_ref") or request.query_params.get("client_ref") or ""
     client_ref = named if CLIENT_REF.fullmatch(named) else None
     try:
         await pool.execute(
-            "INSERT INTO audit_log (actor, on_behalf_of, action, client_ref, outcome, correlation_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO audit_log (actor, on_behalf_of, person, action, client_ref, outcome, correlation_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
             principal.name if principal else ANONYMOUS,
             principal.organisation if principal else "",
+            principal.subject if principal else None,
             f"{request.method} {route}",
             client_ref,
             f"refused: {status}",
@@ -103,6 +104,10 @@ class AuditEntry(BaseModel):
     at: datetime
     actor: str = Field(description="The credential that acted, or 'anonymous'.")
     on_behalf_of: str = Field(description="Its organisation, 'kind:id' ('' for anonymous).")
+    person: str | None = Field(
+        description="The person the credential acted for: the access token's preferred_username or sub"
+        " (null for a static token)."
+    )
     action: str
     client_ref: str | None
     subject: str | None
@@ -121,6 +126,7 @@ class AuditPage(BaseModel):
 class AuditQuery:
     client_ref: str | None = None
     actor: str | None = None
+    person: str | None = None
     organisation: str | None = None
     action: str | None = None
     outcome: str | None = None
@@ -134,6 +140,7 @@ class AuditQuery:
         columns = [
             ("client_ref = {}", self.client_ref),
             ("actor = {}", self.actor),
+            ("person = {}", self.person),
             ("on_behalf_of = {}", self.organisation),
             ("action = {}", self.action),
             ("outcome = {}", self.outcome),
@@ -145,7 +152,8 @@ class AuditQuery:
 
     def described(self) -> str:
         """The filters other than client_ref (that is the row's subject column), for the query's own audit row."""
-        named: dict[str, object] = {"actor": self.actor, "organisation": self.organisation, "action": self.action}
+        named: dict[str, object] = {"actor": self.actor, "person": self.person, "organisation": self.organisation}
+        named["action"] = self.action
         named |= {"outcome": self.outcome, "from": self.since, "to": self.until, "after": self.after}
         named["limit"] = self.limit
         return urlencode(
@@ -158,7 +166,8 @@ async def read_audit_trail(conn: asyncpg.Connection, query: AuditQuery) -> Audit
     filters = query.filters()
     where = " AND ".join(sql.format(f"${i}") for i, (sql, _) in enumerate(filters, start=1)) or "true"
     rows = await conn.fetch(
-        f"SELECT id, at, actor, on_behalf_of, action, client_ref, subject, outcome, correlation_id FROM audit_log"
+        "SELECT id, at, actor, on_behalf_of, person, action, client_ref, subject, outcome, correlation_id"
+        " FROM audit_log"
         f" WHERE {where} ORDER BY id DESC LIMIT {query.limit + 1}",
         *(value for _, value in filters),
     )
@@ -169,6 +178,7 @@ async def read_audit_trail(conn: asyncpg.Connection, query: AuditQuery) -> Audit
 def _audit_query(
     client_ref: Annotated[str | None, Query(pattern=f"^{CLIENT_REF.pattern}$", description="64 hex digits.")] = None,
     actor: str | None = None,
+    person: Annotated[str | None, Query(description="Only what this person did (preferred_username or sub).")] = None,
     organisation: Annotated[str | None, Query(description="'kind:id', e.g. municipality:0034.")] = None,
     action: Annotated[str | None, Query(description="e.g. intake.register, or 'GET /v1/intakes/{intake_id}'.")] = None,
     outcome: Outcome | None = None,
@@ -185,7 +195,7 @@ def _audit_query(
         if moment is not None and moment.tzinfo is None:
             raise InvalidField(name, "needs a time zone (e.g. 2026-11-30T00:00:00Z)")
     return AuditQuery(
-        client_ref and client_ref.lower(), actor, organisation, action, outcome, since, until, limit, after
+        client_ref and client_ref.lower(), actor, person, organisation, action, outcome, since, until, limit, after
     )
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -55,7 +56,7 @@ class Principal:
     organisation_id: str
     roles: frozenset[Role]
     # The person (or service account) an access token names, `preferred_username` or `sub`; None for a
-    # static token. Kept for the audit line that will name the person (NEN 7513).
+    # static token. Every audit line of the request names it (NEN 7513): see `acting_person`.
     subject: str | None = None
 
     @property
@@ -109,6 +110,12 @@ class AccessTokens(Protocol):
     async def authenticate(self, token: str) -> Principal: ...
 
 
+# The person the request being served acts for (its Principal's subject), set when the caller is
+# authenticated: every audit line the request writes names it, including lines written by code that only
+# sees the credential's name (UnitOfWork.audit). A task started for the request inherits it; a consumer's
+# task never sees one (None).
+acting_person: ContextVar[str | None] = ContextVar("zorgstroom_acting_person", default=None)
+
 _bearer = HTTPBearer(
     auto_error=False, description="A token issued to one organisation, or a JWT access token of a trusted issuer."
 )
@@ -128,6 +135,7 @@ async def current_principal(
     if principal is None:
         raise Problem(401, "Unauthorized", "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal  # the access log and the audit of a refusal name the caller
+    acting_person.set(principal.subject)
     return principal
 
 

@@ -35,7 +35,16 @@ READ_ONLY = ("schema_migrations", "disclosure_key")
 # The audit columns the login role may fill. `id` comes from the sequence and `at` is now(): a role that
 # may not name them can neither backdate a row nor take ids ahead of the sequence (which would make the
 # service's own audited writes fail on a duplicate key).
-AUDIT_INSERT_COLUMNS = ("actor", "on_behalf_of", "action", "client_ref", "subject", "outcome", "correlation_id")
+AUDIT_INSERT_COLUMNS = (
+    "actor",
+    "on_behalf_of",
+    "person",
+    "action",
+    "client_ref",
+    "subject",
+    "outcome",
+    "correlation_id",
+)
 
 
 class UnfitDatabase(RuntimeError):
@@ -112,7 +121,8 @@ async def grant_service_role(conn: asyncpg.Connection, schema: str, role: str) -
                 t = f"{s}.{quote_ident(table)}"
                 await conn.execute(f"REVOKE ALL ON {t} FROM {r}; GRANT SELECT ON {t} TO {r}")
                 if table in APPEND_ONLY:
-                    await conn.execute(f"GRANT INSERT ({', '.join(AUDIT_INSERT_COLUMNS)}) ON {t} TO {r}")
+                    columns = ", ".join(await _audit_columns(conn, f"{s}.{quote_ident(table)}"))
+                    await conn.execute(f"GRANT INSERT ({columns}) ON {t} TO {r}")
 
 
 _PRIVILEGED = """
@@ -148,12 +158,24 @@ async def _wanted_privileges(conn: asyncpg.Connection, schema: str) -> set[tuple
         if kind == "S":
             wanted |= {(name, "", "USAGE"), (name, "", "SELECT")}
         elif name in APPEND_ONLY:
-            wanted |= {(name, "", "SELECT")} | {(name, column, "INSERT") for column in AUDIT_INSERT_COLUMNS}
+            columns = await _audit_columns(conn, f"{schema}.{quote_ident(name)}")  # schema: quoted already
+            wanted |= {(name, "", "SELECT")} | {(name, column, "INSERT") for column in columns}
         elif name in READ_ONLY:
             wanted.add((name, "", "SELECT"))
         else:
             wanted |= {(name, "", p) for p in ("SELECT", "INSERT", "UPDATE", "DELETE")}
     return wanted
+
+
+async def _audit_columns(conn: asyncpg.Connection, table: str) -> list[str]:
+    """The AUDIT_INSERT_COLUMNS the table has yet: roles are provisioned before the migrations that add a
+    column run (an upgrade), and granted again after them."""
+    present = await conn.fetch(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+        table,
+    )
+    names = {row[0] for row in present}
+    return [column for column in AUDIT_INSERT_COLUMNS if column in names]
 
 
 async def _retrying(connect: Callable[[], Awaitable[asyncpg.Pool]], attempts: int = 60) -> asyncpg.Pool:

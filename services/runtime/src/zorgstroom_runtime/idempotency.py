@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import asyncpg
 from fastapi import Depends, Header, Request, Response
@@ -82,10 +82,22 @@ class _RequestUnit(UnitOfWork):
         self.audited: list[dict[str, str | None]] = []
 
     async def audit(
-        self, *, actor: str, on_behalf_of: str, action: str, client_ref: str | None = None, subject: str | None = None
+        self,
+        *,
+        actor: str,
+        on_behalf_of: str,
+        action: str,
+        client_ref: str | None = None,
+        subject: str | None = None,
+        outcome: Literal["ok", "replayed"] = "ok",
     ) -> None:
         await super().audit(
-            actor=actor, on_behalf_of=on_behalf_of, action=action, client_ref=client_ref, subject=subject
+            actor=actor,
+            on_behalf_of=on_behalf_of,
+            action=action,
+            client_ref=client_ref,
+            subject=subject,
+            outcome=outcome,
         )
         self.audited.append({"action": action, "client_ref": client_ref, "subject": subject})
 
@@ -214,14 +226,26 @@ async def _audit_replay(
     conn: asyncpg.Connection, request: Request, route: str, audited: list[dict[str, str | None]]
 ) -> None:
     """A replay shows the first answer again: one line per line of the first answer, outcome 'replayed', in the
-    replaying caller's name (a write that audited nothing still leaves one line, its route)."""
+    replaying caller's name and its person's, not the first answer's (a write that audited nothing still leaves
+    one line, its route)."""
     principal: Principal = request.state.principal
     lines = audited or [{"action": f"{request.method} {route}", "client_ref": None, "subject": None}]
     trace = current_trace_id()
     await conn.executemany(
-        "INSERT INTO audit_log (actor, on_behalf_of, action, client_ref, subject, outcome, correlation_id)"
-        " VALUES ($1, $2, $3, $4, $5, 'replayed', $6)",
-        [(principal.name, principal.organisation, a["action"], a["client_ref"], a["subject"], trace) for a in lines],
+        "INSERT INTO audit_log (actor, on_behalf_of, person, action, client_ref, subject, outcome, correlation_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, 'replayed', $7)",
+        [
+            (
+                principal.name,
+                principal.organisation,
+                principal.subject,
+                a["action"],
+                a["client_ref"],
+                a["subject"],
+                trace,
+            )
+            for a in lines
+        ],
     )
 
 

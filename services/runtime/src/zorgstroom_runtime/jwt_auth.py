@@ -42,6 +42,9 @@ class ClaimNames(BaseModel):
     organisation_kind: str = "zs_org_kind"
     organisation_id: str = "zs_org_id"
     roles: str = "zs_roles"
+    # The person a token was issued to (NEN 7513: the audit names the person). Only this claim: `sub` also
+    # names a client's own service account in client-credentials tokens, which is no person.
+    person: str = "preferred_username"
 
 
 class Issuer(BaseModel):
@@ -251,7 +254,7 @@ def principal_of(issuer: Issuer, claims: dict[str, Any]) -> Principal:
     name = next((claims[c] for c in ("client_id", "azp", "sub") if isinstance(claims.get(c), str)), None)
     if name is None:
         raise Unauthenticated("the access token names no client (client_id, azp or sub)")
-    subject = next((claims[c] for c in ("preferred_username", "sub") if isinstance(claims.get(c), str)), None)
+    subject = claims.get(names.person) if isinstance(claims.get(names.person), str) else None
     return Principal(name, kind, organisation_id, _roles(claims.get(names.roles)), subject=subject)
 
 

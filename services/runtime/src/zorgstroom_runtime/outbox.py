@@ -12,13 +12,14 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 import asyncpg
 
 from zorgstroom_contracts import Envelope, spec_for, topic_name
 from zorgstroom_contracts.events import Event
+from zorgstroom_runtime.auth import acting_person
 from zorgstroom_runtime.region import Region
 
 if TYPE_CHECKING:
@@ -161,16 +162,26 @@ class UnitOfWork:
         )
 
     async def audit(
-        self, *, actor: str, on_behalf_of: str, action: str, client_ref: str | None = None, subject: str | None = None
+        self,
+        *,
+        actor: str,
+        on_behalf_of: str,
+        action: str,
+        client_ref: str | None = None,
+        subject: str | None = None,
+        outcome: Literal["ok", "replayed"] = "ok",
     ) -> None:
+        """One audit line; outcome 'replayed' when a retry is answered from what its Idempotency-Key kept."""
         await self.conn.execute(
-            "INSERT INTO audit_log (actor, on_behalf_of, action, client_ref, subject, correlation_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO audit_log (actor, on_behalf_of, person, action, client_ref, subject, outcome, correlation_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             actor,
             on_behalf_of,
+            acting_person.get(),  # the person of the request being served (NEN 7513), if it names one
             action,
             client_ref,
             subject,
+            outcome,
             self.correlation_id,
         )
 

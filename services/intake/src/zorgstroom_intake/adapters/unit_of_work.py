@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Literal
 from uuid import UUID
 
 from zorgstroom_contracts import Envelope
@@ -25,10 +26,22 @@ class PostgresIntakeUnitOfWork:
         return await self._uow.published(event_id)
 
     async def audit(
-        self, *, actor: str, on_behalf_of: str, action: str, client_ref: str | None = None, subject: str | None = None
+        self,
+        *,
+        actor: str,
+        on_behalf_of: str,
+        action: str,
+        client_ref: str | None = None,
+        subject: str | None = None,
+        outcome: Literal["ok", "replayed"] = "ok",
     ) -> None:
         await self._uow.audit(
-            actor=actor, on_behalf_of=on_behalf_of, action=action, client_ref=client_ref, subject=subject
+            actor=actor,
+            on_behalf_of=on_behalf_of,
+            action=action,
+            client_ref=client_ref,
+            subject=subject,
+            outcome=outcome,
         )
 
 

@@ -30,7 +30,8 @@ from zorgstroom_placement.schemas import (
 from zorgstroom_placement.service_layer import consent, facilities, placements, transfers, waiting_list
 from zorgstroom_runtime.apidocs import Responses
 from zorgstroom_runtime.app import ContextDep
-from zorgstroom_runtime.auth import CurrentPrincipal
+from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, Role
+from zorgstroom_runtime.errors import Forbidden
 from zorgstroom_runtime.idempotency import ReplayableRoute
 from zorgstroom_runtime.telemetry import current_trace_id
 
@@ -53,6 +54,18 @@ TRANSFER_ANSWER: Responses = {
     409: {"description": "Answered before (transfer-answered), or its date has passed (transfer-expired)"},
 }
 CLIENT_NOT_FOUND: Responses = {404: {"description": "The client has no registration waiting or placed"}}
+# Who reads the list of facilities: whoever registers them (region staff, providers) and whoever plans with
+# them (the region's and the municipalities' reports). Not a corporation, not an operator's credential.
+FACILITY_READERS = frozenset({Role.FACILITIES_WRITE, Role.REPORTS_REGION, Role.REPORTS_OWN})
+# The receiving municipality answers a proposed transfer; region staff answer for one outside the region.
+TRANSFER_ANSWERERS = (OrganisationKind.MUNICIPALITY, OrganisationKind.REGION)
+
+
+def _only(principal: Principal, *kinds: OrganisationKind, refusal: str) -> None:
+    """A route's first gate, before anything is looked up: a kind of caller that may never do this gets 403,
+    whether the id it names exists or not (a 404 would tell it which ids do)."""
+    if principal.organisation_kind not in kinds:
+        raise Forbidden(refusal)
 
 
 def _public(f: Facility, with_occupancy: bool = True) -> FacilityPublic:
@@ -144,6 +157,8 @@ async def list_facilities(
     care_form: CareFormQuery = None,
     municipality: MunicipalityQuery = None,
 ) -> dict[str, list[FacilityPublic]]:
+    if not principal.roles & FACILITY_READERS:
+        raise Forbidden(f"credential {principal.name!r} holds none of the roles that read facilities")
     found = await facilities.list_facilities(units_of_work(context), care_form, municipality)
     return {"facilities": [_public(f, facilities.sees_occupancy(principal, f)) for f in found]}
 
@@ -158,6 +173,7 @@ async def list_facilities(
 async def assess(
     placement_id: IdPath, body: AssessmentCreate, principal: CurrentPrincipal, context: ContextDep
 ) -> AssessmentRecorded:
+    _only(principal, OrganisationKind.PROVIDER, refusal="only the provider of a placement assesses it")
     event, envelope = await placements.assess(
         units_of_work(context), context.region, principal, placement_id, body, date.today(), current_trace_id()
     )
@@ -217,6 +233,7 @@ async def propose_transfer(
     principal: CurrentPrincipal,
     context: ContextDep,
 ) -> TransferPublic:
+    _only(principal, OrganisationKind.MUNICIPALITY, refusal="only the responsible municipality proposes a transfer")
     transfer = await transfers.propose(
         units_of_work(context),
         context.region,
@@ -267,6 +284,7 @@ async def record_consent(
 async def accept_transfer(
     transfer_id: IdPath, principal: CurrentPrincipal, context: ContextDep, body: TransferAccept | None = None
 ) -> TransferPublic:
+    _only(principal, *TRANSFER_ANSWERERS, refusal="only the receiving municipality answers a proposed transfer")
     transfer = await transfers.accept(
         units_of_work(context),
         context.region,
@@ -288,6 +306,7 @@ async def accept_transfer(
 async def decline_transfer(
     transfer_id: IdPath, body: TransferDecline, principal: CurrentPrincipal, context: ContextDep
 ) -> TransferPublic:
+    _only(principal, *TRANSFER_ANSWERERS, refusal="only the receiving municipality answers a proposed transfer")
     transfer = await transfers.decline(
         units_of_work(context), context.region, principal, transfer_id, body.reason, date.today(), current_trace_id()
     )
