@@ -14,9 +14,9 @@ demo: jaeger-background install  ## everything up, a simulated year through the 
 test: jaeger-background install  ## the whole suite against real Kafka and PostgreSQL (started here if needed)
 	uv run --frozen pytest
 
-down:  ## stop the demo's services, Kafka and PostgreSQL
+down:  ## stop the demo's services, Keycloak, Kafka and PostgreSQL
 	@if [ -x .venv/bin/zorgstroom ]; then .venv/bin/zorgstroom down; \
-	else for s in prometheus jaeger kafka postgres; do ZS_INSTANCE=demo deploy/$$s.sh stop; done; fi
+	else for s in keycloak prometheus jaeger kafka postgres; do ZS_INSTANCE=demo deploy/$$s.sh stop; done; fi
 
 install:
 	@deploy/install.sh

@@ -422,7 +422,7 @@ def assert_wijken(shown: dict[str, Any], wijken: list[dict[str, Any]], names: di
 def assert_housing(
     shown: dict[str, Any], offers: list[dict[str, Any]], names: dict[str, str], code: str | None
 ) -> None:
-    keys = ("quota", "offers_made", "accepted", "declined", "lapsed", "open", "quota_left")
+    keys = ("quota", "offers_made", "accepted", "declined", "lapsed", "open", "voided", "quota_left")
     expected = [
         [o["corporation_id"], names[o["municipality"]], o["quota_year"], *[o[k] for k in keys]]
         for o in offers

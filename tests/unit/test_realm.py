@@ -101,3 +101,21 @@ def test_people_log_in_to_the_dashboard_with_pkce(written: dict[str, Any]) -> No
     people = {u["username"]: u for u in written["users"] if "serviceAccountClientId" not in u}
     assert people["anna.jansen"]["attributes"] == {realm.CLAIM_ORG_KIND: ["region"], realm.CLAIM_ORG_ID: ["flevoland"]}
     assert people["pieter.devries"]["attributes"][realm.CLAIM_ORG_ID] == ["0034"]
+
+
+def test_the_services_trust_the_realm_for_its_organisations_and_no_other(
+    tmp_path: Path, organisations: Organisations
+) -> None:
+    from zorgstroom_runtime.auth import OrganisationKind
+    from zorgstroom_runtime.jwt_auth import load_issuers
+
+    region = load_region(ROOT / "data/regions/flevoland.toml", ROOT / "data/municipalities-nl.csv")
+    demo = load_demo_data(ROOT / "data/demo/flevoland.toml")
+    path = realm.write_identity(region, demo, tmp_path, "http://127.0.0.1:18080", DASHBOARD)
+    (issuer,) = load_issuers(path)
+    assert issuer.issuer == "http://127.0.0.1:18080/realms/zorgstroom" and issuer.audience == realm.AUDIENCE
+    for kind, organisation_id, _ in organisations.values():
+        assert issuer.may_speak_for(OrganisationKind(kind), organisation_id)
+    assert not issuer.may_speak_for(OrganisationKind.MUNICIPALITY, "0363")  # Amsterdam: not of this region
+    assert not issuer.may_speak_for(OrganisationKind.OPERATOR, "flevoland")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

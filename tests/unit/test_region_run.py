@@ -14,6 +14,7 @@ import httpx
 from tests.support.infra import ROOT
 from zorgstroom_contracts.codes import WithdrawalReason
 from zorgstroom_ops.actors import Urls
+from zorgstroom_ops.client_credentials import static_callers
 from zorgstroom_ops.demo_data import load_demo_data
 from zorgstroom_ops.plan import Period, Rates
 from zorgstroom_ops.region_run import RegionRun
@@ -93,7 +94,15 @@ async def run_a_year(rates: Rates) -> tuple[Stand, Counter[str]]:
     period = Period.ending(TODAY, 1)
     urls = Urls("http://intake", "http://placement", "http://housing")
     run = RegionRun(
-        DEMO, REGION, urls, tokens, period, 42, rates, transport=httpx.MockTransport(stand.handle), settle_seconds=0
+        DEMO,
+        REGION,
+        urls,
+        static_callers(tokens),
+        period,
+        42,
+        rates,
+        transport=httpx.MockTransport(stand.handle),
+        settle_seconds=0,
     )
     outcome = await run.run(period_intakes(REGION, period, 42))
     return stand, outcome.statuses

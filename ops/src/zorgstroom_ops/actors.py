@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from zorgstroom_contracts.codes import ZrmDomain
+from zorgstroom_ops.client_credentials import Callers
 from zorgstroom_ops.demo_data import DemoData
 from zorgstroom_ops.plan import clamp, draw
 
@@ -65,23 +66,23 @@ def towards_home(seed: int, placement_id: str, care_form: str) -> bool:
 
 
 class Actors:
-    """The demo's providers and corporations; `tokens` are the demo's credentials by name."""
+    """The demo's providers and corporations; `callers` are the demo's credentials by name."""
 
-    def __init__(self, data: DemoData, urls: Urls, tokens: dict[str, str], seed: int, outcome: Outcome) -> None:
-        self.data, self.urls, self.tokens, self.seed, self.outcome = data, urls, tokens, seed, outcome
+    def __init__(self, data: DemoData, urls: Urls, callers: Callers, seed: int, outcome: Outcome) -> None:
+        self.data, self.urls, self.callers, self.seed, self.outcome = data, urls, callers, seed, outcome
         self._assessed: dict[str, date] = {}
         self._ready: set[str] = set()  # placements assessed ready: they wait for a home, not reassessed
 
-    def auth(self, name: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[name]}"}
+    def auth(self, name: str) -> httpx.Auth:
+        return self.callers[name]
 
     async def set_up(self, client: httpx.AsyncClient, quota_years: list[int]) -> None:
         """The facilities, and the same quotas for every year: the supply of homes does not change."""
         names = {p.agb: p.name for p in self.data.providers}
-        region_token = next(k for k in self.tokens if k.startswith("region-"))
+        region = next(k for k in self.callers if k.startswith("region-"))
         for f in self.data.facilities:
             answer = await client.put(
-                f"{self.urls.placement}/v1/facilities/{f.id}", json=f.body(names), headers=self.auth(region_token)
+                f"{self.urls.placement}/v1/facilities/{f.id}", json=f.body(names), auth=self.auth(region)
             )
             answer.raise_for_status()
         for year in quota_years:
@@ -90,7 +91,7 @@ class Actors:
                     answer = await client.put(
                         f"{self.urls.housing}/v1/contingents/{corporation}/{municipality}/{year}",
                         json={"units": units},
-                        headers=self.auth(f"corporation-{corporation}"),
+                        auth=self.auth(f"corporation-{corporation}"),
                     )
                     if answer.status_code != 409:  # a second run may find more already used than a lowered quota
                         answer.raise_for_status()
@@ -101,7 +102,7 @@ class Actors:
         for provider in self.data.providers:
             answer = await client.get(
                 f"{self.urls.placement}/v1/providers/{provider.agb}/placements",
-                headers=self.auth(f"provider-{provider.agb}"),
+                auth=self.auth(f"provider-{provider.agb}"),
             )
             answer.raise_for_status()
             found += [(provider.agb, p) for p in answer.json()["placements"]]
@@ -126,7 +127,7 @@ class Actors:
         answer = await client.post(
             f"{self.urls.placement}/v1/placements/{pid}/end",
             json={"reason": rng.choice(END_REASONS.get(care_form, ["21"])), "end_date": ends_on.isoformat()},
-            headers=self.auth(f"provider-{agb}"),
+            auth=self.auth(f"provider-{agb}"),
         )
         self.outcome.count("placements ended", answer)
         return answer.status_code == 200
@@ -142,7 +143,7 @@ class Actors:
         answer = await client.post(
             f"{self.urls.placement}/v1/placements/{p['placement_id']}/assessments",
             json=body,
-            headers=self.auth(f"provider-{agb}"),
+            auth=self.auth(f"provider-{agb}"),
         )
         self.outcome.count("assessments", answer, 201)
         self._assessed[p["placement_id"]] = on
@@ -175,14 +176,14 @@ class Actors:
                 answer = await client.post(
                     f"{self.urls.housing}/v1/housing-units",
                     json=body,
-                    headers=self.auth(f"corporation-{corporation.id}"),
+                    auth=self.auth(f"corporation-{corporation.id}"),
                 )
                 self.outcome.count("homes offered", answer, 202)
 
     async def answer_offers(self, client: httpx.AsyncClient, until: date) -> None:
         for corporation in self.data.corporations:
             auth = self.auth(f"corporation-{corporation.id}")
-            answer = await client.get(f"{self.urls.housing}/v1/corporations/{corporation.id}/offers", headers=auth)
+            answer = await client.get(f"{self.urls.housing}/v1/corporations/{corporation.id}/offers", auth=auth)
             answer.raise_for_status()
             for offer in answer.json()["offers"]:
                 if offer["status"] != "open":
@@ -197,6 +198,6 @@ class Actors:
                 body: dict[str, str] = {"answered_on": answered_on.isoformat()}
                 if choice == "decline":
                     body["reason"] = rng.choice(DECLINE_REASONS)
-                reply = await client.post(path, json=body, headers=auth)
+                reply = await client.post(path, json=body, auth=auth)
                 if reply.status_code != 409:  # lapsed meanwhile
                     self.outcome.count("offers accepted" if choice == "accept" else "offers declined", reply)

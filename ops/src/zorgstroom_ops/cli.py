@@ -36,6 +36,11 @@ def status() -> None:
     for state in asyncio.run(probe.service_states(urls)):
         readiness = {True: "[green]ready[/green]", False: f"[red]{state.detail}[/red]", None: "[red]down[/red]"}
         services.add_row(state.name, "running" if pids[state.name] else "stopped", readiness[state.ready], state.url)
+    keycloak = processes.ServiceProcess("keycloak", config().keycloak_port, config().run / "keycloak/keycloak.pid",
+                                        config().run / "keycloak/logs/keycloak.log")  # fmt: skip
+    idp = asyncio.run(probe.identity_provider_state(f"{config().keycloak}/realms/zorgstroom"))
+    readiness = {True: "[green]ready[/green]", False: f"[red]{idp.detail}[/red]", None: "[red]down[/red]"}
+    services.add_row(idp.name, "running" if keycloak.running() else "stopped", readiness[idp.ready], idp.url)
     console.print(services)
     database_url = os.environ.get("ZS_DATABASE_URL", config().database_url)
     try:

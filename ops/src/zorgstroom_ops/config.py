@@ -22,6 +22,7 @@ class OpsConfig:
     jaeger_query_port: int
     jaeger_otlp_port: int
     prometheus_port: int
+    keycloak_port: int = 18080  # the demo's identity provider (deploy/keycloak.sh)
 
     @property
     def run(self) -> Path:
@@ -56,6 +57,10 @@ class OpsConfig:
     def prometheus(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
 
+    @property
+    def keycloak(self) -> str:
+        return f"http://127.0.0.1:{self.keycloak_port}"
+
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> "OpsConfig":
         root = Path(env.get("ZS_ROOT", Path.cwd()))
@@ -69,6 +74,7 @@ class OpsConfig:
             jaeger_query_port=int(env.get("ZS_JAEGER_QUERY_PORT", 16686)),
             jaeger_otlp_port=int(env.get("ZS_JAEGER_OTLP_PORT", 4318)),
             prometheus_port=int(env.get("ZS_PROMETHEUS_PORT", 9090)),
+            keycloak_port=int(env.get("ZS_KEYCLOAK_PORT", 18080)),
         )
 
 

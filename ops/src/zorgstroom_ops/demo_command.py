@@ -6,7 +6,7 @@ import os
 from zorgstroom_ops.config import config
 from zorgstroom_ops.report_command import report
 from zorgstroom_ops.simulate_command import simulate
-from zorgstroom_ops.stack import RegionFile, console, demo_data, region_of, service_urls, tokens, up
+from zorgstroom_ops.stack import RegionFile, console, demo_data, keycloak_issuer, region_of, service_urls, tokens, up
 from zorgstroom_ops.traces import latest_intake_trace
 
 
@@ -30,6 +30,13 @@ def _where_to_look(region_file: RegionFile) -> None:
     console.print("API docs (Swagger UI, offline): " + ", ".join(f"{u}/docs" for u in urls.values()))
     console.print("OpenAPI: " + ", ".join(f"{u}/openapi.json" for u in urls.values()) + "; AsyncAPI: /asyncapi.json")
     console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {config().run / 'tokens.json'}")
+    issuer = keycloak_issuer()
+    if issuer is not None:
+        console.print(
+            f"identity provider: Keycloak, issuer {issuer}; each organisation's client id and secret for client"
+            f" credentials in {config().run / 'client-secrets.json'} (docs/identity.md);"
+            f" admin console {config().keycloak}/admin (password in {config().run / 'keycloak' / 'admin-password'})"
+        )
     if os.environ.get("ZS_METRICS", "1") != "0":
         console.print(
             f"Prometheus: {config().prometheus}"

@@ -1,4 +1,5 @@
-"""The identity provider's realm, generated from the region and demo data: a Keycloak realm file to import.
+"""The identity provider's realm, generated from the region and demo data: a Keycloak realm file to import,
+and the services' side of it, the issuers file (ZS_AUTH_ISSUERS_FILE) that trusts the realm's tokens.
 
 One confidential client per organisation of credentials.organisations_of (client credentials only), whose
 access tokens carry the organisation's kind, id and roles as the claims the services map to a Principal;
@@ -281,12 +282,53 @@ def write_realm(directory: Path, organisations: Organisations, people: list[Pers
     return path
 
 
-def realm_command(region_file: RegionFile = None) -> None:
-    """Write the identity provider's realm for the region (default Flevoland) and its demo organisations;
-    deploy/keycloak.sh imports it (ZS_KEYCLOAK_REALM, default the demo's run directory)."""
-    region = stack.region_of(region_file)
-    organisations = region_organisations(region, stack.demo_data(region))
-    dashboard = stack.service_urls()["reporting"] + "/"
+def issuer_of(base_url: str) -> str:
+    """The realm's issuer (`iss`) at a Keycloak, e.g. http://127.0.0.1:18080/realms/zorgstroom."""
+    return f"{base_url.rstrip('/')}/realms/{REALM}"
+
+
+def token_url_of(issuer: str) -> str:
+    return f"{issuer}/protocol/openid-connect/token"
+
+
+def may_assert(organisations: Organisations, people: list[Person]) -> list[str]:
+    """Exactly the organisations the realm has clients or people for, as `kind:id`: the realm may speak for
+    these and no other."""
+    found = {f"{kind}:{org}" for kind, org, _ in organisations.values()}
+    found |= {f"{p.organisation_kind}:{p.organisation_id}" for p in people}
+    return sorted(found)
+
+
+def write_issuers(directory: Path, issuer: str, asserted: list[str]) -> Path:
+    """auth-issuers.toml: the services trust `issuer`'s tokens for the services' audience, for `asserted`."""
+    lines = [
+        "# Written by `zorgstroom realm`: the identity providers whose access tokens the services accept.",
+        "[[issuers]]",
+        f"issuer = {json.dumps(issuer)}",
+        f"audience = {json.dumps(AUDIENCE)}",
+        "may_assert = [" + ", ".join(json.dumps(a) for a in asserted) + "]",
+        "",
+    ]
+    path = directory / "auth-issuers.toml"
+    write_private(path, "\n".join(lines))
+    return path
+
+
+def write_identity(region: Region, demo: DemoData | None, directory: Path, keycloak_url: str, dashboard: str) -> Path:
+    """The realm file and the issuers file for the region's demo organisations; the issuers file's path."""
+    organisations = region_organisations(region, demo)
     people = people_of(region.code, region.centre_municipality)
-    path = write_realm(config().run, organisations, people, dashboard)
-    stack.console.print(f"realm {REALM!r}: {len(organisations)} organisation clients, {len(people)} people -> {path}")
+    write_realm(directory, organisations, people, dashboard)
+    return write_issuers(directory, issuer_of(keycloak_url), may_assert(organisations, people))
+
+
+def realm_command(region_file: RegionFile = None) -> None:
+    """Write the identity provider's realm for the region (default Flevoland) and its demo organisations, and
+    the issuers file the services trust it by; deploy/keycloak.sh imports the realm (ZS_KEYCLOAK_REALM,
+    default the demo's run directory), ZS_AUTH_ISSUERS_FILE names the issuers file."""
+    region = stack.region_of(region_file)
+    dashboard = stack.service_urls()["reporting"] + "/"
+    issuers = write_identity(region, stack.demo_data(region), config().run, config().keycloak, dashboard)
+    stack.console.print(
+        f"realm {REALM!r} -> {config().run / 'keycloak-realm.json'}; the services trust it by {issuers}"
+    )

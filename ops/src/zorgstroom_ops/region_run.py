@@ -17,6 +17,7 @@ import httpx
 
 from zorgstroom_contracts.codes import TransferReason, WithdrawalReason
 from zorgstroom_ops.actors import Actors, Outcome, Urls, towards_home
+from zorgstroom_ops.client_credentials import Callers
 from zorgstroom_ops.demo_data import DemoData
 from zorgstroom_ops.plan import (
     ILLUSTRATIVE_RATES,
@@ -59,7 +60,7 @@ class RegionRun:
         data: DemoData,
         region: Region,
         urls: Urls,
-        tokens: dict[str, str],
+        callers: Callers,
         period: Period,
         seed: int,
         rates: Rates = ILLUSTRATIVE_RATES,
@@ -67,12 +68,12 @@ class RegionRun:
         transport: httpx.AsyncBaseTransport | None = None,  # tests answer in memory
         settle_seconds: float = 0.4,
     ) -> None:
-        self.region, self.urls, self.tokens, self.period, self.seed, self.rates = (
-            region, urls, tokens, period, seed, rates,
+        self.region, self.urls, self.callers, self.period, self.seed, self.rates = (
+            region, urls, callers, period, seed, rates,
         )  # fmt: skip
         self.transport, self.settle_seconds = transport, settle_seconds
         self.outcome = RunOutcome()
-        self.actors = Actors(data, urls, tokens, seed, self.outcome)
+        self.actors = Actors(data, urls, callers, seed, self.outcome)
         self.registered: dict[str, Registered] = {}  # by Idempotency-Key
         self.by_client: dict[str, Registered] = {}  # the latest registration of each client
         self.pending: list[SimulatedIntake] = []  # relapses, registered when their day comes
@@ -82,9 +83,8 @@ class RegionRun:
         self.withdrawn: set[str] = set()
         self.transfers_done = False
 
-    def _auth(self, municipality: str) -> dict[str, str] | None:
-        token = self.tokens.get(f"municipality-{municipality}")
-        return {"Authorization": f"Bearer {token}"} if token else None
+    def _auth(self, municipality: str) -> httpx.Auth | None:
+        return self.callers.get(f"municipality-{municipality}")
 
     async def run(self, intakes: list[SimulatedIntake], progress: Callable[[], None] | None = None) -> RunOutcome:
         async with httpx.AsyncClient(timeout=30, transport=self.transport) as client:
@@ -108,7 +108,7 @@ class RegionRun:
     async def register(self, intakes: list[SimulatedIntake]) -> None:
         if not intakes:
             return
-        done = await drive(intakes, self.urls.intake, self.tokens, transport=self.transport)
+        done = await drive(intakes, self.urls.intake, self.callers, transport=self.transport)
         self.outcome.intakes.accepted.update(done.accepted)
         self.outcome.intakes.statuses.update(done.statuses)
         self.outcome.intakes.responsible.update(done.responsible)
@@ -172,7 +172,7 @@ class RegionRun:
             answer = await client.post(
                 f"{self.urls.placement}/v1/registrations/{known.intake_id}/withdraw",
                 json={"reason": reason.value, "withdrawn_on": day.isoformat()},
-                headers=auth,
+                auth=auth,
             )
             if answer.status_code == 409:
                 self.outcome.statuses["withdrawals refused: no longer waiting"] += 1
@@ -203,13 +203,13 @@ class RegionRun:
         proposed = await client.post(
             f"{self.urls.placement}/v1/clients/{known.client_ref}/transfer",
             json={"to_municipality": to, "reason": reason.value, "effective_on": on.isoformat()},
-            headers=giver,
+            auth=giver,
         )
         self.outcome.count("transfers proposed", proposed, 202)
         if proposed.status_code != 202:
             return
         # Accepted today: a proposal is dated on the day it is made, and an answer cannot come before it.
         accepted = await client.post(
-            f"{self.urls.placement}/v1/transfers/{proposed.json()['transfer_id']}/accept", headers=receiver
+            f"{self.urls.placement}/v1/transfers/{proposed.json()['transfer_id']}/accept", auth=receiver
         )
         self.outcome.count("transfers accepted", accepted)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from zorgstroom_contracts.region import add_months
 from zorgstroom_ops.plan import SimulatedYear
-from zorgstroom_ops.stack import RegionFile, console, region_of, service_urls, tokens
+from zorgstroom_ops.stack import RegionFile, callers, console, region_of, service_urls
 
 REPORT_COLUMNS = {
     "registrations": "registered",
@@ -29,12 +29,8 @@ YEAR_COLUMNS = [c for c in REPORT_COLUMNS if c != "waiting_at_end"]
 def region_flows(first: date, last: date) -> dict[str, Any]:
     """GET /v1/region/flows for the months of `first` to `last`, as region staff."""
     reporting = service_urls()["reporting"]
-    region_token = next(v for k, v in tokens().items() if k.startswith("region-"))
-    answer = httpx.get(
-        f"{reporting}/v1/region/flows?from={first:%Y-%m}&to={last:%Y-%m}",
-        headers={"Authorization": f"Bearer {region_token}"},
-        timeout=30,
-    )
+    region_staff = next(v for k, v in callers().items() if k.startswith("region-"))
+    answer = httpx.get(f"{reporting}/v1/region/flows?from={first:%Y-%m}&to={last:%Y-%m}", auth=region_staff, timeout=30)
     answer.raise_for_status()
     flows: dict[str, Any] = answer.json()
     return flows
@@ -42,16 +38,12 @@ def region_flows(first: date, last: date) -> dict[str, Any]:
 
 def registered_exactly(first: date, last: date) -> int:
     """The region's registrations exactly: each municipality's own row of the region flows, read with its own
-    token (everyone else sees counts rounded to 5, docs/http.md "Small numbers")."""
+    credential (everyone else sees counts rounded to 5, docs/http.md "Small numbers")."""
     reporting, total = service_urls()["reporting"], 0
-    for name, token in tokens().items():
+    for name, auth in callers().items():
         if not name.startswith("municipality-"):
             continue
-        answer = httpx.get(
-            f"{reporting}/v1/region/flows?from={first:%Y-%m}&to={last:%Y-%m}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
+        answer = httpx.get(f"{reporting}/v1/region/flows?from={first:%Y-%m}&to={last:%Y-%m}", auth=auth, timeout=30)
         answer.raise_for_status()
         own = [m for m in answer.json()["municipalities"] if m["municipality"] == name.removeprefix("municipality-")]
         total += sum(int(m["totals"]["registrations"]) for m in own)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from zorgstroom_ops.client_credentials import Callers
 from zorgstroom_runtime.region import Region
 
 MO_RATE_CENTRE, MO_RATE_OTHER, BW_RATE = 3.3, 2.0, 0.6  # per 1,000 inhabitants a year (illustrative)
@@ -106,13 +107,13 @@ class DriveResult:
 async def drive(
     intakes: list[SimulatedIntake],
     intake_url: str,
-    tokens: dict[str, str],
+    callers: Callers,
     *,
     concurrency: int = 16,
     progress: Any = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> DriveResult:
-    """POST every intake with its municipality's credential; returns what the API answered."""
+    """POST every intake with its municipality's credential (`callers`); returns what the API answered."""
     result = DriveResult({}, Counter(), Counter())
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=intake_url, timeout=30, transport=transport) as client:
@@ -122,10 +123,8 @@ async def drive(
                 answer = await client.post(
                     "/v1/intakes",
                     json=intake.body,
-                    headers={
-                        "Authorization": f"Bearer {tokens[f'municipality-{intake.registering}']}",
-                        "Idempotency-Key": intake.key,
-                    },
+                    headers={"Idempotency-Key": intake.key},
+                    auth=callers[f"municipality-{intake.registering}"],
                 )
             result.statuses[answer.status_code] += 1
             if answer.status_code == 202:

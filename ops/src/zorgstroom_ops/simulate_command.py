@@ -15,7 +15,7 @@ from zorgstroom_ops.plan import Period
 from zorgstroom_ops.region_run import RegionRun, RunOutcome
 from zorgstroom_ops.report_command import registered_exactly, year_table
 from zorgstroom_ops.simulate import SimulatedIntake, drive, intakes_between
-from zorgstroom_ops.stack import RegionFile, console, demo_data, region_of, service_urls, tokens
+from zorgstroom_ops.stack import RegionFile, callers, console, demo_data, region_of, service_urls
 from zorgstroom_runtime.region import Region
 
 
@@ -37,10 +37,10 @@ def simulate(
     with Progress(console=console, transient=True) as bar:
         if demo is None:  # a region without the demo's organisations: its registrations only
             bar.add_task(f"registering {len(intakes)} intakes", total=None)
-            outcome = RunOutcome(intakes=asyncio.run(drive(intakes, urls["intake"], tokens())))
+            outcome = RunOutcome(intakes=asyncio.run(drive(intakes, urls["intake"], callers())))
         else:
             run = RegionRun(
-                demo, region, Urls(urls["intake"], urls["placement"], urls["housing"]), tokens(), period, seed
+                demo, region, Urls(urls["intake"], urls["placement"], urls["housing"]), callers(), period, seed
             )
             task = bar.add_task(f"simulating {period.first:%Y-%m} .. {period.today:%Y-%m}", total=len(period.weeks()))
             outcome = asyncio.run(run.run(intakes, progress=lambda: bar.advance(task)))

@@ -1,8 +1,9 @@
-"""The local stack: Kafka, PostgreSQL, the trace and metrics backends and the four services as processes
-on this machine (`zorgstroom up` and `down`), and what the other commands need of it: the console, the
-region, the demo's credentials and the admin connection to Kafka."""
+"""The local stack: Kafka, PostgreSQL, the identity provider (Keycloak), the trace and metrics backends and the
+four services as processes on this machine (`zorgstroom up` and `down`), and what the other commands need of
+it: the console, the region, the demo's credentials and the admin connection to Kafka."""
 
 import asyncio
+import functools
 import json
 import os
 import secrets
@@ -11,10 +12,12 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 
 from zorgstroom_ops import credentials, db_roles, kafka_security, processes
+from zorgstroom_ops.client_credentials import Callers, client_credentials_callers, static_callers
 from zorgstroom_ops.config import config
 from zorgstroom_ops.demo_data import DemoData, load_demo_data
 from zorgstroom_runtime.acl import provider_grants
@@ -40,6 +43,36 @@ def tokens() -> dict[str, str]:
     return found
 
 
+def keycloak_wanted() -> bool:
+    """The demo runs its identity provider unless ZS_KEYCLOAK=0 (static tokens alone then)."""
+    return os.environ.get("ZS_KEYCLOAK", "1") != "0"
+
+
+def keycloak_issuer() -> str | None:
+    """The demo realm's issuer when Keycloak answers for it with its discovery document, else None."""
+    issuer = f"{config().keycloak}/realms/zorgstroom"
+    try:
+        answer = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=3)
+    except httpx.HTTPError:
+        return None
+    return issuer if answer.status_code == 200 else None
+
+
+@functools.cache
+def callers() -> Callers:
+    """How the demo's organisations authenticate: OAuth 2.0 client credentials at the demo's Keycloak (each
+    organisation its own client, client-secrets.json), or their static tokens (tokens.json) without it.
+    Kept for the command's life, so each organisation's token is fetched once and renewed, not per call."""
+    client_secrets = config().run / "client-secrets.json"
+    issuer = keycloak_issuer() if keycloak_wanted() and client_secrets.exists() else None
+    if issuer is None:
+        console.print(f"callers: the organisations' static tokens ({config().run / 'tokens.json'})")
+        return static_callers(tokens())
+    console.print(f"callers: OAuth 2.0 client credentials, an access token per organisation from {issuer}")
+    secrets_by_client: dict[str, str] = json.loads(client_secrets.read_text())
+    return client_credentials_callers(f"{issuer}/protocol/openid-connect/token", secrets_by_client)
+
+
 def service_urls() -> dict[str, str]:
     return {s.name: s.url for s in processes.plan(config().run, config().base_port)}
 
@@ -51,6 +84,7 @@ def _infra_env() -> dict[str, str]:
         "ZS_KAFKA_PORT": str(config().kafka_port),
         "ZS_PG_PORT": str(config().pg_port),
         "ZS_KAFKA_SASL": "1" if config().sasl else "0",
+        "ZS_KEYCLOAK_PORT": str(config().keycloak_port),
     }
 
 
@@ -111,6 +145,20 @@ def _start_metrics_backend() -> bool:
     )
 
 
+def _start_identity_provider(region: Region, demo: DemoData | None) -> Path | None:
+    """Keycloak with the realm of the region's organisations; the issuers file that makes the services trust
+    it, or None when it is switched off (ZS_KEYCLOAK=0) or cannot start: the static tokens then serve alone."""
+    if not keycloak_wanted():
+        return None
+    from zorgstroom_ops import realm  # realm's own command reads this module: imported when used
+
+    dashboard = service_urls()["reporting"] + "/"
+    issuers = realm.write_identity(region, demo, config().run, config().keycloak, dashboard)
+    if not _start_optional("ZS_KEYCLOAK", "keycloak.sh", "start", "no identity provider: static tokens only"):
+        return None
+    return issuers
+
+
 def _client_ref_secret() -> str:
     """The demo's client_ref key, kept across runs so the same person keeps the same client_ref."""
     secret_file = config().run / "client-ref-secret"
@@ -158,7 +206,8 @@ def _own_env(service: str, users: dict[str, str] | None, databases: dict[str, di
 
 
 def up(region_file: RegionFile = None) -> None:
-    """Start Kafka, PostgreSQL, create the topics, and start every service in the background."""
+    """Start Kafka, PostgreSQL, the identity provider, create the topics, and start every service in the
+    background."""
     region_file = region_file or config().default_region
     _deploy("postgres.sh", "start")
     databases = database_roles()
@@ -176,6 +225,9 @@ def up(region_file: RegionFile = None) -> None:
     if not credentials_file.exists() or not wanted <= set(tokens()):  # new, or issued by an older demo
         credentials.issue(region, config().run, providers=providers, corporations=corporations)
     env = _service_env(region_file, credentials_file)
+    issuers = _start_identity_provider(region, demo)
+    if issuers is not None:
+        env["ZS_AUTH_ISSUERS_FILE"] = str(issuers)
     # A simulated year runs in about a minute: an unanswered offer lapses after seconds, not 14 days.
     env["ZS_OFFER_LAPSE_AFTER_SECONDS"] = os.environ.get("ZS_OFFER_LAPSE_AFTER_SECONDS", "4")
     if traces:
@@ -195,9 +247,10 @@ def up(region_file: RegionFile = None) -> None:
 
 
 def down() -> None:
-    """Stop every service, Kafka and PostgreSQL of the demo."""
+    """Stop every service, the identity provider, Kafka and PostgreSQL of the demo."""
     for service in processes.plan(config().run, config().base_port):
         processes.stop(service)
+    _deploy("keycloak.sh", "stop")
     _deploy("prometheus.sh", "stop")
     _deploy("jaeger.sh", "stop")
     _deploy("kafka.sh", "stop")

@@ -1,6 +1,8 @@
-"""What `zorgstroom status` shows of a running stack: services, consumer lag, outbox, dead letters, freshness.
+"""What `zorgstroom status` shows of a running stack: services and the identity provider, consumer lag, outbox,
+dead letters, freshness.
 
-Everything is read from the outside, as an operator's own tools would: the services' /readyz, Kafka's
+Everything is read from the outside, as an operator's own tools would: the services' /readyz, the identity
+provider's discovery document, Kafka's
 committed group offsets against the end offsets, each service's outbox table, the `.dlq` topics, and
 reporting's projection position.
 """
@@ -66,6 +68,20 @@ async def service_states(urls: dict[str, str]) -> list[ServiceState]:
             return ServiceState(name, url, answer.status_code == 200, f"not ready: {failing}" if failing else "ready")
 
         return list(await asyncio.gather(*(one(n, u) for n, u in urls.items())))
+
+
+async def identity_provider_state(issuer: str) -> ServiceState:
+    """The identity provider is ready when its realm's discovery document answers and names the realm as
+    issuer (what a service needs to find the keys its tokens are signed with)."""
+    async with httpx.AsyncClient(timeout=3) as client:
+        try:
+            answer = await client.get(f"{issuer}/.well-known/openid-configuration")
+        except httpx.HTTPError as error:
+            return ServiceState("keycloak", issuer, None, type(error).__name__)
+    if answer.status_code != 200:
+        return ServiceState("keycloak", issuer, False, f"discovery document: {answer.status_code}")
+    named = answer.json().get("issuer")
+    return ServiceState("keycloak", issuer, named == issuer, "ready" if named == issuer else f"issuer {named}")
 
 
 async def consumer_lag(
