@@ -112,6 +112,9 @@ def same(shown: str, api: Any, *, scale: float = 1.0) -> bool:
 
 def assert_rows(shown: list[list[str]], expected: list[list[Any]], text_columns: int, label: str) -> None:
     """Each shown row against the API's: the first `text_columns` cells as text, the rest as numbers."""
+    if not expected:  # rounding may leave a table empty (a small selection): the page says so in one row
+        assert shown == [["Geen gegevens in deze periode."]], f"{label}: {shown} against nothing"
+        return
     assert len(shown) == len(expected), f"{label}: {shown} against {expected}"
     for got, want in zip(shown, expected, strict=True):
         assert got[:text_columns] == [str(w) for w in want[:text_columns]], f"{label}: {got} against {want}"

@@ -1,10 +1,13 @@
 """Placement over HTTP with JWT access tokens of an identity provider whose keys it fetches over HTTP:
-a token with the role is served, one without it refused 403, an expired one 401, and the refusals audited."""
+a token with the role is served, one without it refused 403, an expired one 401, and the refusals audited
+with who the token claimed to be; a token acts only with its kind's roles and its own region; a retry with
+the same Idempotency-Key after the token was renewed gets the first answer."""
 
 import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.stack import Namespace, running
 from zorgstroom_placement.bootstrap import build as build_placement
+from zorgstroom_reporting.bootstrap import build as build_reporting
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 REALM = "/realms/zorgstroom"
@@ -54,26 +58,34 @@ class _IdentityProviderPages(BaseHTTPRequestHandler):
 
 def issuers_file(directory: Path, issuer: str) -> Path:
     path = directory / "issuers.toml"
-    may_assert = '["region:flevoland", "municipality:*"]'
+    may_assert = '["region:*", "municipality:*", "provider:*"]'
     path.write_text(f'[[issuers]]\nissuer = "{issuer}"\naudience = "zorgstroom"\nmay_assert = {may_assert}\n')
     return path
 
 
-def token(issuer: str, roles: list[str], lifetime: int = 300) -> dict[str, str]:
-    now = int(time.time())
+def token(
+    issuer: str,
+    roles: list[str],
+    lifetime: int = 300,
+    *,
+    organisation: tuple[str, str] = ("region", "flevoland"),
+    client: str = "region-flevoland",
+    issued_ago: int = 0,
+) -> dict[str, str]:
+    now = int(time.time()) - issued_ago
     claims = {
         "iss": issuer,
         "aud": "zorgstroom",
         "exp": now + lifetime,
         "iat": now,
-        "azp": "region-flevoland",
+        "azp": client,
         "sub": "3b7e2d1c-0000-4000-8000-00000000f1e0",
         "preferred_username": "rita.regio",
-        "zs_org_kind": "region",
-        "zs_org_id": "flevoland",
+        "zs_org_kind": organisation[0],
+        "zs_org_id": organisation[1],
         "zs_roles": roles,
     }
-    signed = jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "rsa-1", "typ": "JWT"})
+    signed = jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "rsa-1", "typ": "at+jwt"})
     return {"Authorization": f"Bearer {signed}"}
 
 
@@ -100,8 +112,78 @@ async def test_placement_serves_a_signed_token_by_its_roles_and_audits_its_refus
             "/v1/audit", params={"action": "GET /v1/waiting-list"}, headers=token(identity_provider, ["audit:read"])
         )
         assert trail.status_code == 200, trail.text
-        refusals = [(e["actor"], e["on_behalf_of"], e["outcome"]) for e in trail.json()["entries"]]
-        assert refusals == [("anonymous", "", "refused: 401"), ("region-flevoland", "region:flevoland", "refused: 403")]
+        refusals = [(e["actor"], e["on_behalf_of"], e["person"], e["outcome"]) for e in trail.json()["entries"]]
+        assert refusals == [
+            ("region-flevoland", "region:flevoland", "rita.regio", "refused: 401"),  # its signature verified
+            ("region-flevoland", "region:flevoland", "rita.regio", "refused: 403"),
+        ]
+        assert trail.json()["entries"][0]["subject"] == "the access token has expired"
+
+        forged = await placement.get("/v1/waiting-list", headers={"Authorization": "Bearer a.b.c"})
+        assert forged.status_code == 401
+        trail = await placement.get(
+            "/v1/audit", params={"action": "GET /v1/waiting-list"}, headers=token(identity_provider, ["audit:read"])
+        )
+        assert trail.json()["entries"][0]["actor"] == "anonymous"  # a token that never verified names nobody
+
+
+REGION_ROLES = ["reports:region", "waiting-list:read", "facilities:write", "clients:transfer", "audit:read"]
+FACILITY = {
+    "name": "Illustrative night shelter",
+    "municipality": "0034",
+    "wijk": "WK003401",
+    "care_form": "MO_24H",
+    "capacity": 2,
+    "supported_needs": ["psychiatric"],
+    "provider_agb": "11111111",
+}
+
+
+async def test_a_token_acts_only_with_its_kinds_roles_and_in_its_own_region(
+    ns: Namespace, identity_provider: str, tmp_path: Path
+) -> None:
+    settings = ns.settings("placement", auth_issuers_file=issuers_file(tmp_path, identity_provider))
+    elsewhere = {"organisation": ("region", "gelderland"), "client": "region-gelderland"}
+    async with running(build_placement(settings), "placement") as placement:
+        for method, path, body in [
+            ("GET", "/v1/waiting-list", None),
+            ("PUT", "/v1/facilities/jwt-elsewhere", FACILITY),
+            ("GET", "/v1/audit", None),
+        ]:
+            answer = await placement.request(
+                method, path, json=body, headers=token(identity_provider, REGION_ROLES, **elsewhere)
+            )
+            assert answer.status_code == 403, f"{method} {path} by another region: {answer.text}"
+    settings = ns.settings("reporting", auth_issuers_file=issuers_file(tmp_path, identity_provider))
+    provider = {"organisation": ("provider", "11111111"), "client": "provider-11111111"}
+    async with running(build_reporting(settings), "reporting") as reporting:
+        for report in ("budget", "matrix", "occupancy"):
+            answer = await reporting.get(
+                f"/v1/region/{report}", headers=token(identity_provider, REGION_ROLES, **provider)
+            )
+            assert answer.status_code == 403, f"a provider claiming reports:region read {report}: {answer.text}"
+        own = await reporting.get("/v1/region/budget", headers=token(identity_provider, REGION_ROLES))
+        assert own.status_code == 200, own.text
+
+
+async def test_a_retry_after_the_token_was_renewed_gets_the_first_answer(
+    ns: Namespace, identity_provider: str, tmp_path: Path
+) -> None:
+    settings = ns.settings("placement", auth_issuers_file=issuers_file(tmp_path, identity_provider))
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    async with running(build_placement(settings), "placement") as placement:
+        path = "/v1/facilities/jwt-renewed"
+        first = await placement.put(
+            path, json=FACILITY, headers=token(identity_provider, REGION_ROLES, issued_ago=240) | key
+        )
+        assert first.status_code == 201, first.text
+        renewed = token(identity_provider, REGION_ROLES)  # the same client's next token, a few minutes later
+        again = await placement.put(path, json=FACILITY, headers=renewed | key)
+        assert (again.status_code, again.headers.get("Idempotent-Replayed")) == (201, "true"), again.text
+        assert again.json() == first.json()
+        other = token(identity_provider, REGION_ROLES, client="region-flevoland-dashboard")
+        refused = await placement.put(path, json=FACILITY, headers=other | key)
+        assert refused.status_code == 409 and refused.json()["type"].endswith("idempotency-key-reused"), refused.text
 
 
 KEYCLOAK_ISSUER = os.environ.get("ZS_TEST_KEYCLOAK_ISSUER")  # e.g. http://127.0.0.1:18480/realms/zorgstroom

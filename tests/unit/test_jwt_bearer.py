@@ -1,6 +1,7 @@
 """At the HTTP edge: a JWT bearer goes to the access-token verifier, any other to the static tokens; a
 refused access token is a 401 problem that says why; production refuses issuers over plain HTTP."""
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +128,14 @@ def test_an_issuers_file_is_checked_when_loaded(tmp_path: Path) -> None:
 def test_an_issuer_may_not_allow_a_shared_secret_algorithm(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         load_issuers(issuers_file(tmp_path, "https://idp.example.test/r", 'algorithms = ["HS256"]\n'))
+
+
+def test_a_credentials_file_granting_a_role_its_kind_may_not_hold_is_refused_at_start(tmp_path: Path) -> None:
+    """A provider with reports:region would read every region report: the mistake shows at start."""
+    path = tmp_path / "credentials.json"
+    entry = {"name": "provider-a", "token_sha256": "00" * 32, "organisation_kind": "provider"}
+    path.write_text(
+        json.dumps([entry | {"organisation_id": "11111111", "roles": ["placements:write", "reports:region"]}])
+    )
+    with pytest.raises(ValueError, match="'provider-a': a provider may not hold the role\\(s\\) reports:region"):
+        CredentialStore.from_file(path)

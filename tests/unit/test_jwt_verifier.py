@@ -121,11 +121,66 @@ async def test_a_clients_own_token_names_no_person_though_it_has_a_sub() -> None
     assert (await verifier.authenticate(signed(person))).subject == "anna.jansen"
 
 
-@pytest.mark.parametrize("typ", ["JWT", "at+jwt", "application/at+jwt"])
+@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt"])
 async def test_an_es256_token_of_either_type_is_accepted(typ: str) -> None:
     verifier = verifier_of(IdentityProvider(public_jwk(EC_KEY, "ec1")))
     principal = await verifier.authenticate(signed(claims(zs_roles="reports:own"), EC_KEY, "ec1", "ES256", typ))
     assert principal.roles == {Role.REPORTS_OWN}  # space-separated, like a scope, is read too
+
+
+async def test_a_token_typed_jwt_is_refused_unless_its_issuer_is_configured_to_use_that_type() -> None:
+    """RFC 9068 §4: another JWT of the same provider (typ JWT) is not taken for an access token by default."""
+    provider = IdentityProvider(public_jwk(RSA_KEY, "k1"))
+    token = signed(claims(), typ="JWT")
+    assert "not an access token" in await refusal(verifier_of(provider), token)
+    opted_in = verifier_of(provider, token_types=["at+jwt", "JWT"])
+    assert (await opted_in.authenticate(token)).organisation_id == "0034"
+
+
+async def test_a_role_that_is_no_name_is_ignored_not_a_server_error() -> None:
+    verifier = verifier_of(IdentityProvider(public_jwk(RSA_KEY, "k1")))
+    principal = await verifier.authenticate(signed(claims(zs_roles=[{}, ["intake:read"], 7, "intake:read"])))
+    assert principal.roles == {Role.INTAKE_READ}
+
+
+async def test_roles_are_capped_by_the_organisation_kind_whatever_the_token_claims() -> None:
+    """An issuer that may speak for providers cannot make one region staff by adding reports:region."""
+    verifier = verifier_of(IdentityProvider(public_jwk(RSA_KEY, "k1")), may_assert=["provider:*"])
+    every_role = [r.value for r in Role]
+    token = signed(claims(zs_org_kind="provider", zs_org_id="11111111", zs_roles=every_role))
+    assert (await verifier.authenticate(token)).roles == {Role.FACILITIES_WRITE, Role.PLACEMENTS_WRITE}
+
+
+async def test_a_token_without_iat_or_living_too_long_is_refused() -> None:
+    verifier = verifier_of(IdentityProvider(public_jwk(RSA_KEY, "k1")))
+    no_iat = claims()
+    del no_iat["iat"]
+    assert await refusal(verifier, signed(no_iat)) == "the access token lacks the claim 'iat'"
+    now = int(time.time())
+    long_lived = signed(claims(iat=now, exp=now + 3601))
+    assert await refusal(verifier, long_lived) == "the access token lives longer than 3600 seconds"
+    assert await verifier_of(IdentityProvider(public_jwk(RSA_KEY, "k1")), max_lifetime_seconds=7200).authenticate(
+        long_lived
+    )
+
+
+async def test_a_refusal_after_a_good_signature_says_who_the_token_claimed_to_be() -> None:
+    verifier = verifier_of(IdentityProvider(public_jwk(RSA_KEY, "k1")), may_assert=["municipality:0034"])
+    with pytest.raises(Unauthenticated) as refused:
+        await verifier.authenticate(signed(claims(zs_org_id="0995", preferred_username="anna.jansen")))
+    caller = refused.value.caller
+    assert caller is not None
+    assert (caller.name, caller.organisation, caller.subject) == (
+        "municipality-0034",
+        "municipality:0995",
+        "anna.jansen",
+    )
+    with pytest.raises(Unauthenticated) as expired:
+        await verifier.authenticate(signed(claims(exp=int(time.time()) - 60)))
+    assert expired.value.caller is not None and expired.value.caller.name == "municipality-0034"
+    with pytest.raises(Unauthenticated) as forged:  # a bad signature tells nothing about who sent it
+        await verifier.authenticate(signed(claims(), key=ROTATED_KEY))
+    assert forged.value.caller is None
 
 
 async def test_an_expired_token_is_refused() -> None:

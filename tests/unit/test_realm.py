@@ -86,6 +86,26 @@ def test_the_files_with_secrets_are_the_owners_alone(tmp_path: Path, written: di
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
 
 
+def test_a_persons_organisation_is_for_the_admin_alone_to_see_and_set(written: dict[str, Any]) -> None:
+    (profile,) = written["components"]["org.keycloak.userprofile.UserProfileProvider"]
+    attributes = {a["name"]: a for a in json.loads(profile["config"]["kc.user.profile.config"][0])["attributes"]}
+    for claim in ("zs_org_kind", "zs_org_id"):
+        assert attributes[claim]["permissions"] == {"view": ["admin"], "edit": ["admin"]}
+    assert {"username", "email", "firstName", "lastName"} <= attributes.keys()
+
+
+def test_a_kept_secrets_file_made_readable_by_others_is_the_owners_alone_again(
+    tmp_path: Path, organisations: Organisations
+) -> None:
+    people = realm.people_of("flevoland", "0034")
+    realm.write_realm(tmp_path, organisations, people, DASHBOARD)
+    for name in ("client-secrets.json", "people.json"):
+        (tmp_path / name).chmod(0o644)
+    realm.write_realm(tmp_path, organisations, people, DASHBOARD)
+    for name in ("client-secrets.json", "people.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+
+
 def test_a_regenerated_realm_keeps_the_secrets(tmp_path: Path, organisations: Organisations) -> None:
     people = realm.people_of("flevoland", "0034")
     first = json.loads(realm.write_realm(tmp_path, organisations, people, DASHBOARD).read_text())

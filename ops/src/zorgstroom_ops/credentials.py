@@ -6,20 +6,19 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from zorgstroom_runtime.auth import token_digest
+from zorgstroom_runtime.auth import ROLES_OF_KIND, OrganisationKind, token_digest
 from zorgstroom_runtime.region import Region
 
-MUNICIPALITY_ROLES = [
-    "intake:register",
-    "intake:read",
-    "reports:own",
-    "waiting-list:read",
-    "placements:write",
-    "clients:transfer",
-]
-REGION_ROLES = ["reports:region", "waiting-list:read", "facilities:write", "clients:transfer", "audit:read"]
-PROVIDER_ROLES = ["facilities:write", "placements:write"]
-CORPORATION_ROLES = ["housing:write"]
+
+def _roles_of(kind: OrganisationKind) -> list[str]:
+    return [role.value for role in ROLES_OF_KIND[kind]]
+
+
+# Each kind's organisations get every role their kind may hold (the runtime's ROLES_OF_KIND is the limit).
+MUNICIPALITY_ROLES = _roles_of(OrganisationKind.MUNICIPALITY)
+REGION_ROLES = _roles_of(OrganisationKind.REGION)
+PROVIDER_ROLES = _roles_of(OrganisationKind.PROVIDER)
+CORPORATION_ROLES = _roles_of(OrganisationKind.CORPORATION)
 
 
 Organisations = dict[str, tuple[str, str, list[str]]]  # name -> (kind, organisation id, roles)

@@ -11,6 +11,7 @@ so a regenerated realm keeps them.
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,8 @@ def kept_secrets(path: Path, names: Iterable[str]) -> dict[str, str]:
     wanted = {name: found.get(name) or secrets.token_urlsafe(32) for name in names}
     if wanted != found:
         write_private(path, json.dumps(wanted, indent=1))
+    elif stat.S_IMODE(path.stat().st_mode) & 0o077:  # kept, but made readable by others since: the owner's again
+        os.chmod(path, 0o600)
     return wanted
 
 
@@ -104,8 +107,57 @@ def build_realm(
         "resetPasswordAllowed": False,
         "bruteForceProtected": True,
         "roles": {"client": {AUDIENCE: [{"name": role} for role in services_roles()]}},
+        "components": {"org.keycloak.userprofile.UserProfileProvider": [_user_profile()]},
         "clients": clients,
         "users": accounts + [_person(p, passwords[p.username]) for p in people],
+    }
+
+
+def _user_profile() -> Json:
+    """Keycloak's declarative user profile with a person's organisation declared admin-only: a person can
+    neither see nor set their own zs_org_kind and zs_org_id in the account console, even where an operator
+    allows other (unmanaged) attributes; the rest is Keycloak's default profile."""
+
+    def attribute(name: str, **extra: Any) -> Json:
+        return {"name": name, "displayName": f"${{{name}}}", "multivalued": False} | extra
+
+    editable = {"view": ["admin", "user"], "edit": ["admin", "user"]}
+    name_rules = {"length": {"max": 255}, "person-name-prohibited-characters": {}}
+    profile = {
+        "attributes": [
+            attribute(
+                "username",
+                validations={
+                    "length": {"min": 3, "max": 255},
+                    "username-prohibited-characters": {},
+                    "up-username-not-idn-homograph": {},
+                },
+                permissions=editable,
+            ),
+            attribute(
+                "email",
+                validations={"email": {}, "length": {"max": 255}},
+                required={"roles": ["user"]},
+                permissions=editable,
+            ),
+            attribute("firstName", validations=name_rules, required={"roles": ["user"]}, permissions=editable),
+            attribute("lastName", validations=name_rules, required={"roles": ["user"]}, permissions=editable),
+            *(
+                {
+                    "name": claim,
+                    "displayName": claim,
+                    "multivalued": False,
+                    "permissions": {"view": ["admin"], "edit": ["admin"]},
+                }
+                for claim in (CLAIM_ORG_KIND, CLAIM_ORG_ID)
+            ),
+        ],
+        "groups": [{"name": "user-metadata", "displayHeader": "User metadata"}],
+    }
+    return {
+        "providerId": "declarative-user-profile",
+        "subComponents": {},
+        "config": {"kc.user.profile.config": [json.dumps(profile)]},
     }
 
 

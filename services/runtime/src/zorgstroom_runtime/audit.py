@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, Role
+from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, RefusedCaller, Role
 from zorgstroom_runtime.errors import Forbidden, InvalidField
 from zorgstroom_runtime.isotime import IsoDateTime
 from zorgstroom_runtime.outbox import UnitOfWork
@@ -70,20 +70,30 @@ async def audit_refusal(pool: asyncpg.Pool, request: Request, route: str, status
     """The audit row of a 401 or 403, in a transaction of its own (the request's own was rolled back).
 
     The action is the route template, never the raw path; the client_ref is the one the request named.
-    A failure to write it is logged, and the refusal still answered. A 403 names the person too.
+    A failure to write it is logged, and the refusal still answered. A 403 names the person too; so does a
+    401 of an access token whose signature verified (who it claimed to be, and why it was refused, as subject).
     """
     principal: Principal | None = getattr(request.state, "principal", None)
+    refused: RefusedCaller | None = getattr(request.state, "refused_caller", None)
     named = request.path_params.get("client_ref") or request.query_params.get("client_ref") or ""
     client_ref = named if CLIENT_REF.fullmatch(named) else None
+    if principal is not None:
+        actor, on_behalf_of, person, subject = principal.name, principal.organisation, principal.subject, None
+    elif refused is not None:
+        actor, on_behalf_of, person = refused.name, refused.organisation, refused.subject
+        subject = getattr(request.state, "refusal_reason", None)
+    else:
+        actor, on_behalf_of, person, subject = ANONYMOUS, "", None, None
     try:
         await pool.execute(
-            "INSERT INTO audit_log (actor, on_behalf_of, person, action, client_ref, outcome, correlation_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            principal.name if principal else ANONYMOUS,
-            principal.organisation if principal else "",
-            principal.subject if principal else None,
+            "INSERT INTO audit_log (actor, on_behalf_of, person, action, client_ref, subject, outcome,"
+            " correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            actor,
+            on_behalf_of,
+            person,
             f"{request.method} {route}",
             client_ref,
+            subject,
             f"refused: {status}",
             current_trace_id(),
         )
@@ -102,11 +112,11 @@ def caller_of(request: Request) -> dict[str, str]:
 class AuditEntry(BaseModel):
     id: int
     at: datetime
-    actor: str = Field(description="The credential that acted, or 'anonymous'.")
-    on_behalf_of: str = Field(description="Its organisation, 'kind:id' ('' for anonymous).")
+    actor: str = Field(description="The credential that acted (or a refused token's client), or 'anonymous'.")
+    on_behalf_of: str = Field(description="Its organisation, 'kind:id' as claimed ('' for anonymous).")
     person: str | None = Field(
-        description="The person the credential acted for: the access token's preferred_username or sub"
-        " (null for a static token)."
+        description="The person the credential acted for: the access token's person claim (preferred_username"
+        " by default); null for a static token and an organisation's own client-credentials token."
     )
     action: str
     client_ref: str | None
@@ -178,7 +188,7 @@ async def read_audit_trail(conn: asyncpg.Connection, query: AuditQuery) -> Audit
 def _audit_query(
     client_ref: Annotated[str | None, Query(pattern=f"^{CLIENT_REF.pattern}$", description="64 hex digits.")] = None,
     actor: str | None = None,
-    person: Annotated[str | None, Query(description="Only what this person did (preferred_username or sub).")] = None,
+    person: Annotated[str | None, Query(description="Only what this person did (preferred_username).")] = None,
     organisation: Annotated[str | None, Query(description="'kind:id', e.g. municipality:0034.")] = None,
     action: Annotated[str | None, Query(description="e.g. intake.register, or 'GET /v1/intakes/{intake_id}'.")] = None,
     outcome: Outcome | None = None,
@@ -210,12 +220,14 @@ def audit_router() -> APIRouter:
 
     @router.get("/v1/audit", summary="The audit trail of this service (region staff)")
     async def audit_trail(
+        request: Request,
         principal: CurrentPrincipal,
         query: Annotated[AuditQuery, Depends(_audit_query)],
         units: Annotated[Callable[..., AbstractAsyncContextManager[UnitOfWork]], Depends(_units_of_work)],
     ) -> AuditPage:
-        if principal.organisation_kind is not OrganisationKind.REGION:
-            raise Forbidden(f"credential {principal.name!r} is not region staff")
+        region = request.app.state.context.region
+        if principal.organisation_kind is not OrganisationKind.REGION or principal.organisation_id != region.code:
+            raise Forbidden(f"credential {principal.name!r} is not staff of region {region.code}")
         principal.require(Role.AUDIT_READ)
         async with units(correlation_id=current_trace_id()) as uow:  # the read and its own audit row, together
             page = await read_audit_trail(uow.conn, query)

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -49,15 +49,43 @@ class Role(StrEnum):
     AUDIT_READ = "audit:read"  # region staff: the audit trail of every service
 
 
+# The most roles an organisation of each kind may hold, whoever vouches for it (a credentials file or an
+# identity provider's token): a role outside its kind's set is never granted, so a check that looks only at
+# a role (reports:region) or only at a kind still holds. An operator holds none.
+ROLES_OF_KIND: dict[OrganisationKind, tuple[Role, ...]] = {
+    OrganisationKind.MUNICIPALITY: (
+        Role.INTAKE_REGISTER,
+        Role.INTAKE_READ,
+        Role.REPORTS_OWN,
+        Role.WAITING_LIST_READ,
+        Role.PLACEMENTS_WRITE,
+        Role.CLIENTS_TRANSFER,
+    ),
+    OrganisationKind.REGION: (
+        Role.REPORTS_REGION,
+        Role.WAITING_LIST_READ,
+        Role.FACILITIES_WRITE,
+        Role.CLIENTS_TRANSFER,
+        Role.AUDIT_READ,
+    ),
+    OrganisationKind.PROVIDER: (Role.FACILITIES_WRITE, Role.PLACEMENTS_WRITE),
+    OrganisationKind.CORPORATION: (Role.HOUSING_WRITE,),
+    OrganisationKind.OPERATOR: (),
+}
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
     organisation_kind: OrganisationKind
     organisation_id: str
     roles: frozenset[Role]
-    # The person (or service account) an access token names, `preferred_username` or `sub`; None for a
-    # static token. Every audit line of the request names it (NEN 7513): see `acting_person`.
+    # The person an access token names (its issuer's person claim, `preferred_username` by default); None for
+    # a static token and for an organisation's own client-credentials token.
+    # Every audit line of the request names it (NEN 7513): see `acting_person`.
     subject: str | None = None
+    # The `iss` of the access token it came with; None for a static token.
+    issuer: str | None = None
 
     @property
     def organisation(self) -> str:
@@ -80,26 +108,40 @@ class CredentialStore:
     def from_file(cls, path: Path | None) -> "CredentialStore":
         if path is None:
             return cls({})
-        entries = json.loads(path.read_text())
-        return cls(
-            {
-                e["token_sha256"]: Principal(
-                    name=e["name"],
-                    organisation_kind=OrganisationKind(e["organisation_kind"]),
-                    organisation_id=e["organisation_id"],
-                    roles=frozenset(Role(r) for r in e["roles"]),
-                )
-                for e in entries
-            }
-        )
+        return cls({e["token_sha256"]: _static_principal(e) for e in json.loads(path.read_text())})
 
     def authenticate(self, token: str) -> Principal | None:
         # A lookup by SHA-256 digest: its timing tells nothing about any stored token.
         return self._by_digest.get(token_digest(token))
 
 
+def _static_principal(entry: dict[str, Any]) -> Principal:
+    """One credentials-file entry; a role its organisation's kind may not hold refuses the whole file (a
+    mistake in it must show at start, not as a grant nobody meant)."""
+    kind = OrganisationKind(entry["organisation_kind"])
+    roles = frozenset(Role(r) for r in entry["roles"])
+    if excess := roles - set(ROLES_OF_KIND[kind]):
+        names = ", ".join(sorted(r.value for r in excess))
+        raise ValueError(f"credential {entry['name']!r}: a {kind.value} may not hold the role(s) {names}")
+    return Principal(name=entry["name"], organisation_kind=kind, organisation_id=entry["organisation_id"], roles=roles)
+
+
 class Unauthenticated(Exception):
-    """Why an access token was refused, in words that hold no key material: answered 401."""
+    """Why an access token was refused, in words that hold no key material: answered 401. Once the token's
+    signature verified, `caller` is who it claims to be (its client and organisation), for the audit."""
+
+    def __init__(self, reason: str, caller: "RefusedCaller | None" = None) -> None:
+        super().__init__(reason)
+        self.caller = caller
+
+
+@dataclass(frozen=True)
+class RefusedCaller:
+    """What a refused token with a good signature said of itself: the audit of its refusal names it."""
+
+    name: str
+    organisation: str  # kind:id as claimed, possibly one its issuer may not speak for
+    subject: str | None = None
 
 
 class IssuerUnreachable(Exception):
@@ -128,7 +170,7 @@ async def current_principal(
     access_tokens: AccessTokens | None = getattr(request.app.state, "access_tokens", None)
     principal: Principal | None
     if token and access_tokens is not None and _JWT.fullmatch(token):
-        principal = await _verified(access_tokens, token)
+        principal = await _verified(request, access_tokens, token)
     else:
         store: CredentialStore = request.app.state.credentials
         principal = store.authenticate(token) if token else None
@@ -139,11 +181,13 @@ async def current_principal(
     return principal
 
 
-async def _verified(access_tokens: AccessTokens, token: str) -> Principal:
+async def _verified(request: Request, access_tokens: AccessTokens, token: str) -> Principal:
     try:
         return await access_tokens.authenticate(token)
     except Unauthenticated as refusal:
         log.info("an access token was refused: %s", refusal)
+        if refusal.caller is not None:  # its signature verified: the audit of the refusal names who it claimed
+            request.state.refused_caller, request.state.refusal_reason = refusal.caller, str(refusal)
         raise Problem(
             401, "Unauthorized", str(refusal), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from None

@@ -152,8 +152,13 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def credential_of(request: Request) -> str:
-    """The caller's credential: the digest of its bearer token (a name need not be unique, a token is)."""
+def credential_of(request: Request, principal: Principal | None = None) -> str:
+    """The caller's credential: for a static token the digest of the token (a name need not be unique, a
+    token is); for an access token its issuer, client and person, which outlive the token itself (a client
+    renews its token every few minutes, and a retry after that is still the same caller's retry)."""
+    if principal is not None and principal.issuer is not None:
+        identity = json.dumps(["access-token", principal.issuer, principal.name, principal.subject])
+        return hashlib.sha256(identity.encode()).hexdigest()
     _, token = get_authorization_scheme_param(request.headers.get("authorization"))
     return token_digest(token)
 
@@ -166,7 +171,7 @@ async def claim_key(request: Request, principal: CurrentPrincipal, key: Idempote
     organisation = principal.organisation
     # The credential is part of what must match: another credential of the same organisation (even one of
     # the same name) that happens on the same key is refused, and never reads an answer given to another.
-    fingerprint = hashlib.sha256(f"{credential_of(request)}\0{keyed.request_hash}".encode()).hexdigest()
+    fingerprint = hashlib.sha256(f"{credential_of(request, principal)}\0{keyed.request_hash}".encode()).hexdigest()
     claimed = await keyed.conn.fetchval(
         "INSERT INTO idempotent_requests (organisation, key, request_hash, roles) VALUES ($1, $2, $3, $5)"
         " ON CONFLICT (organisation, key) DO UPDATE SET request_hash = excluded.request_hash,"

@@ -8,6 +8,8 @@ Which issuers are trusted, and which organisations each may speak for, is config
     audience = "zorgstroom"                                # must be among the token's `aud`
     may_assert = ["municipality:0034", "provider:*"]       # kind:id, or kind:* for any id of that kind
     # jwks_url = "..."    (default: the jwks_uri of <issuer>/.well-known/openid-configuration)
+    # token_types = ["at+jwt", "application/at+jwt"]   (add "JWT" only for a provider that cannot type them)
+    # max_lifetime_seconds = 3600                      (exp - iat above this is refused)
     # [issuers.claims]    organisation_kind = "zs_org_kind", organisation_id = "zs_org_id", roles = "zs_roles"
 """
 
@@ -25,11 +27,18 @@ import httpx
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zorgstroom_runtime.auth import IssuerUnreachable, OrganisationKind, Principal, Role, Unauthenticated
+from zorgstroom_runtime.auth import (
+    ROLES_OF_KIND,
+    IssuerUnreachable,
+    OrganisationKind,
+    Principal,
+    RefusedCaller,
+    Role,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 Algorithm = Literal["RS256", "ES256", "PS256"]  # asymmetric only: never `none`, never a shared HMAC secret
-ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
 ORGANISATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FETCH_TIMEOUT_SECONDS = 5.0
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
@@ -62,6 +71,10 @@ class Issuer(BaseModel):
         default=30, ge=0, description="At most one key fetch this often, however many unknown key ids arrive."
     )
     keys_max_age_seconds: float = Field(default=900, gt=0, description="Keys are fetched again after this long.")
+    # RFC 9068 §4: an access token is typed at+jwt, so an ID token or another JWT of the same provider
+    # (typ JWT) is not taken for one. "JWT" is for a provider that cannot type its access tokens.
+    token_types: tuple[str, ...] = Field(default=("at+jwt", "application/at+jwt"), min_length=1)
+    max_lifetime_seconds: float = Field(default=3600, gt=0, description="A token's exp - iat may not exceed this.")
 
     @field_validator("may_assert")
     @classmethod
@@ -196,8 +209,8 @@ class AccessTokenVerifier:
 
 
 def _accepted_algorithm(header: dict[str, Any], issuer: Issuer) -> str:
-    if str(header.get("typ", "")).lower() not in ACCEPTED_TYPES:
-        raise Unauthenticated("the token is not an access token (typ must be at+jwt or JWT)")
+    if str(header.get("typ", "")).lower() not in {t.lower() for t in issuer.token_types}:
+        raise Unauthenticated(f"the token is not an access token (typ must be {' or '.join(issuer.token_types)})")
     algorithm = header.get("alg")
     if algorithm not in issuer.algorithms:
         raise Unauthenticated(f"the signature algorithm is not accepted (only {', '.join(issuer.algorithms)})")
@@ -230,37 +243,78 @@ def _verified_claims(token: str, issuer: Issuer, jwk: dict[str, Any], algorithm:
             audience=issuer.audience,
             issuer=issuer.issuer,
             leeway=issuer.leeway_seconds,
-            options={"require": ["exp", "iss", "aud"]},
+            options={"require": ["exp", "iat", "iss", "aud"]},
         )
     except jwt.MissingRequiredClaimError as missing:
         raise Unauthenticated(f"the access token lacks the claim {missing.claim!r}") from None
     except jwt.InvalidTokenError as refused:
         reason = next((why for kind, why in _REFUSALS if isinstance(refused, kind)), "the access token is not valid")
-        raise Unauthenticated(reason) from None
+        raise Unauthenticated(reason, _signed_caller(token, issuer, key, algorithm)) from None
+    if claims["exp"] - claims["iat"] > issuer.max_lifetime_seconds:  # both numbers: PyJWT checked them
+        raise Unauthenticated(
+            f"the access token lives longer than {issuer.max_lifetime_seconds:g} seconds", _caller_of(issuer, claims)
+        )
     return claims
 
 
+def _signed_caller(token: str, issuer: Issuer, key: jwt.PyJWK, algorithm: str) -> RefusedCaller | None:
+    """Who a refused token says it is, if its signature verifies (expired, say): None for a forgery."""
+    try:
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=[algorithm],
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
+        )
+    except jwt.InvalidTokenError:
+        return None
+    return _caller_of(issuer, claims)
+
+
 def principal_of(issuer: Issuer, claims: dict[str, Any]) -> Principal:
-    """The organisation, roles and caller a verified token names, if its issuer may speak for them."""
+    """The organisation, roles and caller a verified token names, if its issuer may speak for them; of the
+    roles it claims, only those its organisation's kind may hold (ROLES_OF_KIND)."""
     names = issuer.claims
+    caller = _caller_of(issuer, claims)
     kind_claim, organisation_id = claims.get(names.organisation_kind), claims.get(names.organisation_id)
     if not isinstance(kind_claim, str) or kind_claim not in OrganisationKind.__members__.values():
-        raise Unauthenticated(f"the access token's {names.organisation_kind!r} is not an organisation kind")
+        raise Unauthenticated(f"the access token's {names.organisation_kind!r} is not an organisation kind", caller)
     if not isinstance(organisation_id, str) or not ORGANISATION_ID.fullmatch(organisation_id):
-        raise Unauthenticated(f"the access token's {names.organisation_id!r} is not an organisation id")
+        raise Unauthenticated(f"the access token's {names.organisation_id!r} is not an organisation id", caller)
     kind = OrganisationKind(kind_claim)
     if not issuer.may_speak_for(kind, organisation_id):
-        raise Unauthenticated("the access token's issuer may not speak for that organisation")
+        raise Unauthenticated("the access token's issuer may not speak for that organisation", caller)
+    if caller is None:  # RFC 9068 §2.2: an access token names its client
+        raise Unauthenticated("the access token names no client (client_id, azp or sub)")
+    roles = _roles(claims.get(names.roles)) & frozenset(ROLES_OF_KIND[kind])
+    return Principal(caller.name, kind, organisation_id, roles, subject=caller.subject, issuer=issuer.issuer)
+
+
+def _caller_of(issuer: Issuer, claims: dict[str, Any]) -> RefusedCaller | None:
+    """Who a token with a good signature says it is, for the audit even when it is refused."""
     name = next((claims[c] for c in ("client_id", "azp", "sub") if isinstance(claims.get(c), str)), None)
     if name is None:
-        raise Unauthenticated("the access token names no client (client_id, azp or sub)")
-    subject = claims.get(names.person) if isinstance(claims.get(names.person), str) else None
-    return Principal(name, kind, organisation_id, _roles(claims.get(names.roles)), subject=subject)
+        return None
+    kind, organisation = claims.get(issuer.claims.organisation_kind), claims.get(issuer.claims.organisation_id)
+    person = claims.get(issuer.claims.person)
+    return RefusedCaller(
+        name=name[:200],
+        organisation=f"{str(kind)[:32]}:{str(organisation)[:64]}" if kind is not None else "",
+        subject=person[:200] if isinstance(person, str) else None,
+    )
 
 
 def _roles(claim: object) -> frozenset[Role]:
-    """Role names as an array or space-separated (like `scope`); names that are no Role of ours are dropped."""
-    names = claim.split() if isinstance(claim, str) else claim if isinstance(claim, list) else []
+    """Role names as an array or space-separated (like `scope`); names that are no Role of ours, and
+    anything that is no name at all, are dropped."""
+    listed = claim.split() if isinstance(claim, str) else claim if isinstance(claim, list) else []
+    names = [n for n in listed if isinstance(n, str)]
     known = {r.value for r in Role}
     dropped = [n for n in names if n not in known]
     if dropped:

@@ -9,18 +9,19 @@ from zorgstroom_contracts.region import Region
 from zorgstroom_placement.domain.facilities import Facility, WijkCapExceeded, site_problem, wijk_place_changes
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.schemas import FacilityPut
+from zorgstroom_placement.service_layer.access import is_region_staff
 from zorgstroom_placement.service_layer.matching import place_waiting_clients, take_turns
 from zorgstroom_placement.service_layer.transfers import apply_due_transfers
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField
 
 
-def _authorise(principal: Principal, provider_agb: str, existing: Facility | None) -> None:
+def _authorise(principal: Principal, region: Region, provider_agb: str, existing: Facility | None) -> None:
     principal.require(Role.FACILITIES_WRITE)
-    if principal.organisation_kind is OrganisationKind.REGION:
+    if is_region_staff(principal, region):
         return
     if principal.organisation_kind is not OrganisationKind.PROVIDER:
-        raise Forbidden("facilities are registered by region staff or by their own provider")
+        raise Forbidden(f"facilities are registered by staff of region {region.code} or by their own provider")
     owners = {provider_agb} | ({existing.provider_agb} if existing else set())
     if owners != {principal.organisation_id}:
         raise Forbidden("a provider registers and changes only its own facilities")
@@ -51,7 +52,7 @@ async def put_facility(
     async with units(correlation_id=correlation_id) as uow:
         await apply_due_transfers(uow, region, today)
         existing = await uow.facilities.get(facility_id)  # no row lock yet: matching's turn comes first
-        _authorise(principal, body.provider_agb, existing)
+        _authorise(principal, region, body.provider_agb, existing)
         # The matchers' order (targets before sources, and every care form a match may free), not by name.
         await take_turns(uow, region, {body.care_form} | ({existing.care_form} if existing else set()))
         existing = await uow.facilities.get_for_update(facility_id)  # as it is now that we hold the turn

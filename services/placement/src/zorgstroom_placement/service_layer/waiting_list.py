@@ -22,7 +22,7 @@ from zorgstroom_placement.domain.waiting_list import (
 )
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.schemas import RegistrationUpdate
-from zorgstroom_placement.service_layer.access import check_not_ahead, is_municipality
+from zorgstroom_placement.service_layer.access import check_not_ahead, is_municipality, is_region_staff
 from zorgstroom_placement.service_layer.matching import place_waiting_clients, take_turns
 from zorgstroom_placement.service_layer.transfers import apply_due_transfers
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
@@ -60,8 +60,8 @@ async def read_waiting_list(
         if municipality not in (None, principal.organisation_id):
             raise Forbidden("a municipality reads only its own clients on the waiting list")
         municipality = principal.organisation_id
-    elif principal.organisation_kind is not OrganisationKind.REGION:
-        raise Forbidden("the waiting list is for municipalities and region staff")
+    elif not is_region_staff(principal, region):
+        raise Forbidden(f"the waiting list is for municipalities and staff of region {region.code}")
     async with units(correlation_id=correlation_id) as uow:
         await apply_due_transfers(uow, region, today)
         clients = await uow.waiting_list.waiting(care_form)
