@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.identity import identity_provider  # noqa: F401 (a fixture: an identity provider on 127.0.0.1)
 from tests.support.infra import Infra, start_infra
 from tests.support.kafka import delete_topics
 from tests.support.stack import Namespace, new_namespace

@@ -8,22 +8,11 @@ from pathlib import Path
 
 import jwt
 
-from tests.integration import test_jwt_access
+from tests.support.builders import FACILITY
+from tests.support.identity import KEY
 from tests.support.stack import Namespace, running
 from zorgstroom_placement.bootstrap import build as build_placement
 
-KEY = test_jwt_access.KEY  # the identity provider's signing key
-identity_provider = test_jwt_access.identity_provider  # a fixture: its discovery and JWKS on 127.0.0.1
-
-FACILITY = {
-    "provider_agb": "11111111",
-    "name": "Illustrative night shelter",
-    "municipality": "0034",
-    "wijk": "WK003401",
-    "care_form": "MO_24H",
-    "capacity": 2,
-    "supported_needs": ["psychiatric"],
-}
 REGION_STAFF = ["facilities:write", "waiting-list:read", "audit:read"]
 
 
@@ -51,7 +40,7 @@ def person(issuer: str, username: str, kind: str, organisation: str, roles: list
         "zs_org_id": organisation,
         "zs_roles": roles,
     }
-    signed = jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "rsa-1", "typ": "JWT"})
+    signed = jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "rsa-1", "typ": "at+jwt"})
     return {"Authorization": f"Bearer {signed}"}
 
 

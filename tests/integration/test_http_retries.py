@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import Request
 
+from tests.support.builders import FACILITY
 from tests.support.stack import Namespace, running
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.codes import ZrmDomain
@@ -102,17 +103,6 @@ def _placement_handler(event: Event) -> Any:
 
 def _housing_handler(event: Event) -> Any:
     return next(on.handler for on in HOUSING_HANDLERS if isinstance(event, on.event))
-
-
-FACILITY = {
-    "provider_agb": PROVIDER,
-    "name": "Illustrative night shelter",
-    "municipality": "0034",
-    "wijk": "WK003401",
-    "care_form": "MO_24H",
-    "capacity": 2,
-    "supported_needs": ["psychiatric"],
-}
 
 
 async def _waiting_client(s: Service) -> str:

@@ -24,17 +24,15 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
-from tests.integration import test_jwt_access
 from tests.support import builders
+from tests.support.builders import FACILITY
+from tests.support.identity import KEY
 from tests.support.infra import ROOT
 from tests.support.stack import TEST_SECRET, Namespace, running
 from zorgstroom_contracts.codes import ZrmDomain
 from zorgstroom_ops.credentials import CORPORATION_ROLES, MUNICIPALITY_ROLES, PROVIDER_ROLES, REGION_ROLES
 from zorgstroom_runtime.auth import Role
 from zorgstroom_runtime.settings import ServiceSettings
-
-KEY = test_jwt_access.KEY  # the identity provider's signing key
-identity_provider = test_jwt_access.identity_provider  # a fixture: its discovery and JWKS on 127.0.0.1
 
 SERVICES = ("intake", "placement", "housing", "reporting")
 TODAY = date.today()
@@ -82,14 +80,6 @@ DEFAULT_PARAMS = {
     "offer_id": "matrix-offer",
     "client_ref": "ab" * 32,
     "name": "swagger-ui.css",
-}
-FACILITY = {
-    "name": "Illustrative night shelter",
-    "municipality": "0034",
-    "wijk": "WK003401",
-    "care_form": "MO_24H",
-    "capacity": 2,
-    "supported_needs": ["psychiatric"],
 }
 UNIT = {
     "unit_id": "matrix-unit",

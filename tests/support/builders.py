@@ -30,3 +30,15 @@ def intake_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+# A facility as region staff register it (PUT /v1/facilities/{id}); illustrative, like every facility here.
+FACILITY: dict[str, Any] = {
+    "provider_agb": "11111111",
+    "name": "Illustrative night shelter",
+    "municipality": "0034",
+    "wijk": "WK003401",
+    "care_form": "MO_24H",
+    "capacity": 2,
+    "supported_needs": ["psychiatric"],
+}
