@@ -17,7 +17,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from tests.integration.test_delivery import message, registered_envelope
-from tests.support.kafka import eventually, produce
+from tests.support.kafka import eventually, in_background, produce
 from tests.support.stack import Namespace
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientRegistered
@@ -70,15 +70,8 @@ async def group_schema(ns: Namespace, tmp_path: Path) -> AsyncIterator[tuple[asy
         await pool.close()
 
 
-@contextlib.asynccontextmanager
-async def running(member: Member) -> AsyncIterator[None]:
-    task = asyncio.create_task(member.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(member: Member) -> contextlib.AbstractAsyncContextManager[None]:
+    return in_background(member.run)
 
 
 def per_event(

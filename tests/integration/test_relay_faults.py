@@ -17,7 +17,7 @@ from aiokafka.errors import LeaderNotAvailableError
 
 from tests.integration.test_relay_leadership import unpublished, write
 from tests.support.infra import Infra, broker_of_its_own, run_deploy
-from tests.support.kafka import delete_topics, eventually, read_topic
+from tests.support.kafka import delete_topics, eventually, in_background, read_topic
 from tests.support.stack import Namespace
 from zorgstroom_contracts import topic_name
 from zorgstroom_contracts.topics import Topic
@@ -58,15 +58,8 @@ async def relaying(
         await pool.close()
 
 
-@contextlib.asynccontextmanager
-async def running(relay: OutboxRelay) -> AsyncIterator[None]:
-    task = asyncio.create_task(relay.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(relay: OutboxRelay) -> contextlib.AbstractAsyncContextManager[None]:
+    return in_background(relay.run)
 
 
 async def test_a_failing_mark_does_not_resend_the_batch(ns: Namespace) -> None:
@@ -146,6 +139,19 @@ async def test_a_partition_without_a_leader_parks_nothing_and_gets_everything_in
     in_commit_order_per_key(await on_topic(ns), on_a, on_b)
 
 
+class WrappingProducer:
+    """A real producer behind a fault-injecting `send`; start and stop go straight through."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+
 class FailsOnce:
     """Producers (a new one after each failure, as the relay makes them) whose first send of one event fails
     as an expired batch fails, a second after the sends behind it; every other send goes to Kafka."""
@@ -156,15 +162,10 @@ class FailsOnce:
     def __call__(self, kafka: KafkaConnection, client_id: str) -> "FailsOnce.Producer":
         return FailsOnce.Producer(new_producer(kafka, client_id), self)
 
-    class Producer:
+    class Producer(WrappingProducer):
         def __init__(self, producer: AIOKafkaProducer, faults: "FailsOnce") -> None:
-            self.producer, self.faults = producer, faults
-
-        async def start(self) -> None:
-            await self.producer.start()
-
-        async def stop(self) -> None:
-            await self.producer.stop()
+            super().__init__(producer)
+            self.faults = faults
 
         async def send(self, topic: str, **record: Any) -> "asyncio.Future[Any]":
             if not self.faults.failed and json.loads(record["value"])["event_id"] == self.faults.event_id:
@@ -201,15 +202,10 @@ class Faulty:
     def __call__(self, kafka: KafkaConnection, client_id: str) -> "Faulty.Producer":
         return Faulty.Producer(new_producer(kafka, client_id), self)
 
-    class Producer:
+    class Producer(WrappingProducer):
         def __init__(self, producer: AIOKafkaProducer, faults: "Faulty") -> None:
-            self.producer, self.faults = producer, faults
-
-        async def start(self) -> None:
-            await self.producer.start()
-
-        async def stop(self) -> None:
-            await self.producer.stop()
+            super().__init__(producer)
+            self.faults = faults
 
         async def send(self, topic: str, **record: Any) -> "asyncio.Future[Any]":
             faults, loop = self.faults, asyncio.get_running_loop()

@@ -1,7 +1,9 @@
 """Reading and writing topics with a plain aiokafka client, not the project's own code."""
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -83,3 +85,15 @@ async def publish_events(bootstrap: str, prefix: str, events: "list[Event]") -> 
         )
         envelopes.append(envelope)
     return envelopes
+
+
+@contextlib.asynccontextmanager
+async def in_background(run: Callable[[], Coroutine[object, object, object]]) -> AsyncIterator[None]:
+    """A relay's or a consumer's run loop as a task for the block's duration; cancelled when the block ends."""
+    task = asyncio.create_task(run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
