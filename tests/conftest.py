@@ -8,6 +8,7 @@ import pytest
 from tests.support.identity import identity_provider  # noqa: F401 (a fixture: an identity provider on 127.0.0.1)
 from tests.support.infra import Infra, start_infra
 from tests.support.kafka import delete_topics
+from tests.support.keycloak import keycloak  # noqa: F401 (a fixture: the session's Keycloak with the demo realm)
 from tests.support.stack import Namespace, new_namespace
 from zorgstroom_runtime.kafka import project_topics
 

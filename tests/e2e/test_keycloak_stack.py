@@ -2,67 +2,35 @@
 writes, the four services trusting it through ZS_AUTH_ISSUERS_FILE, and an organisation calling them with
 the access token it gets by client credentials, as the demo's callers do (client_credentials.py).
 
-Runs where a test may start services of its own (the native start-up, or ZS_TEST_OWN_BROKERS=1): Keycloak
-takes about half a minute to start and half a gigabyte of memory. Its own instance and ports: Keycloak on
-18580 (management 18581), the services on 8950-8953."""
+Keycloak is the session's (tests/support/keycloak.py), the services on its SERVICE_BASE_PORT."""
 
-import json
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.builders import intake_body
-from tests.support.infra import ROOT, Infra, run_deploy, starts_brokers
+from tests.support.infra import Infra
+from tests.support.keycloak import SERVICE_BASE_PORT, Keycloak
 from tests.support.processes import start_process_stack
 from tests.support.stack import Namespace
-from zorgstroom_ops import realm
 from zorgstroom_ops.client_credentials import ClientCredentials
-from zorgstroom_ops.demo_data import load_demo_data
-from zorgstroom_runtime.region import load_region
 
 pytestmark = pytest.mark.e2e
 
-KEYCLOAK = "http://127.0.0.1:18580"
-BASE_PORT = 8950
-
-
-@pytest.fixture(scope="module")
-def identity(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The directory with the realm, the client secrets and the issuers file, Keycloak running on them."""
-    if not starts_brokers(infra):
-        pytest.skip("Keycloak of its own needs the native start-up (or ZS_TEST_OWN_BROKERS=1)")
-    directory = tmp_path_factory.mktemp("identity")
-    region = load_region(ROOT / "data/regions/flevoland.toml", ROOT / "data/municipalities-nl.csv")
-    demo = load_demo_data(ROOT / "data/demo/flevoland.toml")
-    realm.write_identity(region, demo, directory, KEYCLOAK, f"http://127.0.0.1:{BASE_PORT + 3}/")
-    env = {
-        **os.environ,
-        "ZS_INSTANCE": "e2e-kc",
-        "ZS_KEYCLOAK_PORT": KEYCLOAK.rsplit(":", 1)[1],
-        "ZS_KEYCLOAK_REALM": str(directory / "keycloak-realm.json"),
-    }
-    run_deploy("keycloak.sh", "stop", env)  # one an aborted run left behind
-    run_deploy("keycloak.sh", "start", env)
-    try:
-        yield directory
-    finally:
-        run_deploy("keycloak.sh", "stop", env)
-
 
 @pytest.fixture
-async def services(infra: Infra, ns: Namespace, identity: Path, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+async def services(infra: Infra, ns: Namespace, keycloak: Keycloak, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     started = await start_process_stack(
         infra.database_url,
         infra.kafka_bootstrap,
         tmp_path / "stack",
-        BASE_PORT,
+        SERVICE_BASE_PORT,
         name="kc",
         prefix=ns.prefix,
-        extra_env={"ZS_AUTH_ISSUERS_FILE": str(identity / "auth-issuers.toml")},
+        extra_env={"ZS_AUTH_ISSUERS_FILE": str(keycloak.issuers_file)},
     )
     try:
         yield {name: service.url for name, service in started.services.items()}
@@ -71,12 +39,9 @@ async def services(infra: Infra, ns: Namespace, identity: Path, tmp_path: Path) 
 
 
 async def test_a_municipality_calls_with_its_client_credentials_token_and_only_for_itself(
-    services: dict[str, str], identity: Path
+    services: dict[str, str], keycloak: Keycloak
 ) -> None:
-    secrets: dict[str, str] = json.loads((identity / "client-secrets.json").read_text())
-    almere = ClientCredentials(
-        realm.token_url_of(realm.issuer_of(KEYCLOAK)), "municipality-0034", secrets["municipality-0034"]
-    )
+    almere = ClientCredentials(keycloak.token_url, "municipality-0034", keycloak.client_secret("municipality-0034"))
     async with httpx.AsyncClient(timeout=30) as http:
         own = await http.post(
             services["intake"] + "/v1/intakes",
