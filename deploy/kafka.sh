@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Apache Kafka (KRaft) started natively from jars that Maven resolves from Maven Central: one combined node by default.
-# Usage: deploy/kafka.sh install|start|stop|status|acl|add-user|kill N. Idempotent: start reuses a running broker.
+# Usage: deploy/kafka.sh install|start|stop|status|acl|add-user|user add NAME|kill N. Idempotent: start reuses a running broker.
 # ZS_KAFKA_NODES=3 runs a cluster of three combined broker+controller nodes instead (PLAINTEXT only): node
 # i (1-based) listens on PORT+2(i-1) and its controller on the port after; `kill N` kills node N with
 # SIGKILL (a crash, for the fault suite) and `start` starts whichever nodes are not running.
@@ -184,6 +184,15 @@ add-user() {
   rm -f "$file"
   [ "$status" = 0 ] || exit "$status"
   mkdir -p "$DIR/users.created"; touch "$DIR/users.created/$user"
+}
+
+# user add NAME: a SCRAM user of this broker (zorgstroom onboard: a provider's principal), added once; prints
+# whether it was added now or was there already. Its password is in users.txt, as every user's.
+user() {
+  [ "${1:-}" = add ] && [[ "${2:-}" =~ ^[A-Za-z0-9._-]{1,64}$ ]] || { log "usage: deploy/kafka.sh user add NAME"; exit 2; }
+  if [ -f "$DIR/users.created/$2" ] && [ -n "$(password_of "$2")" ]; then echo "kafka user $2: there already"; return; fi
+  add-user "$2"
+  echo "kafka user $2: added"
 }
 
 stop() { if [ "$NODES" -gt 1 ]; then cluster_stop; else stop_pid "$PID" Kafka; fi; }

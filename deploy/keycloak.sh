@@ -22,7 +22,7 @@ PID="$DIR/keycloak.pid"
 ISSUER="http://127.0.0.1:$PORT/realms/zorgstroom"
 
 install() {
-  if [ -f "$DIST/.complete" ] && [ "$DIST/.complete" -nt "$ZS_ROOT/deploy/keycloak/pom.xml" ]; then return; fi
+  if [ -f "$DIST/.complete" ] && [ "$DIST/.complete" -nt "$ZS_ROOT/deploy/keycloak/pom.xml" ]; then readable_dist; return; fi
   command -v mvn >/dev/null || { log "Maven is required (apt-get install -y maven)"; exit 1; }
   command -v unzip >/dev/null || { log "unzip is required (apt-get install -y unzip)"; exit 1; }
   log "resolving Keycloak $VERSION from Maven Central into $DIST"
@@ -31,7 +31,15 @@ install() {
   (umask 022; mvn -q -B -f "$ZS_ROOT/deploy/keycloak/pom.xml" dependency:copy -DoutputDirectory="$download")
   (umask 022; unzip -q "$download/keycloak-quarkus-dist.zip" -d "$ZS_CACHE/keycloak")
   rm -rf "$download"
-  touch "$DIST/.complete"
+  (umask 022; touch "$DIST/.complete")
+}
+
+# readable_dist: an older start made every instance home private with `chmod -R`, which through the hard
+# links took the read bits off the shared distribution itself; give them back (the distribution's own modes).
+readable_dist() {
+  if [ -n "$(find "$DIST" ! -perm -o=r -print -quit)" ]; then
+    log "restoring the read bits of $DIST"; chmod -R go+rX "$DIST"
+  fi
 }
 
 # java_home: the JDK Keycloak runs on; Java 17, the machine's default, is too old for Keycloak 26.
@@ -48,7 +56,10 @@ java_home() {
 }
 
 # instance_home: the instance's Keycloak home. The distribution's files are hard links (no copy of 175 MB);
-# what a start writes (the Quarkus build under lib/quarkus, conf, data) is the instance's own.
+# what a start writes (the Quarkus build under lib/quarkus, conf, data) is the instance's own. A linked
+# file is the distribution's very inode: nothing here may write to it or change its mode (chmod, touch, an
+# edit in place would change it for every instance); what must change is copied first, as lib/quarkus and
+# conf are.
 instance_home() {
   if [ -f "$HOME_DIR/.version" ] && [ "$(cat "$HOME_DIR/.version")" = "$VERSION" ]; then return; fi
   rm -rf "$HOME_DIR"; mkdir -p "$DIR"
@@ -71,6 +82,15 @@ stage_realm() {
   echo "$digest" > "$DIR/realm.sha256"
 }
 
+# private_dir: the instance's directory for its owner alone. Only the directory itself and what the
+# instance wrote are chmod'ed, never recursively into the home, whose hard links are the distribution's
+# files; a 0700 directory keeps everyone else out of all below it anyway.
+private_dir() {
+  mkdir -p "$DIR/logs"; chmod 700 "$DIR"
+  chmod -R go-rwx "$DIR/logs"
+  find "$DIR" -maxdepth 1 -type f -exec chmod go-rwx {} +
+}
+
 admin_password() {
   [ -s "$DIR/admin-password" ] || { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/admin-password"; }
   chmod 600 "$DIR/admin-password"
@@ -81,7 +101,7 @@ start() {
   install
   if pid_alive "$PID"; then log "already running on 127.0.0.1:$PORT (pid $(cat "$PID"))"; return; fi
   rm -f "$PID"
-  mkdir -p "$DIR/logs"; chmod -R go-rwx "$DIR"
+  private_dir
   instance_home
   stage_realm
   local java; java=$(java_home)

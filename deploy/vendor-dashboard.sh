@@ -1,39 +1,57 @@
 #!/usr/bin/env bash
-# Vendors Apache ECharts into the reporting dashboard, so the page needs nothing from the internet.
-# Copies the pinned npm package (tools/web/package.json; installed in tools/web/node_modules) with its
-# LICENSE and NOTICE into services/reporting/src/zorgstroom_reporting/dashboard/vendor/echarts/.
+# Vendors the reporting dashboard's browser libraries, so the page needs nothing from the internet: Apache
+# ECharts (the charts) and oidc-client-ts (the person's login, authorization code with PKCE). Copies each
+# pinned npm package (tools/web/package.json and its lock file's integrity; installed in
+# tools/web/node_modules) with its licence into
+# services/reporting/src/zorgstroom_reporting/dashboard/vendor/<package>/.
 # Usage: deploy/vendor-dashboard.sh. Idempotent: files already equal to the package's are left alone.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SRC="$ROOT/tools/web/node_modules/echarts"
-DEST="$ROOT/services/reporting/src/zorgstroom_reporting/dashboard/vendor/echarts"
+MODULES="$ROOT/tools/web/node_modules"
+VENDOR="$ROOT/services/reporting/src/zorgstroom_reporting/dashboard/vendor"
 
 log() { printf '[vendor-dashboard] %s\n' "$*" >&2; }
 
-if [ ! -f "$SRC/package.json" ]; then
-  log "ECharts is not installed: run (cd tools/web && npm ci) first"
-  exit 1
-fi
-version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$SRC/package.json" | head -1)"
-[ -n "$version" ] || { log "cannot read the version of $SRC/package.json"; exit 1; }
+# version PACKAGE: the version npm installed, refusing a package that is not installed.
+version() {
+  local manifest="$MODULES/$1/package.json" found
+  [ -f "$manifest" ] || { log "$1 is not installed: run (cd tools/web && npm ci) first"; exit 1; }
+  found="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$manifest" | head -1)"
+  [ -n "$found" ] || { log "cannot read the version of $manifest"; exit 1; }
+  printf '%s' "$found"
+}
 
-mkdir -p "$DEST"
-# source (relative to the package) -> target (relative to DEST)
+# copy PACKAGE DIRECTORY SOURCE TARGET: one file of an installed package (SOURCE relative to it) into
+# vendor/DIRECTORY/TARGET, when it differs.
 copy() {
-  local from="$SRC/$1" to="$DEST/$2"
+  local from="$MODULES/$1/$3" to="$VENDOR/$2/$4"
+  mkdir -p "$VENDOR/$2"
   if [ -f "$to" ] && cmp -s "$from" "$to"; then return; fi
   cp "$from" "$to"
-  log "copied echarts/$1"
+  log "copied $1/$3 to vendor/$2/$4"
 }
-copy dist/echarts.min.js echarts.min.js
-copy i18n/langNL.js langNL.js          # Dutch labels for the charts' own texts
-copy LICENSE LICENSE
-copy NOTICE NOTICE
-copy licenses/LICENSE-d3 LICENSE-d3    # LICENSE refers to it: echarts embeds parts of d3 (BSD 3-Clause)
 
-line="Apache ECharts $version from npm (echarts@$version, dist/echarts.min.js and i18n/langNL.js), vendored by deploy/vendor-dashboard.sh"
-if [ "$(cat "$DEST/VERSION" 2>/dev/null)" != "$line" ]; then
-  printf '%s\n' "$line" > "$DEST/VERSION"
-  log "wrote VERSION: echarts@$version"
-fi
-log "echarts@$version in ${DEST#"$ROOT"/}"
+# stamp DIRECTORY LINE: vendor/DIRECTORY/VERSION says where its files came from.
+stamp() {
+  if [ "$(cat "$VENDOR/$1/VERSION" 2>/dev/null)" != "$2" ]; then
+    printf '%s\n' "$2" > "$VENDOR/$1/VERSION"
+    log "wrote vendor/$1/VERSION"
+  fi
+}
+
+echarts="$(version echarts)"
+copy echarts echarts dist/echarts.min.js echarts.min.js
+copy echarts echarts i18n/langNL.js langNL.js          # Dutch labels for the charts' own texts
+copy echarts echarts LICENSE LICENSE
+copy echarts echarts NOTICE NOTICE
+copy echarts echarts licenses/LICENSE-d3 LICENSE-d3    # LICENSE refers to it: echarts embeds parts of d3 (BSD 3-Clause)
+stamp echarts "Apache ECharts $echarts from npm (echarts@$echarts, dist/echarts.min.js and i18n/langNL.js), vendored by deploy/vendor-dashboard.sh"
+
+oidc="$(version oidc-client-ts)"
+jwt="$(version jwt-decode)"
+# The browser build: one script that defines the global `oidc`, with jwt-decode (MIT) bundled into it.
+copy oidc-client-ts oidc-client-ts dist/browser/oidc-client-ts.min.js oidc-client-ts.min.js
+copy oidc-client-ts oidc-client-ts LICENSE LICENSE
+copy jwt-decode oidc-client-ts LICENSE LICENSE-jwt-decode
+stamp oidc-client-ts "oidc-client-ts $oidc from npm (oidc-client-ts@$oidc, dist/browser/oidc-client-ts.min.js, which bundles jwt-decode@$jwt), vendored by deploy/vendor-dashboard.sh"
+log "echarts@$echarts and oidc-client-ts@$oidc in ${VENDOR#"$ROOT"/}"

@@ -6,11 +6,14 @@ entry without a route) fails `test_every_route_has_an_entry_in_the_matrix`. Each
 is any answer but 401 and 403 (a handler may still answer 404 for a made-up id); a caller not let through
 must get 401 when it has no valid credential (none, an expired token, a token of an untrusted issuer) and
 403 when it has one. The callers with a valid credential are JWT access tokens with the roles each kind has
-in the demo (zorgstroom_ops.credentials; an operator has none), the same Principal a static token gives, and
-a provider whose token claims every role: it must get exactly what a provider gets (roles are capped by kind).
+in the demo (zorgstroom_ops.credentials; an operator has none), the same Principal a static token gives; a
+provider whose token claims every role: it must get exactly what a provider gets (roles are capped by kind);
+and staff of another region, with every region role, from an issuer that may speak for that region: let
+through nowhere but the public routes (a region role counts only in its own region).
 """
 
 import importlib
+import json
 import re
 import time
 import uuid
@@ -50,7 +53,8 @@ KINDS = {
     OPERATOR: ("ops", []),  # no HTTP powers: the operational endpoints need no token
 }
 GREEDY = "provider claiming every role"  # let through exactly where a provider is
-CALLERS = (*UNAUTHENTICATED, *KINDS, GREEDY)
+OTHER_REGION, OTHER_REGION_ID = "region staff of another region", "gooi"  # let through nowhere a region's staff is
+CALLERS = (*UNAUTHENTICATED, *KINDS, GREEDY, OTHER_REGION)
 OWN_AGB, OTHER_AGB = "11111111", "22222222"
 OWN_CORPORATION, OTHER_CORPORATION = "woonstad-illustratief", "thuis-illustratief"
 OWN_MUNICIPALITY, OTHER_MUNICIPALITY = "0034", "0995"
@@ -111,7 +115,7 @@ PUBLIC_OF = {
     "placement": {"/asyncapi/service.json"},
     "housing": {"/asyncapi/service.json"},
     "intake": {"/asyncapi/service.json"},
-    "reporting": {"/", "/dashboard/{name:path}"},
+    "reporting": {"/", "/dashboard/config.json", "/dashboard/{name:path}"},  # config.json: where people log in
 }
 AUDIT = (Try(only(REGION)),)  # GET /v1/audit on every service: region staff with audit:read
 
@@ -237,13 +241,17 @@ def test_every_route_has_an_entry_in_the_matrix() -> None:
 
 def issuers(directory: Path, issuer: str) -> Path:
     path = directory / "issuers.toml"
-    may_assert = '["region:flevoland", "municipality:*", "provider:*", "corporation:*", "operator:*"]'
+    speaks_for = ["region:flevoland", f"region:{OTHER_REGION_ID}", *(f"{k}:*" for k in KINDS if k != REGION)]
+    may_assert = json.dumps(speaks_for)  # a TOML array of strings
     path.write_text(f'[[issuers]]\nissuer = "{issuer}"\naudience = "zorgstroom"\nmay_assert = {may_assert}\n')
     return path
 
 
-def access_token(issuer: str, kind: str, lifetime: int = 300, key: Any = KEY, roles: list[str] | None = None) -> str:
+def access_token(
+    issuer: str, kind: str, lifetime: int = 300, key: Any = KEY, roles: list[str] | None = None, org: str = ""
+) -> str:
     organisation, kind_roles = KINDS[kind]
+    organisation = org or organisation
     roles = kind_roles if roles is None else roles
     now = int(time.time())
     claims = {
@@ -268,6 +276,7 @@ def credentials(issuer: str) -> dict[str, dict[str, str]]:
         FOREIGN: access_token("http://127.0.0.1:9/realms/elsewhere", REGION, key=stranger),
         **{kind: access_token(issuer, kind) for kind in KINDS},
         GREEDY: access_token(issuer, PROVIDER, roles=[r.value for r in Role]),
+        OTHER_REGION: access_token(issuer, REGION, org=OTHER_REGION_ID),
     }
     return {NONE: {}, **{caller: {"Authorization": f"Bearer {token}"} for caller, token in bearer.items()}}
 

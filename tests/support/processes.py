@@ -1,6 +1,7 @@
 """The four services as processes on a database and topic prefix of their own (e2e, chaos, bench)."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import asyncpg
 from tests.support.infra import ROOT
 from tests.support.stack import TEST_SECRET, write_credentials
 from zorgstroom_ops import processes
-from zorgstroom_runtime.kafka import ensure_topics, project_topics
+from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, project_topics
 
 
 def env_of_service(service: str, env: dict[str, str]) -> dict[str, str]:
@@ -39,9 +40,13 @@ async def start_process_stack(
     prefix: str | None = None,
     partitions: int = 2,
     extra_env: dict[str, str] | None = None,
+    services: Sequence[str] = processes.SERVICES,
+    kafka_admin: KafkaConnection | None = None,
+    own_env: dict[str, dict[str, str]] | None = None,
 ) -> ProcessStack:
     """A fresh database beside `database_url`'s, the topics under a prefix, credentials, and the four
-    services started and ready."""
+    services (or those named in `services`) started and ready. On a broker with SASL: `kafka_admin` creates
+    the topics, and `own_env` gives each service its own variables (its Kafka principal) beside `env`."""
     suffix = uuid.uuid4().hex[:8]
     database = f"{name}_{suffix}"
     admin = await asyncpg.connect(database_url)
@@ -50,7 +55,7 @@ async def start_process_stack(
     finally:
         await admin.close()
     prefix = prefix if prefix is not None else f"{name}{suffix}."
-    await ensure_topics(kafka_bootstrap, project_topics(prefix), partitions=partitions)
+    await ensure_topics(kafka_admin or kafka_bootstrap, project_topics(prefix), partitions=partitions)
     credentials_file, tokens = write_credentials(run_dir)
     env = {
         "ZS_ENVIRONMENT": "test",
@@ -63,10 +68,11 @@ async def start_process_stack(
         "ZS_RELAY_POLL_SECONDS": "0.2",
         **(extra_env or {}),
     }
-    stack = ProcessStack({s.name: s for s in processes.plan(run_dir, base_port)}, env, tokens, prefix)
+    planned = processes.plan(run_dir, base_port)
+    stack = ProcessStack({s.name: s for s in planned if s.name in services}, env, tokens, prefix)
     try:
         for service in stack.services.values():
-            processes.start(service, env_of_service(service.name, env))
+            processes.start(service, env_of_service(service.name, env) | (own_env or {}).get(service.name, {}))
         for service in stack.services.values():
             processes.wait_ready(service)
     except BaseException:

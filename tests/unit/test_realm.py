@@ -123,6 +123,13 @@ def test_people_log_in_to_the_dashboard_with_pkce(written: dict[str, Any]) -> No
     assert people["pieter.devries"]["attributes"][realm.CLAIM_ORG_ID] == ["0034"]
 
 
+def test_a_persons_session_ends_after_idling_or_a_working_day_and_a_refresh_token_is_used_once(
+    written: dict[str, Any],
+) -> None:
+    assert (written["ssoSessionIdleTimeout"], written["ssoSessionMaxLifespan"]) == (1800, 8 * 3600)
+    assert written["revokeRefreshToken"] is True and written["refreshTokenMaxReuse"] == 0
+
+
 def test_the_services_trust_the_realm_for_its_organisations_and_no_other(
     tmp_path: Path, organisations: Organisations
 ) -> None:

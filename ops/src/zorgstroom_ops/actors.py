@@ -100,12 +100,9 @@ class Actors:
         """Every provider's open placements, with the provider's AGB code."""
         found = []
         for provider in self.data.providers:
-            answer = await client.get(
-                f"{self.urls.placement}/v1/providers/{provider.agb}/placements",
-                auth=self.auth(f"provider-{provider.agb}"),
-            )
-            answer.raise_for_status()
-            found += [(provider.agb, p) for p in answer.json()["placements"]]
+            url = f"{self.urls.placement}/v1/providers/{provider.agb}/placements"
+            placements = await every_page(client, url, "placements", self.auth(f"provider-{provider.agb}"))
+            found += [(provider.agb, p) for p in placements]
         return found
 
     async def care(self, client: httpx.AsyncClient, agb: str, p: dict[str, Any], until: date, waits: bool) -> bool:
@@ -183,9 +180,8 @@ class Actors:
     async def answer_offers(self, client: httpx.AsyncClient, until: date) -> None:
         for corporation in self.data.corporations:
             auth = self.auth(f"corporation-{corporation.id}")
-            answer = await client.get(f"{self.urls.housing}/v1/corporations/{corporation.id}/offers", auth=auth)
-            answer.raise_for_status()
-            for offer in answer.json()["offers"]:
+            url = f"{self.urls.housing}/v1/corporations/{corporation.id}/offers"
+            for offer in await every_page(client, url, "offers", auth):
                 if offer["status"] != "open":
                     continue
                 rng = draw(self.seed, offer["offer_id"])
@@ -201,3 +197,16 @@ class Actors:
                 reply = await client.post(path, json=body, auth=auth)
                 if reply.status_code != 409:  # lapsed meanwhile
                     self.outcome.count("offers accepted" if choice == "accept" else "offers declined", reply)
+
+
+async def every_page(client: httpx.AsyncClient, url: str, member: str, auth: httpx.Auth) -> list[dict[str, Any]]:
+    """Every item of a paged list (docs/http.md, Pages): the pages one after another, by `next_after`."""
+    items: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        answer = await client.get(url, params={"after": after} if after else None, auth=auth)
+        answer.raise_for_status()
+        page = answer.json()
+        items += page[member]
+        if (after := page.get("next_after")) is None:
+            return items

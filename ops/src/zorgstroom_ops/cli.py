@@ -1,6 +1,8 @@
 """`zorgstroom`: the operator CLI. `up`, `down`, `status`, `simulate`, `report`, `demo`, `dead-letters`,
-`provider-topic`, `rebuild`, `db-roles`, `migrate`, `audit`, `trace` and `realm`; each command lives in its
-own module and is registered here, one way (`app.command()(fn)`)."""
+`provider-topic`, `rebuild`, `db-roles`, `migrate`, `audit`, `trace`, `realm`, `onboard`, `credentials` and
+`national`; each command lives in its own module and is registered here, one way (`app.command()(fn)`; a
+command with subcommands, like `onboard provider|corporation|municipality`, `credentials
+issue|rotate|revoke|list` or `national generate`, as its module's Typer app)."""
 
 import asyncio
 import dataclasses
@@ -12,10 +14,13 @@ import typer
 from rich.table import Table
 
 from zorgstroom_ops import dead_letters, kafka_security, processes
+from zorgstroom_ops.api_keys_command import credentials_app
 from zorgstroom_ops.audit_command import audit
 from zorgstroom_ops.config import config
 from zorgstroom_ops.db_roles import db_roles_command, migrate_command
 from zorgstroom_ops.demo_command import demo
+from zorgstroom_ops.national_command import national_app
+from zorgstroom_ops.onboard_command import onboard_app
 from zorgstroom_ops.realm import realm_command
 from zorgstroom_ops.rebuild_command import rebuild_command
 from zorgstroom_ops.report_command import report
@@ -154,3 +159,6 @@ for command, name in (
     (realm_command, "realm"),
 ):
     app.command(name)(command)
+app.add_typer(onboard_app, name="onboard")
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(national_app, name="national")

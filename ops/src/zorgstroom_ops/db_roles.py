@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import typer
 
+from zorgstroom_runtime.api_keys import SCHEMA as CREDENTIALS_SCHEMA
 from zorgstroom_runtime.db import create_pool, grant_service_role, quote_ident
 from zorgstroom_runtime.migrations import migrate
 
@@ -171,9 +172,22 @@ async def provision(superuser_url: str, schemas: list[str], pgpass: PgPass) -> l
                 await conn.execute(f"SET LOCAL ROLE {quote_ident(roles.migrator)}")
                 await grant_service_role(conn, roles.schema, roles.app)
             provisioned.append(roles)
+        await grant_credentials_readers(conn, [roles.app for roles in provisioned])
         return provisioned
     finally:
         await conn.close()
+
+
+async def grant_credentials_readers(conn: asyncpg.Connection, roles: list[str]) -> None:
+    """SELECT on the credentials store's keys (not its history) for each of `roles` that exists, once the store
+    exists (`zorgstroom credentials` creates it). Run as its owner or a superuser; the services only read it."""
+    if await conn.fetchval("SELECT to_regclass($1)", f"{CREDENTIALS_SCHEMA}.api_keys") is None:
+        return
+    s = quote_ident(CREDENTIALS_SCHEMA)
+    for role in roles:
+        if await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role):
+            r = quote_ident(role)
+            await conn.execute(f"GRANT USAGE ON SCHEMA {s} TO {r}; GRANT SELECT ON {s}.api_keys TO {r}")
 
 
 async def migrate_schema(migrator_url: str, schema: str, migrations: Path, app_role: str) -> list[str]:

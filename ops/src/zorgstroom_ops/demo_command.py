@@ -4,10 +4,12 @@ report, and where to look."""
 import os
 
 from zorgstroom_ops.config import config
+from zorgstroom_ops.realm import people_of
 from zorgstroom_ops.report_command import report
 from zorgstroom_ops.simulate_command import simulate
 from zorgstroom_ops.stack import RegionFile, console, demo_data, keycloak_issuer, region_of, service_urls, tokens, up
 from zorgstroom_ops.traces import latest_intake_trace
+from zorgstroom_runtime.region import Region
 
 
 def demo(years: int = 1, seed: int = 42, region_file: RegionFile = None) -> None:
@@ -21,16 +23,11 @@ def demo(years: int = 1, seed: int = 42, region_file: RegionFile = None) -> None
 def _where_to_look(region_file: RegionFile) -> None:
     urls = service_urls()
     console.print(f"reporting API: {urls['reporting']}/v1/region/flows?from=YYYY-MM&to=YYYY-MM (CSV: add &format=csv)")
-    region_token = tokens().get(f"region-{region_of(region_file).code}", "")
-    console.print(
-        f"dashboard (Dutch, for region staff): {urls['reporting']}/  - paste the region staff token once:\n"
-        f"  {region_token}\n"
-        f"  (a municipality's own token, from {config().run / 'tokens.json'}, shows its own numbers exactly)"
-    )
+    issuer = keycloak_issuer()
+    _dashboard(urls["reporting"], region_of(region_file), logs_in=issuer is not None)
     console.print("API docs (Swagger UI, offline): " + ", ".join(f"{u}/docs" for u in urls.values()))
     console.print("OpenAPI: " + ", ".join(f"{u}/openapi.json" for u in urls.values()) + "; AsyncAPI: /asyncapi.json")
     console.print(f"metrics: {urls['intake']}/metrics; credentials for the demo: {config().run / 'tokens.json'}")
-    issuer = keycloak_issuer()
     if issuer is not None:
         console.print(
             f"identity provider: Keycloak, issuer {issuer}; each organisation's client id and secret for client"
@@ -54,6 +51,26 @@ def _where_to_look(region_file: RegionFile) -> None:
             " (docs/providers.md has the same with confluent-kafka and kcat)"
         )
     console.print("stop everything with: make down")
+
+
+def _dashboard(url: str, region: Region, *, logs_in: bool) -> None:
+    """How to open the dashboard: as one of the realm's people at Keycloak, or with a pasted static token."""
+    if logs_in:
+        anna, pieter = people_of(region.code, region.centre_municipality)
+        municipality = region.municipalities[pieter.organisation_id].name
+        console.print(
+            f"dashboard (Dutch): {url}/  - click Inloggen and log in at Keycloak as\n"
+            f"  {anna.username} (region staff: the whole region) or {pieter.username} (policy officer of"
+            f" {municipality}: its own figures);\n"
+            f"  their passwords: {config().run / 'people.json'}"
+        )
+        return
+    region_token = tokens().get(f"region-{region.code}", "")
+    console.print(
+        f"dashboard (Dutch, for region staff): {url}/  - paste the region staff token once:\n"
+        f"  {region_token}\n"
+        f"  (a municipality's own token, from {config().run / 'tokens.json'}, shows its own numbers exactly)"
+    )
 
 
 def _traces() -> None:

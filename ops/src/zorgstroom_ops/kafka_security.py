@@ -29,6 +29,15 @@ def read_users(kafka_dir: Path) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in lines if line.strip())
 
 
+def add_user(name: str, root: Path, env: dict[str, str]) -> bool:
+    """A SCRAM user on the running broker (deploy/kafka.sh user add), its password kept in users.txt;
+    False when it was a user already."""
+    done = subprocess.run(
+        [str(root / "deploy" / "kafka.sh"), "user", "add", name], env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip().endswith(": added")
+
+
 def apply_grants(grants: list[AclGrant], root: Path, env: dict[str, str], marker: Path | None = None) -> int:
     """Add the ACLs (adding one twice is harmless); skipped when `marker` shows this plan was applied."""
     digest = hashlib.sha256(json.dumps([g.command_args() for g in grants]).encode()).hexdigest()

@@ -5,7 +5,9 @@ One confidential client per organisation of credentials.organisations_of (client
 access tokens carry the organisation's kind, id and roles as the claims the services map to a Principal;
 a public client for the dashboard (authorization code with PKCE) and a few people to log in with. The client
 secrets and the people's passwords are generated once and kept (0600) beside the demo's other credentials,
-so a regenerated realm keeps them.
+so a regenerated realm keeps them. Organisations onboarded since (`zorgstroom onboard`, onboarded.json in the
+same directory) are in the realm and the issuers file too: deploy/keycloak.sh re-imports a changed realm file,
+and an onboarded client must survive that.
 """
 
 import json
@@ -30,6 +32,7 @@ AUDIENCE = "zorgstroom"  # the services' own client: its roles are Zorgstroom's 
 DASHBOARD_CLIENT = "zorgstroom-dashboard"
 TOKEN_LIFETIME_SECONDS = 300
 CLAIM_ORG_KIND, CLAIM_ORG_ID, CLAIM_ROLES = "zs_org_kind", "zs_org_id", "zs_roles"
+ONBOARDED_FILE = "onboarded.json"  # client id -> {kind, id, name, roles}: written by `zorgstroom onboard`
 
 Json = dict[str, Any]
 
@@ -93,16 +96,21 @@ def build_realm(
     """The realm as Keycloak's import format: https://www.keycloak.org/server/importExport."""
     clients = [_services_client()]
     clients += [
-        _organisation_client(name, kind, org, client_secrets[name]) for name, (kind, org, _) in organisations.items()
+        organisation_client(name, kind, org, client_secrets[name]) for name, (kind, org, _) in organisations.items()
     ]
     clients.append(_dashboard_client(dashboard_url))
-    accounts = [_service_account(name, roles) for name, (_, _, roles) in organisations.items()]
+    accounts = [service_account(name, roles) for name, (_, _, roles) in organisations.items()]
     return {
         "realm": REALM,
         "enabled": True,
         "displayName": "Zorgstroom",
         "accessTokenLifespan": TOKEN_LIFETIME_SECONDS,
-        "ssoSessionIdleTimeout": 1800,
+        "ssoSessionIdleTimeout": 1800,  # the dashboard's idle window (ZS_DASHBOARD_IDLE_MINUTES) is the same
+        "ssoSessionMaxLifespan": 8 * 3600,  # a working day, then a person logs in again whatever they do
+        # A refresh token is used once: each renewal returns a new one, and a reused one (a stolen copy, RFC 9700
+        # §4.14.2) is refused and ends the session of both its holders.
+        "revokeRefreshToken": True,
+        "refreshTokenMaxReuse": 0,
         "registrationAllowed": False,
         "resetPasswordAllowed": False,
         "bruteForceProtected": True,
@@ -175,7 +183,9 @@ def _services_client() -> Json:
     }
 
 
-def _organisation_client(name: str, kind: str, organisation_id: str, secret: str) -> Json:
+def organisation_client(name: str, kind: str, organisation_id: str, secret: str) -> Json:
+    """An organisation's confidential client: client credentials only, typed access tokens (at+jwt) with its
+    kind, id and roles, for the services' audience. The realm file's and `zorgstroom onboard`'s alike."""
     return {
         "clientId": name,
         "name": f"{kind} {organisation_id}",
@@ -214,8 +224,9 @@ def _dashboard_client(dashboard_url: str) -> Json:
         "implicitFlowEnabled": False,
         "directAccessGrantsEnabled": False,
         "serviceAccountsEnabled": False,
+        "frontchannelLogout": False,  # logout is the page's own redirect to the end_session_endpoint
         "redirectUris": [dashboard_url],
-        "webOrigins": [dashboard_url.rstrip("/")],
+        "webOrigins": [dashboard_url.rstrip("/")],  # CORS for the token endpoint the page calls
         "attributes": {
             "pkce.code.challenge.method": "S256",
             "post.logout.redirect.uris": dashboard_url,
@@ -225,15 +236,16 @@ def _dashboard_client(dashboard_url: str) -> Json:
         "optionalClientScopes": [],
         "protocolMappers": [
             _hardcoded_claim("client_id", DASHBOARD_CLIENT),
-            _user_attribute_claim(CLAIM_ORG_KIND),
-            _user_attribute_claim(CLAIM_ORG_ID),
+            # in the ID token too: the page shows the person's organisation beside their name
+            _user_attribute_claim(CLAIM_ORG_KIND, id_token=True),
+            _user_attribute_claim(CLAIM_ORG_ID, id_token=True),
             _roles_claim(),
             _audience(),
         ],
     }
 
 
-def _service_account(client_id: str, roles: list[str]) -> Json:
+def service_account(client_id: str, roles: list[str]) -> Json:
     return {
         "username": f"service-account-{client_id}",
         "enabled": True,
@@ -274,12 +286,13 @@ def _hardcoded_claim(claim: str, value: str) -> Json:
     }
 
 
-def _user_attribute_claim(claim: str) -> Json:
+def _user_attribute_claim(claim: str, *, id_token: bool = False) -> Json:
+    config = _access_token_only({"user.attribute": claim, "claim.name": claim, "jsonType.label": "String"})
     return {
         "name": claim,
         "protocol": "openid-connect",
         "protocolMapper": "oidc-usermodel-attribute-mapper",
-        "config": _access_token_only({"user.attribute": claim, "claim.name": claim, "jsonType.label": "String"}),
+        "config": config | {"id.token.claim": str(id_token).lower()},
     }
 
 
@@ -321,6 +334,13 @@ def region_organisations(region: Region, demo: DemoData | None) -> Organisations
         providers=[p.agb for p in demo.providers] if demo else [],
         corporations=[c.id for c in demo.corporations] if demo else [],
     )
+
+
+def onboarded(directory: Path) -> Organisations:
+    """The organisations `zorgstroom onboard` added in this directory (none when it has not been run)."""
+    path = directory / ONBOARDED_FILE
+    found: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
+    return {name: (o["kind"], o["id"], list(o["roles"])) for name, o in found.items()}
 
 
 def write_realm(directory: Path, organisations: Organisations, people: list[Person], dashboard_url: str) -> Path:
@@ -367,8 +387,9 @@ def write_issuers(directory: Path, issuer: str, asserted: list[str]) -> Path:
 
 
 def write_identity(region: Region, demo: DemoData | None, directory: Path, keycloak_url: str, dashboard: str) -> Path:
-    """The realm file and the issuers file for the region's demo organisations; the issuers file's path."""
-    organisations = region_organisations(region, demo)
+    """The realm file and the issuers file for the region's demo organisations and those onboarded since; the
+    issuers file's path."""
+    organisations = region_organisations(region, demo) | onboarded(directory)
     people = people_of(region.code, region.centre_municipality)
     write_realm(directory, organisations, people, dashboard)
     return write_issuers(directory, issuer_of(keycloak_url), may_assert(organisations, people))

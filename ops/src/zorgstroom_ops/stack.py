@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from zorgstroom_ops import credentials, db_roles, kafka_security, processes
+from zorgstroom_ops.api_keys_command import prepare_store
 from zorgstroom_ops.client_credentials import Callers, client_credentials_callers, static_callers
 from zorgstroom_ops.config import config
 from zorgstroom_ops.demo_data import DemoData, load_demo_data
@@ -50,7 +51,9 @@ def keycloak_wanted() -> bool:
 
 def keycloak_issuer() -> str | None:
     """The demo realm's issuer when Keycloak answers for it with its discovery document, else None."""
-    issuer = f"{config().keycloak}/realms/zorgstroom"
+    from zorgstroom_ops import realm  # realm's own command reads this module: imported when used
+
+    issuer = realm.issuer_of(config().keycloak)
     try:
         answer = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=3)
     except httpx.HTTPError:
@@ -187,6 +190,7 @@ def database_roles() -> dict[str, dict[str, str]]:
     (zorgstroom migrate), and then only its login role, with a pgpass file holding that role's line alone."""
     shared = db_roles.PgPass(config().pgpass)
     provisioned = asyncio.run(db_roles.provision(config().database_url, list(processes.SERVICES), shared))
+    asyncio.run(prepare_store(config().database_url))  # API keys: the store the services read (and are granted)
     for schema, applied in asyncio.run(db_roles.migrate_stack(provisioned)).items():
         if applied:
             console.print(f"{schema}: {len(applied)} migration(s) applied")
@@ -228,6 +232,10 @@ def up(region_file: RegionFile = None) -> None:
     issuers = _start_identity_provider(region, demo)
     if issuers is not None:
         env["ZS_AUTH_ISSUERS_FILE"] = str(issuers)
+        # The dashboard logs people in at the same realm (its client zorgstroom-dashboard, the default id).
+        from zorgstroom_ops.realm import issuer_of  # realm's own command reads this module: imported when used
+
+        env["ZS_DASHBOARD_OIDC_ISSUER"] = issuer_of(config().keycloak)
     # A simulated year runs in about a minute: an unanswered offer lapses after seconds, not 14 days.
     env["ZS_OFFER_LAPSE_AFTER_SECONDS"] = os.environ.get("ZS_OFFER_LAPSE_AFTER_SECONDS", "4")
     if traces:

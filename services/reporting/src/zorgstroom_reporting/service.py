@@ -8,6 +8,7 @@ are plain application errors; the HTTP module only parses parameters and renders
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,7 @@ from zorgstroom_reporting.queries.documents import SHOWN_COUNTS, flat, shown
 from zorgstroom_reporting.queries.flows import load_facts
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Forbidden, InvalidField, NotFound
+from zorgstroom_runtime.offload import computed_from
 from zorgstroom_runtime.region import Region
 
 
@@ -39,8 +41,9 @@ def is_responsible(principal: Principal, code: str) -> bool:
     return principal.organisation_kind is OrganisationKind.MUNICIPALITY and principal.organisation_id == code
 
 
-def may_read_municipality(principal: Principal, code: str) -> None:
-    if Role.REPORTS_REGION in principal.roles:
+def may_read_municipality(principal: Principal, region: Region, code: str) -> None:
+    if Role.REPORTS_REGION in principal.roles:  # staff of this region only, not of another
+        principal.require_region_staff_of(region.code, Role.REPORTS_REGION)
         return
     principal.require(Role.REPORTS_OWN)
     if principal.organisation_kind is not OrganisationKind.MUNICIPALITY or principal.organisation_id != code:
@@ -64,13 +67,23 @@ def _csv_disclosure(rows: list[dict[str, Any]], rounding: Rounding) -> list[dict
 async def municipality_flows(
     pool: asyncpg.Pool, region: Region, principal: Principal, code: str, first: Month, last: Month
 ) -> Report:
-    may_read_municipality(principal, code)
+    may_read_municipality(principal, region, code)
     _in_region(region, code)
     rounding, threshold = (
         await _rounding(pool, is_responsible(principal, code)),
         region.reporting.small_number_threshold,
     )
-    tallies = monthly_tallies(await load_facts(pool, code), code, first, last, region)
+    return await computed_from(
+        partial(load_facts, pool, code),
+        lambda facts: _municipality_flows(region, code, facts, rounding, threshold, first, last),
+    )
+
+
+def _municipality_flows(
+    region: Region, code: str, facts: Facts, rounding: Rounding, threshold: int, first: Month, last: Month
+) -> Report:
+    """municipality_flows' computation, in a worker thread (zorgstroom_runtime.offload)."""
+    tallies = monthly_tallies(facts, code, first, last, region)
     months = protect_flows(tallies, code, rounding, region, threshold)
     shown_months = [{"month": str(m)} | shown(f) for m, f in sorted(months.items())]
     document = {
@@ -102,10 +115,22 @@ async def region_flows(
 ) -> Report:
     """Every municipality's totals as the caller may see them (its own exactly); the region's totals are the
     sums of the protected totals, so they give no municipality's figure back."""
-    if Role.REPORTS_REGION not in principal.roles:
+    if Role.REPORTS_REGION in principal.roles:
+        principal.require_region_staff_of(region.code, Role.REPORTS_REGION)
+    else:
         principal.require(Role.REPORTS_OWN)
-    threshold, facts = region.reporting.small_number_threshold, await load_facts(pool)
-    protected = await _rounding(pool, exact=False)
+    protected, on = await _rounding(pool, exact=False), today or date.today()
+    return await computed_from(
+        partial(load_facts, pool), lambda facts: _region_flows(region, principal, facts, protected, first, last, on)
+    )
+
+
+def _region_flows(
+    region: Region, principal: Principal, facts: Facts, protected: Rounding, first: Month, last: Month, on: date
+) -> Report:
+    """region_flows' computation, in a worker thread: seconds of CPU over ten years of a region's facts, during
+    which the event loop must keep answering health checks and feeding the projection."""
+    threshold = region.reporting.small_number_threshold
 
     def period_totals(code: str, rounding: Rounding) -> dict[str, Any]:
         tallies = monthly_tallies(facts, code, first, last, region)
@@ -123,7 +148,6 @@ async def region_flows(
         for m in region.municipalities.values()
     ]
     days_of: Counter[str] = Counter()
-    on = today or date.today()
     for (responsible, _), cell in protect_matrix(
         monthly_matrix(facts, first, last, on), protected, Month.of(on)
     ).items():
@@ -151,9 +175,12 @@ async def region_matrix(
 ) -> Report:
     """Regional solidarity: whose clients are placed in which municipality's facilities (aggregates only), as
     placements started in the period (`clients`) and as client-days passed in the period."""
-    principal.require(Role.REPORTS_REGION)
+    principal.require_region_staff_of(region.code, Role.REPORTS_REGION)
     rounding, on = await _rounding(pool, exact=False), today or date.today()
-    matrix = protect_matrix(monthly_matrix(await load_facts(pool), first, last, on), rounding, Month.of(on))
+    matrix = await computed_from(
+        partial(load_facts, pool),
+        lambda facts: protect_matrix(monthly_matrix(facts, first, last, on), rounding, Month.of(on)),
+    )
     cells = [
         {
             "responsible": responsible,
@@ -235,17 +262,17 @@ async def municipality_budget(
 ) -> Report:
     """Client-days x tariff for the clients this municipality is responsible for, against its budget under the
     distribution model, and what it pays into (+) or receives from (-) the regional pot."""
-    may_read_municipality(principal, code)
+    may_read_municipality(principal, region, code)
     _in_region(region, code)
-    rounding, facts, on = (
-        await _rounding(pool, is_responsible(principal, code)),
-        await load_facts(pool),
-        today or date.today(),
-    )
+    rounding, on = await _rounding(pool, is_responsible(principal, code)), today or date.today()
+
     # What it pays or receives is worked out from everyone's rounded days, for itself too: from the exact days
     # its settlement would move with every other municipality's clients. Its own days and cost are exact.
-    settled = _settlement(region, facts, year, on, replace(rounding, exact=False))
-    shown = _settlement(region, facts, year, on, rounding) if rounding.exact else settled
+    def settlements(facts: Facts) -> tuple[Settlement, Settlement]:
+        settled = _settlement(region, facts, year, on, replace(rounding, exact=False))
+        return settled, _settlement(region, facts, year, on, rounding) if rounding.exact else settled
+
+    settled, shown = await computed_from(partial(load_facts, pool), settlements)
     own, fair = _of(shown, code, region), _of(settled, code, region)
     row = _money_row(region, own) | {
         "cost_borne_eur": fair.borne_eur,
@@ -268,9 +295,12 @@ async def region_budget(
 ) -> Report:
     """The region's municipalities against their budgets and the settlement (sums to zero), and apart from
     it the cost of clients whose responsible municipality lies outside the region: costs to recover."""
-    principal.require(Role.REPORTS_REGION)
+    principal.require_region_staff_of(region.code, Role.REPORTS_REGION)
     rounding = await _rounding(pool, exact=False)
-    settlement = _settlement(region, await load_facts(pool), year, today or date.today(), rounding)
+    on = today or date.today()
+    settlement = await computed_from(
+        partial(load_facts, pool), lambda facts: _settlement(region, facts, year, on, rounding)
+    )
     rows = [_money_row(region, m) for m in settlement.municipalities]
     elsewhere = [
         _cost_row(region, c) | _days_columns(region, c.days.total)
@@ -293,7 +323,7 @@ async def region_budget(
 
 async def region_wijken(pool: asyncpg.Pool, region: Region, principal: Principal, first: Month, last: Month) -> Report:
     """Facility places now, and outflow homes moved into up to the end of the period, per CBS wijk."""
-    principal.require(Role.REPORTS_REGION)
+    principal.require_region_staff_of(region.code, Role.REPORTS_REGION)
     rounding, on = await _rounding(pool, exact=False), last.last_day()
     shown = []
     for w in await places.wijken(pool, region, on):
@@ -308,7 +338,7 @@ async def region_wijken(pool: asyncpg.Pool, region: Region, principal: Principal
 async def region_occupancy(pool: asyncpg.Pool, region: Region, principal: Principal, last: Month) -> Report:
     """Places (the latest capacity each facility registered, public) and those taken on the last day of the
     period: each facility's rounded, each care form's the sum of its facilities' rounded figures."""
-    principal.require(Role.REPORTS_REGION)
+    principal.require_region_staff_of(region.code, Role.REPORTS_REGION)
     rounding, on = await _rounding(pool, exact=False), last.last_day()
     facilities = []
     for f in await places.occupancy(pool, on):
@@ -333,7 +363,7 @@ async def region_occupancy(pool: asyncpg.Pool, region: Region, principal: Princi
 async def region_housing(pool: asyncpg.Pool, region: Region, principal: Principal, first: Month, last: Month) -> Report:
     """Per corporation, municipality and quota year: the quota, offers made in the period and their outcome
     (the accepted ones are the quota used), and what is left of the quota."""
-    principal.require(Role.REPORTS_REGION)
+    principal.require_region_staff_of(region.code, Role.REPORTS_REGION)
     rounding = await _rounding(pool, exact=False)
     quota = await places.quotas(pool, first.year, last.year)
     rows = housing_rows(await places.offer_counts(pool), quota, first, last, rounding.count)

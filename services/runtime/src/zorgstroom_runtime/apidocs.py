@@ -12,7 +12,7 @@ version is in its VERSION file), and serves the contract-wide AsyncAPI document 
 Swagger UI's validator badge is switched off: it would send the OpenAPI document to validator.swagger.io.
 
 `document_answers` makes /openapi.json tell the truth about what every route can answer, in one place:
-each error as `application/problem+json` (401 and 403 where a token is needed, 400, 413 and 415 on
+each error as `application/problem+json` (401, 403 and 429 where a token is needed, 400, 413 and 415 on
 writes, 422, 500, and whatever a route declares, such as its 404 or 409), optional query and header
 parameters without FastAPI's `null` alternative (a missing parameter is how null is sent), and on each
 write that takes an Idempotency-Key its 409 `idempotency-key-reused` and the `Idempotent-Replayed`
@@ -20,8 +20,11 @@ header. Routes declare only what is their own: `responses={404: {"description": 
 tests/integration/test_api_conformance.py holds every service to its document with schemathesis.
 """
 
+import base64
 import functools
+import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +97,7 @@ def _router(openapi_url: str, title: str, version: str) -> APIRouter:
     @router.get(DOCS_PATH, response_class=HTMLResponse)
     async def docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")  # same origin, also behind a path prefix
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=f"{root}{openapi_url}",
             title=title,
             swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js?v={version}",
@@ -102,6 +105,8 @@ def _router(openapi_url: str, title: str, version: str) -> APIRouter:
             swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon-32x32.png?v={version}",
             swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
         )
+        page.headers["Content-Security-Policy"] = docs_content_security_policy(page.body.decode())
+        return page
 
     @router.get(ASSETS_PATH + "/{name}")
     async def asset(name: str) -> FileResponse:
@@ -118,6 +123,23 @@ def _router(openapi_url: str, title: str, version: str) -> APIRouter:
     return router
 
 
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def docs_content_security_policy(html: str) -> str:
+    """A strict CSP for the Swagger UI page: its one inline script (FastAPI's start-up of Swagger UI) allowed by
+    its hash, nothing else inline, nothing from another host. The page shares its origin with the reporting
+    dashboard, whose person's tokens live in sessionStorage: no script but these may run there."""
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+        for s in _INLINE_SCRIPT.findall(html)
+    )
+    return (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
+        " connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
 # What a route declares of its own in `responses=` (FastAPI's type for it).
 Responses = dict[int | str, dict[str, Any]]
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -132,6 +154,7 @@ ERRORS = {
     "413": "The body is too large",
     "415": "The body is not application/json",
     "422": "The request is not valid: `errors` names each field refused (problem type invalid-request)",
+    "429": "Over the caller's rate limit (problem type too-many-requests): try again after `Retry-After` seconds",
     "500": "The service could not complete the request",
 }
 KEY_REUSED = (
@@ -185,7 +208,7 @@ def _document_errors(method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     statuses = {"500"}
     if operation.get("security"):
-        statuses |= {"401", "403"}
+        statuses |= {"401", "403", "429"}
     if method in WRITES:
         statuses |= {"413", "415"}
     if "requestBody" in operation:

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from zorgstroom_contracts import EVENT_TYPES, topic_name
 from zorgstroom_runtime import metrics
 from zorgstroom_runtime.acl import service_topics
+from zorgstroom_runtime.api_keys import ApiKeys, start_refresher
 from zorgstroom_runtime.apidocs import install_answers, install_api_docs
 from zorgstroom_runtime.audit import (
     REFUSED,
@@ -42,6 +43,7 @@ from zorgstroom_runtime.jwt_auth import AccessTokenVerifier
 from zorgstroom_runtime.kafka import KafkaConnection, refuse_topics_that_lose_history
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork, unit_of_work
 from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
+from zorgstroom_runtime.rate_limits import RateLimits, client_address
 from zorgstroom_runtime.region import Region, load_region
 from zorgstroom_runtime.relay import OutboxRelay
 from zorgstroom_runtime.settings import ServiceSettings
@@ -176,6 +178,9 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_telemetry(definition.name)
         app.state.context = await start_context(definition, settings)
+        keys_url = settings.credentials_database_url or settings.database_url
+        refresher = await start_refresher(app.state.api_keys, keys_url, settings.api_keys_poll_seconds)
+        app.state.context.tasks.append(refresher)  # stopped with the service's other tasks
         try:
             yield
         finally:
@@ -183,7 +188,11 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
 
     app = FastAPI(title=definition.title, version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.credentials = CredentialStore.from_file(settings.credentials_file)
-    app.state.access_tokens = AccessTokenVerifier.from_file(settings.auth_issuers_file)
+    app.state.access_tokens = AccessTokenVerifier.from_file(
+        settings.auth_issuers_file, refuse_plain_http=settings.environment == "production"
+    )
+    app.state.rate_limits = RateLimits.of(definition.name, settings.rate_limit, settings.rate_limit_refused)
+    app.state.api_keys = ApiKeys()  # filled from the credentials store when the service starts
     install_problem_handlers(app)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     _install_http_metrics(app, definition.name)
@@ -215,22 +224,27 @@ def _install_http_metrics(app: FastAPI, service: str) -> None:
         if response.status_code in REFUSED and route != "unmatched" and context is not None:
             await audit_refusal(context.pool, request, route, response.status_code)
         if route not in ("/healthz", "/readyz", "/metrics"):
-            caller = caller_of(request)
-            access.info(
-                "%s %s %d %s",
-                request.method,
-                route,
-                response.status_code,
-                caller["actor"],
-                extra={
-                    "method": request.method,
-                    "route": route,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed * 1000, 1),
-                    **caller,
-                },
-            )
+            _log_access(request, route, response.status_code, elapsed)
         return response
+
+
+def _log_access(request: Request, route: str, status: int, elapsed: float) -> None:
+    """One line per request; a 401 or 429 also names the peer's address (where abuse came from) and a 429 the
+    limit it hit (`rate_limited`: credential or refused)."""
+    caller: dict[str, str] = caller_of(request)
+    if status in (401, 429):
+        caller["client"] = client_address(request)
+    if limited := getattr(request.state, "rate_limited", None):
+        caller["rate_limited"] = limited
+    access.info(
+        "%s %s %d %s",
+        request.method,
+        route,
+        status,
+        caller["actor"],
+        extra={"method": request.method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 1)}
+        | caller,
+    )
 
 
 SERVICE_ASYNCAPI_PATH = "/asyncapi/service.json"

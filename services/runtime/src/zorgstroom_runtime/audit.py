@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, RefusedCaller, Role
-from zorgstroom_runtime.errors import Forbidden, InvalidField
+from zorgstroom_runtime.auth import CurrentPrincipal, Principal, RefusedCaller, Role
+from zorgstroom_runtime.errors import InvalidField
 from zorgstroom_runtime.isotime import IsoDateTime
 from zorgstroom_runtime.outbox import UnitOfWork
 from zorgstroom_runtime.telemetry import current_trace_id
@@ -225,10 +225,7 @@ def audit_router() -> APIRouter:
         query: Annotated[AuditQuery, Depends(_audit_query)],
         units: Annotated[Callable[..., AbstractAsyncContextManager[UnitOfWork]], Depends(_units_of_work)],
     ) -> AuditPage:
-        region = request.app.state.context.region
-        if principal.organisation_kind is not OrganisationKind.REGION or principal.organisation_id != region.code:
-            raise Forbidden(f"credential {principal.name!r} is not staff of region {region.code}")
-        principal.require(Role.AUDIT_READ)
+        principal.require_region_staff_of(request.app.state.context.region.code, Role.AUDIT_READ)
         async with units(correlation_id=current_trace_id()) as uow:  # the read and its own audit row, together
             page = await read_audit_trail(uow.conn, query)
             await uow.audit_as(principal, "audit.read", client_ref=query.client_ref, subject=query.described())

@@ -6,6 +6,7 @@ the token itself: [{"name": "almere-case-system", "token_sha256": "...", "organi
 
 A bearer that is a JWT goes instead to the access-token verifier (jwt_auth.py) when trusted issuers are
 configured (ZS_AUTH_ISSUERS_FILE): its claims map to the same Principal, so every authorisation rule holds.
+A bearer that starts with `zsk_` is an API key, checked against the keys in memory (api_keys.py).
 """
 
 import hashlib
@@ -26,6 +27,7 @@ from zorgstroom_runtime.problems import Problem
 
 log = logging.getLogger(__name__)
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # three base64url parts: JWS compact form
+API_KEY_PREFIX = "zsk_"
 
 
 class OrganisationKind(StrEnum):
@@ -84,7 +86,7 @@ class Principal:
     # a static token and for an organisation's own client-credentials token.
     # Every audit line of the request names it (NEN 7513): see `acting_person`.
     subject: str | None = None
-    # The `iss` of the access token it came with; None for a static token.
+    # The `iss` of the access token it came with; api_keys.API_KEY_ISSUER for an API key; None for a static token.
     issuer: str | None = None
 
     @property
@@ -94,6 +96,16 @@ class Principal:
     def require(self, role: Role) -> None:
         if role not in self.roles:
             raise Forbidden(f"credential {self.name!r} lacks the role {role.value!r}")
+
+    def is_region_staff_of(self, region_code: str) -> bool:
+        """A region role counts only in its own region: staff of another region (a static credential, or an
+        issuer that may speak for it) hold the same roles, but not over this region's data."""
+        return self.organisation_kind is OrganisationKind.REGION and self.organisation_id == region_code
+
+    def require_region_staff_of(self, region_code: str, role: Role) -> None:
+        self.require(role)
+        if not self.is_region_staff_of(region_code):
+            raise Forbidden(f"credential {self.name!r} is not staff of region {region_code}")
 
 
 def token_digest(token: str) -> str:
@@ -108,7 +120,11 @@ class CredentialStore:
     def from_file(cls, path: Path | None) -> "CredentialStore":
         if path is None:
             return cls({})
-        return cls({e["token_sha256"]: _static_principal(e) for e in json.loads(path.read_text())})
+        entries = json.loads(path.read_text())
+        principals = {e["token_sha256"]: _static_principal(e) for e in entries}
+        if len(principals) != len(entries):  # one token, two credentials: which organisation would it act for?
+            raise ValueError(f"{path}: a token digest is listed twice")
+        return cls(principals)
 
     def authenticate(self, token: str) -> Principal | None:
         # A lookup by SHA-256 digest: its timing tells nothing about any stored token.
@@ -152,6 +168,10 @@ class AccessTokens(Protocol):
     async def authenticate(self, token: str) -> Principal: ...
 
 
+class ApiKeyStore(Protocol):
+    def authenticate(self, token: str) -> Principal: ...
+
+
 # The person the request being served acts for (its Principal's subject), set when the caller is
 # authenticated: every audit line the request writes names it, including lines written by code that only
 # sees the credential's name (UnitOfWork.audit). A task started for the request inherits it; a consumer's
@@ -168,9 +188,12 @@ async def current_principal(
 ) -> Principal:
     token = credentials.credentials if credentials else None
     access_tokens: AccessTokens | None = getattr(request.app.state, "access_tokens", None)
+    api_keys: ApiKeyStore | None = getattr(request.app.state, "api_keys", None)
     principal: Principal | None
     if token and access_tokens is not None and _JWT.fullmatch(token):
         principal = await _verified(request, access_tokens, token)
+    elif token and api_keys is not None and token.startswith(API_KEY_PREFIX):
+        principal = _api_key_holder(request, api_keys, token)
     else:
         store: CredentialStore = request.app.state.credentials
         principal = store.authenticate(token) if token else None
@@ -185,12 +208,7 @@ async def _verified(request: Request, access_tokens: AccessTokens, token: str) -
     try:
         return await access_tokens.authenticate(token)
     except Unauthenticated as refusal:
-        log.info("an access token was refused: %s", refusal)
-        if refusal.caller is not None:  # its signature verified: the audit of the refusal names who it claimed
-            request.state.refused_caller, request.state.refusal_reason = refusal.caller, str(refusal)
-        raise Problem(
-            401, "Unauthorized", str(refusal), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from None
+        raise _refused(request, "an access token", refusal) from None
     except IssuerUnreachable as unreachable:
         raise Problem(
             503,
@@ -201,4 +219,40 @@ async def _verified(request: Request, access_tokens: AccessTokens, token: str) -
         ) from None
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+class RateLimit(Protocol):
+    def admit(self, request: Request, principal: Principal) -> None: ...
+    def refused(self, request: Request) -> None: ...
+
+
+async def admitted_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The caller, counted against its rate limit (rate_limits.py): a credential's own, or its address's when
+    its authentication failed; over either, 429 in place of the answer."""
+    limits: RateLimit | None = getattr(request.app.state, "rate_limits", None)
+    try:
+        principal = await current_principal(request, credentials)
+    except Problem as refusal:
+        if limits is not None and refusal.status == 401:
+            limits.refused(request)
+        raise
+    if limits is not None:
+        limits.admit(request, principal)
+    return principal
+
+
+def _api_key_holder(request: Request, api_keys: ApiKeyStore, token: str) -> Principal:
+    try:
+        return api_keys.authenticate(token)
+    except Unauthenticated as refusal:
+        raise _refused(request, "an API key", refusal) from None
+
+
+def _refused(request: Request, what: str, refusal: Unauthenticated) -> Problem:
+    log.info("%s was refused: %s", what, refusal)
+    if refusal.caller is not None:  # its signature or secret checked out: the audit of the refusal names the caller
+        request.state.refused_caller, request.state.refusal_reason = refusal.caller, str(refusal)
+    return Problem(401, "Unauthorized", str(refusal), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+CurrentPrincipal = Annotated[Principal, Depends(admitted_principal)]

@@ -11,11 +11,20 @@ Which issuers are trusted, and which organisations each may speak for, is config
     # token_types = ["at+jwt", "application/at+jwt"]   (add "JWT" only for a provider that cannot type them)
     # max_lifetime_seconds = 3600                      (exp - iat above this is refused)
     # [issuers.claims]    organisation_kind = "zs_org_kind", organisation_id = "zs_org_id", roles = "zs_roles"
+
+A running service reads the file again when it changes (checked at most every RELOAD_SECONDS, on a request
+with a JWT), so an onboarded organisation is trusted without a restart; a file that no longer reads or
+validates is logged and the issuers held stay in use. The file decides whom the services trust, so it and its
+directory may be writable by their owner alone (unless on a read-only mount), at start and at every reload;
+and a reload may not bring in keys over plain http when the file first read fetched every key over https
+(production refuses plain http at start: settings.py), nor take a file changed while it was being read.
 """
 
 import asyncio
 import logging
+import os
 import re
+import stat
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -42,6 +51,7 @@ Algorithm = Literal["RS256", "ES256", "PS256"]  # asymmetric only: never `none`,
 ORGANISATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FETCH_TIMEOUT_SECONDS = 5.0
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
+RELOAD_SECONDS = 2.0  # how often, at most, a verifier looks whether its issuers file changed
 
 
 class ClaimNames(BaseModel):
@@ -110,6 +120,25 @@ def load_issuers(path: Path) -> list[Issuer]:
     return IssuersFile.model_validate(tomllib.loads(path.read_text())).issuers
 
 
+class UnsafeIssuersFile(ValueError):
+    """The issuers file is not fit to be trusted (others may write it, keys over plain http): not read."""
+
+
+def refuse_writable_by_others(path: Path) -> None:
+    """UnsafeIssuersFile when the file, or the directory it is in, may be written by its group or others: they
+    could make the services trust an issuer of their own. A read-only mount (compose's :ro, a Kubernetes
+    Secret) is safe whatever its mode bits say."""
+    real = path.resolve()
+    for target in (real, real.parent):
+        found = os.stat(target)
+        if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not os.statvfs(target).f_flag & os.ST_RDONLY:
+            what = "directory" if target == real.parent else "file"
+            raise UnsafeIssuersFile(
+                f"the issuers {what} {target} may be written by its group or others"
+                f" (mode {stat.filemode(found.st_mode)}): chmod go-w {target}"
+            )
+
+
 class IssuerKeys:
     """The signing keys of one issuer: fetched on first use, again when a token names a key id not among
     them (rotation) or when they are old, but never more often than `key_refresh_seconds`, so a flood of
@@ -168,6 +197,21 @@ class IssuerKeys:
         return jwks_url
 
 
+def _same_keys(before: Issuer | None, now: Issuer) -> bool:
+    fetched_by = {"issuer", "jwks_url", "key_refresh_seconds", "keys_max_age_seconds"}
+    return before is not None and before.model_dump(include=fetched_by) == now.model_dump(include=fetched_by)
+
+
+Stamp = tuple[int, int, int, int, int]
+
+
+def _stamp(path: Path) -> Stamp:
+    """What tells a changed file: its modification time, size and inode (a file replaced whole is new), and its
+    and its directory's modes (a file refused for them is looked at again once they are mended)."""
+    found = path.stat()
+    return found.st_mtime_ns, found.st_size, found.st_ino, found.st_mode, path.resolve().parent.stat().st_mode
+
+
 def _signs(jwk: dict[str, Any]) -> bool:
     return isinstance(jwk.get("kid"), str) and jwk.get("use", "sig") == "sig"
 
@@ -181,16 +225,81 @@ class AccessTokenVerifier:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        source: Path | None = None,
+        reload_seconds: float = RELOAD_SECONDS,
+        refuse_plain_http: bool | None = None,
     ) -> None:
-        self._issuers = {i.issuer: i for i in issuers}
-        self._keys = {i.issuer: IssuerKeys(i, transport, clock) for i in issuers}
+        self._transport, self._clock = transport, clock
+        self._source, self._reload_seconds = source, reload_seconds
+        # Unsaid: as the issuers first trusted (production refuses plain http at start, so its reloads do too).
+        first_plain = any(i.plain_http_urls() for i in issuers)
+        self._refuse_plain_http = not first_plain if refuse_plain_http is None else refuse_plain_http
+        self._stamp = _stamp(source) if source is not None else None
+        self._refused_stamp: Stamp | None = None
+        self._checked_at = clock()
+        self._issuers: dict[str, Issuer] = {}
+        self._keys: dict[str, IssuerKeys] = {}
+        self._trust(issuers)
 
     @classmethod
-    def from_file(cls, path: Path | None) -> "AccessTokenVerifier | None":
-        return cls(load_issuers(path)) if path is not None else None
+    def from_file(
+        cls,
+        path: Path | None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        refuse_plain_http: bool | None = None,
+    ) -> "AccessTokenVerifier | None":
+        """The verifier of an issuers file, which it reads again when the file changes; UnsafeIssuersFile (the
+        service does not start) when others may write it."""
+        if path is None:
+            return None
+        refuse_writable_by_others(path)
+        issuers = load_issuers(path)
+        return cls(issuers, transport=transport, clock=clock, source=path, refuse_plain_http=refuse_plain_http)
+
+    def _trust(self, issuers: Sequence[Issuer]) -> None:
+        """Trust these issuers; one whose keys are fetched as before keeps them (no needless fetch when only
+        the organisations it may speak for changed)."""
+        kept = {i.issuer for i in issuers if _same_keys(self._issuers.get(i.issuer), i)}
+        self._keys = {
+            i.issuer: self._keys[i.issuer] if i.issuer in kept else IssuerKeys(i, self._transport, self._clock)
+            for i in issuers
+        }
+        self._issuers = {i.issuer: i for i in issuers}
+
+    def _reload_if_changed(self) -> None:
+        """The issuers file read again when it changed since it was read (at most every reload_seconds)."""
+        if self._source is None or self._clock() - self._checked_at < self._reload_seconds:
+            return
+        self._checked_at = self._clock()
+        try:
+            stamp = _stamp(self._source)
+            if stamp in (self._stamp, self._refused_stamp):
+                return
+            refuse_writable_by_others(self._source)
+            issuers = self._safe(load_issuers(self._source))  # pydantic's and TOML's errors are ValueErrors
+            if _stamp(self._source) != stamp:  # written to while read: perhaps half of it; read it next time
+                log.info("the issuers file %s changed while it was read: read again shortly", self._source)
+                return
+        except (OSError, ValueError) as error:
+            self._refused_stamp = stamp if not isinstance(error, OSError) else None  # said once per version
+            log.error("the issuers file %s is kept as it was read before: %s", self._source, error)
+            return
+        self._stamp = stamp
+        self._trust(issuers)
+        log.info("the issuers file %s was read again: %d issuer(s)", self._source, len(issuers))
+
+    def _safe(self, issuers: list[Issuer]) -> list[Issuer]:
+        """The issuers read again, refused whole as start-up would refuse them."""
+        plain = [url for issuer in issuers for url in issuer.plain_http_urls()]
+        if plain and self._refuse_plain_http:
+            raise UnsafeIssuersFile(f"it names an issuer or JWKS over plain http ({plain[0]}): use https")
+        return issuers
 
     async def authenticate(self, token: str) -> Principal:
         """The Principal of a valid token; Unauthenticated (with why, and no key material) otherwise."""
+        self._reload_if_changed()
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})

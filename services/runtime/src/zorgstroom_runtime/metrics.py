@@ -30,3 +30,9 @@ OUTBOX_PARKED = Gauge(
     "Outbox rows parked after Kafka refused them repeatedly; later rows of their key wait behind them.",
     ["service"],
 )
+RATE_LIMITED = Counter(
+    "zorgstroom_rate_limited_total",
+    "Requests answered 429: over a credential's rate limit (credential), or an address's failed authentications"
+    " (refused); counted here instead of an audit line each.",
+    ["service", "scope"],
+)

@@ -28,11 +28,12 @@ def migration_lock(schema: str) -> str:
     return f"migrate:{schema}"
 
 
-def migrations_of(*folders: Path) -> list[Migration]:
-    """The runtime's migrations, then each folder's, in order."""
+def migrations_of(*folders: Path, runtime: bool = True) -> list[Migration]:
+    """The runtime's migrations, then each folder's, in order; `runtime=False` for a schema that is no
+    service's own (the credentials store), which has no outbox or audit log."""
     return [
         Migration(f"{folder.parent.name}/{file.name}", file.read_text())
-        for folder in (RUNTIME_MIGRATIONS, *folders)
+        for folder in ((RUNTIME_MIGRATIONS,) if runtime else ()) + folders
         for file in sorted(folder.glob("*.sql"))
     ]
 
@@ -51,7 +52,7 @@ async def pending(conn: asyncpg.Connection, *folders: Path) -> list[str]:
     return [m.name for m in migrations_of(*folders) if not _applied(m, known)]
 
 
-async def migrate(pool: asyncpg.Pool, schema: str, *folders: Path) -> list[str]:
+async def migrate(pool: asyncpg.Pool, schema: str, *folders: Path, runtime: bool = True) -> list[str]:
     """Apply what is missing, in order; returns the names applied now."""
     applied_now: list[str] = []
     async with pool.acquire() as conn:
@@ -63,7 +64,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, *folders: Path) -> list[str]:
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
             known = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT * FROM schema_migrations")}
-            for migration in migrations_of(*folders):
+            for migration in migrations_of(*folders, runtime=runtime):
                 if _applied(migration, known):
                     continue
                 async with conn.transaction():

@@ -144,11 +144,16 @@ _TITLES = {
     409: "Conflict",
     413: "Content too large",
     415: "Unsupported media type",
+    429: "Too many requests",
 }
 
 
 class BodyGuard:
-    """Refuses bodies over a size limit (413) and writes that are not JSON (415), before routing."""
+    """Refuses bodies over a size limit (413) and writes that are not JSON (415), before routing.
+
+    A pure ASGI middleware: a declared Content-Length over the limit is refused before the body is read; a body
+    without one (chunked) is counted as it streams, and refused with 413 as soon as it passes the limit, without
+    reading the rest. The route's own answer to the body cut short (FastAPI would say 400) is dropped for it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -167,17 +172,36 @@ class BodyGuard:
         if has_body and not (media == "application/json" or media.endswith("+json")):
             await self._refuse(scope, send, 415, "Unsupported media type", "send the body as application/json")
             return
-        received = 0
+        await self._counted(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The route, with its body counted as it streams: past the limit, 413 in place of its answer."""
+        too_large = f"the body exceeds {self.max_bytes} bytes"
+        received, overflowed, refused = 0, False, False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, overflowed
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise Problem(413, "Content too large", f"the body exceeds {self.max_bytes} bytes")
+                overflowed = True
+                raise Problem(413, "Content too large", too_large)
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if not overflowed:
+                await send(message)
+            elif message["type"] == "http.response.start":  # whatever the route made of the cut body
+                refused = True
+                await self._refuse(scope, send, 413, "Content too large", too_large)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Problem:
+            if not overflowed or refused:
+                raise
+            await self._refuse(scope, send, 413, "Content too large", too_large)  # nothing inside answered it
 
     @staticmethod
     async def _refuse(scope: Scope, send: Send, status: int, title: str, detail: str) -> None:

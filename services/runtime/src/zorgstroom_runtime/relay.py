@@ -64,6 +64,15 @@ KEEPALIVE = "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET 
 REFUSED_RECORD = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException)
 
 
+def event_headers(event_type: str, schema_version: int) -> list[tuple[str, bytes]]:
+    """The headers every published event carries beside its trace context (the dead-letter tools read them)."""
+    return [
+        ("event-type", event_type.encode()),
+        ("schema-version", str(schema_version).encode()),
+        ("content-type", b"application/json"),
+    ]
+
+
 class OutboxRelay:
     """Publishes the outbox to Kafka while it holds the schema's relay lease; stands by otherwise."""
 
@@ -306,9 +315,7 @@ class OutboxRelay:
         ):
             headers = [
                 *[(k, v.encode("latin-1")) for k, v in current_trace_carrier().items()],
-                ("event-type", row["event_type"].encode()),
-                ("schema-version", str(row["schema_version"]).encode()),
-                ("content-type", b"application/json"),
+                *event_headers(row["event_type"], row["schema_version"]),
             ]
             delivery: asyncio.Future[Any] = await producer.send(
                 row["topic"], value=row["payload"].encode(), key=row["message_key"].encode(), headers=headers

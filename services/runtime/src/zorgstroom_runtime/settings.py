@@ -3,7 +3,8 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, SecretStr, ValidationError, model_validator
+from limits import parse as parse_rate_limit
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -79,6 +80,16 @@ class ServiceSettings(BaseSettings):
         description="TOML of the identity providers whose JWT access tokens are accepted, and the organisations"
         " each may speak for (see jwt_auth.py). Unset: static tokens of ZS_CREDENTIALS_FILE only.",
     )
+    credentials_database_url: str | None = Field(
+        default=None,
+        description="The credentials store (schema `credentials`, API keys), read only; unset: ZS_DATABASE_URL's"
+        " database. A region with a database per service points every service at the one store.",
+    )
+    api_keys_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="API keys are reloaded at once on a change (LISTEN/NOTIFY), and every this many seconds besides.",
+    )
     client_ref_secret: SecretStr | None = Field(
         default=None,
         description="The HMAC key that turns a BSN into client_ref: intake's alone, no other service is given it.",
@@ -86,6 +97,16 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     max_body_bytes: int = 64 * 1024
+    rate_limit: str = Field(
+        default="6000/minute",
+        description="Requests one credential (and the person it acts for) may make to one process of a service, in"
+        " a moving window ('6000/minute', '100/second'); more get 429. Per process: two processes, twice.",
+    )
+    rate_limit_refused: str = Field(
+        default="600/minute",
+        description="Requests with a failed authentication one client address may make to one process before"
+        " further ones get 429 in place of 401 (and are counted, not audited).",
+    )
     relay_batch_size: int = 500
     relay_poll_seconds: float = 1.0
     outbox_retention_hours: float = Field(
@@ -112,6 +133,12 @@ class ServiceSettings(BaseSettings):
         description="Refusals by Kafka of one outbox row (larger than the broker takes) before it is parked;"
         " later rows of its key wait behind it.",
     )
+    bench_bare_endpoint: bool = Field(
+        default=False,
+        description="Benchmarks only (bench/intake_load.py), and only with ZS_ENVIRONMENT=test: intake also serves"
+        " POST /bench/bare-intake, which parses an intake body and answers 202 without I/O (the ceiling to compare"
+        " POST /v1/intakes with). Ignored in any other environment.",
+    )
 
     @property
     def schema_name(self) -> str:
@@ -120,6 +147,12 @@ class ServiceSettings(BaseSettings):
     def _plain_http_issuers(self) -> list[str]:
         issuers = load_issuers(self.auth_issuers_file) if self.auth_issuers_file else []
         return [url for issuer in issuers for url in issuer.plain_http_urls()]
+
+    @field_validator("rate_limit", "rate_limit_refused")
+    @classmethod
+    def _a_rate_limit_parses(cls, value: str) -> str:
+        parse_rate_limit(value)  # its ValueError says what does not parse: the service refuses to start
+        return value
 
     @model_validator(mode="after")
     def _refuse_more_in_sync_replicas_than_replicas(self) -> "ServiceSettings":

@@ -75,7 +75,9 @@ class PostgresUnits:
 
     async def of_corporation(self, corporation_id: str) -> list[HousingUnit]:
         rows = await self.conn.fetch(
-            f"SELECT {_UNIT_COLUMNS} FROM housing_units WHERE corporation_id = $1 ORDER BY unit_id", corporation_id
+            f"SELECT {_UNIT_COLUMNS} FROM housing_units WHERE corporation_id = $1"
+            ' ORDER BY unit_id COLLATE "C"',  # the order its pages compare ids in (code points)
+            corporation_id,
         )
         return [_unit(r) for r in rows]
 
@@ -147,7 +149,8 @@ class PostgresContingents:
 
     async def of_corporation(self, corporation_id: str) -> list[Contingent]:
         rows = await self.conn.fetch(
-            f"SELECT {_CONTINGENT_COLUMNS} FROM contingents WHERE corporation_id = $1 ORDER BY year, municipality",
+            f"SELECT {_CONTINGENT_COLUMNS} FROM contingents WHERE corporation_id = $1"
+            ' ORDER BY year, municipality COLLATE "C"',
             corporation_id,
         )
         return [Contingent(**dict(r)) for r in rows]

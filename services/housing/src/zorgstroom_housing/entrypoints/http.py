@@ -5,6 +5,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response
+from pydantic import BaseModel
 
 from zorgstroom_contracts.codes import OfferDeclineReason
 from zorgstroom_housing.adapters.unit_of_work import units_of_work
@@ -23,6 +24,7 @@ from zorgstroom_runtime.apidocs import Responses
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.idempotency import ReplayableRoute
+from zorgstroom_runtime.pagination import NextAfter, PageDep, page_of
 from zorgstroom_runtime.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1", tags=["housing"], route_class=ReplayableRoute)  # writes take an Idempotency-Key
@@ -31,6 +33,21 @@ OFFER_ANSWER: Responses = {
     404: {"description": "No such offer"},
     409: {"description": "The offer was answered before (problem type offer-answered, with its `offer_status`)"},
 }
+
+
+class OffersPage(BaseModel):
+    offers: list[OfferPublic]
+    next_after: NextAfter = None
+
+
+class ContingentsPage(BaseModel):
+    contingents: list[ContingentPublic]
+    next_after: NextAfter = None
+
+
+class UnitsPage(BaseModel):
+    units: list[UnitPublic]
+    next_after: NextAfter = None
 
 
 def _public(offer: OfferRow) -> OfferPublic:
@@ -126,23 +143,26 @@ async def decline_offer(
 
 @router.get("/corporations/{corporation_id}/offers", summary="A corporation's offers and their answers")
 async def corporation_offers(
-    corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep
-) -> dict[str, list[OfferPublic]]:
+    corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep, page: PageDep
+) -> OffersPage:
     found = await offers.corporation_offers(units_of_work(context), principal, corporation_id)
-    return {"offers": [_public(o) for o in found]}
+    shown = page_of(found, page)  # oldest first, never removed: by position
+    return OffersPage(offers=[_public(o) for o in shown.items], next_after=shown.next_after)
 
 
 @router.get("/corporations/{corporation_id}/contingents", summary="A corporation's quotas and their use")
 async def corporation_contingents(
-    corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep
-) -> dict[str, list[ContingentPublic]]:
+    corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep, page: PageDep
+) -> ContingentsPage:
     found = await corporations.corporation_contingents(units_of_work(context), principal, corporation_id)
-    return {"contingents": [_contingent(c) for c in found]}
+    shown = page_of(found, page, lambda c: (c.year, c.municipality))
+    return ContingentsPage(contingents=[_contingent(c) for c in shown.items], next_after=shown.next_after)
 
 
 @router.get("/corporations/{corporation_id}/units", summary="A corporation's units, and why one is not offered")
 async def corporation_units(
-    corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep
-) -> dict[str, list[UnitPublic]]:
+    corporation_id: IdPath, principal: CurrentPrincipal, context: ContextDep, page: PageDep
+) -> UnitsPage:
     found = await corporations.corporation_units(units_of_work(context), principal, corporation_id)
-    return {"units": [_unit(u) for u in found]}
+    shown = page_of(found, page, lambda u: (u.unit_id,))
+    return UnitsPage(units=[_unit(u) for u in shown.items], next_after=shown.next_after)

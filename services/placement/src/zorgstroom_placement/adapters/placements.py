@@ -67,7 +67,7 @@ class PostgresPlacements:
     async def open_of_provider(self, provider_agb: str) -> list[Placement]:
         rows = await self.conn.fetch(
             f"SELECT {_PLACEMENT_COLUMNS} FROM placements WHERE provider_agb = $1 AND end_date IS NULL"
-            " ORDER BY start_date, placement_id",
+            ' ORDER BY start_date, placement_id COLLATE "C"',  # as pages compare ids
             provider_agb,
         )
         return [_placement(r) for r in rows]

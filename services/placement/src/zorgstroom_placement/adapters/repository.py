@@ -208,7 +208,7 @@ class PostgresFacilities:
     async def find(self, care_form: str | None, municipality: str | None) -> list[Facility]:
         rows = await self.conn.fetch(
             f"SELECT {_FACILITY_COLUMNS} FROM facilities WHERE ($1::text IS NULL OR care_form = $1)"
-            " AND ($2::text IS NULL OR municipality = $2) ORDER BY facility_id",
+            ' AND ($2::text IS NULL OR municipality = $2) ORDER BY facility_id COLLATE "C"',  # as pages compare ids
             care_form,
             municipality,
         )

@@ -91,9 +91,9 @@ class PostgresTransfers:
 
     async def involving(self, municipality: str | None, status: TransferStatus | None) -> list[Transfer]:
         rows = await self.conn.fetch(
-            f"SELECT {_TRANSFER_COLUMNS} FROM transfers"
+            f"SELECT {_TRANSFER_COLUMNS}, created_at FROM transfers"
             " WHERE ($1::text IS NULL OR from_municipality = $1 OR to_municipality = $1)"
-            " AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, transfer_id",
+            ' AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, transfer_id COLLATE "C"',  # pages' key
             municipality,
             status.value if status else None,
         )

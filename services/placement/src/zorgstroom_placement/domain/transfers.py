@@ -2,7 +2,7 @@
 accepts or declines; once accepted it takes effect on its effective date, for that episode only."""
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from zorgstroom_contracts.codes import TransferDeclineReason, TransferReason
@@ -34,6 +34,7 @@ class Transfer:
     answered_on: date | None = None
     decline_reason: TransferDeclineReason | None = None
     applied: bool = False  # the episode's rows name the new municipality (from effective_on on)
+    created_at: datetime | None = None  # when it was stored (None before): the order of the list of transfers
 
     def accepted(self, on: date) -> "Transfer":
         return replace(self, status=TransferStatus.ACCEPTED, answered_on=on)

@@ -1,14 +1,16 @@
 """HTTP routes of placement: translate requests into use cases and answers into responses."""
 
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel
 
 from zorgstroom_placement.adapters.unit_of_work import units_of_work
 from zorgstroom_placement.domain.facilities import Facility
 from zorgstroom_placement.domain.transfers import Transfer, TransferStatus
+from zorgstroom_placement.domain.waiting_list import URGENCY_RANK
 from zorgstroom_placement.schemas import (
     AssessmentCreate,
     AssessmentRecorded,
@@ -30,9 +32,11 @@ from zorgstroom_placement.schemas import (
 from zorgstroom_placement.service_layer import consent, facilities, placements, transfers, waiting_list
 from zorgstroom_runtime.apidocs import Responses
 from zorgstroom_runtime.app import ContextDep
-from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal, Role
+from zorgstroom_runtime.auth import CurrentPrincipal, OrganisationKind, Principal
 from zorgstroom_runtime.errors import Forbidden
 from zorgstroom_runtime.idempotency import ReplayableRoute
+from zorgstroom_runtime.pagination import NextAfter, PageDep, page_of
+from zorgstroom_runtime.region import Region
 from zorgstroom_runtime.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1", route_class=ReplayableRoute)  # every write takes an Idempotency-Key
@@ -54,18 +58,19 @@ TRANSFER_ANSWER: Responses = {
     409: {"description": "Answered before (transfer-answered), or its date has passed (transfer-expired)"},
 }
 CLIENT_NOT_FOUND: Responses = {404: {"description": "The client has no registration waiting or placed"}}
-# Who reads the list of facilities: whoever registers them (region staff, providers) and whoever plans with
-# them (the region's and the municipalities' reports). Not a corporation, not an operator's credential.
-FACILITY_READERS = frozenset({Role.FACILITIES_WRITE, Role.REPORTS_REGION, Role.REPORTS_OWN})
 # The receiving municipality answers a proposed transfer; region staff answer for one outside the region.
 TRANSFER_ANSWERERS = (OrganisationKind.MUNICIPALITY, OrganisationKind.REGION)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _only(principal: Principal, *kinds: OrganisationKind, refusal: str) -> None:
+def _only(principal: Principal, region: Region, *kinds: OrganisationKind, refusal: str) -> None:
     """A route's first gate, before anything is looked up: a kind of caller that may never do this gets 403,
-    whether the id it names exists or not (a 404 would tell it which ids do)."""
+    whether the id it names exists or not (a 404 would tell it which ids do). Staff of another region are such
+    a caller everywhere."""
     if principal.organisation_kind not in kinds:
         raise Forbidden(refusal)
+    if principal.organisation_kind is OrganisationKind.REGION and not principal.is_region_staff_of(region.code):
+        raise Forbidden(f"credential {principal.name!r} is not staff of region {region.code}")
 
 
 def _public(f: Facility, with_occupancy: bool = True) -> FacilityPublic:
@@ -74,21 +79,56 @@ def _public(f: Facility, with_occupancy: bool = True) -> FacilityPublic:
     return FacilityPublic(**asdict(f), free_places=f.free_places)
 
 
+class FacilitiesPage(BaseModel):
+    facilities: list[FacilityPublic]
+    next_after: NextAfter = None
+
+
+class PlacementsPage(BaseModel):
+    placements: list[PlacementPublic]
+    next_after: NextAfter = None
+
+
+class TransfersPage(BaseModel):
+    transfers: list[TransferPublic]
+    next_after: NextAfter = None
+
+
+def _waiting_order(listed: dict[str, Any]) -> tuple[str | int, ...]:
+    """The waiting list's priority key (domain.waiting_list.priority_key) of a listed client: its page cursor."""
+    rank = URGENCY_RANK[listed["urgency"]]
+    return (rank, listed["waiting_since"], listed["intake_id"], listed["client_ref"])
+
+
 def _transfer(t: Transfer) -> TransferPublic:
-    return TransferPublic(**{k: v for k, v in asdict(t).items() if k != "applied"})
+    return TransferPublic(**{k: v for k, v in asdict(t).items() if k not in ("applied", "created_at")})
+
+
+def _newest_first(t: Transfer) -> tuple[str | int, ...]:
+    """The list of transfers' order (newest first, then transfer_id) as an ascending key: its page cursor, so a
+    transfer that leaves a `status=` filter between two pages moves no other one out of view."""
+    assert t.created_at is not None  # read from the database
+    return (-((t.created_at - _EPOCH) // timedelta(microseconds=1)), t.transfer_id)
 
 
 @router.get("/waiting-list", tags=["waiting list"], summary="The regional waiting list in priority order")
 async def waiting_list_read(
     principal: CurrentPrincipal,
     context: ContextDep,
+    page: PageDep,
     care_form: CareFormQuery = None,
     municipality: MunicipalityQuery = None,
 ) -> dict[str, Any]:
     clients = await waiting_list.read_waiting_list(
         units_of_work(context), context.region, principal, care_form, municipality, date.today(), current_trace_id()
     )
-    return {"care_form": care_form, "municipality": municipality, "clients": clients}
+    shown = page_of(clients, page, _waiting_order)
+    return {
+        "care_form": care_form,
+        "municipality": municipality,
+        "clients": shown.items,
+        "next_after": shown.next_after,
+    }
 
 
 @router.patch(
@@ -154,13 +194,14 @@ async def put_facility(
 async def list_facilities(
     principal: CurrentPrincipal,
     context: ContextDep,
+    page: PageDep,
     care_form: CareFormQuery = None,
     municipality: MunicipalityQuery = None,
-) -> dict[str, list[FacilityPublic]]:
-    if not principal.roles & FACILITY_READERS:
-        raise Forbidden(f"credential {principal.name!r} holds none of the roles that read facilities")
-    found = await facilities.list_facilities(units_of_work(context), care_form, municipality)
-    return {"facilities": [_public(f, facilities.sees_occupancy(principal, f)) for f in found]}
+) -> FacilitiesPage:
+    found = await facilities.list_facilities(units_of_work(context), context.region, principal, care_form, municipality)
+    shown = page_of(found, page, lambda f: (f.facility_id,))
+    listed = [_public(f, facilities.sees_occupancy(principal, context.region, f)) for f in shown.items]
+    return FacilitiesPage(facilities=listed, next_after=shown.next_after)
 
 
 @router.post(
@@ -173,7 +214,7 @@ async def list_facilities(
 async def assess(
     placement_id: IdPath, body: AssessmentCreate, principal: CurrentPrincipal, context: ContextDep
 ) -> AssessmentRecorded:
-    _only(principal, OrganisationKind.PROVIDER, refusal="only the provider of a placement assesses it")
+    _only(principal, context.region, OrganisationKind.PROVIDER, refusal="only the provider of a placement assesses it")
     event, envelope = await placements.assess(
         units_of_work(context), context.region, principal, placement_id, body, date.today(), current_trace_id()
     )
@@ -208,16 +249,22 @@ async def end_placement(
     summary="A provider's open placements (its own clients only)",
 )
 async def provider_placements(
-    provider_agb: Annotated[str, Path(pattern=r"^\d{8}$")], principal: CurrentPrincipal, context: ContextDep
-) -> dict[str, list[PlacementPublic]]:
+    provider_agb: Annotated[str, Path(pattern=r"^\d{8}$")],
+    principal: CurrentPrincipal,
+    context: ContextDep,
+    page: PageDep,
+) -> PlacementsPage:
     found = await placements.provider_placements(
         units_of_work(context), context.region, principal, provider_agb, date.today()
     )
-    return {
-        "placements": [
-            PlacementPublic(**{k: v for k, v in asdict(p).items() if k in PlacementPublic.model_fields}) for p in found
-        ]
-    }
+    shown = page_of(found, page, lambda p: (p.start_date.isoformat(), p.placement_id))  # the adapter's order
+    return PlacementsPage(
+        placements=[
+            PlacementPublic(**{k: v for k, v in asdict(p).items() if k in PlacementPublic.model_fields})
+            for p in shown.items
+        ],
+        next_after=shown.next_after,
+    )
 
 
 @router.post(
@@ -233,7 +280,12 @@ async def propose_transfer(
     principal: CurrentPrincipal,
     context: ContextDep,
 ) -> TransferPublic:
-    _only(principal, OrganisationKind.MUNICIPALITY, refusal="only the responsible municipality proposes a transfer")
+    _only(
+        principal,
+        context.region,
+        OrganisationKind.MUNICIPALITY,
+        refusal="only the responsible municipality proposes a transfer",
+    )
     transfer = await transfers.propose(
         units_of_work(context),
         context.region,
@@ -284,7 +336,12 @@ async def record_consent(
 async def accept_transfer(
     transfer_id: IdPath, principal: CurrentPrincipal, context: ContextDep, body: TransferAccept | None = None
 ) -> TransferPublic:
-    _only(principal, *TRANSFER_ANSWERERS, refusal="only the receiving municipality answers a proposed transfer")
+    _only(
+        principal,
+        context.region,
+        *TRANSFER_ANSWERERS,
+        refusal="only the receiving municipality answers a proposed transfer",
+    )
     transfer = await transfers.accept(
         units_of_work(context),
         context.region,
@@ -306,7 +363,12 @@ async def accept_transfer(
 async def decline_transfer(
     transfer_id: IdPath, body: TransferDecline, principal: CurrentPrincipal, context: ContextDep
 ) -> TransferPublic:
-    _only(principal, *TRANSFER_ANSWERERS, refusal="only the receiving municipality answers a proposed transfer")
+    _only(
+        principal,
+        context.region,
+        *TRANSFER_ANSWERERS,
+        refusal="only the receiving municipality answers a proposed transfer",
+    )
     transfer = await transfers.decline(
         units_of_work(context), context.region, principal, transfer_id, body.reason, date.today(), current_trace_id()
     )
@@ -315,7 +377,8 @@ async def decline_transfer(
 
 @router.get("/transfers", tags=["transfers"], summary="The caller's proposed transfers, in and out")
 async def list_transfers(
-    principal: CurrentPrincipal, context: ContextDep, status: TransferStatus | None = None
-) -> dict[str, list[TransferPublic]]:
+    principal: CurrentPrincipal, context: ContextDep, page: PageDep, status: TransferStatus | None = None
+) -> TransfersPage:
     found = await transfers.list_transfers(units_of_work(context), context.region, principal, status, date.today())
-    return {"transfers": [_transfer(t) for t in found]}
+    shown = page_of(found, page, _newest_first)
+    return TransfersPage(transfers=[_transfer(t) for t in shown.items], next_after=shown.next_after)

@@ -16,7 +16,7 @@ def is_municipality(principal: Principal, municipality: str) -> bool:
 
 
 def is_region_staff(principal: Principal, region: Region) -> bool:
-    return principal.organisation_kind is OrganisationKind.REGION and principal.organisation_id == region.code
+    return principal.is_region_staff_of(region.code)
 
 
 def check_not_ahead(field: str, day: date, today: date, region: Region) -> None:

@@ -9,11 +9,15 @@ from zorgstroom_contracts.region import Region
 from zorgstroom_placement.domain.facilities import Facility, WijkCapExceeded, site_problem, wijk_place_changes
 from zorgstroom_placement.ports import PlacementUnitOfWork, UnitsOfWork
 from zorgstroom_placement.schemas import FacilityPut
-from zorgstroom_placement.service_layer.access import is_region_staff
+from zorgstroom_placement.service_layer.access import is_provider, is_region_staff
 from zorgstroom_placement.service_layer.matching import place_waiting_clients, take_turns
 from zorgstroom_placement.service_layer.transfers import apply_due_transfers
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidField
+
+# Who reads the list of facilities: whoever registers them (region staff, providers) and whoever plans with
+# them (the region's and the municipalities' reports). Not a corporation, not an operator's credential.
+FACILITY_READERS = frozenset({Role.FACILITIES_WRITE, Role.REPORTS_REGION, Role.REPORTS_OWN})
 
 
 def _authorise(principal: Principal, region: Region, provider_agb: str, existing: Facility | None) -> None:
@@ -90,16 +94,20 @@ async def _move_wijk_places(uow: PlacementUnitOfWork, region: Region, old: Facil
             raise Conflict(str(refused), kind="wijk-cap-exceeded", wijk=wijk, cap=cap) from refused
 
 
-def sees_occupancy(principal: Principal, facility: Facility) -> bool:
-    """Occupancy of one facility is for region staff and its own provider: to anyone else a count of a few
-    clients in one place could single them out."""
-    if principal.organisation_kind is OrganisationKind.REGION:
-        return True
-    return (
-        principal.organisation_kind is OrganisationKind.PROVIDER and principal.organisation_id == facility.provider_agb
-    )
+def sees_occupancy(principal: Principal, region: Region, facility: Facility) -> bool:
+    """Occupancy of one facility is for this region's staff and its own provider (docs/providers.md): to anyone
+    else, a municipality or another provider, a count of a few clients in one place could single them out."""
+    return is_region_staff(principal, region) or is_provider(principal, facility.provider_agb)
 
 
-async def list_facilities(units: UnitsOfWork, care_form: str | None, municipality: str | None) -> list[Facility]:
+async def list_facilities(
+    units: UnitsOfWork, region: Region, principal: Principal, care_form: str | None, municipality: str | None
+) -> list[Facility]:
+    """Whoever registers facilities (this region's staff, providers) and whoever plans with them (the region's
+    and the municipalities' reports) reads them; staff of another region do not, whatever their roles."""
+    if not principal.roles & FACILITY_READERS:
+        raise Forbidden(f"credential {principal.name!r} holds none of the roles that read facilities")
+    if principal.organisation_kind is OrganisationKind.REGION and not is_region_staff(principal, region):
+        raise Forbidden(f"credential {principal.name!r} is not staff of region {region.code}")
     async with units() as uow:
         return await uow.facilities.find(care_form, municipality)

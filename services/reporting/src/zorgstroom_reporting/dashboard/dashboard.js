@@ -1,8 +1,11 @@
 /* Zorgstroom reporting dashboard: reads the /v1 reports with the user's bearer token and shows each as a
-   chart and as a table of the same numbers. Plain script, no build step; nothing leaves this origin.
+   chart and as a table of the same numbers. Plain script, no build step. The token is a person's access
+   token when the service names an OpenID Connect issuer (/dashboard/config.json): the login runs there
+   (authorization code with PKCE, by the vendored oidc-client-ts); otherwise one the user pastes in. Nothing
+   else leaves this origin.
    Every number comes from the API as it is. Where the API protects small numbers (random rounding to 5,
    its `disclosure` block), each section says so: "afgerond op 5". */
-/* global echarts */
+/* global echarts, oidc */
 'use strict';
 
 (function () {
@@ -32,7 +35,11 @@
   const dayName = new Intl.DateTimeFormat('nl-NL', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
 
   const $ = (id) => document.getElementById(id);
-  const state = { token: null, region: null, names: new Map(), order: [], charts: new Map(), generation: 0 };
+  const state = {
+    token: null, region: null, names: new Map(), order: [], charts: new Map(), generation: 0,
+    login: null, // the OpenID Connect login, when the service names an issuer
+    home: null, // a municipality's own code: the person's first view
+  };
 
   // ---- formatting -----------------------------------------------------------------------------------------
 
@@ -565,7 +572,7 @@
     $(`d-${section}`).textContent = '';
     tables.forEach(emptyTable);
     clearChart(chartId);
-    if (error instanceof ApiError && error.status === 401) signedOut('Het token werd niet geaccepteerd; meld u opnieuw aan.');
+    if (error instanceof ApiError && error.status === 401) refused();
   }
 
   async function part(section, work) {
@@ -595,7 +602,7 @@
     state.names = new Map(body.municipalities.map((m) => [m.municipality, m.name]));
     state.order = body.municipalities.map((m) => m.municipality);
     const select = $('scope');
-    const chosen = select.value || new URLSearchParams(window.location.search).get('gebied') || '';
+    const chosen = select.value || new URLSearchParams(window.location.search).get('gebied') || state.home || '';
     const region = document.createElement('option');
     region.value = '';
     region.textContent = `Hele regio (${body.region})`;
@@ -612,7 +619,7 @@
   async function refresh() {
     clearMessages();
     if (!state.token) {
-      $('status').textContent = 'Meld u eerst aan met uw toegangstoken.';
+      $('status').textContent = state.login ? 'Log eerst in.' : 'Meld u eerst aan met uw toegangstoken.';
       return;
     }
     const controls = readControls();
@@ -687,13 +694,22 @@
     $('inhoud').removeAttribute('aria-busy');
   }
 
+  /* The service refused the token (401): a pasted one is forgotten, a person logs in again. */
+  function refused() {
+    if (state.login) {
+      state.login.forget('Uw inlog werd niet (meer) geaccepteerd; log opnieuw in.');
+    } else {
+      signedOut('Het token werd niet geaccepteerd; meld u opnieuw aan.');
+    }
+  }
+
   async function start() {
     clearMessages();
     try {
       await loadMunicipalities();
     } catch (error) {
       reportError('Aanmelden', error);
-      if (error instanceof ApiError && error.status === 401) signedOut('Het token werd niet geaccepteerd; meld u opnieuw aan.');
+      if (error instanceof ApiError && error.status === 401) refused();
       return;
     }
     await refresh();
@@ -712,8 +728,9 @@
     $('year').value = /^\d{4}$/.test(query.get('year') || '') ? query.get('year') : String(year);
   }
 
-  function init() {
-    setDefaults();
+  /* Today's way in: a bearer token pasted into the form, kept in sessionStorage until "Afmelden". Bound at
+     once (a submit before the page knows its way in must never reach the form's own action). */
+  function bindTokenForm() {
     $('signin-form').addEventListener('submit', (event) => {
       event.preventDefault();
       const token = $('token').value.trim();
@@ -736,17 +753,266 @@
       signedOut('Afgemeld. Uw token is uit deze browsersessie gewist.');
       $('token').focus();
     });
-    $('controls').addEventListener('submit', (event) => {
-      event.preventDefault();
-      refresh();
-    });
-    window.addEventListener('resize', () => state.charts.forEach((c) => c.resize()));
+  }
+
+  function initTokenForm() {
+    $('token-panel').hidden = false;
     state.token = sessionStorage.getItem(TOKEN_KEY);
     if (state.token) {
       signedIn();
       start();
     } else {
       $('signout').disabled = true;
+    }
+  }
+
+  // ---- a person's login (OpenID Connect) -------------------------------------------------------------------
+
+  const CHANNEL = 'zorgstroom.oidc'; // the dashboard's tabs tell each other of a logout and of a person's input
+  const NOTICE_KEY = 'zorgstroom.reporting.notice'; // what to say after the issuer's logout brings the page back
+  const INPUT_EVENTS = ['keydown', 'pointerdown', 'wheel', 'touchstart'];
+  const ORGANISATION_KINDS = { region: 'regio', municipality: 'gemeente', provider: 'zorgaanbieder', corporation: 'woningcorporatie' };
+
+  /* Where the service says people log in, or null: then the token form (no issuer configured). */
+  async function loginConfig() {
+    try {
+      const response = await fetch('/dashboard/config.json', { credentials: 'omit', cache: 'no-store', redirect: 'error' });
+      const body = response.ok ? await response.json() : null;
+      return body && body.oidc && body.oidc.issuer && body.oidc.client_id ? body.oidc : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function organisationText(profile) {
+    const kind = profile.zs_org_kind;
+    const id = profile.zs_org_id;
+    if (!kind || !id) return '';
+    return `, ${ORGANISATION_KINDS[kind] || kind} ${kind === 'municipality' ? nameOf(id) : id}`;
+  }
+
+  /* The login by oidc-client-ts: authorization code with PKCE (S256) at the issuer, the page itself as the
+     redirect URI; the user, its tokens and the login's state (the PKCE verifier) in sessionStorage only;
+     renewal with the refresh token a minute before the access token expires (a fetch to the token endpoint:
+     no iframe, which the CSP would refuse), but only while the person uses the page: after the idle window
+     (config.json's idle_seconds) without input in any of the dashboard's tabs, the page logs out instead, so
+     an unattended screen does not keep the session alive by its own renewals. Logout is at the issuer's
+     end_session_endpoint, and the other tabs forget their tokens at once. */
+  class Login {
+    constructor(config) {
+      const home = `${window.location.origin}/`;
+      const store = new oidc.WebStorageStateStore({ store: window.sessionStorage, prefix: 'zorgstroom.oidc.' });
+      this.issuer = config.issuer;
+      this.idleMs = (Number(config.idle_seconds) || 1800) * 1000;
+      this.lastInput = Date.now();
+      this.renewing = null;
+      this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : null;
+      this.manager = new oidc.UserManager({
+        authority: config.issuer,
+        client_id: config.client_id,
+        redirect_uri: home,
+        post_logout_redirect_uri: home,
+        response_type: 'code',
+        scope: 'openid profile',
+        userStore: store,
+        stateStore: store,
+        automaticSilentRenew: false, // renewed by expiring() below, only while the person is there
+        accessTokenExpiringNotificationTimeInSeconds: 60,
+        monitorSession: false,
+        loadUserInfo: false,
+        fetchRequestCredentials: 'omit',
+      });
+      this.manager.events.addUserLoaded((user) => this.use(user)); // a renewal: the new access token from now on
+      this.manager.events.addAccessTokenExpiring(() => this.expiring());
+      this.manager.events.addAccessTokenExpired(() => this.expired());
+      this.watchInput();
+    }
+
+    /* A keystroke, click, scroll or touch anywhere in the page; told to the other tabs at most once a minute. */
+    watchInput() {
+      let told = 0;
+      const seen = () => {
+        this.lastInput = Date.now();
+        if (this.channel && this.lastInput - told >= 60000) {
+          told = this.lastInput;
+          this.channel.postMessage({ kind: 'input', at: this.lastInput });
+        }
+      };
+      INPUT_EVENTS.forEach((name) => window.addEventListener(name, seen, { capture: true, passive: true }));
+      if (this.channel) this.channel.addEventListener('message', (event) => this.heard(event.data || {}));
+    }
+
+    heard(message) {
+      if (message.kind === 'input' && Number(message.at) > this.lastInput) {
+        this.lastInput = Math.min(Number(message.at), Date.now());
+      } else if (message.kind === 'logout' && state.token) {
+        this.forget('U bent uitgelogd in een ander tabblad van het dashboard.');
+      }
+    }
+
+    idle() {
+      return Date.now() - this.lastInput >= this.idleMs;
+    }
+
+    /* A minute before the access token expires: renewed when the person did something within the idle
+       window, else logged out here and at the issuer. */
+    expiring() {
+      if (this.idle()) {
+        this.idleOut();
+      } else {
+        this.renew();
+      }
+    }
+
+    /* Expired: a renewal under way settles it (it may answer just after the expiry); otherwise as above,
+       e.g. a computer waking from sleep with the page open. */
+    expired() {
+      if (!this.renewing) this.expiring();
+    }
+
+    renew() {
+      if (!this.renewing) {
+        this.renewing = this.manager.signinSilent() // the refresh token; its answer arrives as addUserLoaded
+          .catch(() => this.forget('Uw sessie kon niet worden verlengd; log opnieuw in.'))
+          .finally(() => { this.renewing = null; });
+      }
+      return this.renewing;
+    }
+
+    async idleOut() {
+      if (!state.token) return; // once: the expiring and the expired event may both find the page idle
+      const minutes = Math.round(this.idleMs / 60000);
+      sessionStorage.setItem(NOTICE_KEY, `U bent uitgelogd omdat u ${minutes} minuten niets op het dashboard deed; log opnieuw in.`);
+      await this.logout();
+    }
+
+    /* Back from the issuer: a login's answer (?code= or ?error=, with state) or a logout's (?state= alone).
+       Either way the URL loses them at once, and gets back the choice the person had made before. */
+    async answer() {
+      const query = new URLSearchParams(window.location.search);
+      if (!query.has('state')) return;
+      let before = '';
+      try {
+        if (query.has('code') || query.has('error')) {
+          const user = await this.manager.signinRedirectCallback();
+          before = typeof user.state === 'string' && user.state.startsWith('?') ? user.state : '';
+        } else {
+          await this.manager.signoutRedirectCallback();
+        }
+      } catch (error) {
+        reportError('Inloggen', error instanceof Error && error.message ? error.message : String(error));
+      }
+      window.history.replaceState(null, '', `${window.location.pathname}${before}`);
+    }
+
+    /* The person kept in this tab's session, renewed first if its access token expired meanwhile. */
+    async current() {
+      let user = await this.manager.getUser();
+      if (user && user.expired) {
+        try {
+          user = await this.manager.signinSilent();
+        } catch (error) {
+          await this.manager.removeUser();
+          user = null;
+        }
+      }
+      return user;
+    }
+
+    use(user) {
+      state.token = user.access_token;
+      const profile = user.profile || {};
+      state.home = profile.zs_org_kind === 'municipality' ? profile.zs_org_id : null;
+      this.profile = profile;
+      this.show();
+    }
+
+    show() {
+      const profile = this.profile || {};
+      $('who-name').textContent = profile.preferred_username || profile.name || profile.sub || '';
+      $('who-org').textContent = organisationText(profile);
+      $('who').hidden = false;
+      $('login').hidden = true;
+      $('signin-state').textContent = `Ingelogd als ${$('who-name').textContent}${$('who-org').textContent}.`;
+    }
+
+    async login() {
+      clearMessages();
+      $('login').disabled = true;
+      try {
+        await this.manager.signinRedirect({ state: window.location.search });
+      } catch (error) {
+        $('login').disabled = false;
+        reportError('Inloggen', `De identiteitsdienst is niet bereikbaar (${error instanceof Error ? error.message : error}).`);
+      }
+    }
+
+    /* Ends the session at the issuer (id_token_hint, back to this page); the tokens are gone before it. */
+    async logout() {
+      clearMessages();
+      state.token = null;
+      signedOut('Uitloggen…');
+      if (this.channel) this.channel.postMessage({ kind: 'logout' });
+      try {
+        await this.manager.signoutRedirect();
+      } catch (error) {
+        await this.forget('Uitgelogd op deze pagina; de identiteitsdienst kon de sessie niet beëindigen.');
+      }
+    }
+
+    async forget(message) {
+      await this.manager.removeUser();
+      this.loggedOut(message);
+    }
+
+    loggedOut(message) {
+      this.profile = null;
+      state.home = null;
+      signedOut(message);
+      $('who').hidden = true;
+      $('login').hidden = false;
+      $('login').disabled = false;
+    }
+  }
+
+  async function initLogin(config) {
+    const login = new Login(config);
+    state.login = login;
+    $('token-panel').hidden = true;
+    $('login').hidden = true; // until the page knows nobody is logged in here
+    $('login-panel').hidden = false;
+    $('login-issuer').textContent = config.issuer;
+    $('login-idle').textContent = String(Math.round(login.idleMs / 60000));
+    $('login').addEventListener('click', () => login.login());
+    $('logout').addEventListener('click', () => login.logout());
+    await login.answer();
+    setDefaults(); // after the answer: the choice made before the login is back in the URL
+    const user = await login.current();
+    const notice = sessionStorage.getItem(NOTICE_KEY);
+    sessionStorage.removeItem(NOTICE_KEY);
+    if (!user) {
+      login.loggedOut(notice || 'Niet ingelogd.');
+      return;
+    }
+    login.use(user);
+    await start();
+    login.show(); // the municipality's name is known now
+  }
+
+  async function init() {
+    setDefaults();
+    bindTokenForm();
+    $('controls').addEventListener('submit', (event) => {
+      event.preventDefault();
+      refresh();
+    });
+    window.addEventListener('resize', () => state.charts.forEach((c) => c.resize()));
+    const config = await loginConfig();
+    if (config && typeof oidc !== 'undefined') {
+      await initLogin(config);
+    } else {
+      if (config) reportError('Inloggen', 'De inlogbibliotheek kon niet worden geladen.');
+      initTokenForm();
     }
   }
 

@@ -3,8 +3,10 @@ Who may read what, and each report's shape, are in the query layer (zorgstroom_r
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -15,8 +17,34 @@ from zorgstroom_runtime.apidocs import Responses
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
 from zorgstroom_runtime.errors import InvalidField
+from zorgstroom_runtime.telemetry import current_trace_id
 
-router = APIRouter(prefix="/v1", tags=["reports"])
+
+def audit_subject(request: Request) -> str:
+    """The path with what the report covered as answered, not as asked: the months and year after their
+    defaults (set in request.state by `period` and `_year`), and format=csv when the answer was CSV."""
+    answered = request.state
+    known: list[tuple[str, str]] = []
+    if (months := getattr(answered, "report_months", None)) is not None:
+        known += [("from", str(months[0])), ("to", str(months[1]))]
+    if (year := getattr(answered, "report_year", None)) is not None:
+        known.append(("year", str(year)))
+    if getattr(answered, "report_csv", False):
+        known.append(("format", "csv"))
+    return request.url.path + (f"?{urlencode(known)}" if known else "")
+
+
+async def audited_read(request: Request, principal: CurrentPrincipal, context: ContextDep) -> AsyncIterator[None]:
+    """Every report answered leaves an audit line (`report.read`, the path and what it covered as subject), so
+    the person who read a figure is on record like a reader of client data; a refused one is audited as such
+    by the runtime. Written before the answer goes out (scope="function"): no report without its line."""
+    yield
+    subject = audit_subject(request)
+    async with context.unit_of_work(correlation_id=current_trace_id()) as uow:
+        await uow.audit_as(principal, "report.read", subject=subject)
+
+
+router = APIRouter(prefix="/v1", tags=["reports"], dependencies=[Depends(audited_read, scope="function")])
 MAX_MONTHS = 120
 
 FormatParam = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
@@ -46,6 +74,7 @@ Today = Annotated[date, Depends(today)]
 
 
 def period(
+    request: Request,
     on: Today,
     start: Annotated[
         str | None, Query(alias="from", json_schema_extra=MONTH, description="First month, YYYY-MM")
@@ -68,6 +97,7 @@ def period(
         raise _invalid("to", "`to` lies before `from`")
     if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
         raise _invalid("to", f"a report spans at most {MAX_MONTHS} months")
+    request.state.report_months = (first, last)  # for the audit line's subject
     return first, last
 
 
@@ -87,17 +117,20 @@ Period = Annotated[tuple[Month, Month], Depends(period)]
 
 def wants_csv(request: Request, fmt: FormatParam = None) -> bool:
     """CSV when asked with ?format=csv or Accept: text/csv; JSON otherwise."""
-    return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
+    request.state.report_csv = fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
+    return bool(request.state.report_csv)
 
 
 AsCsv = Annotated[bool, Depends(wants_csv)]
 
 
 def _year(
+    request: Request,
     on: Today,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Budget year; this year by default.")] = None,
 ) -> int:
-    return year or on.year
+    request.state.report_year = year or on.year  # for the audit line's subject
+    return int(request.state.report_year)
 
 
 Year = Annotated[int, Depends(_year)]
