@@ -6,12 +6,12 @@ export ZS_ROOT := $(CURDIR)
 # deploy/postgres.sh asks for passwords (scram-sha-256) and keeps them here for psql, asyncpg and the benches.
 export PGPASSFILE ?= $(CURDIR)/.cache/run/pgpass
 
-.PHONY: demo test down install jaeger-background bench bench-matching bench-rebuild chaos schemas lint format unit
+.PHONY: demo test down install jaeger-background helm-background bench bench-matching bench-rebuild bench-national chaos schemas lint format unit
 
 demo: jaeger-background install  ## everything up, a simulated year through the real APIs, the report
 	uv run --frozen zorgstroom demo
 
-test: jaeger-background install  ## the whole suite against real Kafka and PostgreSQL (started here if needed)
+test: jaeger-background helm-background install  ## the whole suite against real Kafka and PostgreSQL (started here if needed)
 	uv run --frozen pytest
 
 down:  ## stop the demo's services, Keycloak, Kafka and PostgreSQL
@@ -24,16 +24,23 @@ install:
 jaeger-background:  # the trace backend's first build takes minutes: start it first, it overlaps the rest
 	@[ "$${ZS_TRACES:-1}" = 0 ] || deploy/jaeger.sh build-background || true
 
+helm-background:  # Helm (the chart's test renders with it) likewise: built once, beside the tests
+	@deploy/helm.sh build-background || true
+
 unit: install  ## only the tests that need no Kafka or PostgreSQL
 	uv run --frozen pytest tests/unit contracts/tests
 
-bench: install  ## 202 to visible in reporting over 1,000 intakes; matching at 1k-100k clients; rebuild of 1M events
+bench: install  ## every benchmark (202 to visible; matching; rebuild of 1M events; a national replay), rewrites bench/RESULTS.md
 	uv run --frozen python bench/matching.py
 	uv run --frozen python bench/intake_to_reporting.py
 	uv run --frozen python bench/rebuild.py
+	uv run --frozen python bench/national_replay.py
 
 bench-rebuild: install  ## only the rebuild benchmark: one million events replayed into reporting, beside a plain read
 	uv run --frozen python bench/rebuild.py
+
+bench-national: install  ## only the national replay: ten years of 342 municipalities generated, then replayed into reporting
+	uv run --frozen python bench/national_replay.py
 
 bench-matching: install  ## only the matching benchmark (no Kafka or PostgreSQL needed)
 	uv run --frozen python bench/matching.py

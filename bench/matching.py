@@ -9,6 +9,7 @@ import random
 import time
 from datetime import date, timedelta
 
+from results import write_section  # bench/results.py, beside this script
 from rich.console import Console
 from rich.table import Table
 
@@ -97,33 +98,44 @@ def main() -> None:
     ):
         table.add_column(column, justify="right")
     base = None
+    rows: list[list[str]] = []
+    ratios: dict[str, str] = {}
     for clients in (1_000, 10_000, 100_000):
         facilities, waiting = region(1_000, clients)
         seconds, matches = best_of(3, lambda f=facilities, w=waiting: len(match_waiting_clients(w, f)))
         per_client = seconds / clients * 1e6
         base = base or per_client
-        table.add_row(
-            f"{clients:,}",
-            f"{len(facilities):,}",
-            "match_waiting_clients",
-            f"{seconds:.3f}",
-            f"{matches:,}",
-            f"{per_client:.1f}",
-            f"{per_client / base:.2f}x",
+        rows.append(
+            [
+                f"{clients:,}",
+                f"{len(facilities):,}",
+                "match_waiting_clients",
+                f"{seconds:.3f}",
+                f"{matches:,}",
+                f"{per_client:.1f}",
+                f"{per_client / base:.2f}x",
+            ]
         )
+        table.add_row(*rows[-1])
         if clients <= 10_000:  # the baseline, in the same run: it scans every facility for every client
             ref_seconds, ref_matches = best_of(1, lambda f=facilities, w=waiting: reference(w, f))
             assert ref_matches == matches, "the reference and the matcher disagree"
-            table.add_row(
-                f"{clients:,}",
-                f"{len(facilities):,}",
-                "reference (scan all)",
-                f"{ref_seconds:.3f}",
-                f"{ref_matches:,}",
-                f"{ref_seconds / clients * 1e6:.1f}",
-                f"{ref_seconds / seconds:.1f}x the matcher's time",
+            rows.append(
+                [
+                    f"{clients:,}",
+                    f"{len(facilities):,}",
+                    "reference (scan all)",
+                    f"{ref_seconds:.3f}",
+                    f"{ref_matches:,}",
+                    f"{ref_seconds / clients * 1e6:.1f}",
+                    f"{ref_seconds / seconds:.1f}x the matcher's time",
+                ]
             )
+            table.add_row(*rows[-1])
+            ratios[f"reference / matcher at {clients:,} clients"] = f"{ref_seconds / seconds:.1f}"
     Console(width=140).print(table)
+    headers = [str(column.header) for column in table.columns]
+    print(f"written: {write_section('matching', str(table.title), headers, rows, ratios=ratios)}")
 
 
 if __name__ == "__main__":

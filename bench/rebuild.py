@@ -33,6 +33,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results import write_section  # noqa: E402
 from zorgstroom_contracts import Envelope, spec_for, topic_name  # noqa: E402
 from zorgstroom_contracts.events import (  # noqa: E402
     ClientRegistered,
@@ -59,8 +60,8 @@ REF, INTAKE, PLACEMENT, OFFER = "f" * 64, "INTAKE-X", "PLACEMENT-X", "OFFER-X"
 console = Console()
 
 
-def infra(action: str) -> None:
-    env = {**os.environ, "ZS_INSTANCE": "bench-rebuild", "ZS_KAFKA_PORT": str(KAFKA_PORT), "ZS_PG_PORT": str(PG_PORT)}
+def infra(action: str, instance: str = "bench-rebuild", kafka_port: int = KAFKA_PORT, pg_port: int = PG_PORT) -> None:
+    env = {**os.environ, "ZS_INSTANCE": instance, "ZS_KAFKA_PORT": str(kafka_port), "ZS_PG_PORT": str(pg_port)}
     for script in ("postgres.sh", "kafka.sh"):
         subprocess.run([str(ROOT / "deploy" / script), action], env=env, check=True)
 
@@ -122,13 +123,13 @@ def write_events(n: int) -> dict[str, int]:
     return per_topic
 
 
-async def plain_read(topics: list[str]) -> tuple[int, float]:
+async def plain_read(topics: list[str], bootstrap: str = BOOTSTRAP) -> tuple[int, float]:
     """The baseline: read every record of the topics once, doing nothing with it."""
-    kafka = KafkaConnection(BOOTSTRAP)
+    kafka = KafkaConnection(bootstrap)
     known = await partitions_of(kafka, topics)
     partitions = [TopicPartition(t, p) for t in topics for p in known[t]]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=BOOTSTRAP,
+        bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
         max_poll_records=5000,
@@ -150,9 +151,9 @@ async def plain_read(topics: list[str]) -> tuple[int, float]:
         await consumer.stop()
 
 
-async def run(n: int) -> dict[str, object]:
-    topics = projection_topics(ReportingProjection(), "")
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+async def fresh_topics(topics: list[str], bootstrap: str = BOOTSTRAP) -> None:
+    """The topics made anew: what an earlier run wrote would be read again."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:  # a fresh start: what an earlier run wrote would be read again
         existing = set(await admin.list_topics()) & set(topics)
@@ -161,12 +162,22 @@ async def run(n: int) -> dict[str, object]:
             await asyncio.sleep(2)
     finally:
         await admin.close()
-    await ensure_topics(BOOTSTRAP, topics, partitions=PARTITIONS)
-    pool = await asyncpg.create_pool(DATABASE, min_size=1, max_size=2, server_settings={"search_path": "reporting"})
+    await ensure_topics(bootstrap, topics, partitions=PARTITIONS)
+
+
+async def fresh_schema(database: str = DATABASE) -> None:
+    """Reporting's schema dropped and migrated again: empty live tables for the rebuild to replace."""
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=2, server_settings={"search_path": "reporting"})
     async with pool.acquire() as conn:
         await conn.execute("DROP SCHEMA IF EXISTS reporting CASCADE; CREATE SCHEMA reporting")
     await migrate(pool, "reporting", DEFINITION.migrations)
     await pool.close()
+
+
+async def run(n: int) -> dict[str, object]:
+    topics = projection_topics(ReportingProjection(), "")
+    await fresh_topics(topics)
+    await fresh_schema()
 
     console.print(f"writing {n:,} events onto {len(topics)} topics ({PARTITIONS} partitions each)")
     started = time.perf_counter()
@@ -230,6 +241,20 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "rebuild.json").write_text(json.dumps(figures, indent=2))
     console.print(f"written: {out / 'rebuild.json'}")
+    console.print(f"written: {record(figures)}")
+
+
+def record(figures: dict[str, object]) -> Path:
+    """This run's section of bench/RESULTS.md."""
+    plain, rebuilt = figures["plain_events_per_second"], figures["rebuild_events_per_second"]
+    return write_section(
+        "rebuild",
+        f"Rebuild of reporting from offset zero, {figures['events']:,} events",
+        ["", "events/s", "seconds", "ratio to plain read"],
+        [["plain aiokafka read", f"{plain:,}", "", "1.00"],
+         ["rebuild (validate, fold, write, switch)", f"{rebuilt:,}", figures["rebuild_seconds"], figures["ratio"]]],
+        ratios={"rebuild / plain read (target >= 0.5)": figures["ratio"]},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from zorgstroom_runtime.delivery import (
     send_dead_letter,
 )
 from zorgstroom_runtime.kafka import KafkaConnection
+from zorgstroom_runtime.lag import LagLabels
 from zorgstroom_runtime.telemetry import context_from_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ class BatchConsumer:
             no_reply=True,
             parser=self._parse,
             decoder=_bodies,
+            listener=LagLabels(self.service),  # a partition moved to another pod takes its lag figure along
             title=f"{self.group_id}:project",
             description=f"Consumer group {self.group_id}: a poll applied in one transaction, each event once.",
         )

@@ -56,6 +56,7 @@ from zorgstroom_runtime.delivery import (
 )
 from zorgstroom_runtime.handlers import Handler, On, Rejected, Subscription
 from zorgstroom_runtime.kafka import KafkaConnection
+from zorgstroom_runtime.lag import LagLabels
 from zorgstroom_runtime.outbox import Outbox, UnitOfWork
 from zorgstroom_runtime.region import Region
 
@@ -114,6 +115,7 @@ class IdempotentConsumer:
             max_poll_records=200,
             no_reply=True,  # a `reply_to` header of a producer must not make us publish anything
             parser=_with_readable_headers,
+            listener=LagLabels(self.service),  # a partition moved to another pod takes its lag figure along
             title=f"{self.subscription.group_id}:consume",
             description=f"Consumer group {self.subscription.group_id}: each event applied once, in one transaction.",
         )
