@@ -16,7 +16,11 @@ from zorgstroom_runtime import jwt_auth
 from zorgstroom_runtime.auth import IssuerUnreachable, Unauthenticated
 from zorgstroom_runtime.jwt_auth import RELOAD_SECONDS, AccessTokenVerifier, UnsafeIssuersFile
 
-TOKEN = signed(claims(zs_org_kind="provider", zs_org_id="20000077", zs_roles=["placements:write"]))
+
+
+def new_provider_token() -> str:
+    """Signed when asked, not at import: a suite run outlives a token's five minutes."""
+    return signed(claims(zs_org_kind="provider", zs_org_id="20000077", zs_roles=["placements:write"]))
 
 
 def verifier_of(directory: Path, clock: Clock, **kwargs: Any) -> AccessTokenVerifier:
@@ -41,7 +45,7 @@ def trusts(verifier: AccessTokenVerifier, issuer: str) -> bool:
 
 async def speaks_for_the_new_provider(verifier: AccessTokenVerifier) -> bool:
     try:
-        return (await verifier.authenticate(TOKEN)).organisation_id == "20000077"
+        return (await verifier.authenticate(new_provider_token())).organisation_id == "20000077"
     except Unauthenticated:
         return False
 
