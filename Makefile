@@ -6,7 +6,7 @@ export ZS_ROOT := $(CURDIR)
 # deploy/postgres.sh asks for passwords (scram-sha-256) and keeps them here for psql, asyncpg and the benches.
 export PGPASSFILE ?= $(CURDIR)/.cache/run/pgpass
 
-.PHONY: demo test down install jaeger-background helm-background bench bench-matching bench-rebuild bench-national chaos schemas lint format unit
+.PHONY: bench-tools demo test down install jaeger-background helm-background bench bench-intake bench-matching bench-rebuild bench-national chaos schemas lint format unit
 
 demo: jaeger-background install  ## everything up, a simulated year through the real APIs, the report
 	uv run --frozen zorgstroom demo
@@ -27,14 +27,22 @@ jaeger-background:  # the trace backend's first build takes minutes: start it fi
 helm-background:  # Helm (the chart's test renders with it) likewise: built once, beside the tests
 	@deploy/helm.sh build-background || true
 
+bench-tools:  # wrk, the intake benchmark's load generator (Debian)
+	@command -v wrk >/dev/null || { [ -f /tmp/.zorgstroom-apt-updated ] || { $$( [ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && touch /tmp/.zorgstroom-apt-updated; }; \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y -qq wrk >/dev/null; }
+
 unit: install  ## only the tests that need no Kafka or PostgreSQL
 	uv run --frozen pytest tests/unit contracts/tests
 
-bench: install  ## every benchmark (202 to visible; matching; rebuild of 1M events; a national replay), rewrites bench/RESULTS.md
+bench: install bench-tools  ## every benchmark (202 to visible; matching; rebuild of 1M events; a national replay), rewrites bench/RESULTS.md
 	uv run --frozen python bench/matching.py
+	uv run --frozen python bench/intake_load.py
 	uv run --frozen python bench/intake_to_reporting.py
 	uv run --frozen python bench/rebuild.py
 	uv run --frozen python bench/national_replay.py
+
+bench-intake: install bench-tools  ## only intake under load (wrk, 16 and 64 connections): durable 202s/s beside a bare endpoint and /healthz
+	uv run --frozen python bench/intake_load.py
 
 bench-rebuild: install  ## only the rebuild benchmark: one million events replayed into reporting, beside a plain read
 	uv run --frozen python bench/rebuild.py

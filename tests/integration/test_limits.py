@@ -14,12 +14,14 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from tests.integration.test_api_conformance import serving
 from tests.integration.test_housing_api import UNIT
 from tests.support.builders import FACILITY
 from tests.support.stack import Namespace, running
 from zorgstroom_housing.bootstrap import build as build_housing
+from zorgstroom_intake.bootstrap import build as build_intake
 from zorgstroom_placement.bootstrap import build as build_placement
 from zorgstroom_reporting import service as reporting_service
 from zorgstroom_reporting.bootstrap import build as build_reporting
@@ -240,3 +242,22 @@ async def test_every_report_with_a_period_refuses_one_beyond_its_bounds(ns: Name
                 await http.get(path.replace("{code}", "0034"), params=longest, headers=ns.auth("region"))
             ).is_success
     assert len(reports) >= 6
+
+
+async def test_an_unhandled_error_is_counted_as_a_500_for_the_error_rate_alert(ns: Namespace) -> None:
+    """Starlette answers an unhandled exception outside every middleware of ours: the metrics middleware must
+    still count it, or the alert on the rate of 5xx answers never sees a database that went away."""
+    app = build_intake(ns.settings("intake"))
+
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/boom", boom)
+    labels = {"service": "intake", "method": "GET", "route": "/boom", "status": "500"}
+    before = REGISTRY.get_sample_value("zorgstroom_http_requests_total", labels) or 0.0
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            answer = await client.get("/boom")
+    assert answer.status_code == 500
+    assert REGISTRY.get_sample_value("zorgstroom_http_requests_total", labels) == before + 1

@@ -11,7 +11,7 @@ from uuid import UUID
 from zorgstroom_contracts import Envelope
 from zorgstroom_contracts.events import ClientRegistered
 from zorgstroom_intake.domain.responsibility import PreviousBw
-from zorgstroom_intake.ports import IntakeRow, KeyedIntake
+from zorgstroom_intake.ports import IntakeRow, KeyClaim, KeyedIntake
 
 
 @dataclass
@@ -78,6 +78,22 @@ class FakeUnitOfWork:
         self.intakes = FakeIntakes(store)
         self.bw_endings = FakeBwEndings(store)
 
+    async def register(
+        self, claim: KeyClaim, event: ClientRegistered, responsibility_rule: str, *, actor: str
+    ) -> Envelope | None:
+        if not await self.intakes.claim_key(claim.organisation, claim.key, claim.request_hash, UUID(event.intake_id)):
+            return None
+        envelope = await self.emit(event)
+        await self.intakes.add(event, envelope.event_id, responsibility_rule)
+        await self.audit(
+            actor=actor,
+            on_behalf_of=claim.organisation,
+            action="intake.register",
+            client_ref=event.client_ref,
+            subject=event.intake_id,
+        )
+        return envelope
+
     async def emit(self, event: ClientRegistered) -> Envelope:
         envelope = Envelope.wrap(event, producer="intake", region="flevoland", correlation_id=self.correlation_id)
         self.store.emitted.append(envelope)
@@ -97,7 +113,9 @@ class FakeUnits:
         self.store = Store()
 
     @contextlib.asynccontextmanager
-    async def __call__(self, *, correlation_id: str | None = None) -> AsyncIterator[FakeUnitOfWork]:
+    async def __call__(
+        self, *, correlation_id: str | None = None, single_statements: bool = False
+    ) -> AsyncIterator[FakeUnitOfWork]:
         before = copy.deepcopy(self.store)
         try:
             yield FakeUnitOfWork(self.store, correlation_id)

@@ -17,7 +17,6 @@ from zorgstroom_runtime.auth import IssuerUnreachable, Unauthenticated
 from zorgstroom_runtime.jwt_auth import RELOAD_SECONDS, AccessTokenVerifier, UnsafeIssuersFile
 
 
-
 def new_provider_token() -> str:
     """Signed when asked, not at import: a suite run outlives a token's five minutes."""
     return signed(claims(zs_org_kind="provider", zs_org_id="20000077", zs_roles=["placements:write"]))

@@ -1,5 +1,6 @@
 """Intake's composition root: its routes, migrations and the events it learns from, for the shared runtime."""
 
+import dataclasses
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -7,7 +8,7 @@ from pydantic import ValidationError
 
 from zorgstroom_contracts.events import PlacementEnded
 from zorgstroom_intake.entrypoints.events import on_placement_ended
-from zorgstroom_intake.entrypoints.http import MissingClientRefSecret, client_ref_key, router
+from zorgstroom_intake.entrypoints.http import MissingClientRefSecret, bench_router, client_ref_key, router
 from zorgstroom_runtime.app import ServiceDefinition, create_app, serve
 from zorgstroom_runtime.consumer import On
 from zorgstroom_runtime.settings import ServiceSettings
@@ -21,17 +22,25 @@ DEFINITION = ServiceDefinition(
 )
 
 
+def definition(settings: ServiceSettings) -> ServiceDefinition:
+    """Intake's definition; with the benchmark's bare endpoint only under ZS_ENVIRONMENT=test (never production)."""
+    if settings.environment == "test" and settings.bench_bare_endpoint:
+        return dataclasses.replace(DEFINITION, routers=[*DEFINITION.routers, bench_router])
+    return DEFINITION
+
+
 def build(settings: ServiceSettings | None = None) -> FastAPI:
     """Intake's app; refuses (MissingClientRefSecret) without the client_ref key, as the other services need none."""
     settings = settings or ServiceSettings(service_name=DEFINITION.name)
     client_ref_key(settings)  # at start-up, not at the first intake
-    return create_app(DEFINITION, settings)
+    return create_app(definition(settings), settings)
 
 
 def main() -> None:
     """`python -m zorgstroom_intake`: check intake's own settings, then serve it like every service."""
     try:
-        client_ref_key(ServiceSettings(service_name=DEFINITION.name))
+        settings = ServiceSettings(service_name=DEFINITION.name)
+        client_ref_key(settings)
     except (MissingClientRefSecret, ValidationError) as refused:  # one clear line, not a traceback
         raise SystemExit(f"intake refuses to start: {refused}") from None
-    serve(DEFINITION)
+    serve(definition(settings))

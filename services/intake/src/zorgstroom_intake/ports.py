@@ -49,14 +49,33 @@ class BwEndings(Protocol):
     async def latest(self, client_ref: str) -> PreviousBw | None: ...
 
 
+@dataclass(frozen=True)
+class KeyClaim:
+    """An Idempotency-Key as the caller's organisation sent it, with the hash of the request it came with."""
+
+    organisation: str
+    key: str
+    request_hash: str
+
+
 class IntakeUnitOfWork(Protocol):
-    """One transaction: the intake's rows, the events it emits and its audit lines, all or nothing."""
+    """One transaction: the intake's rows, the events it emits and its audit lines, all or nothing.
+
+    Opened with `single_statements=True` it has no transaction around it: then `register` is the one write
+    that must be all or nothing, and is by itself (one statement)."""
 
     @property
     def intakes(self) -> Intakes: ...
 
     @property
     def bw_endings(self) -> BwEndings: ...
+
+    async def register(
+        self, claim: KeyClaim, event: ClientRegistered, responsibility_rule: str, *, actor: str
+    ) -> Envelope | None:
+        """Claim the key and, when this request owns it, store the intake with its event and its audit line
+        (action intake.register, on behalf of the claim's organisation), all or nothing; None when the key was
+        claimed before (waiting for a concurrent holder of it to finish)."""
 
     async def emit(self, event: ClientRegistered) -> Envelope: ...
     async def published(self, event_id: UUID) -> bool: ...
@@ -72,5 +91,5 @@ class IntakeUnitOfWork(Protocol):
     ) -> None: ...
 
 
-# Opens a unit of work (correlation id of the request or event that causes it).
+# Opens a unit of work (correlation id of the request or event that causes it; single_statements, see above).
 UnitsOfWork = Callable[..., AbstractAsyncContextManager[IntakeUnitOfWork]]

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 from zorgstroom_contracts.events import ClientRegistered, Household, PlacementEnded
 from zorgstroom_intake.domain.bsn import client_ref_for
 from zorgstroom_intake.domain.responsibility import PreviousBw, Responsibility, latest_bw, responsible_municipality
-from zorgstroom_intake.ports import IntakeUnitOfWork, UnitsOfWork
+from zorgstroom_intake.ports import IntakeUnitOfWork, KeyClaim, UnitsOfWork
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.auth import OrganisationKind, Principal, Role
 from zorgstroom_runtime.errors import Conflict, Forbidden, InvalidFields, NotFound
@@ -70,26 +70,24 @@ async def register_intake(
     correlation_id: str | None = None,
     *,
     today: date,
+    caller: str = "",
 ) -> Registration:
+    """`caller` is the credential behind the request (zorgstroom_runtime.idempotency.credential_of): a key is
+    bound to it as well as to the body, so another credential of the same organisation that sends the same key
+    is refused, and never reads an answer given to another."""
     authorise_registration(principal, intake)
     check_codes(intake, region, today)
     client_ref = client_ref_for(intake.bsn, secret)  # from here on the BSN is not used again
-    request_hash = _request_hash(intake, client_ref, secret)
-    intake_id = uuid4()
-    async with units(correlation_id=correlation_id) as uow:
-        if not await uow.intakes.claim_key(principal.organisation, idempotency_key, request_hash, intake_id):
-            return await _replay(uow, principal, idempotency_key, request_hash)
+    request_hash = _request_hash(intake, client_ref, secret, caller)
+    claim = KeyClaim(principal.organisation, idempotency_key, request_hash)
+    # Two round trips: the BW record read, then one statement that claims the key and stores the intake, its
+    # event and its audit line, all or nothing (committed, so durable, before the 202).
+    async with units(correlation_id=correlation_id, single_statements=True) as uow:
         decided = decide_responsibility(intake, region, recorded_bw=await uow.bw_endings.latest(client_ref))
-        event = registered_event(intake, str(intake_id), client_ref, decided)
-        envelope = await uow.emit(event)
-        await uow.intakes.add(event, envelope.event_id, decided.rule.value)
-        await uow.audit(
-            actor=principal.name,
-            on_behalf_of=principal.organisation,
-            action="intake.register",
-            client_ref=client_ref,
-            subject=event.intake_id,
-        )
+        event = registered_event(intake, str(uuid4()), client_ref, decided)
+        envelope = await uow.register(claim, event, decided.rule.value, actor=principal.name)
+        if envelope is None:
+            return await _replay(uow, principal, idempotency_key, request_hash)
     accepted = _accepted(event.intake_id, client_ref, envelope.event_id, decided.municipality, decided.rule.value)
     return Registration(accepted, replayed=False)
 
@@ -148,7 +146,10 @@ async def _replay(uow: IntakeUnitOfWork, principal: Principal, key: str, request
     if earlier is None:  # the conflicting registration was rolled back between the two statements
         raise Conflict("a request with this Idempotency-Key was in flight and did not complete: send it again")
     if not hmac.compare_digest(earlier.request_hash, request_hash):
-        raise Conflict("this Idempotency-Key was used before with another request body", kind="idempotency-key-reused")
+        raise Conflict(
+            "this Idempotency-Key was used before with another request body or by another credential",
+            kind="idempotency-key-reused",
+        )
     row = earlier.intake
     accepted = _accepted(
         row.intake_id, row.client_ref, row.event_id, row.responsible_municipality, row.responsibility_rule
@@ -165,10 +166,10 @@ async def _replay(uow: IntakeUnitOfWork, principal: Principal, key: str, request
     return Registration(accepted, replayed=True)
 
 
-def _request_hash(intake: IntakeCreate, client_ref: str, secret: bytes) -> str:
+def _request_hash(intake: IntakeCreate, client_ref: str, secret: bytes, caller: str) -> str:
     body = intake.model_dump(mode="json")
     body["bsn"] = client_ref
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps({"caller": caller, "body": body}, sort_keys=True, separators=(",", ":"))
     return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
 
 

@@ -105,7 +105,7 @@ def _router(openapi_url: str, title: str, version: str) -> APIRouter:
             swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon-32x32.png?v={version}",
             swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
         )
-        page.headers["Content-Security-Policy"] = docs_content_security_policy(page.body.decode())
+        page.headers["Content-Security-Policy"] = docs_content_security_policy(bytes(page.body).decode())
         return page
 
     @router.get(ASSETS_PATH + "/{name}")

@@ -7,19 +7,21 @@ connects the database, migrates, starts the outbox relay and the idempotent cons
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zorgstroom_contracts import EVENT_TYPES, topic_name
 from zorgstroom_runtime import metrics
@@ -41,7 +43,7 @@ from zorgstroom_runtime.db import open_service_database
 from zorgstroom_runtime.handlers import On, Subscription, handlers_by_type
 from zorgstroom_runtime.jwt_auth import AccessTokenVerifier
 from zorgstroom_runtime.kafka import KafkaConnection, refuse_topics_that_lose_history
-from zorgstroom_runtime.outbox import Outbox, UnitOfWork, unit_of_work
+from zorgstroom_runtime.outbox import Outbox, UnitOfWork, statement_unit_of_work, unit_of_work
 from zorgstroom_runtime.problems import BodyGuard, install_problem_handlers, problem_response
 from zorgstroom_runtime.rate_limits import RateLimits, client_address
 from zorgstroom_runtime.region import Region, load_region
@@ -72,6 +74,12 @@ class ServiceContext:
         return unit_of_work(
             self.pool, self.outbox, correlation_id=correlation_id, causation_id=causation_id, region=self.region
         )
+
+    def statement_unit_of_work(
+        self, *, correlation_id: str | None = None
+    ) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work whose writes are each one statement, atomic by itself (outbox.statement_unit_of_work)."""
+        return statement_unit_of_work(self.pool, self.outbox, correlation_id=correlation_id, region=self.region)
 
 
 @dataclass(frozen=True)
@@ -204,28 +212,74 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     app.include_router(audit_router())
     for router in definition.routers:
         app.include_router(router)
+    # One server span a request: the ASGI "http receive"/"http send" spans (three a request) tell nothing a
+    # trace reader needs and cost as much to export as the request's database spans.
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="healthz,readyz,metrics", server_request_hook=note_caller_trace
+        app,
+        excluded_urls="healthz,readyz,metrics",
+        server_request_hook=note_caller_trace,
+        exclude_spans=["receive", "send"],
     )
     start_every_request_a_new_trace(app)  # outside the instrumentation: the audit's correlation id is ours
     return app
 
 
 def _install_http_metrics(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    app.add_middleware(HttpMeasure, service=service)
+
+
+class HttpMeasure:
+    """Metrics, the access log and the audit of refusals for every request: a pure ASGI middleware (Starlette's
+    BaseHTTPMiddleware runs each request in a task of its own and copies the body through a stream).
+
+    The route template is read from the scope the router filled in; a 401 or 403 on a route is audited before
+    its answer leaves (audit_refusal); one access-log line per request, but none for the operational routes."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-        elapsed = time.perf_counter() - started
-        metrics.HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
-        context: ServiceContext | None = getattr(request.app.state, "context", None)  # None before the lifespan
-        if response.status_code in REFUSED and route != "unmatched" and context is not None:
-            await audit_refusal(context.pool, request, route, response.status_code)
-        if route not in ("/healthz", "/readyz", "/metrics"):
-            _log_access(request, route, response.status_code, elapsed)
-        return response
+        status, elapsed = 500, None
+
+        async def measured_send(message: Message) -> None:
+            nonlocal status, elapsed
+            if message["type"] == "http.response.start":
+                status, elapsed = message["status"], time.perf_counter() - started
+                self._count(scope, status, elapsed)
+                await self._audit_refusal(scope, status)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, measured_send)
+        finally:
+            # An unhandled exception answers 500 in Starlette's ServerErrorMiddleware, outside this middleware:
+            # it is counted and logged here, or the 5xx alert would never see it.
+            if elapsed is None:
+                elapsed = time.perf_counter() - started
+                self._count(scope, status, elapsed)
+            route = _route_of(scope)
+            if route not in ("/healthz", "/readyz", "/metrics"):
+                _log_access(Request(scope), route, status, elapsed)
+
+    def _count(self, scope: Scope, status: int, elapsed: float) -> None:
+        route, method = _route_of(scope), scope["method"]
+        metrics.HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(self.service, method, route).observe(elapsed)
+
+    @staticmethod
+    async def _audit_refusal(scope: Scope, status: int) -> None:
+        route = _route_of(scope)
+        context: ServiceContext | None = getattr(scope["app"].state, "context", None)  # None before the lifespan
+        if status in REFUSED and route != "unmatched" and context is not None:
+            await audit_refusal(context.pool, Request(scope), route, status)
+
+
+def _route_of(scope: Scope) -> str:
+    return getattr(scope.get("route"), "path", "unmatched")
 
 
 def _log_access(request: Request, route: str, status: int, elapsed: float) -> None:
@@ -342,4 +396,17 @@ def serve(definition: ServiceDefinition) -> None:
     settings = ServiceSettings(service_name=definition.name)
     setup_logging(settings.service_name, settings.log_level)
     app = create_app(definition, settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    loop, http = server_implementations()
+    uvicorn.run(
+        app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, loop=loop, http=http
+    )
+
+
+def server_implementations() -> tuple[Literal["uvloop", "asyncio"], Literal["httptools", "h11"]]:
+    """uvloop and httptools (C) where installed, else asyncio's loop and h11 (pure Python): named explicitly,
+    so a missing wheel shows as a slower service, not as a failure to start."""
+    loop: Literal["uvloop", "asyncio"] = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http: Literal["httptools", "h11"] = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if (loop, http) != ("uvloop", "httptools"):
+        log.warning("serving on %s and %s: install uvloop and httptools for the documented throughput", loop, http)
+    return loop, http

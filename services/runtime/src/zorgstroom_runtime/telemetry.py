@@ -11,7 +11,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.util.types import AttributeValue
 from pythonjsonlogger.json import JsonFormatter
 
@@ -83,7 +83,7 @@ def setup_telemetry(service_name: str, *, extra_processors: Iterable[SpanProcess
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider.add_span_processor(_batch_processor(OTLPSpanExporter()))
     for processor in extra_processors:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
@@ -91,6 +91,31 @@ def setup_telemetry(service_name: str, *, extra_processors: Iterable[SpanProcess
 
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     _provider = provider
+
+
+# Under load (a thousand intakes a second, a few spans each) the SDK's defaults (512 spans an export, 2,048
+# queued) export several times a second and drop spans past the queue; these batch more and hold seconds' worth,
+# bounded so that a trace backend that is down costs a process a few MB of spans (8,192 of a few hundred bytes
+# each; past that, spans are dropped and the SDK says so). The standard OTEL_BSP_* variables still decide where
+# set (the SDK reads them when given None).
+BATCH_DEFAULTS = {
+    "OTEL_BSP_MAX_QUEUE_SIZE": 8192,
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": 4096,
+    "OTEL_BSP_SCHEDULE_DELAY": 2000,
+}
+
+
+def _batch_setting(variable: str) -> int | None:
+    return None if variable in os.environ else BATCH_DEFAULTS[variable]
+
+
+def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    return BatchSpanProcessor(
+        exporter,
+        max_queue_size=_batch_setting("OTEL_BSP_MAX_QUEUE_SIZE"),
+        max_export_batch_size=_batch_setting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        schedule_delay_millis=_batch_setting("OTEL_BSP_SCHEDULE_DELAY"),
+    )
 
 
 def tracer(name: str = "zorgstroom") -> trace.Tracer:

@@ -5,13 +5,15 @@
 back with the events and the audit line.
 """
 
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from zorgstroom_contracts.events import ClientRegistered
 from zorgstroom_intake.domain.responsibility import PreviousBw
-from zorgstroom_intake.ports import IntakeRow, KeyedIntake
+from zorgstroom_intake.ports import IntakeRow, KeyClaim, KeyedIntake
+from zorgstroom_runtime.outbox import AUDIT_COLUMNS, UnitOfWork
 
 
 def _row(record: asyncpg.Record) -> IntakeRow:
@@ -41,6 +43,48 @@ class PostgresIntakes:
             key,
             request_hash,
             intake_id,
+        )
+        return bool(claimed)
+
+    async def register(
+        self,
+        claim: KeyClaim,
+        event: ClientRegistered,
+        event_id: UUID,
+        responsibility_rule: str,
+        audit: tuple[Any, ...],
+        uow: UnitOfWork,
+    ) -> bool:
+        """The key claimed and, if this request owns it, the intake, its audit line and the events emitted in
+        `uow`, in ONE statement (a transaction by itself, committed when it returns); False when the key was
+        claimed before. The claim comes first (the other writes read from it), as it did as statements."""
+        outbox, outbox_args = uow.pending_as_ctes(20, after="claimed")
+        notify, channel = uow.notify_sql(28)
+        claimed = await self.conn.fetchval(
+            "WITH claimed AS (INSERT INTO idempotency_keys (organisation, key, request_hash, intake_id)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING intake_id),"
+            " intake AS (INSERT INTO intakes (intake_id, client_ref, registering_municipality,"
+            " responsible_municipality, responsibility_rule, care_form, urgency, registered_on, event_id)"
+            " SELECT intake_id, $5, $6, $7, $8, $9, $10, $11::date, $12::uuid FROM claimed),"
+            f" audit AS (INSERT INTO audit_log ({AUDIT_COLUMNS})"
+            " SELECT $13, $14, $15, $16, $17, $18, $19, $29 FROM claimed),"
+            f" {outbox} SELECT count(*) > 0 FROM (SELECT {notify} FROM claimed) AS notified",
+            claim.organisation,
+            claim.key,
+            claim.request_hash,
+            UUID(event.intake_id),
+            event.client_ref,
+            event.registering_municipality,
+            event.responsible_municipality,
+            responsibility_rule,
+            event.care_form,
+            event.urgency.value,
+            event.registered_on,
+            event_id,
+            *audit[:7],
+            *outbox_args,
+            channel,
+            audit[7],
         )
         return bool(claimed)
 

@@ -4,13 +4,14 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from zorgstroom_intake import service
 from zorgstroom_intake.adapters.unit_of_work import units_of_work
 from zorgstroom_intake.schemas import IntakeAccepted, IntakeCreate, IntakePublic
 from zorgstroom_runtime.app import ContextDep
 from zorgstroom_runtime.auth import CurrentPrincipal
+from zorgstroom_runtime.idempotency import credential_of
 from zorgstroom_runtime.settings import ServiceSettings
 from zorgstroom_runtime.telemetry import current_trace_id, tag_current_span
 
@@ -53,6 +54,7 @@ IdempotencyKey = Annotated[
     },
 )
 async def register_intake(
+    request: Request,
     intake: IntakeCreate,
     principal: CurrentPrincipal,
     context: ContextDep,
@@ -68,6 +70,7 @@ async def register_intake(
         idempotency_key,
         current_trace_id(),
         today=date.today(),
+        caller=credential_of(request, principal),
     )
     # The request's span carries the intake id, so an operator finds the trace by it (zorgstroom trace).
     if not registration.replayed:  # a replay's trace has no downstream spans: `zorgstroom trace` must not find it
@@ -85,3 +88,21 @@ async def register_intake(
 )
 async def get_intake(intake_id: UUID, principal: CurrentPrincipal, context: ContextDep) -> IntakePublic:
     return await service.read_intake(units_of_work(context), principal, intake_id)
+
+
+# Benchmarks only: mounted by bootstrap.definition() when ZS_ENVIRONMENT=test and ZS_BENCH_BARE_ENDPOINT=true,
+# never in production. The same body parsed by the same model, answered without I/O: what POST /v1/intakes
+# would cost if storing, auditing and authorising were free (bench/intake_load.py compares the two).
+bench_router = APIRouter(prefix="/bench", include_in_schema=False)
+_BARE_ANSWER = IntakeAccepted(
+    intake_id="00000000-0000-4000-8000-000000000000",
+    client_ref="0" * 64,
+    event_id="00000000-0000-4000-8000-000000000000",
+    responsible_municipality="0034",
+    responsibility_rule="registering",
+)
+
+
+@bench_router.post("/bare-intake", status_code=202)
+async def bare_intake(intake: IntakeCreate, idempotency_key: IdempotencyKey) -> IntakeAccepted:
+    return _BARE_ANSWER
