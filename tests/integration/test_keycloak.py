@@ -1,17 +1,15 @@
 """Keycloak, started natively with the realm generated from the region's data, issues access tokens that
 carry an organisation's kind, id and roles; a wrong secret gets none, and people log in with PKCE.
 
-Runs where a test may start services of its own (ZS_TEST_OWN_BROKERS=1, or the native start-up) or with
-ZS_TEST_KEYCLOAK=1: Keycloak takes about half a minute to start and half a gigabyte of memory."""
+Keycloak is the session's (tests/support/keycloak.py): it runs where a test may start services of its own
+(ZS_TEST_OWN_BROKERS=1, or the native start-up)."""
 
 import base64
 import hashlib
 import html
 import json
-import os
 import re
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,16 +18,16 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.support.infra import ROOT, Infra, run_deploy, starts_brokers
+from tests.support.infra import ROOT
+from tests.support.keycloak import KEYCLOAK_PORT, REPORTING_PORT, Keycloak
 from zorgstroom_ops import realm
 from zorgstroom_ops.credentials import Organisations
 from zorgstroom_ops.demo_data import load_demo_data
 from zorgstroom_runtime.region import load_region
 
-PORT = 18480
-ISSUER = f"http://127.0.0.1:{PORT}/realms/{realm.REALM}"
-TOKEN_URL = f"{ISSUER}/protocol/openid-connect/token"
-DASHBOARD = "http://127.0.0.1:8104/"
+ISSUER = realm.issuer_of(f"http://127.0.0.1:{KEYCLOAK_PORT}")
+TOKEN_URL = realm.token_url_of(ISSUER)
+DASHBOARD = f"http://127.0.0.1:{REPORTING_PORT}/"
 
 
 @dataclass(frozen=True)
@@ -40,22 +38,15 @@ class Provider:
 
 
 @pytest.fixture(scope="module")
-def keycloak(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
-    if not (starts_brokers(infra) or os.environ.get("ZS_TEST_KEYCLOAK") == "1"):
-        pytest.skip("Keycloak of its own: set ZS_TEST_KEYCLOAK=1 (or ZS_TEST_OWN_BROKERS=1)")
-    directory = tmp_path_factory.mktemp("identity")
+def provider(keycloak: Keycloak) -> Provider:
+    """The session's Keycloak (tests/support/keycloak.py), with the realm of the region's demo organisations."""
     region = load_region(ROOT / "data/regions/flevoland.toml", ROOT / "data/municipalities-nl.csv")
     organisations = realm.region_organisations(region, load_demo_data(ROOT / "data/demo/flevoland.toml"))
-    realm_file = realm.write_realm(directory, organisations, realm.people_of("flevoland", "0034"), DASHBOARD)
-    env = {**os.environ, "ZS_INSTANCE": "h-kc", "ZS_KEYCLOAK_PORT": str(PORT), "ZS_KEYCLOAK_REALM": str(realm_file)}
-    run_deploy("keycloak.sh", "stop", env)  # one an aborted run left behind
-    run_deploy("keycloak.sh", "start", env)
-    try:
-        yield Provider(
-            organisations, read_json(directory / "client-secrets.json"), read_json(directory / "people.json")
-        )
-    finally:
-        run_deploy("keycloak.sh", "stop", env)
+    return Provider(
+        organisations,
+        read_json(keycloak.directory / "client-secrets.json"),
+        read_json(keycloak.directory / "people.json"),
+    )
 
 
 def read_json(path: Path) -> dict[str, str]:
@@ -78,9 +69,9 @@ def client_credentials(client_id: str, secret: str) -> httpx.Response:
     [("municipality-0034", "municipality", "0034"), ("provider-10000011", "provider", "10000011")],
 )
 def test_an_organisation_gets_a_short_lived_token_with_its_kind_id_and_roles(
-    keycloak: Provider, client_id: str, kind: str, organisation_id: str
+    provider: Provider, client_id: str, kind: str, organisation_id: str
 ) -> None:
-    response = client_credentials(client_id, keycloak.client_secrets[client_id])
+    response = client_credentials(client_id, provider.client_secrets[client_id])
     assert response.status_code == 200, response.text
     header, claims = decoded(response.json()["access_token"])
     assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
@@ -88,33 +79,33 @@ def test_an_organisation_gets_a_short_lived_token_with_its_kind_id_and_roles(
     assert realm.AUDIENCE in ([claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"])
     assert claims["azp"] == claims["client_id"] == client_id
     assert (claims["zs_org_kind"], claims["zs_org_id"]) == (kind, organisation_id)
-    assert sorted(claims["zs_roles"]) == sorted(keycloak.organisations[client_id][2])
+    assert sorted(claims["zs_roles"]) == sorted(provider.organisations[client_id][2])
     assert claims["exp"] - claims["iat"] == realm.TOKEN_LIFETIME_SECONDS
 
 
-def test_a_wrong_secret_gets_no_token(keycloak: Provider) -> None:
-    response = client_credentials("municipality-0034", keycloak.client_secrets["municipality-0050"])
+def test_a_wrong_secret_gets_no_token(provider: Provider) -> None:
+    response = client_credentials("municipality-0034", provider.client_secrets["municipality-0050"])
     assert response.status_code == 401
     assert "access_token" not in response.json()
 
 
-def test_an_organisation_client_cannot_log_in_a_person(keycloak: Provider) -> None:
-    person = {"grant_type": "password", "username": "anna.jansen", "password": keycloak.passwords["anna.jansen"]}
+def test_an_organisation_client_cannot_log_in_a_person(provider: Provider) -> None:
+    person = {"grant_type": "password", "username": "anna.jansen", "password": provider.passwords["anna.jansen"]}
     response = httpx.post(
-        TOKEN_URL, data=person, auth=("region-flevoland", keycloak.client_secrets["region-flevoland"]), timeout=30
+        TOKEN_URL, data=person, auth=("region-flevoland", provider.client_secrets["region-flevoland"]), timeout=30
     )
     assert response.status_code in (400, 401) and "access_token" not in response.json()
 
 
-def test_a_person_logs_in_to_the_dashboard_with_pkce_and_carries_their_organisation(keycloak: Provider) -> None:
+def test_a_person_logs_in_to_the_dashboard_with_pkce_and_carries_their_organisation(provider: Provider) -> None:
     verifier = secrets.token_urlsafe(48)
     with httpx.Client(timeout=30) as browser:
-        code = _log_in(browser, "pieter.devries", keycloak.passwords["pieter.devries"], verifier)
+        code = _log_in(browser, "pieter.devries", provider.passwords["pieter.devries"], verifier)
         exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": DASHBOARD}
         exchange["client_id"] = realm.DASHBOARD_CLIENT
         without_verifier = browser.post(TOKEN_URL, data=exchange)
         assert without_verifier.status_code == 400  # PKCE is required, and the code is spent on the refusal
-        code = _log_in(browser, "pieter.devries", keycloak.passwords["pieter.devries"], verifier)
+        code = _log_in(browser, "pieter.devries", provider.passwords["pieter.devries"], verifier)
         response = browser.post(TOKEN_URL, data=exchange | {"code": code, "code_verifier": verifier})
     assert response.status_code == 200, response.text
     _, claims = decoded(response.json()["access_token"])
