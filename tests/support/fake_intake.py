@@ -30,7 +30,7 @@ class FakeIntakes:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def claim_key(self, organisation: str, key: str, request_hash: str, intake_id: UUID) -> bool:
+    async def _claim_key(self, organisation: str, key: str, request_hash: str, intake_id: UUID) -> bool:
         if (organisation, key) in self.store.keys:
             return False
         self.store.keys[(organisation, key)] = (request_hash, intake_id)
@@ -42,7 +42,7 @@ class FakeIntakes:
             return None
         return KeyedIntake(found[0], self.store.intakes[found[1]])
 
-    async def add(self, event: ClientRegistered, event_id: UUID, responsibility_rule: str) -> None:
+    async def _add(self, event: ClientRegistered, event_id: UUID, responsibility_rule: str) -> None:
         self.store.intakes[UUID(event.intake_id)] = IntakeRow(
             intake_id=UUID(event.intake_id),
             client_ref=event.client_ref,
@@ -81,10 +81,10 @@ class FakeUnitOfWork:
     async def register(
         self, claim: KeyClaim, event: ClientRegistered, responsibility_rule: str, *, actor: str
     ) -> Envelope | None:
-        if not await self.intakes.claim_key(claim.organisation, claim.key, claim.request_hash, UUID(event.intake_id)):
+        if not await self.intakes._claim_key(claim.organisation, claim.key, claim.request_hash, UUID(event.intake_id)):
             return None
         envelope = await self.emit(event)
-        await self.intakes.add(event, envelope.event_id, responsibility_rule)
+        await self.intakes._add(event, envelope.event_id, responsibility_rule)
         await self.audit(
             actor=actor,
             on_behalf_of=claim.organisation,

@@ -34,18 +34,6 @@ class PostgresIntakes:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def claim_key(self, organisation: str, key: str, request_hash: str, intake_id: UUID) -> bool:
-        """True when this request owns the key; waits for a concurrent holder of the same key to commit."""
-        claimed = await self.conn.fetchval(
-            "INSERT INTO idempotency_keys (organisation, key, request_hash, intake_id) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            organisation,
-            key,
-            request_hash,
-            intake_id,
-        )
-        return bool(claimed)
-
     async def register(
         self,
         claim: KeyClaim,
@@ -96,22 +84,6 @@ class PostgresIntakes:
             key,
         )
         return KeyedIntake(record["request_hash"], _row(record)) if record else None
-
-    async def add(self, event: ClientRegistered, event_id: UUID, responsibility_rule: str) -> None:
-        await self.conn.execute(
-            "INSERT INTO intakes (intake_id, client_ref, registering_municipality, responsible_municipality,"
-            " responsibility_rule, care_form, urgency, registered_on, event_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            UUID(event.intake_id),
-            event.client_ref,
-            event.registering_municipality,
-            event.responsible_municipality,
-            responsibility_rule,
-            event.care_form,
-            event.urgency.value,
-            event.registered_on,
-            event_id,
-        )
 
     async def get(self, intake_id: UUID) -> IntakeRow | None:
         record = await self.conn.fetchrow("SELECT * FROM intakes WHERE intake_id = $1", intake_id)
