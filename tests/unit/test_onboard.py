@@ -15,6 +15,7 @@ import pytest
 from tests.unit.test_jwt_verifier import ISSUER, RSA_KEY, Clock, IdentityProvider, claims, public_jwk, signed
 from zorgstroom_ops import onboard_command, realm
 from zorgstroom_ops.demo_data import load_demo_data
+from zorgstroom_ops.private_files import write_private
 from zorgstroom_runtime.auth import OrganisationKind, Unauthenticated
 from zorgstroom_runtime.jwt_auth import RELOAD_SECONDS, AccessTokenVerifier
 from zorgstroom_runtime.region import load_region
@@ -62,7 +63,7 @@ def test_a_regenerated_realm_keeps_an_onboarded_organisation_with_its_secret(tmp
     assert onboard_command.record(tmp_path, organisation) is False  # twice: nothing changes
     secrets_file = tmp_path / "client-secrets.json"
     kept = json.loads(secrets_file.read_text()) | {organisation.client_id: "the-secret-keycloak-holds"}
-    realm.write_private(secrets_file, json.dumps(kept))
+    write_private(secrets_file, json.dumps(kept))
 
     issuers = write_demo_identity(tmp_path)  # what `zorgstroom realm` or `zorgstroom up` does later
 

@@ -1,11 +1,11 @@
 """Demo and test credentials: one token per organisation, stored as SHA-256 for the services."""
 
 import json
-import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
+from zorgstroom_ops.private_files import write_private
 from zorgstroom_runtime.auth import ROLES_OF_KIND, OrganisationKind, token_digest
 from zorgstroom_runtime.region import Region
 
@@ -44,9 +44,7 @@ def write(organisations: Organisations, directory: Path) -> tuple[Path, dict[str
             indent=1,
         )
     )
-    secret_file = directory / "tokens.json"
-    secret_file.write_text(json.dumps(tokens, indent=1))
-    os.chmod(secret_file, 0o600)
+    write_private(directory / "tokens.json", json.dumps(tokens, indent=1))
     return credentials, tokens
 
 

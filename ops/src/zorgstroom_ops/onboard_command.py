@@ -30,6 +30,7 @@ from zorgstroom_contracts import provider_topic
 from zorgstroom_ops import credentials, kafka_security, realm, stack
 from zorgstroom_ops.config import config
 from zorgstroom_ops.demo_data import DemoData
+from zorgstroom_ops.private_files import write_private
 from zorgstroom_runtime.acl import provider_grants
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics
 from zorgstroom_runtime.region import Region
@@ -198,7 +199,7 @@ def record(directory: Path, organisation: Organisation) -> bool:
     entry = {"kind": organisation.kind, "id": organisation.id, "name": organisation.name, "roles": organisation.roles}
     if found.get(organisation.client_id) == entry:
         return False
-    realm.write_private(path, json.dumps(found | {organisation.client_id: entry}, indent=1))
+    write_private(path, json.dumps(found | {organisation.client_id: entry}, indent=1))
     return True
 
 
@@ -226,7 +227,7 @@ def onboard_client(organisation: Organisation, identity: Identity, admin: Keyclo
     )
     secret = admin.secret(found)
     if kept.get(name) != secret:
-        realm.write_private(secrets_file, json.dumps(kept | {name: secret}, indent=1))
+        write_private(secrets_file, json.dumps(kept | {name: secret}, indent=1))
         said.append(f"its secret: kept in {secrets_file} (0600)")
     else:
         said.append(f"its secret: in {secrets_file} already")

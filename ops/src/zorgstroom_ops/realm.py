@@ -23,6 +23,7 @@ from zorgstroom_ops import stack
 from zorgstroom_ops.config import config
 from zorgstroom_ops.credentials import Organisations, organisations_of
 from zorgstroom_ops.demo_data import DemoData
+from zorgstroom_ops.private_files import write_private
 from zorgstroom_ops.stack import RegionFile
 from zorgstroom_runtime.auth import Role
 from zorgstroom_runtime.region import Region
@@ -73,17 +74,6 @@ def kept_secrets(path: Path, names: Iterable[str]) -> dict[str, str]:
     elif stat.S_IMODE(path.stat().st_mode) & 0o077:  # kept, but made readable by others since: the owner's again
         os.chmod(path, 0o600)
     return wanted
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, from its creation on (no moment at the umask's mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.new")
-    temporary.unlink(missing_ok=True)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-    temporary.replace(path)
 
 
 def build_realm(
