@@ -16,6 +16,7 @@ Needs wrk (Debian: apt-get install wrk).
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -161,6 +162,7 @@ async def start_intake(run_dir: Path, args: argparse.Namespace) -> ProcessStack:
             "ZS_RATE_LIMIT": "100000000/minute",  # one credential makes all the load
             "ZS_BENCH_BARE_ENDPOINT": "true",
             "ZS_DB_POOL_MAX": os.environ.get("ZS_DB_POOL_MAX", "10"),
+            "ZS_HTTP_WORKERS": str(args.workers),
             **({} if args.no_traces else {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{args.base_port + 1}"}),
         },
     )
@@ -214,10 +216,31 @@ async def durable_rows(database_url: str) -> int:
         await conn.close()
 
 
+def _stat(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process and its child processes (uvicorn's workers) have used, all threads, user and system,
+    from /proc (Linux)."""
+    pids = [str(pid)]
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError):
+            if entry.name.isdigit() and _stat(entry.name)[1] == str(pid):
+                pids.append(entry.name)
+    ticks = 0
+    for each in pids:
+        with contextlib.suppress(OSError, IndexError):
+            fields = _stat(each)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     """py-spy (not a dependency of the project: `uv run --with py-spy`) on the intake process, raw stacks."""
     command = ["uv", "run", "--frozen", "--with", "py-spy", "py-spy", "record", "--pid", str(pid)]
-    command += ["--duration", str(int(seconds)), "--format", "raw", "--rate", "100", "--nonblocking", "-o", str(out)]
+    command += ["--duration", str(int(seconds)), "--format", "raw", "--rate", "100", "--nonblocking", "--subprocesses"]
+    command += ["-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -243,7 +266,11 @@ def run(stack: ProcessStack, seconds: float, connections: list[int], profile_dir
                 profile_dir.mkdir(parents=True, exist_ok=True)
                 label = "intakes" if name.startswith("POST /v1") else "healthz"
                 spy = profile(int(service.pid_file.read_text()), seconds - 1, profile_dir / f"{label}-c{c}.txt")
+            pid = int(service.pid_file.read_text())
+            cpu = cpu_seconds(pid)
             figures = wrk(url, script, c, seconds, token)
+            # What an answer costs the intake process (ms of CPU): unlike the rate, hardly moved by what else runs.
+            figures["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / max(figures["requests"], 1)
             if spy is not None:
                 spy.wait(60)
             if name == "POST /v1/intakes":
@@ -253,30 +280,35 @@ def run(stack: ProcessStack, seconds: float, connections: list[int], profile_dir
             results[f"{name} @ {c}"] = figures
             print(
                 f"  c={c:<3} {name:<34} {figures['rate']:>8.0f}/s  p50 {figures['p50_ms']:>6.1f} ms"
-                f"  p99 {figures['p99_ms']:>6.1f} ms  errors {figures['errors']}",
+                f"  p99 {figures['p99_ms']:>6.1f} ms  CPU {figures['cpu_ms']:.2f} ms/answer"
+                f"  errors {figures['errors']}",
                 file=sys.stderr,
             )
     shutil.rmtree(work, ignore_errors=True)
     return results
 
 
-def report(results: dict[str, Any], connections: list[int], collector: str, exported: str, seconds: float) -> None:
-    headers = ["endpoint", "connections", "per second", "p50 ms", "p99 ms", "errors", "vs bare", "vs /healthz"]
+def report(
+    results: dict[str, Any], connections: list[int], collector: str, exported: str, seconds: float, workers: int
+) -> None:
+    headers = ["endpoint", "connections", "per second", "p50 ms", "p99 ms", "CPU ms/answer", "errors", "vs bare"]
+    headers += ["vs /healthz"]
     rows, ratios = [], {}
     for c in connections:
         bare, health = results[f"POST /bench/bare-intake (no I/O) @ {c}"], results[f"GET /healthz @ {c}"]
         for name in ("POST /v1/intakes", "POST /bench/bare-intake (no I/O)", "GET /healthz"):
             f = results[f"{name} @ {c}"]
             rows.append([
-                name, c, f"{f['rate']:,.0f}", f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}", f["errors"],
+                name, c, f"{f['rate']:,.0f}", f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}", f"{f['cpu_ms']:.2f}",
+                f["errors"],
                 f"{f['rate'] / bare['rate']:.2f}", f"{f['rate'] / health['rate']:.2f}",
             ])  # fmt: skip
         intakes = results[f"POST /v1/intakes @ {c}"]
         ratios[f"durable intakes / bare endpoint at {c} connections"] = f"{intakes['rate'] / bare['rate']:.2f}"
         ratios[f"durable intakes / /healthz at {c} connections"] = f"{intakes['rate'] / health['rate']:.2f}"
-    print(f"\n{'':<44}" + "".join(f"{h:>12}" for h in headers[1:]))
+    print(f"\n{'':<44}" + "".join(f"{h:>14}" for h in headers[1:]))
     for row in rows:
-        print(f"{row[0]:<44}" + "".join(f"{v!s:>12}" for v in row[1:]))
+        print(f"{row[0]:<44}" + "".join(f"{v!s:>14}" for v in row[1:]))
     for label, value in ratios.items():
         print(f"{label}: {value}")
     at16 = results.get("POST /v1/intakes @ 16")
@@ -295,9 +327,11 @@ def report(results: dict[str, Any], connections: list[int], collector: str, expo
         rows,
         ratios=ratios,
         notes=[
-            "The intake service as a process (uvicorn), real PostgreSQL (fsync on) and Kafka, static-token auth;"
+            f"The intake service as {'one process' if workers == 1 else f'{workers} processes on one port'} (uvicorn),"
+            " real PostgreSQL (fsync on) and Kafka, static-token auth;"
             f" spans exported over OTLP to {collector} ({exported}). Load from wrk (2 threads) on the same 2 cores."
-            " Every 202 counted was checked against the rows committed.",
+            " Every 202 counted was checked against the rows committed. CPU ms/answer: CPU time of the intake"
+            " process(es) over the run per request answered, the figure least moved by what else runs.",
             *([target] if target else []),
         ],
     )
@@ -311,6 +345,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="record py-spy profiles (raw stacks) into this directory")
     parser.add_argument("--keep-infra", action="store_true", help="leave this benchmark's Kafka and PostgreSQL up")
     parser.add_argument("--no-traces", action="store_true", help="export no spans: what exporting them costs")
+    parser.add_argument("--workers", type=int, default=1, help="intake processes on its one port (ZS_HTTP_WORKERS)")
     parser.add_argument("--instance", default=INSTANCE, help="the deploy scripts' instance of Kafka and PostgreSQL")
     parser.add_argument("--kafka-port", type=int, default=KAFKA_PORT)
     parser.add_argument("--pg-port", type=int, default=PG_PORT)
@@ -334,7 +369,7 @@ def main() -> None:
         stop_collector(handle)
         if not args.keep_infra:
             infra("stop", args)
-    report(results, args.connections, collector, exported, args.seconds)
+    report(results, args.connections, collector, exported, args.seconds, args.workers)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from zorgstroom_intake.entrypoints.http import MissingClientRefSecret, bench_rou
 from zorgstroom_runtime.app import ServiceDefinition, create_app, serve
 from zorgstroom_runtime.consumer import On
 from zorgstroom_runtime.settings import ServiceSettings
+from zorgstroom_runtime.telemetry import setup_logging
 
 DEFINITION = ServiceDefinition(
     name="intake",
@@ -36,6 +37,13 @@ def build(settings: ServiceSettings | None = None) -> FastAPI:
     return create_app(definition(settings), settings)
 
 
+def worker() -> FastAPI:
+    """The app of one of several intake processes on one port (ZS_HTTP_WORKERS): its logging, then `build`."""
+    settings = ServiceSettings(service_name=DEFINITION.name)
+    setup_logging(settings.service_name, settings.log_level)
+    return build(settings)
+
+
 def main() -> None:
     """`python -m zorgstroom_intake`: check intake's own settings, then serve it like every service."""
     try:
@@ -43,4 +51,4 @@ def main() -> None:
         client_ref_key(settings)
     except (MissingClientRefSecret, ValidationError) as refused:  # one clear line, not a traceback
         raise SystemExit(f"intake refuses to start: {refused}") from None
-    serve(definition(settings))
+    serve(definition(settings), factory=f"{__name__}:worker")

@@ -113,7 +113,8 @@ def projection_topics(projection: Projection, topic_prefix: str) -> list[str]:
     return sorted({topic_name(EVENT_TYPES[event_type].topic, topic_prefix) for event_type in projection.event_types})
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a thread hand-off on every request.
     context: ServiceContext = request.app.state.context
     return context
 
@@ -389,17 +390,20 @@ class KafkaProbe:
         return ok
 
 
-def serve(definition: ServiceDefinition) -> None:
-    """Run one service in this process with settings from the environment (`python -m zorgstroom_<service>`)."""
+def serve(definition: ServiceDefinition, *, factory: str | None = None) -> None:
+    """Run one service with settings from the environment (`python -m zorgstroom_<service>`): in this process, or
+    in ZS_HTTP_WORKERS processes on one port where the service names its app factory (`module:function`, called
+    in each worker with no arguments)."""
     import uvicorn
 
     settings = ServiceSettings(service_name=definition.name)
     setup_logging(settings.service_name, settings.log_level)
-    app = create_app(definition, settings)
     loop, http = server_implementations()
-    uvicorn.run(
-        app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, loop=loop, http=http
-    )
+    options: dict[str, Any] = {"host": settings.http_host, "port": settings.http_port, "loop": loop, "http": http}
+    if settings.http_workers > 1 and factory is not None:
+        uvicorn.run(factory, factory=True, workers=settings.http_workers, log_config=None, access_log=False, **options)
+        return
+    uvicorn.run(create_app(definition, settings), log_config=None, access_log=False, **options)
 
 
 def server_implementations() -> tuple[Literal["uvloop", "asyncio"], Literal["httptools", "h11"]]:

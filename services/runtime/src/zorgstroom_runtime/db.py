@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -66,6 +67,38 @@ async def ensure_schema(url: str, schema: str) -> None:
         await conn.close()
 
 
+class ServiceConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped here
+    """A pooled connection that says when it holds session state (`holds_session_state`).
+
+    asyncpg resets every connection it takes back into the pool with a round trip (UNLISTEN, RESET ALL, advisory
+    unlock) unless the pool is given a reset of its own. The units of work hold nothing past their transaction
+    (SET LOCAL and transaction-scoped advisory locks only), so that round trip, one a request, is spent only on
+    a connection marked as holding more (the relay's LISTEN and SETs, migrate's session lock). An open or failed
+    transaction is rolled back on release either way (asyncpg does that before calling the pool's reset).
+    """
+
+    _session_state = False
+
+    def holds_session_state(self) -> None:
+        """Mark this connection as holding session state (a SET, LISTEN, a session advisory lock, a cursor
+        WITH HOLD): it is reset in full when it goes back into the pool."""
+        self._session_state = True
+
+
+def holds_session_state(conn: asyncpg.Connection | Any) -> None:
+    """Mark a pooled connection (or its pool proxy) as holding session state; a connection of another pool is
+    reset in full by asyncpg on release anyway."""
+    mark = getattr(conn, "holds_session_state", None)
+    if mark is not None:
+        mark()
+
+
+async def _reset_if_session_state(conn: asyncpg.Connection) -> None:
+    if getattr(conn, "_session_state", True):
+        await conn.execute(conn.get_reset_query())
+        conn._session_state = False
+
+
 async def create_pool(url: str, schema: str, *, max_size: int = 10, create_schema: bool = True) -> asyncpg.Pool:
     """A pool whose connections see only `schema` (and pg_catalog); creates the schema if asked and needed."""
     if create_schema:
@@ -74,6 +107,8 @@ async def create_pool(url: str, schema: str, *, max_size: int = 10, create_schem
         url,
         min_size=1,
         max_size=max_size,
+        connection_class=ServiceConnection,
+        reset=_reset_if_session_state,
         # Keepalives from the server's side: a connection whose client host vanished is closed in about
         # 25 s instead of TCP's two hours, and with it what that session held.
         server_settings={
@@ -208,6 +243,7 @@ async def open_service_database(settings: ServiceSettings, migrations: Path) -> 
         superuser, owner = await pool.fetchrow(_CONNECTED_AS, schema)
         if development and (superuser or owner):
             await migrate(pool, schema, migrations)
+            await pool.expire_connections()  # migrate held a session lock on one: no connection keeps anything of it
         elif superuser or owner:
             raise UnfitDatabase(
                 f"connected to schema {schema} as a superuser, its owner or a role that may become one: give"

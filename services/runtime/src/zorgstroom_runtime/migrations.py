@@ -54,8 +54,11 @@ async def pending(conn: asyncpg.Connection, *folders: Path) -> list[str]:
 
 async def migrate(pool: asyncpg.Pool, schema: str, *folders: Path, runtime: bool = True) -> list[str]:
     """Apply what is missing, in order; returns the names applied now."""
+    from zorgstroom_runtime.db import holds_session_state  # db builds on this module
+
     applied_now: list[str] = []
     async with pool.acquire() as conn:
+        holds_session_state(conn)  # a session lock (released below) and whatever a migration SETs: reset on release
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", migration_lock(schema))
         try:
             await conn.execute(

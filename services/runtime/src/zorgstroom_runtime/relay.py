@@ -34,11 +34,12 @@ from aiokafka.errors import (
 from opentelemetry import trace
 
 from zorgstroom_runtime import metrics
+from zorgstroom_runtime.db import holds_session_state
 from zorgstroom_runtime.idempotency import purge_expired
 from zorgstroom_runtime.kafka import KafkaConnection, ensure_topics, new_producer, project_topics
 from zorgstroom_runtime.outbox import Outbox
 from zorgstroom_runtime.relay_lease import RelayLease
-from zorgstroom_runtime.telemetry import context_from_carrier, current_trace_carrier, tracer
+from zorgstroom_runtime.telemetry import context_from_carrier, current_trace_carrier, no_statement_spans, tracer
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION = timedelta(days=7)
@@ -105,10 +106,26 @@ class OutboxRelay:
         return self.lease.epoch is not None
 
     async def run(self) -> None:
+        """Publish until cancelled. Commits of this process wake it in-process while it leads, and reach the
+        leading process by NOTIFY while it stands by (RelayWake)."""
+        detach = self.outbox.wake.attach(self.lease.held_within_term, self._wake.set)
+        with no_statement_spans():  # its reads and marks: the publish spans, in the requests' traces, remain
+            notifier = asyncio.create_task(self.outbox.wake.notify_after_commits(self.pool, self.outbox.channel))
+        try:
+            with no_statement_spans():
+                await self._run()
+        finally:
+            detach()
+            notifier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notifier
+
+    async def _run(self) -> None:
         backoff = 0.5
         while True:
             try:
                 async with self.pool.acquire() as listen:
+                    holds_session_state(listen)  # its SETs and LISTEN go with a reset when it is released
                     await listen.execute(KEEPALIVE)
                     await listen.add_listener(self.outbox.channel, self._on_notify)
                     try:

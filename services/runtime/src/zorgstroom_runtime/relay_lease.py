@@ -10,6 +10,7 @@ Expiry is measured on the database's clock, the one clock all processes share.
 import contextlib
 import os
 import socket
+import time
 import uuid
 
 import asyncpg
@@ -29,10 +30,18 @@ class RelayLease:
         self.pool, self.seconds = pool, seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.epoch: int | None = None
+        self._renewed = 0.0  # time.monotonic() of the last statement that took or renewed the lease
+
+    def held_within_term(self) -> bool:
+        """Whether this process surely still holds the lease: taken or renewed less than its term ago. A relay that
+        sleeps in a Kafka backoff past its term may have been replaced without knowing it yet."""
+        return self.epoch is not None and time.monotonic() - self._renewed < self.seconds
 
     async def acquire(self) -> bool:
         """Take the lease if it has expired (or is ours already): a new epoch either way."""
+        started = time.monotonic()
         self.epoch = await self.pool.fetchval(ACQUIRE, self.holder, self.seconds, timeout=self.seconds)
+        self._renewed = started
         return self.epoch is not None
 
     async def fetch_while_held(self, select: str, *args: object) -> list[asyncpg.Record] | None:
@@ -43,6 +52,7 @@ class RelayLease:
         """
         if self.epoch is None:
             return None
+        started = time.monotonic()
         rows = await self.pool.fetch(
             "WITH lease AS (UPDATE relay_lease SET expires_at = now() + $1 * interval '1 second'"
             f" WHERE epoch = $2 RETURNING epoch) SELECT batch.* FROM lease LEFT JOIN LATERAL ({select}) AS batch"
@@ -55,6 +65,7 @@ class RelayLease:
         if not rows:
             self.epoch = None
             return None
+        self._renewed = started
         return sorted((r for r in rows if r["id"] is not None), key=lambda r: int(r["id"]))
 
     async def release(self) -> None:

@@ -96,6 +96,13 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes serving HTTP on the one port (uvicorn workers; a service that names its app factory):"
+        " each has its own pool (ZS_DB_POOL_MAX connections) and relay, one of which publishes at a time.",
+    )
     max_body_bytes: int = 64 * 1024
     rate_limit: str = Field(
         default="6000/minute",

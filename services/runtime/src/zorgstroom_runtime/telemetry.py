@@ -1,14 +1,16 @@
 """OpenTelemetry and logging, set up once per process: W3C context in, on and out of Kafka headers."""
 
+import contextlib
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -58,12 +60,33 @@ class ClientRefRedactor(SpanProcessor):
     """
 
     def on_end(self, span: ReadableSpan) -> None:
-        # ReadableSpan has no public setter: its fields are replaced before any exporter reads them.
-        span._attributes = _redacted_attributes(span.attributes)
-        span._name = redact_client_refs(span.name)
-        span._events = tuple(
-            Event(event.name, _redacted_attributes(event.attributes), event.timestamp) for event in span.events
-        )
+        # ReadableSpan has no public setter: its fields are replaced before any exporter reads them. Most spans
+        # have nothing to redact, and are left as they are (a span ends several times a request).
+        if _may_hold_client_ref(span.attributes):
+            span._attributes = _redacted_attributes(span.attributes)
+        if len(span.name) >= CLIENT_REF_LENGTH:
+            span._name = redact_client_refs(span.name)
+        if span.events:
+            span._events = tuple(
+                Event(event.name, _redacted_attributes(event.attributes), event.timestamp) for event in span.events
+            )
+
+
+CLIENT_REF_LENGTH = 64
+
+
+def _may_hold_client_ref(attributes: Mapping[str, AttributeValue] | None) -> bool:
+    """Whether redaction could change these attributes: a key it drops, a string long enough to hold a
+    client_ref that holds one, or a value of another kind that may (bytes, sequences: the full path)."""
+    for key, value in (attributes or {}).items():
+        if key in DROPPED_ATTRIBUTES:
+            return True
+        if isinstance(value, str):
+            if len(value) >= CLIENT_REF_LENGTH and CLIENT_REF.search(value):
+                return True
+        elif not isinstance(value, bool | int | float):
+            return True
+    return False
 
 
 def setup_telemetry(service_name: str, *, extra_processors: Iterable[SpanProcessor] = ()) -> None:
@@ -116,6 +139,15 @@ def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
         max_export_batch_size=_batch_setting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
         schedule_delay_millis=_batch_setting("OTEL_BSP_SCHEDULE_DELAY"),
     )
+
+
+@contextlib.contextmanager
+def no_statement_spans() -> Iterator[None]:
+    """No span for the database statements run inside (the asyncpg instrumentation is suppressed); spans started
+    by hand still are. For a background loop's own bookkeeping (the relay's lease, reads and marks, several a
+    batch): each would be a trace of one span, of no request, while its metrics say the same."""
+    with suppress_instrumentation():
+        yield
 
 
 def tracer(name: str = "zorgstroom") -> trace.Tracer:
