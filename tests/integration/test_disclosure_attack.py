@@ -33,6 +33,7 @@ from zorgstroom_reporting.domain.flows import COUNT_COLUMNS, STATE_COLUMNS, mont
 from zorgstroom_reporting.domain.months import Month, months_between
 from zorgstroom_reporting.domain.solidarity import monthly_matrix
 from zorgstroom_reporting.entrypoints import http
+from zorgstroom_reporting.projections import kept
 from zorgstroom_reporting.queries import places
 from zorgstroom_reporting.queries.flows import load_facts
 from zorgstroom_runtime.region import load_region
@@ -165,9 +166,14 @@ def data_set(seed: int = 14) -> DataSet:
 
 
 async def seed(conn: asyncpg.Connection, data: DataSet) -> None:
-    for table, columns in TABLES.items():
-        marks = ", ".join(f"${i + 1}" for i in range(columns.count(",") + 1))
-        await conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", data.rows[table])
+    """The facts written past the projection, then its report aggregates derived from all of them, as a rebuild
+    does (under the horizon's lock, which the service's start-up may hold at the same moment)."""
+    async with conn.transaction():
+        for table, columns in TABLES.items():
+            marks = ", ".join(f"${i + 1}" for i in range(columns.count(",") + 1))
+            await conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", data.rows[table])
+        await conn.execute("LOCK TABLE report_horizon IN SHARE ROW EXCLUSIVE MODE")
+        await kept.derive(conn, REGION, await kept.secret_of(conn), Month.of(date.today()))
 
 
 # --- what the viewer collects, as figures: a set of base cells and the number shown for their sum ------------

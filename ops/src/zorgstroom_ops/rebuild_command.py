@@ -31,6 +31,7 @@ async def run_rebuild(
     *,
     batch_size: int = 5000,
     accept_truncated_history: bool = False,
+    processes: int | None = None,
 ) -> RebuildResult:
     projection = DEFINITION.projection
     if projection is None:  # reporting is defined with its projection; guard for a changed definition
@@ -59,6 +60,7 @@ async def run_rebuild(
             progress=progress,
             batch_size=batch_size,
             accept_truncated_history=accept_truncated_history,
+            processes=processes,
         )
 
 
@@ -70,6 +72,15 @@ def rebuild_command(
         bool,
         typer.Option(help="Rebuild even from topics whose beginning was deleted: the events before it are lost."),
     ] = False,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Processes that replay a large history (200,000 records or more), each with two database"
+            " connections. Default: one per core this process may use, at most four.",
+        ),
+    ] = None,
 ) -> None:
     """Rebuild reporting's projections from offset zero into fresh tables, then switch them in atomically."""
     database_url = os.environ.get("ZS_DATABASE_URL", config().database_url)
@@ -83,6 +94,7 @@ def rebuild_command(
                 topic_prefix,
                 batch_size=batch_size,
                 accept_truncated_history=accept_truncated_history,
+                processes=processes,
             )
         )
     except TruncatedHistory as refused:

@@ -13,14 +13,15 @@ from typing import Any
 
 import asyncpg
 
-from zorgstroom_reporting.domain.disclosure import METHOD, Rounding, protect_days, protect_flows, protect_matrix
+from zorgstroom_reporting.domain.disclosure import METHOD, Rounding, protect_days
 from zorgstroom_reporting.domain.facts import Facts
-from zorgstroom_reporting.domain.flows import monthly_tallies, totals
+from zorgstroom_reporting.domain.flows import totals
+from zorgstroom_reporting.domain.kept import flows_of
 from zorgstroom_reporting.domain.money import Cost, MunicipalityMoney, NoBudgetForYear, Settlement, in_place, settle
-from zorgstroom_reporting.domain.months import Month
+from zorgstroom_reporting.domain.months import Month, months_between
 from zorgstroom_reporting.domain.offers import housing_rows
 from zorgstroom_reporting.domain.solidarity import monthly_matrix
-from zorgstroom_reporting.queries import places
+from zorgstroom_reporting.queries import kept, places
 from zorgstroom_reporting.queries.disclosure_key import disclosure_secret
 from zorgstroom_reporting.queries.documents import SHOWN_COUNTS, flat, shown
 from zorgstroom_reporting.queries.flows import load_facts
@@ -65,7 +66,13 @@ def _csv_disclosure(rows: list[dict[str, Any]], rounding: Rounding) -> list[dict
 
 
 async def municipality_flows(
-    pool: asyncpg.Pool, region: Region, principal: Principal, code: str, first: Month, last: Month
+    pool: asyncpg.Pool,
+    region: Region,
+    principal: Principal,
+    code: str,
+    first: Month,
+    last: Month,
+    today: date | None = None,
 ) -> Report:
     may_read_municipality(principal, region, code)
     _in_region(region, code)
@@ -73,18 +80,27 @@ async def municipality_flows(
         await _rounding(pool, is_responsible(principal, code)),
         region.reporting.small_number_threshold,
     )
+    await kept.ensure_horizon(pool, region, max(Month.of(today or date.today()), last))
     return await computed_from(
-        partial(load_facts, pool, code),
-        lambda facts: _municipality_flows(region, code, facts, rounding, threshold, first, last),
+        partial(kept.municipality_months, pool, code, first, last),
+        lambda months: _municipality_flows(region, code, months, rounding, threshold, first, last),
     )
 
 
 def _municipality_flows(
-    region: Region, code: str, facts: Facts, rounding: Rounding, threshold: int, first: Month, last: Month
+    region: Region,
+    code: str,
+    kept_months: kept.KeptMonths,
+    rounding: Rounding,
+    threshold: int,
+    first: Month,
+    last: Month,
 ) -> Report:
-    """municipality_flows' computation, in a worker thread (zorgstroom_runtime.offload)."""
-    tallies = monthly_tallies(facts, code, first, last, region)
-    months = protect_flows(tallies, code, rounding, region, threshold)
+    """municipality_flows' shaping of the kept cells of each month, in a worker thread (zorgstroom_runtime.offload)."""
+    months = {
+        m: flows_of(kept_months.cells.get(m, []), region, rounding.exact, kept_months.measures.get(m, {}), threshold)
+        for m in months_between(first, last)
+    }
     shown_months = [{"month": str(m)} | shown(f) for m, f in sorted(months.items())]
     document = {
         "municipality": code,
@@ -96,13 +112,6 @@ def _municipality_flows(
     }
     rows = _csv_disclosure([{"municipality": code, **flat(m)} for m in shown_months], rounding)
     return Report(document, rows, f"flows-{code}-{first}-{last}.csv")
-
-
-def _elsewhere(facts: Facts, region: Region) -> list[str]:
-    """Responsible municipalities outside the region (national access: docs/domain.md, rule 12)."""
-    codes = {r.responsible for r in facts.registrations} | {p.responsible for p in facts.placements}
-    codes |= {t.to_municipality for t in facts.transfers} | {w.responsible for w in facts.withdrawals}
-    return sorted(c for c in codes if not region.in_region(c))
 
 
 def _name(region: Region, code: str) -> str:
@@ -120,37 +129,41 @@ async def region_flows(
     else:
         principal.require(Role.REPORTS_OWN)
     protected, on = await _rounding(pool, exact=False), today or date.today()
+    await kept.ensure_horizon(pool, region, max(Month.of(on), last))
     return await computed_from(
-        partial(load_facts, pool), lambda facts: _region_flows(region, principal, facts, protected, first, last, on)
+        partial(kept.region_period, pool, first, last, Month.of(on)),
+        lambda period: _region_flows(region, principal, period, protected, first, last, on),
     )
 
 
 def _region_flows(
-    region: Region, principal: Principal, facts: Facts, protected: Rounding, first: Month, last: Month, on: date
+    region: Region,
+    principal: Principal,
+    period: kept.KeptRegion,
+    protected: Rounding,
+    first: Month,
+    last: Month,
+    on: date,
 ) -> Report:
-    """region_flows' computation, in a worker thread: seconds of CPU over ten years of a region's facts, during
-    which the event loop must keep answering health checks and feeding the projection."""
+    """region_flows' shaping of the kept period cells, in a worker thread (a few hundred rows, no history)."""
     threshold = region.reporting.small_number_threshold
+    elsewhere = [c for c in period.named if not region.in_region(c)]  # national access: docs/domain.md, rule 12
 
-    def period_totals(code: str, rounding: Rounding) -> dict[str, Any]:
-        tallies = monthly_tallies(facts, code, first, last, region)
-        return shown(totals(protect_flows(tallies, code, rounding, region, threshold)))
+    cells = period.cells()
 
-    codes = [*region.municipalities, *_elsewhere(facts, region)]
-    hidden = {code: period_totals(code, protected) for code in codes}
-    seen = {
-        c: period_totals(c, replace(protected, exact=True)) if is_responsible(principal, c) else hidden[c]
-        for c in codes
-    }
+    def period_totals(code: str, exact: bool) -> dict[str, Any]:
+        return shown(flows_of(cells.get(code, []), region, exact))
+
+    codes = [*region.municipalities, *elsewhere]
+    hidden = {code: period_totals(code, exact=False) for code in codes}
+    seen = {c: period_totals(c, exact=True) if is_responsible(principal, c) else hidden[c] for c in codes}
     rows = [
         {"municipality": m.code, "name": m.name, "from": str(first), "to": str(last), **flat(seen[m.code])}
         | {"disclosure": "exact" if is_responsible(principal, m.code) else METHOD}
         for m in region.municipalities.values()
     ]
     days_of: Counter[str] = Counter()
-    for (responsible, _), cell in protect_matrix(
-        monthly_matrix(facts, first, last, on), protected, Month.of(on)
-    ).items():
+    for (responsible, _), cell in period.matrix.items():
         days_of[responsible] += cell.client_days
     document = {
         "region": region.code,
@@ -162,7 +175,7 @@ def _region_flows(
         "totals": {c: sum(int(hidden[m][c]) for m in region.municipalities) for c in SHOWN_COUNTS},
         "responsible_elsewhere": [
             {"municipality": c, "name": _name(region, c), "totals": seen[c], "client_days": days_of[c]}
-            for c in _elsewhere(facts, region)
+            for c in elsewhere
             if days_of[c] or any(seen[c][k] for k in SHOWN_COUNTS)  # listed only with a figure to show
         ],
         "disclosure": protected.label(threshold) | {"exact_for": [c for c in codes if is_responsible(principal, c)]},
@@ -177,10 +190,8 @@ async def region_matrix(
     placements started in the period (`clients`) and as client-days passed in the period."""
     principal.require_region_staff_of(region.code, Role.REPORTS_REGION)
     rounding, on = await _rounding(pool, exact=False), today or date.today()
-    matrix = await computed_from(
-        partial(load_facts, pool),
-        lambda facts: protect_matrix(monthly_matrix(facts, first, last, on), rounding, Month.of(on)),
-    )
+    await kept.ensure_horizon(pool, region, max(Month.of(on), last))
+    matrix = await kept.region_matrix(pool, first, last, Month.of(on))
     cells = [
         {
             "responsible": responsible,

@@ -45,10 +45,18 @@ def round_cell(value: int, u: float, base: int = BASE) -> int:
     return base * quotient + (base if u < remainder / base else 0)
 
 
+@lru_cache(maxsize=8)
+def _keyed(secret: bytes) -> "hmac.HMAC":
+    """The HMAC keyed once: a copy per cell skips the key's setup (a rebuild rounds millions of cells)."""
+    return hmac.new(secret, digestmod=hashlib.sha256)
+
+
 def _key(secret: bytes, identity: tuple[object, ...]) -> int:
     """64 secret bits fixed by the secret and an identity."""
     message = "\x1f".join("" if part is None else str(part) for part in identity).encode()
-    return int.from_bytes(hmac.new(secret, message, hashlib.sha256).digest()[:8], "big")
+    mac = _keyed(secret).copy()
+    mac.update(message)
+    return int.from_bytes(mac.digest()[:8], "big")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -66,6 +74,29 @@ def cell_key(secret: bytes, identity: Iterable[object], clients: Iterable[str]) 
     cell's own key plus each client's key, mod 1. One more or one fewer client gives an unrelated coin."""
     total = _key(secret, tuple(identity)) + sum(_client_key(secret, c) for c in clients)
     return (total % 2**64) / 2**64
+
+
+def _cell_coin(secret: bytes, identity: tuple[object, ...], client_keys: int) -> float:
+    """cell_key's coin from the sum of the clients' keys (kept beside a stock cell, reporting's aggregates)."""
+    return ((_key(secret, identity) + client_keys) % 2**64) / 2**64
+
+
+# A multiple of the base shows as it is whatever the coin: those cells (most of them 0) skip the HMAC.
+def shown_count(secret: bytes, identity: tuple[object, ...], value: int) -> int:
+    """An event count's base cell as a protected viewer sees it (Rounding.count)."""
+    return value if value % BASE == 0 else round_cell(value, coin(secret, identity))
+
+
+def shown_stock(secret: bytes, identity: tuple[object, ...], value: int, client_keys: int) -> int:
+    """A stock's base cell as a protected viewer sees it (Rounding.stock), from the sum of its clients' keys."""
+    return value if value % BASE == 0 else round_cell(value, _cell_coin(secret, identity, client_keys))
+
+
+def shown_days(secret: bytes, identity: tuple[object, ...], value: int, client_keys: int) -> int:
+    """A cell's client-days as a protected viewer sees them (Rounding.days), from the sum of its stays' keys."""
+    if value % DAYS_BASE == 0:
+        return value
+    return round_cell(value, _cell_coin(secret, ("days", *identity), client_keys), DAYS_BASE)
 
 
 @dataclass(frozen=True)

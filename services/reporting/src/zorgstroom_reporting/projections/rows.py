@@ -63,8 +63,12 @@ class Rows:
     offset: int = 0  # the topic offset of the event being folded (set by fold)
 
     def advance(self, projection: str, envelope: Envelope) -> None:
-        count, newest = self.positions.get(projection, (0, envelope.occurred_at))
-        self.positions[projection] = (count + 1, max(newest, envelope.occurred_at))
+        occurred_at = envelope.occurred_at
+        known = self.positions.get(projection)
+        if known is None:
+            self.positions[projection] = (1, occurred_at)
+        else:  # once per event of a replay: no max() call, no tuple built for the default
+            self.positions[projection] = (known[0] + 1, occurred_at if occurred_at > known[1] else known[1])
 
 
 def client_registered(rows: Rows, envelope: Envelope, event: ClientRegistered) -> None:

@@ -6,16 +6,47 @@ order of arrival. The statements below are the only SQL that writes reporting's 
 (runtime.batch.BatchConsumer) and a rebuild (runtime.rebuild) both go through `ReportingProjection.apply`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zorgstroom_contracts import spec_for
+from zorgstroom_contracts.events import (
+    ClientRegistered,
+    ConsentRecorded,
+    OutflowCompleted,
+    OutflowReadinessAssessed,
+    PlacementEnded,
+    PlacementMade,
+    RegistrationWithdrawn,
+    ResponsibilityTransferred,
+)
+from zorgstroom_contracts.region import Region
+from zorgstroom_reporting.domain.months import Month
+from zorgstroom_reporting.projections import kept
 from zorgstroom_reporting.projections.rows import MAPPERS, Rows, fold
 from zorgstroom_runtime.batch import Delivery, claim_new
+from zorgstroom_runtime.region import load_region
+from zorgstroom_runtime.settings import ServiceSettings
 
 LEDGER = "projection_events"
+# The events that change a client's facts, and so the report aggregates (facilities, offers and quotas do not).
+FLOW_EVENTS = frozenset(
+    {
+        ClientRegistered,
+        PlacementMade,
+        PlacementEnded,
+        OutflowCompleted,
+        OutflowReadinessAssessed,
+        ResponsibilityTransferred,
+        RegistrationWithdrawn,
+        ConsentRecorded,
+    }
+)
 
 _WRITES: list[tuple[str, str]] = [
     (
@@ -160,14 +191,29 @@ async def write(conn: asyncpg.Connection, rows: Rows) -> None:
         )
 
 
+class _RegionFiles(BaseSettings):
+    """Only the region's files, read as the service reads them (ZS_ variables and .env): a CLI rebuild derives the
+    aggregates under the region the service reports on, without the rest of the service's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="ZS_", env_file=".env", extra="ignore")
+
+    region_file: Path = ServiceSettings.model_fields["region_file"].default
+    municipalities_file: Path = ServiceSettings.model_fields["municipalities_file"].default
+
+
 class ReportingProjection:
-    """Every projection of reporting, fed by the events of MAPPERS (runtime.batch.Projection)."""
+    """Every projection of reporting, fed by the events of MAPPERS (runtime.batch.Projection), and the report
+    aggregates kept from the facts (projections/kept.py): a batch's clients' contributions before and after
+    its rows are written, the difference applied. `region` is the one the service reports on (bound when the
+    service starts: bootstrap.py); `today` is the clock that rolls the horizon over."""
 
     name: str = "reporting"
     event_types: frozenset[str] = frozenset(spec_for(cls).event_type for cls in MAPPERS)
     # The ledger first: a rebuild's switch locks the live tables in this order, and the live writer
-    # touches the ledger first too (claim_new), so the two never wait for each other in a circle.
+    # touches the ledger first too (claim_new), so the two never wait for each other in a circle. The
+    # aggregates' horizon comes before it: a batch holds it (shared) before anything else.
     tables: Sequence[str] = (
+        "report_horizon",
         LEDGER,
         "registrations",
         "placements",
@@ -180,10 +226,53 @@ class ReportingProjection:
         "offers",
         "contingents",
         "projection_position",
+        *(t for t in kept.TABLES if t != "report_horizon"),
     )
 
+    def __init__(
+        self, region: Region | None = None, today: Callable[[], date] = date.today, *, deltas: bool = True
+    ) -> None:
+        self._region, self.today, self.deltas = region, today, deltas
+        self.derive_seconds = 0.0  # the last rebuild's derivation of the aggregates
+
+    def bind(self, region: Region) -> None:
+        self._region = region
+
+    @property
+    def region(self) -> Region:
+        if self._region is None:  # a rebuild run by the operator's CLI: the region of the service's settings
+            files = _RegionFiles()
+            self._region = load_region(files.region_file, files.municipalities_file)
+        return self._region
+
+    def for_bulk_replay(self) -> "ReportingProjection":
+        """The same projection without deltas, for a rebuild's bulk phase: `rebuilt` derives the aggregates after it
+        in one pass (a registration read years before its placement would otherwise add and remove years of states)."""
+        return ReportingProjection(self._region, self.today, deltas=False)
+
+    async def rebuilt(self, conn: asyncpg.Connection) -> None:
+        """Every aggregate derived from the rebuilt facts, before the switch (runtime.rebuild)."""
+        async with conn.transaction():
+            self.derive_seconds = await kept.derive(
+                conn, self.region, await kept.secret_of(conn), Month.of(self.today())
+            )
+
     async def apply(self, conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        """The horizon (shared) first, as a rebuild's switch locks it first; then the ledger, so that a redelivered
+        batch costs nothing more; then the fresh events' clients, each under an advisory lock taken in sorted order
+        (after the ledger in every writer, so no two wait for each other in a circle)."""
+        keeps = self.deltas and any(type(d.event) in FLOW_EVENTS for d in deliveries)
+        keeper = await kept.Keeper.open(conn, self.region, Month.of(self.today())) if keeps else None
         fresh = await claim_new(conn, LEDGER, deliveries)
-        if fresh:
-            await write(conn, fold([(d.envelope, d.event) for d in fresh], [d.record.offset for d in fresh]))
+        if not fresh:
+            return fresh
+        rows = fold([(d.envelope, d.event) for d in fresh], [d.record.offset for d in fresh])
+        if keeper is None:  # a bulk replay (its aggregates are derived after it), or no event of a client's facts
+            await write(conn, rows)
+            return fresh
+        clients = sorted({d.event.client_ref for d in fresh if type(d.event) in FLOW_EVENTS})  # type: ignore[attr-defined]
+        await keeper.lock(clients)
+        before = await keeper.of(clients)
+        await write(conn, rows)
+        await keeper.apply((await keeper.of(clients)).minus(before))
         return fresh
