@@ -6,7 +6,7 @@ export ZS_ROOT := $(CURDIR)
 # deploy/postgres.sh asks for passwords (scram-sha-256) and keeps them here for psql, asyncpg and the benches.
 export PGPASSFILE ?= $(CURDIR)/.cache/run/pgpass
 
-.PHONY: bench-tools demo test down install jaeger-background helm-background bench bench-intake bench-matching bench-rebuild bench-national chaos schemas lint format unit
+.PHONY: bench-tools demo test down install jaeger-background helm-background bench bench-intake bench-e2e bench-scale bench-memory bench-matching bench-rebuild bench-national bench-reports chaos schemas lint format unit
 
 demo: jaeger-background install  ## everything up, a simulated year through the real APIs, the report
 	uv run --frozen zorgstroom demo
@@ -34,21 +34,36 @@ bench-tools:  # wrk, the intake benchmark's load generator (Debian)
 unit: install  ## only the tests that need no Kafka or PostgreSQL
 	uv run --frozen pytest tests/unit contracts/tests
 
-bench: install bench-tools  ## every benchmark (202 to visible; matching; rebuild of 1M events; a national replay), rewrites bench/RESULTS.md
+bench: install bench-tools  ## every benchmark (intake; 202 to visible; scale-out; memory; matching; rebuild; national replay; reports), rewrites bench/RESULTS.md
 	uv run --frozen python bench/matching.py
 	uv run --frozen python bench/intake_load.py
 	uv run --frozen python bench/intake_to_reporting.py
+	uv run --frozen python bench/scale_out.py
+	uv run --frozen python bench/memory.py
 	uv run --frozen python bench/rebuild.py
 	uv run --frozen python bench/national_replay.py
+	uv run --frozen python bench/report_query.py
 
 bench-intake: install bench-tools  ## only intake under load (wrk, 16 and 64 connections): durable 202s/s beside a bare endpoint and /healthz
 	uv run --frozen python bench/intake_load.py
+
+bench-e2e: install  ## only 202 to the report showing it: an open loop at 200 intakes/s for 60 s, reporting polled back to back
+	uv run --frozen python bench/intake_to_reporting.py
+
+bench-scale: install  ## only scale-out: one instance of each consuming service against two, draining the same backlog
+	uv run --frozen python bench/scale_out.py
+
+bench-memory: install  ## only memory: each service's resident memory idle and under the 200/s intake load
+	uv run --frozen python bench/memory.py
 
 bench-rebuild: install  ## only the rebuild benchmark: one million events replayed into reporting, beside a plain read
 	uv run --frozen python bench/rebuild.py
 
 bench-national: install  ## only the national replay: ten years of 342 municipalities generated, then replayed into reporting
 	uv run --frozen python bench/national_replay.py
+
+bench-reports: install  ## only the 120-month region report at national scale (kept aggregates), beside /healthz
+	uv run --frozen python bench/report_query.py
 
 bench-matching: install  ## only the matching benchmark (no Kafka or PostgreSQL needed)
 	uv run --frozen python bench/matching.py
