@@ -191,7 +191,7 @@ def blocking_once(real: Callable[..., Any], started: threading.Event, release: t
 async def test_health_answers_while_a_report_is_being_computed(ns: Namespace, monkeypatch: pytest.MonkeyPatch) -> None:
     started, release, answered = threading.Event(), threading.Event(), []
     monkeypatch.setattr(
-        reporting_service, "monthly_tallies", blocking_once(reporting_service.monthly_tallies, started, release)
+        reporting_service, "flows_of", blocking_once(reporting_service.flows_of, started, release)
     )
     async with served(build_reporting(ns.settings("reporting"))) as http:
 
