@@ -209,7 +209,7 @@ def record(figures: dict[str, Any]) -> Path:
 
 
 async def run(args: argparse.Namespace, bootstrap: str, database: str) -> dict[str, Any]:
-    run_dir = ROOT / ".cache" / "run" / "bench-reports"
+    run_dir = ROOT / ".cache" / "run" / f"{args.instance}-stack"  # beside the instance's Kafka and PostgreSQL
     shutil.rmtree(run_dir, ignore_errors=True)
     stack, figures = await prepare(args, bootstrap, database, run_dir)
     try:
