@@ -145,6 +145,28 @@ async def advance(conn: asyncpg.Connection, region: Region, secret: bytes, curre
     await conn.execute("UPDATE report_horizon SET month = $1", current.first_day())
 
 
+# The keys of the kept tables, as (column, SQL type): what a row that came to zero is deleted by.
+_CELL_KEY = (("municipality", "text"), ("month", "date"), ("col", "text"), ("care_form", "text"), ("detail", "text"))
+_YEARLY_CELL_KEY = (("municipality", "text"), ("year", "int"), *_CELL_KEY[2:])
+_DAYS_KEY = (*_CELL_KEY[:4], ("days", "int"))
+_MATRIX_KEY = (("responsible", "text"), ("facility_municipality", "text"), ("month", "date"), ("care_form", "text"))
+_MATRIX_YEARLY_KEY = (*_MATRIX_KEY[:2], ("year", "int"))
+
+
+async def _delete(conn: asyncpg.Connection, table: str, key: Sequence[tuple[str, str]], rows: list[Any]) -> None:
+    """The rows of `table` whose key is one of `rows` (cells whose counts came to zero), in one statement."""
+    if not rows:
+        return
+    columns = ", ".join(f"t.{name}" for name, _ in key)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(key, start=1))
+    aliases = [f"k{i}" for i in range(len(key))]
+    await conn.execute(
+        f"DELETE FROM {table} t USING unnest({arrays}) AS u({', '.join(aliases)})"
+        f" WHERE ({columns}) = ({', '.join('u.' + a for a in aliases)})",
+        *_columns(rows),
+    )
+
+
 def _sorted(counter: dict[Any, int]) -> list[tuple[Any, int]]:
     return sorted(counter.items())
 
@@ -183,13 +205,7 @@ async def _cells(conn: asyncpg.Connection, delta: Contributions, secret: bytes) 
             " t.detail) = (u.m, u.mo, u.c, u.f, u.d)",
             *_columns(shown),
         )
-    if gone:
-        await conn.execute(
-            "DELETE FROM flow_cells t USING unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[])"
-            " AS u(m, mo, c, f, d) WHERE (t.municipality, t.month, t.col, t.care_form, t.detail)"
-            " = (u.m, u.mo, u.c, u.f, u.d)",
-            *_columns(gone),
-        )
+    await _delete(conn, "flow_cells", _CELL_KEY, gone)
 
 
 async def _yearly_cells(conn: asyncpg.Connection, n: Counter[Any], shown: Counter[Any]) -> None:
@@ -204,13 +220,7 @@ async def _yearly_cells(conn: asyncpg.Connection, n: Counter[Any], shown: Counte
         *_columns([(*k, n[k], shown[k]) for k in keys]),
     )
     gone = [tuple(r[:5]) for r in changed if r["n"] == 0]
-    if gone:
-        await conn.execute(
-            "DELETE FROM flow_cells_yearly t USING unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[])"
-            " AS u(m, y, c, f, d) WHERE (t.municipality, t.year, t.col, t.care_form, t.detail)"
-            " = (u.m, u.y, u.c, u.f, u.d)",
-            *_columns(gone),
-        )
+    await _delete(conn, "flow_cells_yearly", _YEARLY_CELL_KEY, gone)
 
 
 async def _days(conn: asyncpg.Connection, delta: Contributions, region: Region) -> None:
@@ -235,13 +245,7 @@ async def _days(conn: asyncpg.Connection, delta: Contributions, region: Region) 
         *_columns(rows),
     )
     gone = [tuple(r[:5]) for r in changed if r["n"] == 0]
-    if gone:
-        await conn.execute(
-            "DELETE FROM flow_days t USING unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::int[])"
-            " AS u(m, mo, c, f, d) WHERE (t.municipality, t.month, t.col, t.care_form, t.days)"
-            " = (u.m, u.mo, u.c, u.f, u.d)",
-            *_columns(gone),
-        )
+    await _delete(conn, "flow_days", _DAYS_KEY, gone)
     histograms: dict[tuple[str, date, str], list[tuple[str, int, int]]] = {t: [] for t in touched}
     for r in await conn.fetch(
         "SELECT t.municipality, t.month, t.col, t.care_form, t.days, t.n FROM flow_days t JOIN unnest($1::text[],"
@@ -254,11 +258,7 @@ async def _days(conn: asyncpg.Connection, delta: Contributions, region: Region) 
         for key, histogram in histograms.items()
         for scope, m in sorted(measures_of(histogram, region).items())
     ]
-    await conn.execute(
-        "DELETE FROM flow_measures t USING unnest($1::text[], $2::date[], $3::text[]) AS u(m, mo, c)"
-        " WHERE (t.municipality, t.month, t.col) = (u.m, u.mo, u.c)",
-        *_columns(touched),
-    )
+    await _delete(conn, "flow_measures", _DAYS_KEY[:3], touched)
     if measures:
         await conn.execute(
             "INSERT INTO flow_measures (municipality, month, col, scope, n, median, p90) SELECT * FROM"
@@ -308,12 +308,7 @@ async def _matrix(conn: asyncpg.Connection, delta: Contributions, secret: bytes)
             " WHERE (t.responsible, t.facility_municipality, t.month, t.care_form) = (u.r, u.f, u.mo, u.cf)",
             *_columns(shown),
         )
-    if gone:
-        await conn.execute(
-            "DELETE FROM matrix_cells t USING unnest($1::text[], $2::text[], $3::date[], $4::text[]) AS u(r, f, mo, cf)"
-            " WHERE (t.responsible, t.facility_municipality, t.month, t.care_form) = (u.r, u.f, u.mo, u.cf)",
-            *_columns(gone),
-        )
+    await _delete(conn, "matrix_cells", _MATRIX_KEY, gone)
 
 
 async def _yearly_matrix(conn: asyncpg.Connection, change: dict[tuple[str, str, int], list[int]]) -> None:
@@ -331,12 +326,7 @@ async def _yearly_matrix(conn: asyncpg.Connection, change: dict[tuple[str, str, 
         *_columns(rows),
     )
     gone = [tuple(r[:3]) for r in changed if not (r[3] or r[4] or r[5])]
-    if gone:
-        await conn.execute(
-            "DELETE FROM matrix_yearly t USING unnest($1::text[], $2::text[], $3::int[]) AS u(r, f, y)"
-            " WHERE (t.responsible, t.facility_municipality, t.year) = (u.r, u.f, u.y)",
-            *_columns(gone),
-        )
+    await _delete(conn, "matrix_yearly", _MATRIX_YEARLY_KEY, gone)
 
 
 async def _named(conn: asyncpg.Connection, delta: Contributions) -> None:

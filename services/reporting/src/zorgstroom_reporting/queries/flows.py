@@ -35,6 +35,8 @@ _PLACEMENTS = (
     "placement_id, intake_id, client_ref, responsible_municipality, facility_municipality, start_date,"
     " waited_days, end_date, end_reason, care_form, doorstroom_to, doorstroom_from"
 )
+# Of two placements of one registration the earliest start counts as its placing (the domain keeps the last read).
+_PLACEMENT_ORDER = " ORDER BY client_ref, start_date DESC NULLS FIRST, placement_id"
 _OUTFLOWS = "placement_id, client_ref, responsible_municipality, outflow_date"
 _ASSESSMENTS = "placement_id, assessed_on, ready, topic_offset"
 _TRANSFERS = (
@@ -82,7 +84,7 @@ async def load_clients(conn: asyncpg.Connection, clients: list[str]) -> Facts:
 
     return _facts(
         await read(_REGISTRATIONS, "registrations", " ORDER BY client_ref, registered_on, intake_id"),
-        await read(_PLACEMENTS, "placements", " ORDER BY client_ref, start_date DESC NULLS FIRST, placement_id"),
+        await read(_PLACEMENTS, "placements", _PLACEMENT_ORDER),
         await read(_OUTFLOWS, "outflows", " ORDER BY client_ref, placement_id"),
         await conn.fetch(
             f"SELECT {_ASSESSMENTS} FROM assessments WHERE placement_id IN"
@@ -97,8 +99,9 @@ async def load_clients(conn: asyncpg.Connection, clients: list[str]) -> Facts:
 
 
 async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Facts:
-    """The facts of the region, or only those one municipality's report can concern. A region holds
-    thousands of clients a year, so one read is cheap; the numbers are worked out by the domain."""
+    """The facts of the region, or only those one municipality's report can concern (the budget and settlement
+    work from them; the flow reports read the kept aggregates). Placements in load_clients' order: of two
+    placements of one registration the earliest start counts as its placing."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
 
         async def read(columns: str, table: str, where: str = _OF_CLIENTS, order: str = "") -> list[asyncpg.Record]:
@@ -107,44 +110,16 @@ async def load_facts(pool: asyncpg.Pool, municipality: str | None = None) -> Fac
             )
             return found
 
-        registrations = await read(
-            # Rows from before the column count as consenting until a rebuild reads it (migration 0008).
-            "intake_id, client_ref, responsible_municipality, registered_on, care_form,"
-            " coalesce(consent_to_share, true)",
-            "registrations",
+        return _facts(
+            await read(_REGISTRATIONS, "registrations"),
+            await read(_PLACEMENTS, "placements", order=_PLACEMENT_ORDER),
+            await read(_OUTFLOWS, "outflows"),
+            await read(
+                _ASSESSMENTS,
+                "assessments",
+                f"placement_id IN (SELECT placement_id FROM placements WHERE {_OF_CLIENTS})",
+            ),
+            await read(_TRANSFERS, "transfers", order=_TRANSFER_ORDER),
+            await read(_WITHDRAWALS, "withdrawals"),
+            await read(_CONSENTS, "consents"),
         )
-        placements = await read(
-            "placement_id, intake_id, client_ref, responsible_municipality, facility_municipality, start_date,"
-            " waited_days, end_date, end_reason, care_form, doorstroom_to, doorstroom_from",
-            "placements",
-            order=" ORDER BY client_ref, start_date DESC NULLS FIRST, placement_id",  # as load_clients: the earliest
-        )  # start of two placements of one registration is its placing (the last one read wins in the domain)
-        outflows = await read("placement_id, client_ref, responsible_municipality, outflow_date", "outflows")
-        assessments = await read(
-            "placement_id, assessed_on, ready, topic_offset",
-            "assessments",
-            f"placement_id IN (SELECT placement_id FROM placements WHERE {_OF_CLIENTS})",
-        )
-        # In a defined order, so a live report and one from a rebuild see transfers of one day alike.
-        transfers = await read(
-            "client_ref, to_municipality, effective_on, from_municipality, intake_ids, accepted_on, transfer_id,"
-            " coalesce(to_in_region, true)",  # rows from before the column: a rebuild fills it in
-            "transfers",
-            order=" ORDER BY effective_on, coalesce(accepted_on, effective_on), coalesce(transfer_id, ''), event_id",
-        )
-        withdrawals = await read(
-            "intake_id, client_ref, responsible_municipality, withdrawn_on, reason, care_form", "withdrawals"
-        )
-        consents = await read("client_ref, recorded_on, consent_to_share, occurred_at, topic_offset", "consents")
-    return Facts(
-        registrations=[Registration(*r) for r in registrations],
-        placements=[PlacementFact(*r) for r in placements],
-        outflows=[Outflow(*r) for r in outflows],
-        assessments=[Assessment(*r) for r in assessments],
-        transfers=[
-            Transfer(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(json.loads(r[4])), r[5], r[6], r[7])
-            for r in transfers
-        ],
-        withdrawals=[Withdrawal(*r) for r in withdrawals],
-        consents=[Consent(*r) for r in consents],
-    )
